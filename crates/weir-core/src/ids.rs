@@ -199,7 +199,10 @@ mod tests {
             try_number: 2,
         };
         let slug = key.slug();
-        assert!(slug.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)));
+        assert!(
+            slug.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        );
         assert_eq!(slug, "d.manual__2026-01-01T00_00_00_00_00.t.3.2");
     }
 }

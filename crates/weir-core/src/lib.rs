@@ -3,5 +3,12 @@
 //! This crate does no IO, starts no runtime and reads no clock: callers pass in the
 //! source text, the time and the state, and get back values and diagnostics.
 
+pub mod duration;
 pub mod ids;
+pub mod plan;
+pub mod retry;
+pub mod schedule;
+pub mod spec;
 pub mod state;
+pub mod template;
+pub mod trigger_rule;

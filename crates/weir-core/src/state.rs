@@ -262,7 +262,9 @@ mod tests {
 
     #[test]
     fn illegal_transitions_are_errors() {
-        let err = TaskState::Success.transition(TaskState::Running).unwrap_err();
+        let err = TaskState::Success
+            .transition(TaskState::Running)
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "illegal task instance state transition from `success` to `running`"

@@ -1,0 +1,407 @@
+//! The DAG specification as Rust types: what a valid DAG file means.
+//!
+//! These types are the contract of the format: `weir dags schema` derives the JSON Schema
+//! from them, and a DAG version is stored as their JSON. They are built from a YAML file
+//! by [`super::read`], which reports every problem with its position.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::{format_duration, parse_duration};
+use crate::retry::RetryBackoff;
+use crate::trigger_rule::TriggerRule;
+
+/// What a DAG file holds: one DAG, or a factory that makes several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(title = "Weir DAG file")]
+pub enum DagFile {
+    Dag(Box<DagSpec>),
+    Factory(FactorySpec),
+}
+
+/// A DAG factory: one DAG template and a table of rows, one DAG per row. `${name}` in
+/// the template is replaced by the row's value for `name`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FactorySpec {
+    /// The factory's name, used in diagnostics.
+    pub factory: String,
+    /// One mapping of placeholder values per DAG to make.
+    pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// A DAG, with `${name}` placeholders.
+    pub template: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A workflow: tasks and the dependencies between them, owned by one team.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DagSpec {
+    /// The DAG's id: `[A-Za-z0-9_.-]`, at most 250 characters.
+    pub dag: String,
+    /// The team that owns the DAG: only its members may run or change it.
+    pub team: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// New versions of a production DAG need a second person's approval.
+    #[serde(default)]
+    pub production: bool,
+    /// A 5-field cron expression, a preset (`@once @hourly @daily @weekly @monthly
+    /// @yearly`), or `{datasets: [uri, ...]}`; omitted for manual runs only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSpec>,
+    /// IANA time zone the schedule is evaluated in (default UTC).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// First logical date to schedule: `2026-01-01` or an RFC 3339 date-time, in
+    /// `timezone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub start_date: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub end_date: Option<DateTime<Utc>>,
+    /// Create runs for the intervals missed since `start_date` (or since the server was
+    /// down).
+    #[serde(default)]
+    pub catchup: bool,
+    /// Whether a newly seen DAG starts paused.
+    #[serde(default = "default_true")]
+    pub paused: bool,
+    #[serde(default = "default_max_active")]
+    pub max_active_runs: u32,
+    #[serde(default = "default_max_active")]
+    pub max_active_tasks: u32,
+    /// Values for `{{ params.NAME }}`; a manual trigger's `conf` may override them.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// Settings every task inherits unless it sets its own.
+    #[serde(default)]
+    pub defaults: TaskDefaults,
+    /// The tasks, by id, in file order.
+    pub tasks: IndexMap<String, TaskSpec>,
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_active() -> u32 {
+    16
+}
+
+/// When a DAG runs by itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ScheduleSpec {
+    /// A cron expression or preset.
+    Cron(String),
+    /// Run when every listed dataset has been updated.
+    Datasets { datasets: Vec<String> },
+}
+
+/// Task settings a DAG sets once for all its tasks.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDefaults {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_delay: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_backoff: Option<RetryBackoff>,
+    /// Cap on the delay between tries when `retry_backoff` is exponential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retry_delay: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_rule: Option<TriggerRule>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub env: IndexMap<String, String>,
+}
+
+/// One node of the DAG: exactly one kind (`shell`, `container`, `job`, `sql`, `http`,
+/// `sensor`, `noop`) plus how it fits in the graph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    #[serde(flatten)]
+    pub kind: TaskKind,
+    /// Upstream task ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_rule: Option<TriggerRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_delay: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_backoff: Option<RetryBackoff>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retry_delay: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// Datasets (URIs) this task produces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outlets: Vec<String>,
+    /// Datasets (URIs) this task reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inlets: Vec<String>,
+    /// Fan out: one mapped task instance per item (`{{ item }}` in templates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<ForEach>,
+    /// Environment variables (templated).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub env: IndexMap<String, String>,
+    /// With `job`: replaces the job definition's command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// With `job`: replaces the job definition's resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+}
+
+/// What a task does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// A command line run with `sh -c` (templated).
+    Shell(String),
+    /// A container image to run.
+    Container(ContainerTask),
+    /// A run of one of the team's job definitions, by name.
+    Job(String),
+    /// A query on a connection.
+    Sql(SqlTask),
+    /// An HTTP request.
+    Http(HttpTask),
+    /// Waits for another DAG's task or a dataset.
+    Sensor(SensorTask),
+    /// Does nothing; useful to join or group dependencies.
+    Noop(NoopTask),
+}
+
+impl TaskKind {
+    /// The key that names this kind in a DAG file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskKind::Shell(_) => "shell",
+            TaskKind::Container(_) => "container",
+            TaskKind::Job(_) => "job",
+            TaskKind::Sql(_) => "sql",
+            TaskKind::Http(_) => "http",
+            TaskKind::Sensor(_) => "sensor",
+            TaskKind::Noop(_) => "noop",
+        }
+    }
+
+    pub const NAMES: [&'static str; 7] =
+        ["shell", "container", "job", "sql", "http", "sensor", "noop"];
+}
+
+/// `noop:` takes no settings (`noop: {}`, `noop: true` or just `noop:`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct NoopTask {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerTask {
+    pub image: String,
+    /// Replaces the image's entrypoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Arguments to the entrypoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub env: IndexMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    #[serde(default)]
+    pub pull: PullPolicy,
+    /// Environment variable name → name of a secret in the team's namespace.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub secrets: IndexMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PullPolicy {
+    #[default]
+    IfNotPresent,
+    Always,
+    Never,
+}
+
+/// What a task asks of the compute it runs on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcpu: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemorySize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlTask {
+    /// Connection id.
+    pub conn: String,
+    /// The query (templated).
+    pub query: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTask {
+    pub url: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub headers: IndexMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+/// Waits until another DAG's task succeeded for the same logical date, or a dataset was
+/// updated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SensorTask {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poke_interval: Option<HumanDuration>,
+}
+
+/// The items a task fans out over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ForEach {
+    /// A literal list of items.
+    Items(Vec<serde_json::Value>),
+    /// A template evaluated when the task is ready, e.g. `{{ ti.xcom_pull('list') }}` or
+    /// `{{ params.countries }}`; it must yield a list.
+    Template(String),
+}
+
+/// A duration written as `30s`, `5m`, `1h30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[schemars(with = "String")]
+pub struct HumanDuration(pub Duration);
+
+impl Serialize for HumanDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_duration(&text)
+            .map(HumanDuration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A memory size written as `512Mi`, `2Gi`; held in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[schemars(with = "String")]
+pub struct MemorySize(pub u64);
+
+impl Serialize for MemorySize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for MemorySize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::duration::parse_size(&text)
+            .map(MemorySize)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl DagSpec {
+    /// A task's settings after the DAG's `defaults` are applied.
+    pub fn effective(&self, task: &TaskSpec) -> EffectiveTask {
+        let d = &self.defaults;
+        let mut env = d.env.clone();
+        env.extend(task.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        EffectiveTask {
+            trigger_rule: task.trigger_rule.or(d.trigger_rule).unwrap_or_default(),
+            retries: task.retries.or(d.retries).unwrap_or(0),
+            retry_delay: task
+                .retry_delay
+                .or(d.retry_delay)
+                .map_or(Duration::from_secs(300), |h| h.0),
+            retry_backoff: task.retry_backoff.or(d.retry_backoff).unwrap_or_default(),
+            max_retry_delay: task.max_retry_delay.or(d.max_retry_delay).map(|h| h.0),
+            timeout: task.timeout.or(d.timeout).map(|h| h.0),
+            queue: task
+                .queue
+                .clone()
+                .or_else(|| d.queue.clone())
+                .unwrap_or_else(|| "default".into()),
+            pool: task
+                .pool
+                .clone()
+                .or_else(|| d.pool.clone())
+                .unwrap_or_else(|| "default_pool".into()),
+            env,
+        }
+    }
+
+    /// The content hash that names this DAG version: SHA-256 of its canonical JSON.
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(Sha256::digest(json))
+    }
+}
+
+/// A task's settings with the DAG's defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EffectiveTask {
+    pub trigger_rule: TriggerRule,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub retry_backoff: RetryBackoff,
+    pub max_retry_delay: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub queue: String,
+    pub pool: String,
+    pub env: IndexMap<String, String>,
+}

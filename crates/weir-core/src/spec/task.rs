@@ -1,0 +1,467 @@
+//! Reading one task (and the DAG's `defaults`) from the located YAML tree.
+
+use indexmap::IndexMap;
+
+use super::diagnostic::{Diagnostic, Pos, did_you_mean};
+use super::model::*;
+use super::reader::{self, Diags, MapReader};
+use super::yaml::{Node, Value};
+use crate::duration::{parse_duration, parse_size};
+use crate::ids::check_id;
+use crate::retry::RetryBackoff;
+use crate::trigger_rule::TriggerRule;
+
+/// A string that is rendered as a template per try, with where it was written.
+#[derive(Debug, Clone)]
+pub struct TemplateSite {
+    pub text: String,
+    pub pos: Pos,
+    pub block: bool,
+}
+
+/// Where a task's parts were written, for the checks that need the whole DAG.
+#[derive(Debug, Clone, Default)]
+pub struct TaskPositions {
+    pub pos: Pos,
+    pub depends_on: Vec<(String, Pos)>,
+    pub for_each: Option<Pos>,
+    pub templates: Vec<TemplateSite>,
+}
+
+fn templated(
+    node: &Node,
+    what: &str,
+    sites: &mut Vec<TemplateSite>,
+    diags: &mut Diags,
+) -> Option<String> {
+    let text = reader::string(node, what, diags)?;
+    let block = matches!(&node.value, Value::Scalar(s) if s.block);
+    sites.push(TemplateSite {
+        text: text.clone(),
+        pos: node.pos,
+        block,
+    });
+    Some(text)
+}
+
+fn templated_list(
+    node: &Node,
+    what: &str,
+    sites: &mut Vec<TemplateSite>,
+    diags: &mut Diags,
+) -> Option<Vec<String>> {
+    let items = reader::string_list(node, what, diags)?;
+    Some(
+        items
+            .into_iter()
+            .map(|(text, pos)| {
+                sites.push(TemplateSite {
+                    text: text.clone(),
+                    pos,
+                    block: false,
+                });
+                text
+            })
+            .collect(),
+    )
+}
+
+fn templated_map(
+    node: &Node,
+    what: &str,
+    sites: &mut Vec<TemplateSite>,
+    diags: &mut Diags,
+) -> Option<IndexMap<String, String>> {
+    let map = reader::string_map(node, what, diags)?;
+    Some(
+        map.into_iter()
+            .map(|(k, (v, pos))| {
+                sites.push(TemplateSite {
+                    text: v.clone(),
+                    pos,
+                    block: false,
+                });
+                (k, v)
+            })
+            .collect(),
+    )
+}
+
+pub fn duration(node: &Node, what: &str, diags: &mut Diags) -> Option<HumanDuration> {
+    let text = reader::string(node, what, diags)?;
+    match parse_duration(&text) {
+        Ok(d) => Some(HumanDuration(d)),
+        Err(msg) => {
+            diags.push(Diagnostic::error(node.pos, format!("{what}: {msg}")));
+            None
+        }
+    }
+}
+
+fn id_value(node: &Node, what: &str, diags: &mut Diags) -> Option<String> {
+    let text = reader::string(node, what, diags)?;
+    if let Err(e) = check_id(&text) {
+        diags.push(Diagnostic::error(
+            node.pos,
+            format!("`{text}` is not a valid {what}: {e}"),
+        ));
+        return None;
+    }
+    Some(text)
+}
+
+fn trigger_rule(node: &Node, diags: &mut Diags) -> Option<TriggerRule> {
+    let text = reader::string(node, "`trigger_rule`", diags)?;
+    let rule = TriggerRule::parse(&text);
+    if rule.is_none() {
+        let names = TriggerRule::ALL.map(TriggerRule::as_str);
+        let d = Diagnostic::error(node.pos, format!("unknown trigger rule `{text}`"));
+        diags.push(match did_you_mean(&text, names) {
+            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            None => d.with_help(format!("use one of {}", names.join(", "))),
+        });
+    }
+    rule
+}
+
+fn backoff(node: &Node, diags: &mut Diags) -> Option<RetryBackoff> {
+    match reader::string(node, "`retry_backoff`", diags)?.as_str() {
+        "fixed" => Some(RetryBackoff::Fixed),
+        "exponential" => Some(RetryBackoff::Exponential),
+        other => {
+            diags.push(
+                Diagnostic::error(node.pos, format!("unknown retry backoff `{other}`"))
+                    .with_help("use `fixed` or `exponential`"),
+            );
+            None
+        }
+    }
+}
+
+fn resources(node: &Node, diags: &mut Diags) -> Option<Resources> {
+    let mut m = MapReader::new(node, "`resources`", diags)?;
+    let vcpu = m
+        .get("vcpu")
+        .and_then(|n| reader::number(n, "`vcpu`", diags));
+    let memory = m.get("memory").and_then(|n| {
+        let text = reader::string(n, "`memory`", diags)?;
+        match parse_size(&text) {
+            Ok(bytes) => Some(MemorySize(bytes)),
+            Err(msg) => {
+                diags.push(Diagnostic::error(n.pos, format!("`memory`: {msg}")));
+                None
+            }
+        }
+    });
+    m.finish(diags);
+    Some(Resources { vcpu, memory })
+}
+
+/// Reads `defaults:`.
+pub fn read_defaults(node: &Node, diags: &mut Diags) -> TaskDefaults {
+    let Some(mut m) = MapReader::new(node, "`defaults`", diags) else {
+        return TaskDefaults::default();
+    };
+    let mut ignored = Vec::new();
+    let d = TaskDefaults {
+        retries: m
+            .get("retries")
+            .and_then(|n| reader::unsigned(n, "`retries`", diags)),
+        retry_delay: m
+            .get("retry_delay")
+            .and_then(|n| duration(n, "`retry_delay`", diags)),
+        retry_backoff: m.get("retry_backoff").and_then(|n| backoff(n, diags)),
+        max_retry_delay: m
+            .get("max_retry_delay")
+            .and_then(|n| duration(n, "`max_retry_delay`", diags)),
+        timeout: m
+            .get("timeout")
+            .and_then(|n| duration(n, "`timeout`", diags)),
+        queue: m
+            .get("queue")
+            .and_then(|n| id_value(n, "queue name", diags)),
+        pool: m.get("pool").and_then(|n| id_value(n, "pool name", diags)),
+        trigger_rule: m.get("trigger_rule").and_then(|n| trigger_rule(n, diags)),
+        env: m
+            .get("env")
+            .and_then(|n| templated_map(n, "`env`", &mut ignored, diags))
+            .unwrap_or_default(),
+    };
+    m.finish(diags);
+    d
+}
+
+/// Reads one task. Returns None when the task is too broken to build (its problems are
+/// in `diags`).
+pub fn read_task(
+    id: &str,
+    id_pos: Pos,
+    node: &Node,
+    diags: &mut Diags,
+) -> Option<(TaskSpec, TaskPositions)> {
+    let mut m = MapReader::new(node, format!("task `{id}`"), diags)?;
+    let mut at = TaskPositions {
+        pos: id_pos,
+        ..TaskPositions::default()
+    };
+    let sites = &mut at.templates;
+
+    let mut kinds: Vec<(&'static str, &Node)> = Vec::new();
+    for name in TaskKind::NAMES {
+        if let Some(n) = m.get(name) {
+            kinds.push((name, n));
+        }
+    }
+    if let Some((second, _)) = kinds.get(1) {
+        let pos = m.key_pos(second).unwrap_or(m.pos);
+        diags.push(
+            Diagnostic::error(
+                pos,
+                format!("task `{id}` has two kinds, `{}` and `{second}`", kinds[0].0),
+            )
+            .with_help("a task does exactly one thing: split it into two tasks"),
+        );
+    }
+    let kind = match kinds.first() {
+        None => {
+            diags.push(
+                Diagnostic::error(id_pos, format!("task `{id}` has no kind")).with_help(format!(
+                    "give it exactly one of: {}",
+                    TaskKind::NAMES.join(", ")
+                )),
+            );
+            None
+        }
+        Some((name, n)) => read_kind(name, n, sites, diags),
+    };
+
+    let depends_on = m
+        .get("depends_on")
+        .and_then(|n| reader::string_list(n, "`depends_on`", diags))
+        .unwrap_or_default();
+    let for_each = m.get("for_each").and_then(|n| {
+        at.for_each = Some(n.pos);
+        match &n.value {
+            Value::Seq(_) => match n.to_json() {
+                serde_json::Value::Array(items) => Some(ForEach::Items(items)),
+                _ => None,
+            },
+            Value::Scalar(s) if !n.is_null() => {
+                sites.push(TemplateSite { text: s.text.clone(), pos: n.pos, block: s.block });
+                Some(ForEach::Template(s.text.clone()))
+            }
+            _ => {
+                diags.push(
+                    Diagnostic::error(n.pos, format!("`for_each` must be a list or a template, found {}", n.kind_name()))
+                        .with_help("e.g. `for_each: [a, b]` or `for_each: \"{{ ti.xcom_pull('list_files') }}\"`"),
+                );
+                None
+            }
+        }
+    });
+    let spec = TaskSpec {
+        kind: kind?,
+        depends_on: depends_on.iter().map(|(d, _)| d.clone()).collect(),
+        trigger_rule: m.get("trigger_rule").and_then(|n| trigger_rule(n, diags)),
+        retries: m
+            .get("retries")
+            .and_then(|n| reader::unsigned(n, "`retries`", diags)),
+        retry_delay: m
+            .get("retry_delay")
+            .and_then(|n| duration(n, "`retry_delay`", diags)),
+        retry_backoff: m.get("retry_backoff").and_then(|n| backoff(n, diags)),
+        max_retry_delay: m
+            .get("max_retry_delay")
+            .and_then(|n| duration(n, "`max_retry_delay`", diags)),
+        timeout: m
+            .get("timeout")
+            .and_then(|n| duration(n, "`timeout`", diags)),
+        queue: m
+            .get("queue")
+            .and_then(|n| id_value(n, "queue name", diags)),
+        pool: m.get("pool").and_then(|n| id_value(n, "pool name", diags)),
+        outlets: m
+            .get("outlets")
+            .and_then(|n| templated_list(n, "`outlets`", sites, diags))
+            .unwrap_or_default(),
+        inlets: m
+            .get("inlets")
+            .and_then(|n| templated_list(n, "`inlets`", sites, diags))
+            .unwrap_or_default(),
+        for_each,
+        env: m
+            .get("env")
+            .and_then(|n| templated_map(n, "`env`", sites, diags))
+            .unwrap_or_default(),
+        command: m
+            .get("command")
+            .and_then(|n| templated_list(n, "`command`", sites, diags)),
+        resources: m.get("resources").and_then(|n| resources(n, diags)),
+    };
+    at.depends_on = depends_on;
+    if !matches!(spec.kind, TaskKind::Job(_)) {
+        for key in ["command", "resources"] {
+            if let Some(pos) = m.key_pos(key) {
+                diags.push(
+                    Diagnostic::error(
+                        pos,
+                        format!("`{key}` at task level only applies to a `job` task"),
+                    )
+                    .with_help(format!(
+                        "for a `container` task, put `{key}` under `container:`"
+                    )),
+                );
+            }
+        }
+    }
+    m.finish(diags);
+    Some((spec, at))
+}
+
+fn read_kind(
+    name: &str,
+    node: &Node,
+    sites: &mut Vec<TemplateSite>,
+    diags: &mut Diags,
+) -> Option<TaskKind> {
+    match name {
+        "shell" => templated(node, "`shell`", sites, diags).map(TaskKind::Shell),
+        "job" => id_value(node, "job definition name", diags).map(TaskKind::Job),
+        "noop" => match &node.value {
+            _ if node.is_null() => Some(TaskKind::Noop(NoopTask {})),
+            Value::Scalar(s) if s.plain && s.text == "true" => Some(TaskKind::Noop(NoopTask {})),
+            Value::Map(entries) if entries.is_empty() => Some(TaskKind::Noop(NoopTask {})),
+            _ => {
+                diags.push(
+                    Diagnostic::error(node.pos, "`noop` takes no settings")
+                        .with_help("write `noop: {}`"),
+                );
+                None
+            }
+        },
+        "container" => {
+            let mut m = MapReader::new(node, "`container`", diags)?;
+            let image = m
+                .require("image", diags)
+                .and_then(|n| templated(n, "`image`", sites, diags));
+            let c = ContainerTask {
+                image: image.unwrap_or_default(),
+                command: m
+                    .get("command")
+                    .and_then(|n| templated_list(n, "`command`", sites, diags)),
+                args: m
+                    .get("args")
+                    .and_then(|n| templated_list(n, "`args`", sites, diags)),
+                env: m
+                    .get("env")
+                    .and_then(|n| templated_map(n, "`env`", sites, diags))
+                    .unwrap_or_default(),
+                resources: m.get("resources").and_then(|n| resources(n, diags)),
+                workdir: m
+                    .get("workdir")
+                    .and_then(|n| reader::string(n, "`workdir`", diags)),
+                pull: m
+                    .get("pull")
+                    .and_then(|n| {
+                        let text = reader::string(n, "`pull`", diags)?;
+                        let policy = match text.as_str() {
+                            "if_not_present" => PullPolicy::IfNotPresent,
+                            "always" => PullPolicy::Always,
+                            "never" => PullPolicy::Never,
+                            other => {
+                                diags.push(
+                                    Diagnostic::error(
+                                        n.pos,
+                                        format!("unknown pull policy `{other}`"),
+                                    )
+                                    .with_help("use `if_not_present`, `always` or `never`"),
+                                );
+                                return None;
+                            }
+                        };
+                        Some(policy)
+                    })
+                    .unwrap_or_default(),
+                secrets: m
+                    .get("secrets")
+                    .and_then(|n| reader::string_map(n, "`secrets`", diags))
+                    .map(|s| s.into_iter().map(|(k, (v, _))| (k, v)).collect())
+                    .unwrap_or_default(),
+            };
+            m.finish(diags);
+            Some(TaskKind::Container(c))
+        }
+        "sql" => {
+            let mut m = MapReader::new(node, "`sql`", diags)?;
+            let conn = m
+                .require("conn", diags)
+                .and_then(|n| id_value(n, "connection id", diags));
+            let query = m
+                .require("query", diags)
+                .and_then(|n| templated(n, "`query`", sites, diags));
+            m.finish(diags);
+            Some(TaskKind::Sql(SqlTask {
+                conn: conn?,
+                query: query?,
+            }))
+        }
+        "http" => {
+            let mut m = MapReader::new(node, "`http`", diags)?;
+            let url = m
+                .require("url", diags)
+                .and_then(|n| templated(n, "`url`", sites, diags));
+            let method = m.get("method").and_then(|n| {
+                let text = reader::string(n, "`method`", diags)?.to_ascii_uppercase();
+                if ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&text.as_str()) {
+                    Some(text)
+                } else {
+                    diags.push(
+                        Diagnostic::error(n.pos, format!("unknown HTTP method `{text}`"))
+                            .with_help("use GET, POST, PUT, PATCH, DELETE or HEAD"),
+                    );
+                    None
+                }
+            });
+            let task = HttpTask {
+                url: url?,
+                method: method.unwrap_or_else(|| "GET".into()),
+                headers: m
+                    .get("headers")
+                    .and_then(|n| templated_map(n, "`headers`", sites, diags))
+                    .unwrap_or_default(),
+                body: m
+                    .get("body")
+                    .and_then(|n| templated(n, "`body`", sites, diags)),
+            };
+            m.finish(diags);
+            Some(TaskKind::Http(task))
+        }
+        "sensor" => {
+            let mut m = MapReader::new(node, "`sensor`", diags)?;
+            let s = SensorTask {
+                dag: m.get("dag").and_then(|n| id_value(n, "DAG id", diags)),
+                task: m.get("task").and_then(|n| id_value(n, "task id", diags)),
+                dataset: m
+                    .get("dataset")
+                    .and_then(|n| reader::string(n, "`dataset`", diags)),
+                poke_interval: m
+                    .get("poke_interval")
+                    .and_then(|n| duration(n, "`poke_interval`", diags)),
+            };
+            if s.dag.is_none() == s.dataset.is_none() {
+                diags.push(
+                    Diagnostic::error(node.pos, "a sensor waits for exactly one thing")
+                        .with_help("give it either `dag:` (and optionally `task:`) or `dataset:`"),
+                );
+            } else if s.task.is_some() && s.dag.is_none() {
+                diags.push(Diagnostic::error(
+                    node.pos,
+                    "a sensor's `task` needs the `dag` it belongs to",
+                ));
+            }
+            m.finish(diags);
+            Some(TaskKind::Sensor(s))
+        }
+        _ => None,
+    }
+}

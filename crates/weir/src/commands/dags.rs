@@ -1,0 +1,74 @@
+//! `weir dags …`: validate and schema work on files; the rest talk to a server.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use weir_core::spec::bag::load_bag;
+use weir_core::spec::Severity;
+use weir_core::spec::model::DagFile;
+
+use crate::cli::{DagsCommand, OutputFormat};
+
+pub fn run(cmd: DagsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        DagsCommand::Validate { paths, output } => validate(&paths, output),
+        DagsCommand::Schema => {
+            let schema = schemars::schema_for!(DagFile);
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn validate(paths: &[std::path::PathBuf], output: OutputFormat) -> anyhow::Result<ExitCode> {
+    let files = crate::dag_files::find(paths)?;
+    let mut sources = Vec::with_capacity(files.len());
+    for file in &files {
+        let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let text = String::from_utf8(bytes)
+            .with_context(|| format!("{} is not UTF-8 text", file.display()))?;
+        sources.push((file.display().to_string(), text));
+    }
+    let bag = load_bag(sources);
+    let count = |sev: Severity| -> usize {
+        bag.iter().map(|f| f.report.diagnostics.iter().filter(|d| d.severity == sev).count()).sum()
+    };
+    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
+    let dags: usize = bag.iter().map(|f| f.report.dags.len()).sum();
+    match output {
+        OutputFormat::Json => {
+            let files: Vec<serde_json::Value> = bag
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "path": f.path,
+                        "dags": f.report.dags.iter().map(|d| &d.dag).collect::<Vec<_>>(),
+                        "diagnostics": f.report.diagnostics,
+                    })
+                })
+                .collect();
+            let out = serde_json::json!({"files": files, "dags": dags, "errors": errors, "warnings": warnings});
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        OutputFormat::Table => {
+            for f in &bag {
+                for d in &f.report.diagnostics {
+                    println!("{}", d.render(&f.path, &f.source));
+                }
+            }
+            println!(
+                "checked {} file{}: {dags} valid DAG{}, {errors} error{}, {warnings} warning{}",
+                bag.len(),
+                plural(bag.len()),
+                plural(dags),
+                plural(errors),
+                plural(warnings)
+            );
+        }
+    }
+    Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
