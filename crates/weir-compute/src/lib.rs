@@ -1,1 +1,26 @@
-//! placeholder
+//! Weir's compute backends: where a try's command actually runs.
+//!
+//! Every backend implements one small contract, [`Backend`] (submit, wait, cancel, adopt;
+//! specified in [`backend`]), so the engine treats a local process, a container and a
+//! Kubernetes Job alike. Each try has a stable identity ([`weir_core::ids::TryKey`]) and
+//! a folder of its own, which is what lets a restarted engine adopt running work instead
+//! of starting it twice.
+//!
+//! Backends so far:
+//! - [`ProcessBackend`] (`process`): `shell` tasks as local processes, each watched by a
+//!   small [`supervisor`] process that outlives the server and records the result in
+//!   the try folder ([`layout`]).
+
+pub mod backend;
+pub mod layout;
+pub mod process;
+pub mod supervisor;
+
+mod capture;
+mod error;
+
+pub use backend::{
+    Adopted, Backend, BoxFuture, CancelHandle, EndReason, LaunchSpec, RunningTry, TryOutcome,
+};
+pub use error::{ComputeError, Result};
+pub use process::ProcessBackend;

@@ -1,1 +1,32 @@
-//! placeholder
+//! The orchestration engine: loads DAG files, creates DAG runs on schedule or on request,
+//! decides which task instances run (through weir-core's planner), launches their tries
+//! on a compute backend, collects the results, and recovers after a crash.
+//!
+//! It is event-driven: a finished try wakes its run at once, in process; the clock wakes
+//! only for the next schedule or retry. There is no polling interval on the hot path.
+//!
+//! The [`EngineHandle`] is what the HTTP API and the CLI use to act on the engine; reads
+//! go straight to the store.
+
+mod clock;
+mod config;
+mod dag_bag;
+mod dag_cache;
+mod dispatch;
+mod error;
+mod events;
+mod handle;
+mod launch;
+mod recovery;
+mod render;
+mod runs;
+mod scheduler;
+mod service;
+mod watcher;
+
+pub use clock::{Clock, SystemClock};
+pub use config::EngineConfig;
+pub use dag_bag::SyncReport;
+pub use error::{EngineError, Result};
+pub use handle::{ClearRequest, EngineHandle, TriggerRequest};
+pub use service::Engine;

@@ -2,10 +2,14 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "weir", version, about = "Weir: workflows and batch compute for many teams, in one binary")]
+#[command(
+    name = "weir",
+    version,
+    about = "Weir: workflows and batch compute for many teams, in one binary"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -18,11 +22,73 @@ pub enum OutputFormat {
     Json,
 }
 
+/// Where a command that talks to a Weir server finds it.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// The server's base URL.
+    #[arg(
+        long,
+        env = "WEIR_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub server: String,
+    /// Output as a human-friendly table, or JSON for scripts.
+    #[arg(long, short, value_enum, default_value_t, global = true)]
+    pub output: OutputFormat,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Work with DAGs: validate files, print the schema.
+    /// Run scheduler, executor and HTTP API in one process, with an embedded database.
+    Standalone(StandaloneArgs),
+    /// Work with DAGs.
     #[command(subcommand)]
     Dags(DagsCommand),
+    /// Work with DAG runs.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Work with task instances and their logs.
+    Tasks {
+        #[command(subcommand)]
+        command: TasksCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Read and write variables (`{{ var.value.NAME }}` in templates).
+    Variables {
+        #[command(subcommand)]
+        command: VariablesCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct StandaloneArgs {
+    /// The DAG folder to load and watch.
+    #[arg(long, env = "WEIR_DAGS", default_value = "dags")]
+    pub dags: PathBuf,
+    /// Where the database, logs and try folders live.
+    #[arg(long, env = "WEIR_HOME", default_value = ".weir")]
+    pub home: PathBuf,
+    /// Database URL: a SQLite path (default `<home>/weir.db`) or `postgres://…`.
+    #[arg(long, env = "WEIR_DB")]
+    pub db: Option<String>,
+    #[arg(long, env = "WEIR_PORT", default_value_t = 8080)]
+    pub port: u16,
+    #[arg(long, env = "WEIR_BIND", default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Start every newly seen DAG unpaused, whatever its file says.
+    #[arg(long)]
+    pub unpause_all: bool,
+    /// Most tries running at once.
+    #[arg(long, default_value_t = 32)]
+    pub parallelism: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,4 +103,143 @@ pub enum DagsCommand {
     },
     /// Print the JSON Schema of the DAG file format (for editor completion).
     Schema,
+    /// Run one DAG run to completion in this process, without a server.
+    Test(DagsTestArgs),
+    /// List DAGs.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show one DAG: its schedule, state and tasks.
+    Show {
+        dag_id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Start a DAG run now.
+    Trigger {
+        dag_id: String,
+        /// The run's conf, a JSON object (`{{ conf.x }}`, and it overrides params).
+        #[arg(long)]
+        conf: Option<String>,
+        /// The run's logical date (RFC 3339 or YYYY-MM-DD); default now.
+        #[arg(long)]
+        logical_date: Option<String>,
+        /// Wait for the run to finish; exit 1 if it failed.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Pause a DAG: no new runs start.
+    Pause {
+        dag_id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Unpause a DAG.
+    Unpause {
+        dag_id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Create runs for every schedule interval between two dates.
+    Backfill {
+        dag_id: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List files that failed to load.
+    Errors {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DagsTestArgs {
+    /// The DAG (or factory) file.
+    pub file: PathBuf,
+    /// Which DAG of the file (needed for a factory that makes several).
+    #[arg(long)]
+    pub dag: Option<String>,
+    /// The run's logical date (RFC 3339 or YYYY-MM-DD); default now.
+    #[arg(long)]
+    pub date: Option<String>,
+    /// The run's conf, a JSON object.
+    #[arg(long)]
+    pub conf: Option<String>,
+    /// Keep the database and logs here instead of a temporary folder.
+    #[arg(long)]
+    pub home: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List DAG runs, newest first.
+    List {
+        /// Only this DAG's runs.
+        #[arg(long)]
+        dag: Option<String>,
+        #[arg(long, default_value_t = 25)]
+        limit: u32,
+    },
+    /// Show one run and its task instances.
+    Show { dag_id: String, run_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// List the task instances of a run.
+    List { dag_id: String, run_id: String },
+    /// Print a try's log; `-f` follows it while the try runs.
+    Logs {
+        dag_id: String,
+        run_id: String,
+        task_id: String,
+        /// Default: the latest try.
+        #[arg(long)]
+        try_number: Option<u32>,
+        #[arg(long, default_value_t = -1)]
+        map_index: i32,
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Clear task instances so they run again.
+    Clear {
+        dag_id: String,
+        /// Only this run (default: all runs).
+        #[arg(long)]
+        run_id: Option<String>,
+        /// Only these tasks (default: all).
+        #[arg(long = "task")]
+        tasks: Vec<String>,
+        /// Also clear their downstream tasks.
+        #[arg(long)]
+        downstream: bool,
+        /// Only failed and upstream_failed instances.
+        #[arg(long)]
+        only_failed: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VariablesCommand {
+    Get {
+        key: String,
+    },
+    Set {
+        key: String,
+        value: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    List,
+    Delete {
+        key: String,
+    },
 }

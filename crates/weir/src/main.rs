@@ -6,12 +6,21 @@
 mod cli;
 mod commands;
 mod dag_files;
+mod dags_test;
+mod standalone;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // `weir supervise …` watches one try for the engine. It must start before any thread
+    // exists (it sets the signal mask every later thread inherits), so it is dispatched
+    // here, before argument parsing and before any runtime.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "supervise") {
+        let code = weir_compute::supervisor::main(std::env::args_os().skip(2));
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

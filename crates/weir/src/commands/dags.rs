@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use weir_core::spec::bag::load_bag;
 use weir_core::spec::Severity;
+use weir_core::spec::bag::load_bag;
 use weir_core::spec::model::DagFile;
 
 use crate::cli::{DagsCommand, OutputFormat};
@@ -12,11 +12,13 @@ use crate::cli::{DagsCommand, OutputFormat};
 pub fn run(cmd: DagsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         DagsCommand::Validate { paths, output } => validate(&paths, output),
+        DagsCommand::Test(args) => crate::dags_test::run(args),
         DagsCommand::Schema => {
             let schema = schemars::schema_for!(DagFile);
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(ExitCode::SUCCESS)
         }
+        _ => anyhow::bail!("this command is not built yet"),
     }
 }
 
@@ -24,14 +26,23 @@ fn validate(paths: &[std::path::PathBuf], output: OutputFormat) -> anyhow::Resul
     let files = crate::dag_files::find(paths)?;
     let mut sources = Vec::with_capacity(files.len());
     for file in &files {
-        let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
         let text = String::from_utf8(bytes)
             .with_context(|| format!("{} is not UTF-8 text", file.display()))?;
         sources.push((file.display().to_string(), text));
     }
     let bag = load_bag(sources);
     let count = |sev: Severity| -> usize {
-        bag.iter().map(|f| f.report.diagnostics.iter().filter(|d| d.severity == sev).count()).sum()
+        bag.iter()
+            .map(|f| {
+                f.report
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity == sev)
+                    .count()
+            })
+            .sum()
     };
     let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
     let dags: usize = bag.iter().map(|f| f.report.dags.len()).sum();
@@ -66,7 +77,11 @@ fn validate(paths: &[std::path::PathBuf], output: OutputFormat) -> anyhow::Resul
             );
         }
     }
-    Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn plural(n: usize) -> &'static str {

@@ -1,0 +1,320 @@
+//! The contract every compute backend implements (process today; docker, kubernetes and
+//! AWS Batch later), written as a short spec.
+//!
+//! # Identity
+//!
+//! A try is named by its [`TryKey`] and owns one *try folder* (`try_dir`), chosen by the
+//! engine. The backend creates the folder and keeps there, at least, the try's `log`. The
+//! key (via [`TryKey::slug`]) names the backend's job (container name, Kubernetes Job
+//! name), so that a restarted engine can find the job again.
+//!
+//! # `submit`
+//!
+//! Starts the try and returns a [`RunningTry`] as soon as the backend has *accepted* it
+//! (the process is spawned, the container created, the Job posted); it does not wait for
+//! the task. A backend must refuse to submit a try it can see was launched before
+//! ([`AlreadyLaunched`](crate::ComputeError::AlreadyLaunched)): the engine must `adopt`
+//! such a try, never start it twice.
+//!
+//! # `wait`
+//!
+//! [`RunningTry::wait`] resolves exactly once, with the final [`TryOutcome`]; it never
+//! fails: a backend that loses track of its job reports [`EndReason::Lost`]. Exit codes
+//! map as follows:
+//!
+//! | how the task ended | `reason` | `exit_code` |
+//! | --- | --- | --- |
+//! | it exited by itself | `Exited` | `Some(code)`; success iff `0` |
+//! | killed by a signal nobody asked for (OOM killer, segfault) | `Signalled(sig)` | `None` |
+//! | killed because its timeout passed | `TimedOut` | whatever it ended with |
+//! | killed because of [`RunningTry::cancel`] | `Cancelled` | whatever it ended with |
+//! | the command could not be started | `LaunchFailed(why)` | `None` |
+//! | the backend lost it (supervisor or node gone, no result recorded) | `Lost(why)` | `None` |
+//!
+//! A try that ends after its timeout fired or after a cancel reports `TimedOut` /
+//! `Cancelled` even if it managed to exit 0 during the grace period: the engine asked for
+//! it to stop, so its result is not trusted.
+//!
+//! # Logs
+//!
+//! The task's stdout and stderr are appended, line by line and as they are produced, to
+//! `try_dir/log`, each line prefixed with an RFC 3339 UTC timestamp with milliseconds and
+//! a space (`2026-11-27T12:00:00.123Z hello`), so `tail -f` (and `weir tasks logs -f`)
+//! follow a running try. Values the spec marks as secret are masked as `***`. Backends
+//! whose logs live elsewhere (CloudWatch, the Kubernetes API) copy them into this file.
+//!
+//! # `cancel`
+//!
+//! [`RunningTry::cancel`] (or a [`CancelHandle`]) only *requests* the stop and returns at
+//! once. The backend sends the task a polite stop (SIGTERM), and a forced one (SIGKILL)
+//! after the backend's kill grace; `wait` then resolves with `Cancelled` no later than the
+//! grace plus a few seconds. Cancelling a try that already ended changes nothing.
+//!
+//! # Timeout
+//!
+//! [`LaunchSpec::timeout`] is enforced by the backend itself (not the engine), so it holds
+//! while the engine is down: the task is stopped as for a cancel, with reason `TimedOut`.
+//!
+//! # `adopt`
+//!
+//! After the engine restarts, it calls `adopt` for each try its store says was running.
+//! The backend must never start the task again; it answers
+//! - [`Adopted::Running`] when the job is still going: the handle behaves like the one
+//!   `submit` returned (wait, cancel);
+//! - [`Adopted::Finished`] with the recorded outcome when it ended while the engine was
+//!   down;
+//! - [`Adopted::Finished`] with [`EndReason::Lost`] when the job is gone without a result;
+//!   the backend then also kills whatever is left of the task, so a retry never runs
+//!   beside a stray first copy. `adopt` is idempotent: asking again gives the same answer.
+
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use weir_core::ids::TryKey;
+
+use crate::error::Result;
+
+/// A boxed, sendable future: the trait returns these so it stays usable as `dyn Backend`
+/// (the engine picks a backend per compute environment at run time).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What to run for one try.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    pub key: TryKey,
+    /// The command line, run with `sh -c`.
+    pub command: String,
+    /// Variables set for the task, on top of a minimal inherited environment (`PATH`,
+    /// `HOME`, `LANG`, `TZ`, …). The engine adds its `WEIR_*` variables here.
+    pub env: Vec<(String, String)>,
+    /// Names of variables in `env` whose values must never appear in the log: every
+    /// occurrence is replaced by `***`.
+    pub secret_env: Vec<String>,
+    /// The try folder; created by the backend. Holds the log, the xcom file, the status.
+    pub try_dir: PathBuf,
+    /// Stop the task when it runs longer than this.
+    pub timeout: Option<Duration>,
+}
+
+impl LaunchSpec {
+    /// A spec with no extra environment, no secrets and no timeout.
+    pub fn new(key: TryKey, command: impl Into<String>, try_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            key,
+            command: command.into(),
+            env: Vec::new(),
+            secret_env: Vec::new(),
+            try_dir: try_dir.into(),
+            timeout: None,
+        }
+    }
+}
+
+/// Why a try ended. See the module docs for how it pairs with the exit code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The task exited by itself; the exit code says success (0) or failure.
+    Exited,
+    /// The backend stopped it because its timeout passed.
+    TimedOut,
+    /// The backend stopped it because it was cancelled.
+    Cancelled,
+    /// A signal nobody asked for killed it.
+    Signalled(i32),
+    /// The backend lost track of it and no result was recorded.
+    Lost(String),
+    /// The command could not be started.
+    LaunchFailed(String),
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exited => f.write_str("exited"),
+            Self::TimedOut => f.write_str("timed out"),
+            Self::Cancelled => f.write_str("cancelled"),
+            Self::Signalled(sig) => write!(f, "killed by signal {sig}"),
+            Self::Lost(why) => write!(f, "lost: {why}"),
+            Self::LaunchFailed(why) => write!(f, "could not start: {why}"),
+        }
+    }
+}
+
+/// The result of one try, and its resource usage (the input of the usage record).
+///
+/// The process backend stores exactly this as `status.json` in the try folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TryOutcome {
+    pub exit_code: Option<i32>,
+    pub reason: EndReason,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// User plus system CPU time of the task and its descendants.
+    pub cpu_seconds: f64,
+    /// Largest resident set size of any single process of the task.
+    pub peak_rss_bytes: u64,
+}
+
+impl TryOutcome {
+    /// Whether the task succeeded: it exited by itself with code 0.
+    pub fn succeeded(&self) -> bool {
+        self.reason == EndReason::Exited && self.exit_code == Some(0)
+    }
+
+    /// Wall-clock seconds between start and finish.
+    pub fn wall_seconds(&self) -> f64 {
+        let ms = (self.finished_at - self.started_at).num_milliseconds();
+        ms.max(0) as f64 / 1000.0
+    }
+
+    /// An outcome for a try that ended without a usage measurement (lost, never started).
+    pub fn without_usage(
+        reason: EndReason,
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            exit_code: None,
+            reason,
+            started_at,
+            finished_at,
+            cpu_seconds: 0.0,
+            peak_rss_bytes: 0,
+        }
+    }
+}
+
+/// A cloneable request line to stop one try; see [`RunningTry::cancel`].
+///
+/// Cloning it lets the engine keep a way to cancel a try while a spawned task awaits
+/// [`RunningTry::wait`].
+#[derive(Debug, Clone)]
+pub struct CancelHandle(Arc<watch::Sender<bool>>);
+
+impl Default for CancelHandle {
+    fn default() -> Self {
+        Self(Arc::new(watch::Sender::new(false)))
+    }
+}
+
+impl CancelHandle {
+    /// A handle nobody has cancelled yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requests the stop; returns at once. Idempotent.
+    pub fn cancel(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Whether the stop was requested.
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once the stop is requested (at once if it already was). For backends.
+    pub async fn cancelled(&self) {
+        let mut rx = self.0.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = rx.wait_for(|cancelled| *cancelled).await;
+    }
+}
+
+/// A try the backend is running (or watching, after adoption).
+pub struct RunningTry {
+    key: TryKey,
+    try_dir: PathBuf,
+    cancel: CancelHandle,
+    outcome: BoxFuture<'static, TryOutcome>,
+}
+
+impl fmt::Debug for RunningTry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningTry")
+            .field("key", &self.key)
+            .field("try_dir", &self.try_dir)
+            .field("cancelled", &self.cancel.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningTry {
+    /// For backends: `outcome` resolves with the final outcome and must honour `cancel`.
+    pub fn new(
+        key: TryKey,
+        try_dir: PathBuf,
+        cancel: CancelHandle,
+        outcome: BoxFuture<'static, TryOutcome>,
+    ) -> Self {
+        Self {
+            key,
+            try_dir,
+            cancel,
+            outcome,
+        }
+    }
+
+    pub fn key(&self) -> &TryKey {
+        &self.key
+    }
+
+    /// The try folder (canonical path).
+    pub fn try_dir(&self) -> &Path {
+        &self.try_dir
+    }
+
+    /// A handle that cancels this try from elsewhere.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.cancel.clone()
+    }
+
+    /// Requests the stop of the try; the outcome still comes from [`RunningTry::wait`].
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Waits for the try to end. Never fails: see [`EndReason::Lost`].
+    pub async fn wait(self) -> TryOutcome {
+        self.outcome.await
+    }
+}
+
+/// What [`Backend::adopt`] found.
+#[derive(Debug)]
+pub enum Adopted {
+    /// The try is still running; wait for it (or cancel it) as if it had been submitted.
+    Running(RunningTry),
+    /// The try already ended (or was lost); here is its final outcome.
+    Finished(TryOutcome),
+}
+
+impl Adopted {
+    /// The final outcome, waiting for it if the try is still running.
+    pub async fn wait(self) -> TryOutcome {
+        match self {
+            Self::Running(running) => running.wait().await,
+            Self::Finished(outcome) => outcome,
+        }
+    }
+}
+
+/// A compute backend. See the module docs for what each method guarantees.
+pub trait Backend: Send + Sync {
+    /// Short name, as in a compute environment's `kind` (`process`, `docker`, …).
+    fn name(&self) -> &'static str;
+
+    /// Starts a try; returns once the backend has accepted it.
+    fn submit(&self, spec: LaunchSpec) -> BoxFuture<'_, Result<RunningTry>>;
+
+    /// Re-attaches to a try started before the engine restarted; never starts it again.
+    fn adopt(&self, key: TryKey, try_dir: PathBuf) -> BoxFuture<'_, Result<Adopted>>;
+}

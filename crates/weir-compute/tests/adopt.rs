@@ -1,0 +1,166 @@
+//! Adoption after a server restart: supervisors started "by a previous server" (directly
+//! from the test) are picked up by a fresh backend, never run twice, and a dead
+//! supervisor's task is killed and reported lost.
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use common::*;
+use weir_compute::{Adopted, Backend, EndReason};
+
+#[tokio::test]
+async fn adopts_a_running_try_and_collects_its_exit() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("try");
+    let mut previous = start_supervisor(&dir, "echo hi; sleep 1; echo bye; exit 7");
+    assert!(poll_until(Duration::from_secs(5), || log_text(&dir).contains("hi")));
+
+    let adopted = backend().adopt(key("t"), dir.clone()).await.expect("adopt");
+    let Adopted::Running(running) = adopted else {
+        panic!("expected a running try, got {adopted:?}");
+    };
+    assert_eq!(running.key(), &key("t"));
+    let outcome = running.wait().await;
+    assert_eq!(outcome.exit_code, Some(7));
+    assert_eq!(outcome.reason, EndReason::Exited);
+    let lines = log_lines(&dir);
+    assert!(lines.contains(&"hi".to_owned()) && lines.contains(&"bye".to_owned()));
+    assert_eq!(
+        lines.iter().filter(|l| *l == "hi").count(),
+        1,
+        "ran twice: {lines:?}"
+    );
+    assert!(previous.wait().expect("reap").success());
+
+    // Adopting again is idempotent.
+    let again = backend().adopt(key("t"), dir.clone()).await.expect("adopt");
+    assert!(
+        matches!(again, Adopted::Finished(ref o) if *o == outcome),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn adopts_a_try_that_finished_while_the_server_was_down() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("try");
+    let status = start_supervisor(&dir, "echo partial; exit 5")
+        .wait()
+        .expect("supervisor");
+    assert!(status.success());
+
+    let adopted = backend().adopt(key("t"), dir.clone()).await.expect("adopt");
+    let Adopted::Finished(outcome) = adopted else {
+        panic!("expected a finished try, got {adopted:?}");
+    };
+    assert_eq!(outcome.exit_code, Some(5));
+    assert_eq!(outcome.reason, EndReason::Exited);
+    assert!(outcome.started_at <= outcome.finished_at);
+    assert!(log_lines(&dir).contains(&"partial".to_owned()));
+}
+
+#[tokio::test]
+async fn a_killed_supervisor_makes_the_try_lost_and_its_task_dies() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("try");
+    let mut previous = start_supervisor(&dir, "sleep 30 & echo $! > bg.pid; sleep 30");
+    // The task may write bg.pid before the supervisor writes task.pgid: wait for both.
+    assert!(poll_until(Duration::from_secs(5), || {
+        task_pid(&dir, "bg.pid").is_some() && dir.join("task.pgid").exists()
+    }));
+    let grandchild = task_pid(&dir, "bg.pid").expect("background pid");
+    let leader: i32 = fs::read_to_string(dir.join("task.pgid"))
+        .expect("task.pgid")
+        .trim()
+        .parse()
+        .expect("pgid");
+    previous.kill().expect("SIGKILL the supervisor");
+    previous.wait().expect("reap");
+    assert!(
+        alive(grandchild) && alive(leader),
+        "the task outlives its supervisor"
+    );
+
+    let adopted = backend().adopt(key("t"), dir.clone()).await.expect("adopt");
+    let Adopted::Finished(outcome) = adopted else {
+        panic!("expected a lost try, got {adopted:?}");
+    };
+    assert!(
+        matches!(outcome.reason, EndReason::Lost(ref why) if why.contains("killed")),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.exit_code, None);
+    let gone = poll_until(Duration::from_secs(2), || !alive(grandchild) && !alive(leader));
+    let stat = |pid: i32| fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(gone, "{outcome:?}\n{}\n{}", stat(grandchild), stat(leader));
+    assert!(try_processes(&dir).is_empty());
+
+    // The verdict is recorded: asking again gives it back, and a supervisor that starts
+    // late (say, it was spawned just before the crash) does not run the task.
+    let again = backend().adopt(key("t"), dir.clone()).await.expect("adopt");
+    assert!(
+        matches!(again, Adopted::Finished(ref o) if *o == outcome),
+        "{again:?}"
+    );
+    let late = start_supervisor(&dir, "echo late > late")
+        .wait()
+        .expect("late");
+    assert_eq!(late.code(), Some(3));
+    assert!(!work(&dir).join("late").exists());
+}
+
+#[tokio::test]
+async fn an_adopted_try_can_be_cancelled() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("try");
+    let mut previous = start_supervisor(&dir, "echo ready; sleep 30");
+    assert!(poll_until(Duration::from_secs(5), || log_text(&dir).contains("ready")));
+
+    let adopted = backend().adopt(key("t"), dir.clone()).await.expect("adopt");
+    let Adopted::Running(running) = adopted else {
+        panic!("expected a running try, got {adopted:?}");
+    };
+    let began = Instant::now();
+    running.cancel();
+    let outcome = running.wait().await;
+    assert_eq!(outcome.reason, EndReason::Cancelled);
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
+    assert!(poll_until(Duration::from_secs(2), || try_processes(&dir).is_empty()));
+    assert!(previous.wait().expect("reap").success());
+}
+
+#[tokio::test]
+async fn adopting_a_try_that_never_started_is_lost() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let missing = backend()
+        .adopt(key("t"), tmp.path().join("nowhere"))
+        .await
+        .expect("adopt");
+    assert!(
+        matches!(missing, Adopted::Finished(ref o) if matches!(o.reason, EndReason::Lost(_))),
+        "{missing:?}"
+    );
+
+    let empty = tmp.path().join("empty");
+    fs::create_dir(&empty).expect("mkdir");
+    let outcome = backend()
+        .adopt(key("t"), empty.clone())
+        .await
+        .expect("adopt")
+        .wait()
+        .await;
+    assert!(
+        matches!(outcome.reason, EndReason::Lost(ref why) if why.contains("never started")),
+        "{outcome:?}"
+    );
+    assert!(
+        empty.join("status.json").exists(),
+        "the verdict is recorded"
+    );
+}

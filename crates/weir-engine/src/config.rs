@@ -1,0 +1,44 @@
+//! The engine's settings, built once by the binary and passed in.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Weir's home: try folders (logs, XCom files) live under `home/logs`.
+    pub home: PathBuf,
+    /// The DAG folder, loaded at start and watched; None for an engine driven only
+    /// through its handle (e.g. `weir dags test`).
+    pub dags_folder: Option<PathBuf>,
+    /// Most tries this engine runs at once, across all DAGs.
+    pub parallelism: usize,
+    /// Newly seen DAGs start unpaused, whatever their files say.
+    pub unpause_all: bool,
+    /// The argv prefix that runs the try supervisor (`[weir, supervise]`).
+    pub supervisor_command: Vec<OsString>,
+    /// Most runs a catch-up creates in one pass (the rest follow in the next passes).
+    pub max_catchup_runs_per_pass: usize,
+    /// This host's name, recorded on each try.
+    pub hostname: String,
+    /// Whether to run scheduled DAGs (false for `weir dags test`).
+    pub run_schedules: bool,
+}
+
+impl EngineConfig {
+    pub fn new(home: PathBuf, supervisor_command: Vec<OsString>) -> Self {
+        EngineConfig {
+            home,
+            dags_folder: None,
+            parallelism: 32,
+            unpause_all: false,
+            supervisor_command,
+            max_catchup_runs_per_pass: 1000,
+            hostname: std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
+            run_schedules: true,
+        }
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.home.join("logs")
+    }
+}

@@ -1,0 +1,255 @@
+//! [`EngineHandle`]: what the API and the CLI use to act on the engine (trigger, pause,
+//! clear, mark, backfill, reload). Reads go straight to [`EngineHandle::store`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use weir_core::ids::{DagId, MapIndex, RunId, TaskId, TryKey};
+use weir_core::spec::DagSpec;
+use weir_core::state::{DagRunState, RunType, TaskState};
+use weir_store::{
+    DagRecord, DagRunRecord, Store, TaskInstanceKey, TaskInstanceRecord, TaskInstanceUpdate,
+};
+
+use crate::error::{EngineError, Result};
+use crate::events::Event;
+use crate::service::Shared;
+
+/// A manual trigger (Airflow's `POST /dags/{dag_id}/dagRuns` body).
+#[derive(Debug, Clone, Default)]
+pub struct TriggerRequest {
+    /// Default: `manual__<logical date>`.
+    pub run_id: Option<RunId>,
+    /// Default: now.
+    pub logical_date: Option<DateTime<Utc>>,
+    /// Default: `{}`. Must be a JSON object.
+    pub conf: Option<Value>,
+}
+
+/// Which task instances to clear (Airflow's `clearTaskInstances` body).
+#[derive(Debug, Clone, Default)]
+pub struct ClearRequest {
+    /// Only this run; default every run whose logical date is in the range below.
+    pub run_id: Option<RunId>,
+    /// Only these tasks; default every task.
+    pub task_ids: Option<Vec<TaskId>>,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
+    /// Only instances that failed or were upstream_failed.
+    pub only_failed: bool,
+    /// Also clear everything downstream of the chosen tasks.
+    pub include_downstream: bool,
+    /// Say what would be cleared, change nothing.
+    pub dry_run: bool,
+}
+
+/// A cheap, cloneable handle on a running engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl EngineHandle {
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Weir's home folder.
+    pub fn home(&self) -> &std::path::Path {
+        &self.shared.config.home
+    }
+
+    /// The log file of a try, wherever its try folder is.
+    pub async fn log_path(&self, key: &TryKey) -> Result<Option<PathBuf>> {
+        let record = self.shared.store.get_try(key).await?;
+        Ok(record
+            .and_then(|t| t.try_dir)
+            .map(|d| weir_compute::layout::log_path(std::path::Path::new(&d))))
+    }
+
+    /// The DAG's current definition.
+    pub async fn dag_spec(&self, dag_id: &DagId) -> Result<Arc<DagSpec>> {
+        let version = self.shared.cache.latest(&self.shared.store, dag_id).await?;
+        Ok(Arc::new(version.spec.clone()))
+    }
+
+    /// Reloads the DAG folder now (it is also watched).
+    pub async fn sync_dags(&self) -> Result<crate::SyncReport> {
+        let Some(dir) = self.shared.config.dags_folder.clone() else {
+            return Ok(crate::SyncReport::default());
+        };
+        let report = crate::dag_bag::sync_folder(
+            &self.shared.store,
+            &self.shared.cache,
+            &dir,
+            self.shared.config.unpause_all,
+        )
+        .await?;
+        self.shared.notify(Event::DagsChanged);
+        Ok(report)
+    }
+
+    /// Registers a DAG given as a spec (for `weir dags test`, which has no DAG folder).
+    pub async fn register_dag(
+        &self,
+        spec: &DagSpec,
+        file_path: &str,
+        source: &str,
+    ) -> Result<DagRecord> {
+        crate::dag_bag::register(
+            &self.shared.store,
+            &self.shared.cache,
+            spec,
+            file_path,
+            source,
+            true,
+        )
+        .await
+    }
+
+    /// Creates a manual run; it starts when the DAG is unpaused and below
+    /// `max_active_runs`.
+    pub async fn trigger_dag(&self, dag_id: &DagId, req: TriggerRequest) -> Result<DagRunRecord> {
+        let conf = req
+            .conf
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        if !conf.is_object() {
+            return Err(EngineError::InvalidRequest(
+                "`conf` must be a JSON object".into(),
+            ));
+        }
+        let logical_date = req.logical_date.unwrap_or_else(|| self.shared.now());
+        let run = crate::runs::create_run(
+            &self.shared,
+            dag_id,
+            RunType::Manual,
+            logical_date,
+            conf,
+            req.run_id,
+        )
+        .await?;
+        self.shared.notify(Event::RunChanged {
+            dag_id: run.dag_id.clone(),
+            run_id: run.run_id.clone(),
+        });
+        Ok(run)
+    }
+
+    /// Creates backfill runs for every schedule interval whose logical date is in
+    /// `[from, to]`; dates that already have a run are skipped.
+    pub async fn backfill(
+        &self,
+        dag_id: &DagId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        conf: Value,
+    ) -> Result<Vec<DagRunRecord>> {
+        if to < from {
+            return Err(EngineError::InvalidRequest(
+                "the backfill's end is before its start".into(),
+            ));
+        }
+        let runs = crate::runs::backfill(&self.shared, dag_id, from, to, conf).await?;
+        self.shared.notify(Event::DagsChanged);
+        Ok(runs)
+    }
+
+    pub async fn set_paused(&self, dag_id: &DagId, paused: bool) -> Result<DagRecord> {
+        let dag = self.shared.store.set_paused(dag_id, paused).await?;
+        self.shared.notify(Event::DagsChanged);
+        Ok(dag)
+    }
+
+    /// Clears task instances so they run again (with their downstream if asked); the
+    /// runs they belong to go back to running. Returns what was (or would be) cleared.
+    pub async fn clear_task_instances(
+        &self,
+        dag_id: &DagId,
+        req: ClearRequest,
+    ) -> Result<Vec<TaskInstanceRecord>> {
+        let cleared = crate::runs::clear(&self.shared, dag_id, &req).await?;
+        if !req.dry_run {
+            for (dag_id, run_id) in cleared
+                .iter()
+                .map(|t| (t.key.dag_id.clone(), t.key.run_id.clone()))
+            {
+                self.shared.notify(Event::RunChanged { dag_id, run_id });
+            }
+        }
+        Ok(cleared)
+    }
+
+    /// Marks one task instance success or failed (a running try is cancelled).
+    pub async fn set_task_instance_state(
+        &self,
+        key: &TaskInstanceKey,
+        state: TaskState,
+    ) -> Result<TaskInstanceRecord> {
+        if !matches!(state, TaskState::Success | TaskState::Failed) {
+            return Err(EngineError::InvalidRequest(format!(
+                "a task instance can be set to `success` or `failed`, not `{state}`"
+            )));
+        }
+        let ti = self
+            .shared
+            .store
+            .get_task_instance(key)
+            .await?
+            .ok_or_else(|| EngineError::InvalidRequest(format!("task instance {key} not found")))?;
+        crate::runs::cancel_running(&self.shared, &ti);
+        let mut update = TaskInstanceUpdate::new(key.clone(), ti.state, state);
+        update.end_date = Some(Some(self.shared.now()));
+        update.next_retry_at = Some(None);
+        self.shared.store.update_task_instance(&update).await?;
+        self.shared.notify(Event::RunChanged {
+            dag_id: key.dag_id.clone(),
+            run_id: key.run_id.clone(),
+        });
+        self.shared
+            .store
+            .get_task_instance(key)
+            .await?
+            .ok_or_else(|| EngineError::InvalidRequest(format!("task instance {key} not found")))
+    }
+
+    /// Sets a whole run's state (Airflow's `PATCH dagRuns/{id}`): `success` or `failed`
+    /// also finishes its unfinished task instances; `queued` re-runs it from scratch.
+    pub async fn set_dag_run_state(
+        &self,
+        dag_id: &DagId,
+        run_id: &RunId,
+        state: DagRunState,
+    ) -> Result<DagRunRecord> {
+        let run = crate::runs::set_run_state(&self.shared, dag_id, run_id, state).await?;
+        self.shared.notify(Event::RunChanged {
+            dag_id: dag_id.clone(),
+            run_id: run_id.clone(),
+        });
+        Ok(run)
+    }
+
+    /// The map index of every instance of a task in a run, for the API.
+    pub async fn map_indexes(
+        &self,
+        dag_id: &DagId,
+        run_id: &RunId,
+        task_id: &TaskId,
+    ) -> Result<Vec<MapIndex>> {
+        Ok(self
+            .shared
+            .store
+            .list_task_instances(dag_id, run_id)
+            .await?
+            .into_iter()
+            .filter(|t| &t.key.task_id == task_id)
+            .map(|t| t.key.map_index)
+            .collect())
+    }
+
+    /// Stops the engine's loop (running tries are left to be adopted).
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+}

@@ -1,0 +1,103 @@
+//! Start-up recovery: nothing stays stuck after a crash. Tries the store says are
+//! running are adopted from their backend (or found finished, or lost and retried per
+//! policy); instances queued but never started go back to scheduled; instances waiting
+//! to retry get their timers back.
+
+use std::sync::Arc;
+
+use tracing::{info, warn};
+use weir_compute::{Adopted, Backend};
+use weir_core::state::TaskState;
+use weir_store::{TaskInstanceKey, TaskInstanceUpdate};
+
+use crate::error::Result;
+use crate::events::Event;
+use crate::service::Shared;
+
+pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
+    let mut adopted = 0;
+    for record in shared.store.list_unfinished_tries().await? {
+        let key = record.key.clone();
+        let Some(dir) = record.try_dir.clone() else {
+            // Recorded but never given a folder: it never started.
+            let outcome = weir_compute::TryOutcome::without_usage(
+                weir_compute::EndReason::Lost("never started".into()),
+                record.started_at,
+                shared.now(),
+            );
+            shared.notify(Event::TryFinished {
+                key,
+                outcome,
+                retryable: true,
+            });
+            continue;
+        };
+        match shared.process.adopt(key.clone(), dir.into()).await {
+            Ok(Adopted::Running(running)) => {
+                if let Ok(mut map) = shared.running.lock() {
+                    map.insert(key.clone(), running.cancel_handle());
+                }
+                crate::launch::watch(shared, key, running);
+                adopted += 1;
+            }
+            Ok(Adopted::Finished(outcome)) => {
+                shared.notify(Event::TryFinished {
+                    key,
+                    outcome,
+                    retryable: true,
+                });
+            }
+            Err(e) => {
+                warn!(%key, error = %e, "cannot adopt try; counting it as lost");
+                let outcome = weir_compute::TryOutcome::without_usage(
+                    weir_compute::EndReason::Lost(e.to_string()),
+                    record.started_at,
+                    shared.now(),
+                );
+                shared.notify(Event::TryFinished {
+                    key,
+                    outcome,
+                    retryable: true,
+                });
+            }
+        }
+    }
+    // Queued but never started (the crash came between the two writes): start over.
+    for ti in shared
+        .store
+        .list_task_instances_in_states(&[TaskState::Queued])
+        .await?
+    {
+        let has_try = shared
+            .store
+            .get_try(&ti.key.try_key(ti.try_number))
+            .await?
+            .is_some();
+        if !has_try {
+            let mut u =
+                TaskInstanceUpdate::new(ti.key.clone(), TaskState::Queued, TaskState::Scheduled);
+            u.try_number = Some(ti.try_number.saturating_sub(1));
+            shared.store.update_task_instance(&u).await?;
+        }
+    }
+    let waiting = shared
+        .store
+        .list_task_instances_in_states(&[TaskState::UpForRetry])
+        .await?;
+    if let Ok(mut retries) = shared.retries.lock() {
+        for ti in waiting {
+            let at = ti.next_retry_at.unwrap_or_else(|| shared.now());
+            retries
+                .entry(at)
+                .or_default()
+                .push(TaskInstanceKey::clone(&ti.key));
+        }
+    }
+    if adopted > 0 {
+        info!(
+            adopted,
+            "adopted tries that kept running while the server was down"
+        );
+    }
+    Ok(())
+}

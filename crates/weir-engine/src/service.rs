@@ -1,0 +1,259 @@
+//! The engine as a running service: shared state, start-up (sync, recovery), the
+//! scheduler loop, and shutdown.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+use weir_compute::{CancelHandle, ProcessBackend};
+use weir_core::ids::{DagId, RunId, TryKey};
+use weir_store::{Store, TaskInstanceKey};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::EngineConfig;
+use crate::dag_cache::DagCache;
+use crate::error::Result;
+use crate::events::Event;
+use crate::handle::EngineHandle;
+
+/// State shared by the loop, the handle and the try waiters.
+pub(crate) struct Shared {
+    pub config: EngineConfig,
+    pub store: Store,
+    pub cache: DagCache,
+    pub clock: Arc<dyn Clock>,
+    pub process: ProcessBackend,
+    pub events: mpsc::UnboundedSender<Event>,
+    /// Tries this engine is watching, to cancel them on clear or mark.
+    pub running: Mutex<HashMap<TryKey, CancelHandle>>,
+    /// When task instances waiting to retry become due.
+    pub retries: Mutex<BTreeMap<DateTime<Utc>, Vec<TaskInstanceKey>>>,
+    pub tracker: TaskTracker,
+    pub shutdown: CancellationToken,
+}
+
+impl Shared {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn notify(&self, event: Event) {
+        // Fails only after the loop stopped, when nobody needs waking.
+        let _ = self.events.send(event);
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.running.lock().map(|r| r.len()).unwrap_or(0)
+    }
+}
+
+/// A running engine. Dropping it does not stop it; call [`Engine::shutdown`].
+pub struct Engine {
+    handle: EngineHandle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Engine {
+    /// Loads the DAG folder, adopts tries left running by a previous process, and
+    /// starts the scheduler loop and the folder watcher.
+    pub async fn start(config: EngineConfig, store: Store) -> Result<Engine> {
+        Self::start_with_clock(config, store, Arc::new(SystemClock)).await
+    }
+
+    pub async fn start_with_clock(
+        config: EngineConfig,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine> {
+        std::fs::create_dir_all(config.logs_dir()).map_err(|source| crate::EngineError::Io {
+            path: config.logs_dir().display().to_string(),
+            source,
+        })?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let process = ProcessBackend::new(config.supervisor_command.clone());
+        let shared = Arc::new(Shared {
+            config,
+            store,
+            cache: DagCache::default(),
+            clock,
+            process,
+            events: tx,
+            running: Mutex::new(HashMap::new()),
+            retries: Mutex::new(BTreeMap::new()),
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        });
+        if let Some(dir) = shared.config.dags_folder.clone() {
+            let report = crate::dag_bag::sync_folder(
+                &shared.store,
+                &shared.cache,
+                &dir,
+                shared.config.unpause_all,
+            )
+            .await?;
+            info!(
+                files = report.files,
+                dags = report.dags,
+                broken = report.files_with_errors,
+                "DAG folder loaded"
+            );
+            crate::watcher::spawn(shared.clone(), dir);
+        }
+        crate::recovery::recover(&shared).await?;
+        let loop_shared = shared.clone();
+        let task = tokio::spawn(async move { run_loop(loop_shared, rx).await });
+        Ok(Engine {
+            handle: EngineHandle { shared },
+            task,
+        })
+    }
+
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// Stops scheduling and returns once the loop has ended. Running tries are left to
+    /// their supervisors: the next start adopts them.
+    pub async fn shutdown(self) {
+        self.handle.shared.shutdown.cancel();
+        self.handle.shared.tracker.close();
+        let _ = self.task.await;
+    }
+}
+
+/// What a batch of events asked the loop to look at.
+#[derive(Default)]
+struct Work {
+    runs: BTreeSet<(DagId, RunId)>,
+    schedules: bool,
+}
+
+async fn run_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Event>) {
+    let mut work = Work {
+        schedules: true,
+        ..Work::default()
+    };
+    // Runs left running by a previous process need a look too.
+    match shared
+        .store
+        .list_dag_runs(&weir_store::DagRunFilter {
+            states: vec![weir_core::state::DagRunState::Running],
+            limit: 10_000,
+            ..weir_store::DagRunFilter::default()
+        })
+        .await
+    {
+        Ok(page) => work
+            .runs
+            .extend(page.items.into_iter().map(|r| (r.dag_id, r.run_id))),
+        Err(e) => error!(error = %e, "cannot list running DAG runs"),
+    }
+    let mut next_wake: Option<DateTime<Utc>> = None;
+    loop {
+        let timer = async {
+            match next_wake {
+                Some(at) => {
+                    let wait = (at - shared.now()).to_std().unwrap_or_default();
+                    tokio::time::sleep(wait).await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            event = rx.recv() => {
+                let Some(event) = event else { break };
+                handle_event(&shared, event, &mut work).await;
+                while let Ok(event) = rx.try_recv() {
+                    handle_event(&shared, event, &mut work).await;
+                }
+            }
+            _ = timer => work.schedules = true,
+        }
+        next_wake = pass(&shared, &mut work).await;
+    }
+    info!("scheduler loop stopped");
+}
+
+async fn handle_event(shared: &Arc<Shared>, event: Event, work: &mut Work) {
+    match event {
+        Event::TryFinished {
+            key,
+            outcome,
+            retryable,
+        } => {
+            match crate::launch::finish_try(shared, &key, outcome, retryable).await {
+                Ok(()) => {}
+                Err(e) => error!(%key, error = %e, "cannot record the end of a try"),
+            }
+            work.runs.insert((key.dag_id, key.run_id));
+        }
+        Event::RunChanged { dag_id, run_id } => {
+            work.runs.insert((dag_id, run_id));
+            work.schedules = true;
+        }
+        Event::DagsChanged => work.schedules = true,
+    }
+}
+
+/// One scheduling pass; returns when the loop should wake by itself next.
+async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
+    let mut next_wake: Option<DateTime<Utc>> = None;
+    let earliest = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if std::mem::take(&mut work.schedules) && shared.config.run_schedules {
+        match crate::scheduler::create_due_runs(shared).await {
+            Ok(wake) => next_wake = earliest(next_wake, wake),
+            Err(e) => error!(error = %e, "scheduling DAG runs failed"),
+        }
+    }
+    match crate::runs::promote_due_retries(shared).await {
+        Ok(runs) => work.runs.extend(runs),
+        Err(e) => error!(error = %e, "cannot reschedule tries due to retry"),
+    }
+    match crate::runs::start_queued_runs(shared).await {
+        Ok(started) => work.runs.extend(started),
+        Err(e) => error!(error = %e, "cannot start queued DAG runs"),
+    }
+    // Planning a run can finish it, which can let a queued run of the same DAG start.
+    for _ in 0..4 {
+        let runs = std::mem::take(&mut work.runs);
+        if runs.is_empty() {
+            break;
+        }
+        let mut finished_any = false;
+        for (dag_id, run_id) in runs {
+            match crate::runs::process_run(shared, &dag_id, &run_id).await {
+                Ok(finished) => finished_any |= finished,
+                Err(e) => warn!(%dag_id, %run_id, error = %e, "cannot plan DAG run"),
+            }
+        }
+        if !finished_any {
+            break;
+        }
+        match crate::runs::start_queued_runs(shared).await {
+            Ok(started) => work.runs.extend(started),
+            Err(e) => error!(error = %e, "cannot start queued DAG runs"),
+        }
+    }
+    match crate::dispatch::dispatch(shared).await {
+        Ok(finished_runs) => work.runs.extend(finished_runs),
+        Err(e) => error!(error = %e, "dispatching task instances failed"),
+    }
+    if !work.runs.is_empty() {
+        // Noop tasks finished during dispatch: plan again at once.
+        shared.notify(Event::DagsChanged);
+    }
+    let retry_at = shared
+        .retries
+        .lock()
+        .ok()
+        .and_then(|r| r.keys().next().copied());
+    earliest(next_wake, retry_at)
+}

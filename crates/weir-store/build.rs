@@ -1,0 +1,5 @@
+//! Rebuild when a migration changes: `sqlx::migrate!` embeds the migration folders.
+
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}

@@ -1,0 +1,267 @@
+//! DAG runs: creation (unique by run id and by logical date), listing, compare-and-set
+//! state changes.
+
+use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
+use sqlx::types::Json;
+use weir_core::ids::{DagId, RunId};
+use weir_core::state::DagRunState;
+
+use crate::connect::BeginWrite;
+use crate::error::{is_foreign_key_violation, is_unique_violation};
+use crate::records::{DagRunFilter, DagRunOrder, DagRunRecord, NewDagRun, NewTaskInstance, Page};
+use crate::sql::{Dialect, Ts, json_list, ts};
+use crate::{Result, Store, StoreError};
+
+const INSERT_RUN: &str = "\
+INSERT INTO dag_run (dag_id, run_id, version_hash, run_type, state, logical_date,
+    data_interval_start, data_interval_end, conf, external_trigger, queued_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING *";
+
+const SET_RUN_STATE: &str = "\
+UPDATE dag_run SET
+    state = $3,
+    start_date = CASE WHEN $5 THEN NULL ELSE COALESCE(start_date, $6) END,
+    end_date = CASE WHEN $7 THEN $8 ELSE end_date END,
+    queued_at = COALESCE($9, queued_at)
+WHERE dag_id = $1 AND run_id = $2 AND state = $4";
+
+/// The `WHERE` clause of [`Store::list_dag_runs`] (binds `$1`‥`$4`).
+fn run_filter(dialect: Dialect) -> String {
+    format!(
+        "WHERE ($1 IS NULL OR dag_id = $1)
+           AND ($2 IS NULL OR state IN {})
+           AND ($3 IS NULL OR logical_date >= $3)
+           AND ($4 IS NULL OR logical_date <= $4)",
+        dialect.json_text_elements("$2")
+    )
+}
+
+/// The `ORDER BY` clause of [`Store::list_dag_runs`]: NULLs last both ways, ties broken by
+/// DAG and run id so pages never overlap.
+fn run_order(order: DagRunOrder, descending: bool) -> String {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let col = match order {
+        DagRunOrder::LogicalDate => "logical_date",
+        DagRunOrder::StartDate => "start_date",
+        DagRunOrder::EndDate => "end_date",
+        DagRunOrder::RunId => "run_id",
+        DagRunOrder::DagId => "dag_id",
+        DagRunOrder::State => "state",
+    };
+    format!("ORDER BY {col} {dir} NULLS LAST, dag_id {dir}, run_id {dir}")
+}
+
+impl Store {
+    /// Creates a DAG run. Fails with [`StoreError::RunExists`] if the DAG already has a run
+    /// with that run id or that logical date, [`StoreError::DagNotFound`] for an unknown DAG.
+    pub async fn create_dag_run(&self, run: &NewDagRun) -> Result<DagRunRecord> {
+        self.create_dag_run_with_tasks(run, &[]).await
+    }
+
+    /// Creates a DAG run and its task instances in one transaction.
+    pub async fn create_dag_run_with_tasks(
+        &self,
+        run: &NewDagRun,
+        tasks: &[NewTaskInstance],
+    ) -> Result<DagRunRecord> {
+        let map_err = |e: sqlx::Error| {
+            if is_unique_violation(&e) {
+                StoreError::RunExists {
+                    dag_id: run.dag_id.clone(),
+                    run_id: run.run_id.clone(),
+                    logical_date: Ts::micros(run.logical_date),
+                }
+            } else if is_foreign_key_violation(&e) {
+                StoreError::DagNotFound(run.dag_id.clone())
+            } else {
+                StoreError::Database(e)
+            }
+        };
+        with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let record: DagRunRecord = sqlx::query_as(INSERT_RUN)
+                .bind(run.dag_id.as_str())
+                .bind(run.run_id.as_str())
+                .bind(&run.version_hash)
+                .bind(run.run_type.as_str())
+                .bind(run.state.as_str())
+                .bind(Ts(run.logical_date))
+                .bind(ts(run.data_interval_start))
+                .bind(ts(run.data_interval_end))
+                .bind(Json(&run.conf))
+                .bind(run.external_trigger)
+                .bind(Ts(run.queued_at))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            insert_task_instances!(tx, &run.dag_id, &run.run_id, tasks).await?;
+            tx.commit().await?;
+            Ok(record)
+        })
+    }
+
+    /// One DAG run.
+    pub async fn get_dag_run(
+        &self,
+        dag_id: &DagId,
+        run_id: &RunId,
+    ) -> Result<Option<DagRunRecord>> {
+        with_db!(self, |pool| {
+            Ok(
+                sqlx::query_as("SELECT * FROM dag_run WHERE dag_id = $1 AND run_id = $2")
+                    .bind(dag_id.as_str())
+                    .bind(run_id.as_str())
+                    .fetch_optional(pool)
+                    .await?,
+            )
+        })
+    }
+
+    /// One page of DAG runs matching `filter`, with the count of all that match.
+    pub async fn list_dag_runs(&self, filter: &DagRunFilter) -> Result<Page<DagRunRecord>> {
+        crate::sql::check_page(filter.limit, filter.offset)?;
+        let dag_id = filter.dag_id.as_ref().map(DagId::as_str);
+        let states = (!filter.states.is_empty()).then(|| json_list(&filter.states));
+        let gte = ts(filter.logical_date_gte);
+        let lte = ts(filter.logical_date_lte);
+        with_db!(self, |pool, dialect| {
+            let cond = run_filter(dialect);
+            let order = run_order(filter.order_by, filter.descending);
+            let list = format!("SELECT * FROM dag_run {cond} {order} LIMIT $5 OFFSET $6");
+            let items = sqlx::query_as(AssertSqlSafe(list))
+                .bind(dag_id)
+                .bind(&states)
+                .bind(gte)
+                .bind(lte)
+                .bind(filter.limit)
+                .bind(filter.offset)
+                .fetch_all(pool)
+                .await?;
+            let count = format!("SELECT COUNT(*) FROM dag_run {cond}");
+            let total_entries: i64 = sqlx::query_scalar(AssertSqlSafe(count))
+                .bind(dag_id)
+                .bind(&states)
+                .bind(gte)
+                .bind(lte)
+                .fetch_one(pool)
+                .await?;
+            Ok(Page {
+                items,
+                total_entries,
+            })
+        })
+    }
+
+    /// Number of the DAG's runs in any of `states`.
+    pub async fn count_dag_runs_in_states(
+        &self,
+        dag_id: &DagId,
+        states: &[DagRunState],
+    ) -> Result<i64> {
+        let states = json_list(states);
+        with_db!(self, |pool, dialect| {
+            let sql = format!(
+                "SELECT COUNT(*) FROM dag_run WHERE dag_id = $1 AND state IN {}",
+                dialect.json_text_elements("$2")
+            );
+            Ok(sqlx::query_scalar(AssertSqlSafe(sql))
+                .bind(dag_id.as_str())
+                .bind(&states)
+                .fetch_one(pool)
+                .await?)
+        })
+    }
+
+    /// Number of the DAG's runs that are queued or running (for `max_active_runs`).
+    pub async fn count_active_runs(&self, dag_id: &DagId) -> Result<i64> {
+        self.count_dag_runs_in_states(dag_id, &[DagRunState::Queued, DagRunState::Running])
+            .await
+    }
+
+    /// Compare-and-set of a run's state: applies only while the run is in `expected`, and
+    /// returns whether it applied. A change of state must be legal for
+    /// [`DagRunState::transition`] (else [`StoreError::IllegalTransition`]); `expected ==
+    /// new` only checks the state. Entering `queued` clears start and end dates and sets
+    /// `queued_at`; entering `running` sets the start date (if unset) and clears the end
+    /// date; entering `success` or `failed` sets the end date.
+    pub async fn set_dag_run_state(
+        &self,
+        dag_id: &DagId,
+        run_id: &RunId,
+        expected: DagRunState,
+        new: DagRunState,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let changed = expected != new;
+        if changed {
+            expected.transition(new)?;
+        }
+        let clear_start = changed && new == DagRunState::Queued;
+        let start = (changed && new == DagRunState::Running).then_some(Ts(now));
+        let end = (changed && new.is_finished()).then_some(Ts(now));
+        let queued_at = (changed && new == DagRunState::Queued).then_some(Ts(now));
+        with_db!(self, |pool| {
+            let applied = sqlx::query(SET_RUN_STATE)
+                .bind(dag_id.as_str())
+                .bind(run_id.as_str())
+                .bind(new.as_str())
+                .bind(expected.as_str())
+                .bind(clear_start)
+                .bind(start)
+                .bind(changed)
+                .bind(end)
+                .bind(queued_at)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok(applied == 1)
+        })
+    }
+
+    /// Deletes a run with its task instances, tries and XComs; returns whether it existed.
+    pub async fn delete_dag_run(&self, dag_id: &DagId, run_id: &RunId) -> Result<bool> {
+        with_db!(self, |pool| {
+            let deleted = sqlx::query("DELETE FROM dag_run WHERE dag_id = $1 AND run_id = $2")
+                .bind(dag_id.as_str())
+                .bind(run_id.as_str())
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok(deleted > 0)
+        })
+    }
+
+    /// The DAG's run with the latest logical date.
+    pub async fn latest_run(&self, dag_id: &DagId) -> Result<Option<DagRunRecord>> {
+        with_db!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT * FROM dag_run WHERE dag_id = $1 ORDER BY logical_date DESC LIMIT 1",
+            )
+            .bind(dag_id.as_str())
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    /// The DAG's latest successful run with a logical date before `logical_date` (for
+    /// `prev_data_interval_start_success` and friends).
+    pub async fn last_successful_run_before(
+        &self,
+        dag_id: &DagId,
+        logical_date: DateTime<Utc>,
+    ) -> Result<Option<DagRunRecord>> {
+        with_db!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT * FROM dag_run
+                 WHERE dag_id = $1 AND state = 'success' AND logical_date < $2
+                 ORDER BY logical_date DESC LIMIT 1",
+            )
+            .bind(dag_id.as_str())
+            .bind(Ts(logical_date))
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+}

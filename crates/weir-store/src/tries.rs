@@ -1,0 +1,154 @@
+//! Tries: one row per attempt of a task instance, written when it starts and completed
+//! when it ends; unfinished ones are what recovery re-adopts after a restart.
+
+use weir_core::ids::TryKey;
+
+use crate::error::{is_foreign_key_violation, is_unique_violation};
+use crate::records::{TaskInstanceKey, TryOutcome, TryRecord};
+use crate::sql::{Ts, ts, u64_to_i64};
+use crate::{Result, Store, StoreError};
+
+const INSERT_TRY: &str = "\
+INSERT INTO task_try (dag_id, run_id, task_id, map_index, try_number, state, started_at,
+    finished_at, hostname, try_dir, pid, executor, external_id, exit_code, reason,
+    cpu_seconds, peak_rss_bytes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+
+const FINISH_TRY: &str = "\
+UPDATE task_try SET state = $6, exit_code = $7, reason = $8, finished_at = $9,
+    cpu_seconds = $10, peak_rss_bytes = $11
+WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4 AND try_number = $5
+  AND finished_at IS NULL";
+
+impl Store {
+    /// Records the start of a try. [`StoreError::TryExists`] if that try number was already
+    /// recorded, [`StoreError::TaskInstanceNotFound`] for an unknown task instance.
+    pub async fn insert_try(&self, t: &TryRecord) -> Result<()> {
+        let k = &t.key;
+        let map_err = |e: sqlx::Error| {
+            if is_unique_violation(&e) {
+                StoreError::TryExists(k.clone())
+            } else if is_foreign_key_violation(&e) {
+                StoreError::TaskInstanceNotFound(TaskInstanceKey::from(k))
+            } else {
+                StoreError::Database(e)
+            }
+        };
+        with_db!(self, |pool| {
+            sqlx::query(INSERT_TRY)
+                .bind(k.dag_id.as_str())
+                .bind(k.run_id.as_str())
+                .bind(k.task_id.as_str())
+                .bind(i64::from(k.map_index))
+                .bind(i64::from(k.try_number))
+                .bind(t.state.as_str())
+                .bind(Ts(t.started_at))
+                .bind(ts(t.finished_at))
+                .bind(&t.hostname)
+                .bind(&t.try_dir)
+                .bind(t.pid.map(i64::from))
+                .bind(&t.executor)
+                .bind(&t.external_id)
+                .bind(t.exit_code.map(i64::from))
+                .bind(&t.reason)
+                .bind(t.cpu_seconds)
+                .bind(t.peak_rss_bytes.map(u64_to_i64))
+                .execute(pool)
+                .await
+                .map_err(map_err)?;
+        });
+        Ok(())
+    }
+
+    /// Records how a try ended. Applies once: returns `false` if the try was already
+    /// finished (or does not exist).
+    pub async fn finish_try(&self, key: &TryKey, outcome: &TryOutcome) -> Result<bool> {
+        with_db!(self, |pool| {
+            let applied = sqlx::query(FINISH_TRY)
+                .bind(key.dag_id.as_str())
+                .bind(key.run_id.as_str())
+                .bind(key.task_id.as_str())
+                .bind(i64::from(key.map_index))
+                .bind(i64::from(key.try_number))
+                .bind(outcome.state.as_str())
+                .bind(outcome.exit_code.map(i64::from))
+                .bind(&outcome.reason)
+                .bind(Ts(outcome.finished_at))
+                .bind(outcome.cpu_seconds)
+                .bind(outcome.peak_rss_bytes.map(u64_to_i64))
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok(applied == 1)
+        })
+    }
+
+    /// Records the id the compute backend gave the try's job (for adoption after a crash).
+    /// Returns whether the try exists.
+    pub async fn set_try_external_id(&self, key: &TryKey, external_id: &str) -> Result<bool> {
+        with_db!(self, |pool| {
+            let applied = sqlx::query(
+                "UPDATE task_try SET external_id = $6
+                 WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4
+                   AND try_number = $5",
+            )
+            .bind(key.dag_id.as_str())
+            .bind(key.run_id.as_str())
+            .bind(key.task_id.as_str())
+            .bind(i64::from(key.map_index))
+            .bind(i64::from(key.try_number))
+            .bind(external_id)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(applied == 1)
+        })
+    }
+
+    /// One try.
+    pub async fn get_try(&self, key: &TryKey) -> Result<Option<TryRecord>> {
+        with_db!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT * FROM task_try
+                 WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4
+                   AND try_number = $5",
+            )
+            .bind(key.dag_id.as_str())
+            .bind(key.run_id.as_str())
+            .bind(key.task_id.as_str())
+            .bind(i64::from(key.map_index))
+            .bind(i64::from(key.try_number))
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    /// Every try of a task instance, first try first.
+    pub async fn list_tries(&self, key: &TaskInstanceKey) -> Result<Vec<TryRecord>> {
+        with_db!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT * FROM task_try
+                 WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4
+                 ORDER BY try_number",
+            )
+            .bind(key.dag_id.as_str())
+            .bind(key.run_id.as_str())
+            .bind(key.task_id.as_str())
+            .bind(i64::from(key.map_index))
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// Every try that started and has not finished, oldest first (for recovery).
+    pub async fn list_unfinished_tries(&self) -> Result<Vec<TryRecord>> {
+        with_db!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT * FROM task_try WHERE finished_at IS NULL
+                 ORDER BY started_at, dag_id, run_id, task_id, map_index, try_number",
+            )
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+}

@@ -1,0 +1,74 @@
+//! The store's conformance suite: every case runs on a fresh SQLite file and on a fresh
+//! PostgreSQL schema, so both backends are held to one behaviour.
+//!
+//! PostgreSQL cases need `WEIR_TEST_POSTGRES_URL` (e.g.
+//! `postgres://weir:weir@127.0.0.1:5432/weir_test`; `scripts/start-postgres.sh` starts one
+//! and prints it). Without it they are skipped, unless `WEIR_REQUIRE_POSTGRES=1`, in which
+//! case they fail, so CI never passes by silently skipping half the suite.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed case
+
+#[path = "conformance/dags.rs"]
+mod dags;
+#[path = "conformance/misc.rs"]
+mod misc;
+#[path = "conformance/runs.rs"]
+mod runs;
+#[path = "conformance/support.rs"]
+mod support;
+#[path = "conformance/task_instances.rs"]
+mod task_instances;
+
+/// Generates one `#[tokio::test]` per case and backend: `sqlite::<case>`, `postgres::<case>`.
+macro_rules! conformance {
+    ($($module:ident :: $case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let db = crate::support::TestDb::sqlite().await;
+                    crate::$module::$case(db.store.clone()).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some(db) = crate::support::TestDb::postgres().await else {
+                        return;
+                    };
+                    crate::$module::$case(db.store.clone()).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    misc::store_opens_and_answers,
+    dags::dag_upsert_keeps_pause_and_next_run,
+    dags::dag_list_pages_filters_and_deactivates,
+    dags::dag_versions_are_idempotent,
+    dags::dag_delete_cascades,
+    runs::run_ids_and_logical_dates_are_unique,
+    runs::run_timestamps_round_trip,
+    runs::run_state_is_compare_and_set,
+    runs::run_listing_filters_sorts_and_pages,
+    runs::run_history_queries,
+    runs::run_delete_cascades,
+    task_instances::ti_creation_is_idempotent,
+    task_instances::ti_concurrent_cas_has_one_winner,
+    task_instances::ti_illegal_transition_is_refused,
+    task_instances::ti_update_sets_and_clears_fields,
+    task_instances::ti_state_queries_and_counts,
+    task_instances::tries_record_and_list_unfinished,
+    misc::xcom_upserts_lists_and_clears,
+    misc::variables_crud_and_pages,
+    misc::import_errors_are_replaced_per_file,
+    misc::pools_crud_and_default_pool,
+    misc::negative_pages_are_refused,
+    misc::parallel_writers_all_succeed,
+);

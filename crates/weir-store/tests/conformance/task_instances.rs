@@ -1,0 +1,349 @@
+//! Task instances and tries.
+
+use std::sync::Arc;
+
+use tokio::sync::Barrier;
+use weir_core::ids::UNMAPPED;
+use weir_core::state::TaskState;
+use weir_store::{Store, StoreError, TaskInstanceUpdate, TryOutcome, TryRecord};
+
+use crate::support::*;
+
+pub async fn ti_creation_is_idempotent(store: Store) {
+    dag_with_run(&store, "daily").await;
+    let (d, r) = (dag_id("daily"), run_id("r1"));
+    let mapped = [new_task("m", 1), new_task("m", 0), new_task("a", UNMAPPED)];
+    assert_eq!(
+        store.create_task_instances(&d, &r, &mapped).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store.create_task_instances(&d, &r, &mapped).await.unwrap(),
+        0
+    );
+    let tis = store.list_task_instances(&d, &r).await.unwrap();
+    let keys: Vec<_> = tis
+        .iter()
+        .map(|t| (t.key.task_id.to_string(), t.key.map_index))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("a".into(), -1),
+            ("b".into(), -1),
+            ("m".into(), 0),
+            ("m".into(), 1)
+        ]
+    );
+    let m1 = &tis[3];
+    assert_eq!(
+        (m1.state, m1.try_number, m1.max_tries),
+        (TaskState::None, 0, 3)
+    );
+    assert_eq!(
+        (m1.pool.as_str(), m1.queue.as_str(), m1.priority_weight),
+        ("default_pool", "default", 1)
+    );
+    assert_eq!(
+        store.get_task_instance(&m1.key).await.unwrap().as_ref(),
+        Some(m1)
+    );
+    assert_eq!(
+        store
+            .get_task_instance(&ti_key("daily", "r1", "m", 7))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let missing = store
+        .create_task_instances(&d, &run_id("nope"), &mapped)
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::DagRunNotFound { .. })),
+        "{missing:?}"
+    );
+}
+
+pub async fn ti_concurrent_cas_has_one_winner(store: Store) {
+    dag_with_run(&store, "daily").await;
+    let tasks: Vec<_> = (0..10).map(|i| new_task("fan", i)).collect();
+    store
+        .create_task_instances(&dag_id("daily"), &run_id("r1"), &tasks)
+        .await
+        .unwrap();
+    const CONTENDERS: usize = 4;
+    for i in 0..10 {
+        let key = ti_key("daily", "r1", "fan", i);
+        let to_scheduled =
+            TaskInstanceUpdate::new(key.clone(), TaskState::None, TaskState::Scheduled);
+        assert!(store.update_task_instance(&to_scheduled).await.unwrap());
+
+        // Several dispatchers race to queue the same scheduled instance.
+        let barrier = Arc::new(Barrier::new(CONTENDERS));
+        let mut racers = Vec::new();
+        for n in 0..CONTENDERS {
+            let (store, barrier, key) = (store.clone(), barrier.clone(), key.clone());
+            racers.push(tokio::spawn(async move {
+                let mut update =
+                    TaskInstanceUpdate::new(key, TaskState::Scheduled, TaskState::Queued);
+                update.hostname = Some(Some(format!("replica-{n}")));
+                update.try_number = Some(1);
+                barrier.wait().await;
+                store.update_task_instance(&update).await.unwrap()
+            }));
+        }
+        let mut wins = 0;
+        for racer in racers {
+            wins += usize::from(racer.await.unwrap());
+        }
+        assert_eq!(
+            wins, 1,
+            "exactly one of the racing updates applies (instance {i})"
+        );
+        let ti = store.get_task_instance(&key).await.unwrap().unwrap();
+        assert_eq!((ti.state, ti.try_number), (TaskState::Queued, 1));
+        assert!(ti.hostname.unwrap().starts_with("replica-"));
+    }
+}
+
+pub async fn ti_illegal_transition_is_refused(store: Store) {
+    dag_with_run(&store, "daily").await;
+    let key = ti_key("daily", "r1", "a", UNMAPPED);
+    let jump = TaskInstanceUpdate::new(key.clone(), TaskState::None, TaskState::Running);
+    let err = store.update_task_instance(&jump).await;
+    assert!(
+        matches!(err, Err(StoreError::IllegalTransition(_))),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.get_task_instance(&key).await.unwrap().unwrap().state,
+        TaskState::None
+    );
+
+    // A wrong expectation is not an error, it just does not apply.
+    let stale = TaskInstanceUpdate::new(key.clone(), TaskState::Scheduled, TaskState::Queued);
+    assert!(!store.update_task_instance(&stale).await.unwrap());
+    // Nor is an unknown instance.
+    let ghost = TaskInstanceUpdate::new(
+        ti_key("daily", "r1", "zz", 0),
+        TaskState::None,
+        TaskState::Scheduled,
+    );
+    assert!(!store.update_task_instance(&ghost).await.unwrap());
+}
+
+pub async fn ti_update_sets_and_clears_fields(store: Store) {
+    dag_with_run(&store, "daily").await;
+    let key = ti_key("daily", "r1", "a", UNMAPPED);
+    let step = |from, to| TaskInstanceUpdate::new(key.clone(), from, to);
+    assert!(
+        store
+            .update_task_instance(&step(TaskState::None, TaskState::Scheduled))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .update_task_instance(&step(TaskState::Scheduled, TaskState::Queued))
+            .await
+            .unwrap()
+    );
+    let mut start = step(TaskState::Queued, TaskState::Running);
+    start.try_number = Some(1);
+    start.start_date = Some(Some(day(2)));
+    start.hostname = Some(Some("worker-1".into()));
+    start.pid = Some(Some(4242));
+    start.rendered_command = Some(Some("echo 2026-01-01".into()));
+    start.next_retry_at = Some(Some(day(9)));
+    assert!(store.update_task_instance(&start).await.unwrap());
+
+    // Same state: fields only. `None` leaves a field, `Some(None)` clears it.
+    let mut note = step(TaskState::Running, TaskState::Running);
+    note.note = Some(Some("looked at it".into()));
+    note.next_retry_at = Some(None);
+    assert!(store.update_task_instance(&note).await.unwrap());
+    let ti = store.get_task_instance(&key).await.unwrap().unwrap();
+    assert_eq!(ti.state, TaskState::Running);
+    assert_eq!(ti.try_number, 1);
+    assert_eq!(ti.start_date, Some(day(2)));
+    assert_eq!(ti.hostname.as_deref(), Some("worker-1"));
+    assert_eq!(ti.pid, Some(4242));
+    assert_eq!(ti.rendered_command.as_deref(), Some("echo 2026-01-01"));
+    assert_eq!(ti.note.as_deref(), Some("looked at it"));
+    assert_eq!(ti.next_retry_at, None);
+
+    let mut retry = step(TaskState::Running, TaskState::UpForRetry);
+    retry.end_date = Some(Some(day(3)));
+    retry.next_retry_at = Some(Some(day(4)));
+    retry.pid = Some(None);
+    assert!(store.update_task_instance(&retry).await.unwrap());
+    let ti = store.get_task_instance(&key).await.unwrap().unwrap();
+    assert_eq!(ti.state, TaskState::UpForRetry);
+    assert_eq!(
+        (ti.end_date, ti.next_retry_at, ti.pid),
+        (Some(day(3)), Some(day(4)), None)
+    );
+    assert_eq!(ti.hostname.as_deref(), Some("worker-1"));
+}
+
+pub async fn ti_state_queries_and_counts(store: Store) {
+    dag_with_run(&store, "one").await;
+    dag_with_run(&store, "two").await;
+    let mut pooled = new_task("c", UNMAPPED);
+    pooled.pool = "gpu".into();
+    pooled.priority_weight = 10;
+    store
+        .create_task_instances(&dag_id("one"), &run_id("r1"), &[pooled])
+        .await
+        .unwrap();
+    let walk = |dag: &str, task: &str, states: &[TaskState]| {
+        let key = ti_key(dag, "r1", task, UNMAPPED);
+        let updates: Vec<_> = states
+            .windows(2)
+            .map(|w| TaskInstanceUpdate::new(key.clone(), w[0], w[1]))
+            .collect();
+        let store = store.clone();
+        async move {
+            for u in updates {
+                assert!(store.update_task_instance(&u).await.unwrap(), "{u:?}");
+            }
+        }
+    };
+    use TaskState::*;
+    walk("one", "a", &[None, Scheduled, Queued]).await;
+    walk("one", "c", &[None, Scheduled, Queued, Running]).await;
+    walk("two", "a", &[None, Scheduled, Queued, Running]).await;
+    walk("two", "b", &[None, Scheduled]).await;
+
+    let running = store
+        .list_task_instances_in_states(&[Queued, Running])
+        .await
+        .unwrap();
+    let keys: Vec<_> = running
+        .iter()
+        .map(|t| format!("{}.{}", t.key.dag_id, t.key.task_id))
+        .collect();
+    assert_eq!(
+        keys,
+        ["one.c", "one.a", "two.a"],
+        "priority first, then key"
+    );
+    assert_eq!(
+        store
+            .list_task_instances_in_states(&[Scheduled])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .list_task_instances_in_states(&[])
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        store.count_running_in_pool("default_pool").await.unwrap(),
+        2
+    );
+    assert_eq!(store.count_running_in_pool("gpu").await.unwrap(), 1);
+    assert_eq!(store.count_running_in_pool("none").await.unwrap(), 0);
+    assert_eq!(
+        store.count_running_for_dag(&dag_id("one")).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store.count_running_for_dag(&dag_id("two")).await.unwrap(),
+        1
+    );
+}
+
+pub async fn tries_record_and_list_unfinished(store: Store) {
+    dag_with_run(&store, "daily").await;
+    let a = ti_key("daily", "r1", "a", UNMAPPED);
+    let b = ti_key("daily", "r1", "b", UNMAPPED);
+    let mut first = TryRecord::started(a.try_key(1), day(2));
+    first.hostname = Some("worker-1".into());
+    first.try_dir = Some("/var/lib/weir/tries/daily.r1.a.-1.1".into());
+    first.pid = Some(77);
+    first.executor = Some("process".into());
+    store.insert_try(&first).await.unwrap();
+    store
+        .insert_try(&TryRecord::started(b.try_key(1), day(3)))
+        .await
+        .unwrap();
+    let dup = store.insert_try(&first).await;
+    assert!(matches!(dup, Err(StoreError::TryExists(_))), "{dup:?}");
+    let ghost = store
+        .insert_try(&TryRecord::started(
+            ti_key("daily", "r1", "zz", 0).try_key(1),
+            day(2),
+        ))
+        .await;
+    assert!(
+        matches!(ghost, Err(StoreError::TaskInstanceNotFound(_))),
+        "{ghost:?}"
+    );
+
+    let unfinished = store.list_unfinished_tries().await.unwrap();
+    assert_eq!(
+        unfinished,
+        [first.clone(), TryRecord::started(b.try_key(1), day(3))]
+    );
+
+    let outcome = TryOutcome {
+        state: TaskState::Failed,
+        exit_code: Some(137),
+        reason: Some("killed: out of memory".into()),
+        finished_at: day(4),
+        cpu_seconds: Some(12.5),
+        peak_rss_bytes: Some(3 * 1024 * 1024 * 1024),
+    };
+    assert!(store.finish_try(&a.try_key(1), &outcome).await.unwrap());
+    assert!(
+        !store.finish_try(&a.try_key(1), &outcome).await.unwrap(),
+        "finishes once"
+    );
+    assert!(
+        store
+            .set_try_external_id(&a.try_key(1), "job-123")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_try_external_id(&a.try_key(9), "job-9")
+            .await
+            .unwrap()
+    );
+
+    let got = store.get_try(&a.try_key(1)).await.unwrap().unwrap();
+    assert_eq!(got.state, TaskState::Failed);
+    assert_eq!(got.finished_at, Some(day(4)));
+    assert_eq!(got.exit_code, Some(137));
+    assert_eq!(got.reason.as_deref(), Some("killed: out of memory"));
+    assert_eq!(got.cpu_seconds, Some(12.5));
+    assert_eq!(got.peak_rss_bytes, Some(3 * 1024 * 1024 * 1024));
+    assert_eq!(got.external_id.as_deref(), Some("job-123"));
+    assert_eq!(
+        (got.pid, got.executor.as_deref()),
+        (Some(77), Some("process"))
+    );
+
+    store
+        .insert_try(&TryRecord::started(a.try_key(2), day(5)))
+        .await
+        .unwrap();
+    let tries = store.list_tries(&a).await.unwrap();
+    assert_eq!(
+        tries.iter().map(|t| t.key.try_number).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    let unfinished = store.list_unfinished_tries().await.unwrap();
+    let keys: Vec<_> = unfinished.iter().map(|t| t.key.to_string()).collect();
+    assert_eq!(keys, ["daily/r1/b[-1]#1", "daily/r1/a[-1]#2"]);
+    assert_eq!(store.get_try(&a.try_key(3)).await.unwrap(), None);
+}

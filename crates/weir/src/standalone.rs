@@ -1,0 +1,113 @@
+//! `weir standalone`: scheduler, executor and HTTP API in one process, on an embedded
+//! SQLite database (or PostgreSQL with `--db`), ready in well under a second.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
+use weir_engine::{Engine, EngineConfig};
+use weir_store::Store;
+
+use crate::cli::StandaloneArgs;
+
+/// How the engine starts a try's supervisor: this very binary, `weir supervise`.
+pub fn supervisor_command() -> anyhow::Result<Vec<OsString>> {
+    let exe = std::env::current_exe()
+        .context("cannot find the weir executable to run task supervisors")?;
+    Ok(vec![exe.into_os_string(), OsString::from("supervise")])
+}
+
+/// A date from the command line: `2026-01-01` (midnight UTC) or RFC 3339.
+pub fn parse_date_arg(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+        return Ok(dt.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .ok_or_else(|| format!("`{text}` is not a date: write 2026-01-01 or 2026-01-01T03:00:00Z"))
+}
+
+pub fn run(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    if !args.dags.is_dir() {
+        eprintln!(
+            "error: the DAG folder `{}` does not exist: create it, or point --dags (WEIR_DAGS) at one, e.g. `--dags examples/dags`",
+            args.dags.display()
+        );
+        return Ok(ExitCode::from(2));
+    }
+    std::fs::create_dir_all(&args.home)
+        .with_context(|| format!("cannot create Weir's home {}", args.home.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let db = args
+        .db
+        .clone()
+        .unwrap_or_else(|| args.home.join("weir.db").display().to_string());
+    let store = Store::open(&db)
+        .await
+        .with_context(|| format!("cannot open the database {db}"))?;
+    let mut config = EngineConfig::new(args.home.clone(), supervisor_command()?);
+    config.dags_folder = Some(args.dags.clone());
+    config.unpause_all = args.unpause_all;
+    config.parallelism = args.parallelism.max(1);
+    let engine = Engine::start(config, store).await?;
+    let addr = format!("{}:{}", args.bind, args.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}: is another Weir (or something else) using the port? Try --port"))?;
+    let local = listener.local_addr()?;
+    println!(
+        "Weir is ready at http://{local} (DAGs from {}, database {}, started in {} ms)",
+        args.dags.display(),
+        db,
+        started.elapsed().as_millis()
+    );
+    let _ = listener;
+    shutdown_signal().await;
+    engine.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
