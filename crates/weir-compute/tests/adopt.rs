@@ -88,14 +88,14 @@ async fn a_killed_supervisor_makes_the_try_lost_and_its_task_dies() {
         panic!("expected a lost try, got {adopted:?}");
     };
     assert!(
-        matches!(outcome.reason, EndReason::Lost(ref why) if why.contains("killed")),
+        matches!(outcome.reason, EndReason::Lost(ref why) if why.contains("processes were killed")),
         "{outcome:?}"
     );
     assert_eq!(outcome.exit_code, None);
-    let gone = poll_until(Duration::from_secs(2), || !alive(grandchild) && !alive(leader));
-    let stat = |pid: i32| fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    assert!(gone, "{outcome:?}\n{}\n{}", stat(grandchild), stat(leader));
-    assert!(try_processes(&dir).is_empty());
+    // A killed process still has to be scheduled to die, hence the polling.
+    assert!(poll_until(Duration::from_secs(2), || !alive(grandchild)
+        && !alive(leader)));
+    assert!(poll_until(Duration::from_secs(2), || try_processes(&dir).is_empty()));
 
     // The verdict is recorded: asking again gives it back, and a supervisor that starts
     // late (say, it was spawned just before the crash) does not run the task.

@@ -87,18 +87,8 @@ pub async fn start_try(
     }
 
     let try_number = ti.try_number + 1;
-    let mut queued =
-        TaskInstanceUpdate::new(ti.key.clone(), TaskState::Scheduled, TaskState::Queued);
-    queued.try_number = Some(try_number);
-    if !shared.store.update_task_instance(&queued).await? {
-        return Ok(Started::Lost);
-    }
     let key = ti.key.try_key(try_number);
     let dir = try_dir(&shared.config.logs_dir(), &key);
-    std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io {
-        path: dir.display().to_string(),
-        source,
-    })?;
 
     // Decide what to run; a problem here fails the try with the reason in its log.
     let prepared = match &task.kind {
@@ -110,18 +100,27 @@ pub async fn start_try(
             false,
         )),
     };
+    let mut claim =
+        TaskInstanceUpdate::new(ti.key.clone(), TaskState::Scheduled, TaskState::Queued);
+    claim.try_number = Some(try_number);
     let mut record = TryRecord::started(key.clone(), now);
     record.try_dir = Some(dir.display().to_string());
     record.hostname = Some(shared.config.hostname.clone());
     record.executor = Some(shared.process.name().to_string());
-    shared.store.insert_try(&record).await?;
     let mut running =
         TaskInstanceUpdate::new(ti.key.clone(), TaskState::Queued, TaskState::Running);
     running.start_date = Some(Some(now));
     running.end_date = Some(None);
     running.hostname = Some(Some(shared.config.hostname.clone()));
     running.rendered_command = Some(prepared.as_ref().ok().map(|spec| spec.command.clone()));
-    shared.store.update_task_instance(&running).await?;
+    // Recorded as running before it starts: after a crash it is adopted, never rerun.
+    if !shared.store.start_try(&claim, &record, &running).await? {
+        return Ok(Started::Lost);
+    }
+    std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
 
     let spec = match prepared {
         Ok(spec) => spec,
@@ -135,10 +134,7 @@ pub async fn start_try(
     };
     match shared.process.submit(spec).await {
         Ok(running) => {
-            if let Ok(mut map) = shared.running.lock() {
-                map.insert(key.clone(), running.cancel_handle());
-            }
-            watch(shared, key, running);
+            watch(shared, key, running, &version.hash);
             Ok(Started::Launched)
         }
         Err(e) => {
@@ -155,7 +151,20 @@ pub async fn start_try(
 }
 
 /// Waits for a try in the background and reports its end to the scheduler loop.
-pub fn watch(shared: &Arc<Shared>, key: TryKey, running: weir_compute::RunningTry) {
+pub fn watch(
+    shared: &Arc<Shared>,
+    key: TryKey,
+    running: weir_compute::RunningTry,
+    version_hash: &str,
+) {
+    if let Ok(mut map) = shared.running.lock() {
+        let watched = crate::service::Watched {
+            cancel: running.cancel_handle(),
+            try_dir: running.try_dir().to_path_buf(),
+            version_hash: version_hash.to_string(),
+        };
+        map.insert(key.clone(), watched);
+    }
     let events = shared.events.clone();
     shared.tracker.spawn(async move {
         let outcome = running.wait().await;
@@ -288,16 +297,21 @@ pub async fn finish_try(
     outcome: TryOutcome,
     retryable: bool,
 ) -> Result<()> {
-    if let Ok(mut map) = shared.running.lock() {
-        map.remove(key);
-    }
+    let watched = shared
+        .running
+        .lock()
+        .ok()
+        .and_then(|mut map| map.remove(key));
     let ti_key = TaskInstanceKey::from(key);
     let ti = shared.store.get_task_instance(&ti_key).await?;
-    let record = shared.store.get_try(key).await?;
-    let dir = record
-        .as_ref()
-        .and_then(|r| r.try_dir.clone())
-        .map(PathBuf::from);
+    let (dir, version_hash) = match watched {
+        Some(w) => (Some(w.try_dir), w.version_hash),
+        None => {
+            let record = shared.store.get_try(key).await?;
+            let dir = record.and_then(|r| r.try_dir).map(PathBuf::from);
+            (dir, run_version(shared, key).await?)
+        }
+    };
     let now = shared.now();
 
     let mut reason = match &outcome.reason {
@@ -306,14 +320,10 @@ pub async fn finish_try(
         other => Some(other.to_string()),
     };
     let mut succeeded = outcome.succeeded();
+    let mut xcom_value = None;
     if succeeded && let Some(dir) = &dir {
         match read_xcom(dir) {
-            Ok(Some(value)) => {
-                shared
-                    .store
-                    .set_xcom(&ti_key, "return_value", &value)
-                    .await?
-            }
+            Ok(Some(value)) => xcom_value = Some(value),
             Ok(None) => {}
             Err(why) => {
                 append_log(dir, &format!("error: {why}"));
@@ -330,7 +340,7 @@ pub async fn finish_try(
         current,
         shared
             .cache
-            .get(&shared.store, &key.dag_id, &run_version(shared, key).await?)
+            .get(&shared.store, &key.dag_id, &version_hash)
             .await,
     ) {
         (Some(_), Ok(version)) => version.spec.tasks.get(key.task_id.as_str()).map(|t| {
@@ -360,21 +370,27 @@ pub async fn finish_try(
     } else {
         (TaskState::Failed, None)
     };
-    shared
+    let try_outcome = weir_store::TryOutcome {
+        state,
+        exit_code: outcome.exit_code,
+        reason: reason.clone(),
+        finished_at: outcome.finished_at,
+        cpu_seconds: Some(outcome.cpu_seconds),
+        peak_rss_bytes: Some(outcome.peak_rss_bytes),
+    };
+    let mut update = TaskInstanceUpdate::new(ti_key.clone(), TaskState::Running, state);
+    update.end_date = Some(Some(outcome.finished_at));
+    update.next_retry_at = Some(retry_at);
+    let xcom = xcom_value.as_ref().map(|v| ("return_value", v));
+    let moved = shared
         .store
-        .finish_try(
-            key,
-            &weir_store::TryOutcome {
-                state,
-                exit_code: outcome.exit_code,
-                reason: reason.clone(),
-                finished_at: outcome.finished_at,
-                cpu_seconds: Some(outcome.cpu_seconds),
-                peak_rss_bytes: Some(outcome.peak_rss_bytes),
-            },
-        )
+        .end_try(key, &try_outcome, xcom, current.map(|_| &update))
         .await?;
     if current.is_none() {
+        return Ok(());
+    }
+    if !moved {
+        warn!(%key, "task instance changed while its try ran; its result is recorded on the try only");
         return Ok(());
     }
     if let Some(dir) = &dir {
@@ -398,13 +414,6 @@ pub async fn finish_try(
             ),
             _ => {}
         }
-    }
-    let mut update = TaskInstanceUpdate::new(ti_key.clone(), TaskState::Running, state);
-    update.end_date = Some(Some(outcome.finished_at));
-    update.next_retry_at = Some(retry_at);
-    if !shared.store.update_task_instance(&update).await? {
-        warn!(%key, "task instance changed while its try ran; its result is recorded on the try only");
-        return Ok(());
     }
     if let Some(at) = retry_at
         && let Ok(mut retries) = shared.retries.lock()

@@ -34,10 +34,13 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
         };
         match shared.process.adopt(key.clone(), dir.into()).await {
             Ok(Adopted::Running(running)) => {
-                if let Ok(mut map) = shared.running.lock() {
-                    map.insert(key.clone(), running.cancel_handle());
-                }
-                crate::launch::watch(shared, key, running);
+                let version = shared
+                    .store
+                    .get_dag_run(&key.dag_id, &key.run_id)
+                    .await?
+                    .map(|r| r.version_hash)
+                    .unwrap_or_default();
+                crate::launch::watch(shared, key, running, &version);
                 adopted += 1;
             }
             Ok(Adopted::Finished(outcome)) => {

@@ -354,9 +354,9 @@ pub fn cancel_running(shared: &Shared, ti: &TaskInstanceRecord) {
     }
     let key = ti.key.try_key(ti.try_number);
     if let Ok(running) = shared.running.lock()
-        && let Some(handle) = running.get(&key)
+        && let Some(watched) = running.get(&key)
     {
-        handle.cancel();
+        watched.cancel.cancel();
     }
 }
 

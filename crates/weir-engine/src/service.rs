@@ -28,8 +28,9 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn Clock>,
     pub process: ProcessBackend,
     pub events: mpsc::UnboundedSender<Event>,
-    /// Tries this engine is watching, to cancel them on clear or mark.
-    pub running: Mutex<HashMap<TryKey, CancelHandle>>,
+    /// Tries this engine is watching: to cancel them on clear or mark, and to finish
+    /// them without reading back what the engine already knows.
+    pub running: Mutex<HashMap<TryKey, Watched>>,
     /// When task instances waiting to retry become due.
     pub retries: Mutex<BTreeMap<DateTime<Utc>, Vec<TaskInstanceKey>>>,
     pub tracker: TaskTracker,
@@ -49,6 +50,13 @@ impl Shared {
     pub fn in_flight(&self) -> usize {
         self.running.lock().map(|r| r.len()).unwrap_or(0)
     }
+}
+
+/// What the engine remembers of a try it watches.
+pub(crate) struct Watched {
+    pub cancel: CancelHandle,
+    pub try_dir: std::path::PathBuf,
+    pub version_hash: String,
 }
 
 /// A running engine. Dropping it does not stop it; call [`Engine::shutdown`].
@@ -130,6 +138,9 @@ impl Engine {
 struct Work {
     runs: BTreeSet<(DagId, RunId)>,
     schedules: bool,
+    /// Something happened that may let a queued run start (a run was created or
+    /// finished, a DAG unpaused).
+    start_runs: bool,
 }
 
 async fn run_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Event>) {
@@ -172,7 +183,10 @@ async fn run_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Event>) {
                     handle_event(&shared, event, &mut work).await;
                 }
             }
-            _ = timer => work.schedules = true,
+            _ = timer => {
+                work.schedules = true;
+                work.start_runs = true;
+            }
         }
         next_wake = pass(&shared, &mut work).await;
     }
@@ -194,9 +208,12 @@ async fn handle_event(shared: &Arc<Shared>, event: Event, work: &mut Work) {
         }
         Event::RunChanged { dag_id, run_id } => {
             work.runs.insert((dag_id, run_id));
-            work.schedules = true;
+            work.start_runs = true;
         }
-        Event::DagsChanged => work.schedules = true,
+        Event::DagsChanged => {
+            work.schedules = true;
+            work.start_runs = true;
+        }
     }
 }
 
@@ -217,9 +234,11 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
         Ok(runs) => work.runs.extend(runs),
         Err(e) => error!(error = %e, "cannot reschedule tries due to retry"),
     }
-    match crate::runs::start_queued_runs(shared).await {
-        Ok(started) => work.runs.extend(started),
-        Err(e) => error!(error = %e, "cannot start queued DAG runs"),
+    if std::mem::take(&mut work.start_runs) {
+        match crate::runs::start_queued_runs(shared).await {
+            Ok(started) => work.runs.extend(started),
+            Err(e) => error!(error = %e, "cannot start queued DAG runs"),
+        }
     }
     // Planning a run can finish it, which can let a queued run of the same DAG start.
     for _ in 0..4 {
@@ -246,9 +265,9 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
         Ok(finished_runs) => work.runs.extend(finished_runs),
         Err(e) => error!(error = %e, "dispatching task instances failed"),
     }
-    if !work.runs.is_empty() {
-        // Noop tasks finished during dispatch: plan again at once.
-        shared.notify(Event::DagsChanged);
+    if let Some((dag_id, run_id)) = work.runs.iter().next().cloned() {
+        // Tasks finished during dispatch (noop): plan their runs again at once.
+        shared.notify(Event::RunChanged { dag_id, run_id });
     }
     let retry_at = shared
         .retries

@@ -1,1 +1,150 @@
-//! placeholder
+//! Weir's HTTP API (axum): Airflow's stable REST API v1 under `/api/v1` — the same paths,
+//! JSON fields, status codes and problem bodies — so existing scripts and Airflow's API
+//! client work against Weir, plus Weir's own resources beside them.
+//!
+//! Reads go straight to the store ([`weir_engine::EngineHandle::store`]); actions (trigger,
+//! pause, clear, mark, backfill) go through the engine handle. Every error is an
+//! [`ApiError`], mapped to a status and a problem document in one place; bad input is
+//! always a 4xx and never a 500.
+//!
+//! Module map: `routes/*` one module per resource, `json/*` the response and request
+//! shapes, `extract` the extractors (JSON bodies, query strings, typed path ids),
+//! `pagination` Airflow's `limit`/`offset`, `error` the error type.
+
+mod error;
+mod extract;
+pub mod json;
+mod pagination;
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use weir_engine::EngineHandle;
+
+pub use error::{ApiError, Problem};
+pub use extract::ApiDateTime;
+
+/// Settings of the API, built once by the binary.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest request body accepted; larger ones get a 413.
+    pub max_body_bytes: usize,
+    /// Page size when `limit` is absent or 0.
+    pub default_page_limit: i64,
+    /// Larger `limit`s are capped to this (Airflow's `maximum_page_limit`).
+    pub max_page_limit: i64,
+    /// How long [`serve`] waits for requests in flight after shutdown is asked for.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            max_body_bytes: 1024 * 1024,
+            default_page_limit: 100,
+            max_page_limit: 1000,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every handler gets: the engine (and through it the store) and the settings.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: EngineHandle,
+    pub config: Arc<ApiConfig>,
+}
+
+impl AppState {
+    /// State with the default settings.
+    pub fn new(engine: EngineHandle) -> Self {
+        AppState {
+            engine,
+            config: Arc::new(ApiConfig::default()),
+        }
+    }
+
+    pub fn with_config(engine: EngineHandle, config: ApiConfig) -> Self {
+        AppState {
+            engine,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn store(&self) -> &weir_store::Store {
+        self.engine.store()
+    }
+}
+
+/// The body limit, as a request extension, for the 413 message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub usize);
+
+/// The whole HTTP application: `/api/v1/…` and `/health`.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .nest("/api/v1", routes::api())
+        .merge(routes::health::root())
+        .fallback(not_found)
+        .layer(axum::Extension(BodyLimit(limit)))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(CatchPanicLayer::custom(on_panic))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves [`router`] on `listener` until `shutdown` completes, then lets requests in
+/// flight finish for at most [`ApiConfig::shutdown_timeout`].
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let drain = state.config.shutdown_timeout;
+    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(true);
+    };
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(signal);
+    let deadline = async move {
+        // Never resolves unless shutdown was asked for.
+        if stopping_rx.wait_for(|stopping| *stopping).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(drain).await;
+    };
+    tokio::select! {
+        result = server.into_future() => result,
+        () = deadline => {
+            tracing::warn!(timeout = ?drain, "HTTP requests still running at shutdown were cut off");
+            Ok(())
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found(
+        "Not Found",
+        "The requested URL was not found on the server; the API lives under /api/v1.",
+    )
+}
+
+/// A handler that panicked: a 500 problem without the panic text, which is logged.
+fn on_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "a request handler panicked");
+    ApiError::Internal("handler panicked".into()).into_response()
+}

@@ -27,6 +27,7 @@ mod dag_runs;
 mod dags;
 mod error;
 mod import_errors;
+mod lifecycle;
 mod mapping;
 mod pools;
 mod records;

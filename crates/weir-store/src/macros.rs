@@ -89,3 +89,80 @@ macro_rules! insert_task_instances {
         }
     };
 }
+
+/// The compare-and-set update of a task instance, ready to execute on a pool or inside a
+/// transaction. `$u` is a `&TaskInstanceUpdate`.
+macro_rules! update_ti_query {
+    ($u:expr) => {{
+        let u: &$crate::records::TaskInstanceUpdate = $u;
+        let key = &u.key;
+        sqlx::query($crate::task_instances::UPDATE_TASK_INSTANCE)
+            .bind(key.dag_id.as_str())
+            .bind(key.run_id.as_str())
+            .bind(key.task_id.as_str())
+            .bind(i64::from(key.map_index))
+            .bind(u.new.as_str())
+            .bind(u.expected.as_str())
+            .bind(u.try_number.map(i64::from))
+            .bind(u.start_date.is_some())
+            .bind($crate::sql::ts(u.start_date.flatten()))
+            .bind(u.end_date.is_some())
+            .bind($crate::sql::ts(u.end_date.flatten()))
+            .bind(u.next_retry_at.is_some())
+            .bind($crate::sql::ts(u.next_retry_at.flatten()))
+            .bind(u.hostname.is_some())
+            .bind(u.hostname.clone().flatten())
+            .bind(u.pid.is_some())
+            .bind(u.pid.flatten().map(i64::from))
+            .bind(u.rendered_command.is_some())
+            .bind(u.rendered_command.clone().flatten())
+            .bind(u.note.is_some())
+            .bind(u.note.clone().flatten())
+    }};
+}
+
+/// The insert of a try record. `$t` is a `&TryRecord`.
+macro_rules! insert_try_query {
+    ($t:expr) => {{
+        let t: &$crate::records::TryRecord = $t;
+        let k = &t.key;
+        sqlx::query($crate::tries::INSERT_TRY)
+            .bind(k.dag_id.as_str())
+            .bind(k.run_id.as_str())
+            .bind(k.task_id.as_str())
+            .bind(i64::from(k.map_index))
+            .bind(i64::from(k.try_number))
+            .bind(t.state.as_str())
+            .bind($crate::sql::Ts(t.started_at))
+            .bind($crate::sql::ts(t.finished_at))
+            .bind(&t.hostname)
+            .bind(&t.try_dir)
+            .bind(t.pid.map(i64::from))
+            .bind(&t.executor)
+            .bind(&t.external_id)
+            .bind(t.exit_code.map(i64::from))
+            .bind(&t.reason)
+            .bind(t.cpu_seconds)
+            .bind(t.peak_rss_bytes.map($crate::sql::u64_to_i64))
+    }};
+}
+
+/// The once-only completion of a try. `$key` is a `&TryKey`, `$o` a `&TryOutcome`.
+macro_rules! finish_try_query {
+    ($key:expr, $o:expr) => {{
+        let key: &::weir_core::ids::TryKey = $key;
+        let o: &$crate::records::TryOutcome = $o;
+        sqlx::query($crate::tries::FINISH_TRY)
+            .bind(key.dag_id.as_str())
+            .bind(key.run_id.as_str())
+            .bind(key.task_id.as_str())
+            .bind(i64::from(key.map_index))
+            .bind(i64::from(key.try_number))
+            .bind(o.state.as_str())
+            .bind(o.exit_code.map(i64::from))
+            .bind(&o.reason)
+            .bind($crate::sql::Ts(o.finished_at))
+            .bind(o.cpu_seconds)
+            .bind(o.peak_rss_bytes.map($crate::sql::u64_to_i64))
+    }};
+}

@@ -7,7 +7,7 @@ use weir_core::state::TaskState;
 
 use crate::connect::BeginWrite;
 use crate::records::{NewTaskInstance, TaskInstanceKey, TaskInstanceRecord, TaskInstanceUpdate};
-use crate::sql::{json_list, ts};
+use crate::sql::json_list;
 use crate::{Result, Store};
 
 /// Used by [`insert_task_instances!`].
@@ -17,7 +17,7 @@ INSERT INTO task_instance (dag_id, run_id, task_id, map_index, max_tries, pool, 
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (dag_id, run_id, task_id, map_index) DO NOTHING";
 
-const UPDATE_TASK_INSTANCE: &str = "\
+pub(crate) const UPDATE_TASK_INSTANCE: &str = "\
 UPDATE task_instance SET
     state = $5,
     try_number = COALESCE($7, try_number),
@@ -98,33 +98,8 @@ impl Store {
             update.expected.transition(update.new)?;
         }
         let u = update;
-        let key = &u.key;
         with_db!(self, |pool| {
-            let applied = sqlx::query(UPDATE_TASK_INSTANCE)
-                .bind(key.dag_id.as_str())
-                .bind(key.run_id.as_str())
-                .bind(key.task_id.as_str())
-                .bind(i64::from(key.map_index))
-                .bind(u.new.as_str())
-                .bind(u.expected.as_str())
-                .bind(u.try_number.map(i64::from))
-                .bind(u.start_date.is_some())
-                .bind(ts(u.start_date.flatten()))
-                .bind(u.end_date.is_some())
-                .bind(ts(u.end_date.flatten()))
-                .bind(u.next_retry_at.is_some())
-                .bind(ts(u.next_retry_at.flatten()))
-                .bind(u.hostname.is_some())
-                .bind(u.hostname.clone().flatten())
-                .bind(u.pid.is_some())
-                .bind(u.pid.flatten().map(i64::from))
-                .bind(u.rendered_command.is_some())
-                .bind(u.rendered_command.clone().flatten())
-                .bind(u.note.is_some())
-                .bind(u.note.clone().flatten())
-                .execute(pool)
-                .await?
-                .rows_affected();
+            let applied = update_ti_query!(u).execute(pool).await?.rows_affected();
             Ok(applied == 1)
         })
     }

@@ -5,16 +5,16 @@ use weir_core::ids::TryKey;
 
 use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::records::{TaskInstanceKey, TryOutcome, TryRecord};
-use crate::sql::{Ts, ts, u64_to_i64};
+
 use crate::{Result, Store, StoreError};
 
-const INSERT_TRY: &str = "\
+pub(crate) const INSERT_TRY: &str = "\
 INSERT INTO task_try (dag_id, run_id, task_id, map_index, try_number, state, started_at,
     finished_at, hostname, try_dir, pid, executor, external_id, exit_code, reason,
     cpu_seconds, peak_rss_bytes)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
-const FINISH_TRY: &str = "\
+pub(crate) const FINISH_TRY: &str = "\
 UPDATE task_try SET state = $6, exit_code = $7, reason = $8, finished_at = $9,
     cpu_seconds = $10, peak_rss_bytes = $11
 WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4 AND try_number = $5
@@ -35,27 +35,7 @@ impl Store {
             }
         };
         with_db!(self, |pool| {
-            sqlx::query(INSERT_TRY)
-                .bind(k.dag_id.as_str())
-                .bind(k.run_id.as_str())
-                .bind(k.task_id.as_str())
-                .bind(i64::from(k.map_index))
-                .bind(i64::from(k.try_number))
-                .bind(t.state.as_str())
-                .bind(Ts(t.started_at))
-                .bind(ts(t.finished_at))
-                .bind(&t.hostname)
-                .bind(&t.try_dir)
-                .bind(t.pid.map(i64::from))
-                .bind(&t.executor)
-                .bind(&t.external_id)
-                .bind(t.exit_code.map(i64::from))
-                .bind(&t.reason)
-                .bind(t.cpu_seconds)
-                .bind(t.peak_rss_bytes.map(u64_to_i64))
-                .execute(pool)
-                .await
-                .map_err(map_err)?;
+            insert_try_query!(t).execute(pool).await.map_err(map_err)?;
         });
         Ok(())
     }
@@ -64,18 +44,7 @@ impl Store {
     /// finished (or does not exist).
     pub async fn finish_try(&self, key: &TryKey, outcome: &TryOutcome) -> Result<bool> {
         with_db!(self, |pool| {
-            let applied = sqlx::query(FINISH_TRY)
-                .bind(key.dag_id.as_str())
-                .bind(key.run_id.as_str())
-                .bind(key.task_id.as_str())
-                .bind(i64::from(key.map_index))
-                .bind(i64::from(key.try_number))
-                .bind(outcome.state.as_str())
-                .bind(outcome.exit_code.map(i64::from))
-                .bind(&outcome.reason)
-                .bind(Ts(outcome.finished_at))
-                .bind(outcome.cpu_seconds)
-                .bind(outcome.peak_rss_bytes.map(u64_to_i64))
+            let applied = finish_try_query!(key, outcome)
                 .execute(pool)
                 .await?
                 .rows_affected();

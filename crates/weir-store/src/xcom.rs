@@ -10,7 +10,7 @@ use crate::records::{TaskInstanceKey, XComRecord};
 use crate::sql::Ts;
 use crate::{Result, Store, StoreError};
 
-const SET_XCOM: &str = "\
+pub(crate) const SET_XCOM: &str = "\
 INSERT INTO xcom (dag_id, run_id, task_id, map_index, key, value, timestamp)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (dag_id, run_id, task_id, map_index, key)

@@ -73,8 +73,8 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
         db,
         started.elapsed().as_millis()
     );
-    let _ = listener;
-    shutdown_signal().await;
+    let state = weir_server::AppState::new(engine.handle());
+    weir_server::serve(listener, state, shutdown_signal()).await?;
     engine.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,7 @@
-//! `weir dags …`: validate and schema work on files; the rest talk to a server.
+//! `weir dags …`: validate and schema work on files, test runs one DAG in process; the
+//! rest talk to a server (`dags/remote.rs`).
+
+mod remote;
 
 use std::process::ExitCode;
 
@@ -18,7 +21,32 @@ pub fn run(cmd: DagsCommand) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(ExitCode::SUCCESS)
         }
-        _ => anyhow::bail!("this command is not built yet"),
+        DagsCommand::List { server } => remote::list(&server),
+        DagsCommand::Show { dag_id, server } => remote::show(&dag_id, &server),
+        DagsCommand::Trigger {
+            dag_id,
+            conf,
+            logical_date,
+            wait,
+            server,
+        } => remote::trigger(
+            remote::TriggerArgs {
+                dag_id: &dag_id,
+                conf: conf.as_deref(),
+                logical_date: logical_date.as_deref(),
+                wait,
+            },
+            &server,
+        ),
+        DagsCommand::Pause { dag_id, server } => remote::set_paused(&dag_id, true, &server),
+        DagsCommand::Unpause { dag_id, server } => remote::set_paused(&dag_id, false, &server),
+        DagsCommand::Backfill {
+            dag_id,
+            from,
+            to,
+            server,
+        } => remote::backfill(&dag_id, &from, &to, &server),
+        DagsCommand::Errors { server } => remote::errors(&server),
     }
 }
 

@@ -1,6 +1,13 @@
-//! One module per noun; each verb returns the process exit code.
+//! One module per noun; each verb returns the process exit code. The nouns that talk to
+//! a server share `server` (runtime, client, flag parsing) and `output` (tables, JSON).
 
+mod client;
 mod dags;
+mod output;
+mod runs;
+mod server;
+mod tasks;
+mod variables;
 
 use std::process::ExitCode;
 
@@ -10,8 +17,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Dags(cmd) => dags::run(cmd),
         Command::Standalone(args) => crate::standalone::run(args),
-        Command::Runs { .. } | Command::Tasks { .. } | Command::Variables { .. } => {
-            anyhow::bail!("this command is not built yet")
-        }
+        Command::Runs { command, server } => runs::run(command, &server),
+        Command::Tasks { command, server } => tasks::run(command, &server),
+        Command::Variables { command, server } => variables::run(command, &server),
     }
 }

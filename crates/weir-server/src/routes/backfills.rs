@@ -1,0 +1,41 @@
+//! Weir's backfill: `POST /backfills` with `{dag_id, from_date, to_date, dag_run_conf}`
+//! (the request shape of Airflow 3's backfill API) creates a run for every schedule
+//! interval whose logical date is in `[from_date, to_date]`, skipping dates that already
+//! have one, and returns the runs it created.
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use weir_core::ids::DagId;
+
+use super::load_dag;
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::json::{BackfillRequest, BackfillResponse, DagRun};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/backfills", post(backfill))
+}
+
+async fn backfill(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<BackfillRequest>,
+) -> Result<Json<BackfillResponse>, ApiError> {
+    let dag_id = DagId::new(body.dag_id.as_str())
+        .map_err(|e| ApiError::bad_request(format!("invalid `dag_id` `{}`: {e}", body.dag_id)))?;
+    if body.to_date.0 < body.from_date.0 {
+        return Err(ApiError::bad_request("`to_date` is before `from_date`"));
+    }
+    load_dag(&state, &dag_id).await?;
+    let conf = serde_json::Value::Object(body.dag_run_conf.unwrap_or_default());
+    let runs = state
+        .engine
+        .backfill(&dag_id, body.from_date.0, body.to_date.0, conf)
+        .await?;
+    Ok(Json(BackfillResponse {
+        dag_id: dag_id.to_string(),
+        total_entries: i64::try_from(runs.len()).unwrap_or(i64::MAX),
+        dag_runs: runs.into_iter().map(DagRun::from).collect(),
+    }))
+}

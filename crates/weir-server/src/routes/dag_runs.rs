@@ -1,0 +1,224 @@
+//! DAG runs: `GET|POST /dags/{dag_id}/dagRuns` (`~` lists every DAG's runs) and
+//! `GET|PATCH|DELETE /dags/{dag_id}/dagRuns/{dag_run_id}`.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use weir_core::ids::{DagId, RunId};
+use weir_core::state::DagRunState;
+use weir_engine::TriggerRequest;
+use weir_store::{DagRunFilter, DagRunOrder};
+
+use super::{load_dag, load_run};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, DagSelector, QueryParams, path_params};
+use crate::json::{DagRun, DagRunCollection, TriggerDagRun, UpdateDagRunState};
+use crate::pagination::{Pagination, bad_order_by, order_by};
+
+path_params!(DagsPath {
+    dags: DagSelector = "dag_id"
+});
+path_params!(DagPath {
+    dag_id: DagId = "dag_id"
+});
+path_params!(RunPath {
+    dag_id: DagId = "dag_id",
+    run_id: RunId = "dag_run_id"
+});
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/dags/{dag_id}/dagRuns", get(list_runs).post(trigger))
+        .route(
+            "/dags/{dag_id}/dagRuns/{dag_run_id}",
+            get(get_run).patch(set_state).delete(delete_run),
+        )
+}
+
+/// The `order_by` fields runs can be sorted on, and what they sort by.
+const ORDERS: [(&str, DagRunOrder); 8] = [
+    ("id", DagRunOrder::LogicalDate),
+    ("execution_date", DagRunOrder::LogicalDate),
+    ("logical_date", DagRunOrder::LogicalDate),
+    ("dag_run_id", DagRunOrder::RunId),
+    ("start_date", DagRunOrder::StartDate),
+    ("end_date", DagRunOrder::EndDate),
+    ("state", DagRunOrder::State),
+    ("dag_id", DagRunOrder::DagId),
+];
+
+/// Lists runs, oldest first unless `order_by` says otherwise (Airflow sorts by creation).
+async fn list_runs(
+    State(state): State<AppState>,
+    path: DagsPath,
+    q: QueryParams,
+) -> Result<Json<DagRunCollection>, ApiError> {
+    q.reject(&[
+        "start_date_gte",
+        "start_date_lte",
+        "end_date_gte",
+        "end_date_lte",
+        "updated_at_gte",
+        "updated_at_lte",
+        "fields",
+    ])?;
+    let page = Pagination::from_query(&q, &state.config)?;
+    let (order_by, descending) = match order_by(&q) {
+        None => (DagRunOrder::LogicalDate, false),
+        Some((field, desc)) => match ORDERS.iter().find(|(name, _)| *name == field) {
+            Some((_, order)) => (*order, desc),
+            None => {
+                let names: Vec<&str> = ORDERS.iter().map(|(n, _)| *n).collect();
+                return Err(bad_order_by(field, &names));
+            }
+        },
+    };
+    let states = q
+        .all("state")
+        .into_iter()
+        .map(|s| {
+            s.parse::<DagRunState>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "unknown DAG run state `{s}`; use queued, running, success or failed"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let dag_id = match path.dags {
+        DagSelector::All => None,
+        DagSelector::One(dag_id) => {
+            load_dag(&state, &dag_id).await?;
+            Some(dag_id)
+        }
+    };
+    let filter = DagRunFilter {
+        dag_id,
+        states,
+        logical_date_gte: q
+            .datetime("execution_date_gte")?
+            .or(q.datetime("logical_date_gte")?),
+        logical_date_lte: q
+            .datetime("execution_date_lte")?
+            .or(q.datetime("logical_date_lte")?),
+        order_by,
+        descending,
+        limit: page.limit,
+        offset: page.offset,
+    };
+    let found = state.store().list_dag_runs(&filter).await?;
+    Ok(Json(DagRunCollection {
+        dag_runs: found.items.into_iter().map(DagRun::from).collect(),
+        total_entries: found.total_entries,
+    }))
+}
+
+/// Triggers a run: 200 with the run, 404 for an unknown DAG, 409 for a run id or logical
+/// date the DAG already has a run for.
+async fn trigger(
+    State(state): State<AppState>,
+    path: DagPath,
+    ApiJson(body): ApiJson<TriggerDagRun>,
+) -> Result<Json<DagRun>, ApiError> {
+    let dag_id = path.dag_id;
+    if state.store().get_dag(&dag_id).await?.is_none() {
+        return Err(ApiError::not_found(
+            "DAG not found",
+            format!("DAG with dag_id: '{dag_id}' not found"),
+        ));
+    }
+    let run_id = body
+        .dag_run_id
+        .as_deref()
+        .map(|s| {
+            RunId::new(s)
+                .map_err(|e| ApiError::bad_request(format!("invalid `dag_run_id` `{s}`: {e}")))
+        })
+        .transpose()?;
+    let logical_date = match (body.logical_date, body.execution_date) {
+        (Some(l), Some(e)) if l != e => {
+            return Err(ApiError::bad_request(
+                "`logical_date` and `execution_date` differ; give only `logical_date`",
+            ));
+        }
+        (l, e) => l.or(e).map(|d| d.0),
+    };
+    if body.data_interval_start.is_some() || body.data_interval_end.is_some() {
+        return Err(ApiError::bad_request(
+            "`data_interval_start`/`data_interval_end` cannot be set: Weir derives a run's data \
+             interval from the DAG's schedule",
+        ));
+    }
+    if body.note.as_deref().is_some_and(|n| !n.is_empty()) {
+        return Err(ApiError::bad_request(
+            "`note` is not supported on DAG runs yet; trigger the run without it",
+        ));
+    }
+    let run = state
+        .engine
+        .trigger_dag(
+            &dag_id,
+            TriggerRequest {
+                run_id,
+                logical_date,
+                conf: body.conf.map(serde_json::Value::Object),
+            },
+        )
+        .await?;
+    Ok(Json(run.into()))
+}
+
+async fn get_run(State(state): State<AppState>, path: RunPath) -> Result<Json<DagRun>, ApiError> {
+    Ok(Json(
+        load_run(&state, &path.dag_id, &path.run_id).await?.into(),
+    ))
+}
+
+/// Sets a run's state: `success` or `failed` also finishes its unfinished task
+/// instances; `queued` runs it again from the start.
+async fn set_state(
+    State(state): State<AppState>,
+    path: RunPath,
+    ApiJson(body): ApiJson<UpdateDagRunState>,
+) -> Result<Json<DagRun>, ApiError> {
+    if !matches!(
+        body.state,
+        DagRunState::Success | DagRunState::Failed | DagRunState::Queued
+    ) {
+        return Err(ApiError::bad_request(format!(
+            "a DAG run's state can be set to `success`, `failed` or `queued`, not `{}`",
+            body.state
+        )));
+    }
+    load_run(&state, &path.dag_id, &path.run_id).await?;
+    let run = state
+        .engine
+        .set_dag_run_state(&path.dag_id, &path.run_id, body.state)
+        .await?;
+    Ok(Json(run.into()))
+}
+
+/// Deletes a finished run with its task instances; an unfinished one is a 409 (mark it
+/// first), so no try is left running for a run that no longer exists.
+async fn delete_run(State(state): State<AppState>, path: RunPath) -> Result<StatusCode, ApiError> {
+    let run = load_run(&state, &path.dag_id, &path.run_id).await?;
+    if !run.state.is_finished() {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "DAG run '{}' of DAG '{}' is still {}; set its state to success or failed \
+                 first, then delete it",
+                run.run_id, run.dag_id, run.state
+            ),
+        });
+    }
+    if !state
+        .store()
+        .delete_dag_run(&path.dag_id, &path.run_id)
+        .await?
+    {
+        return Err(ApiError::dag_run_not_found(&path.dag_id, &path.run_id));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

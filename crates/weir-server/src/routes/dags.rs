@@ -1,0 +1,201 @@
+//! DAGs: `GET /dags`, `GET|PATCH /dags/{dag_id}`, `GET /dags/{dag_id}/details`,
+//! `GET /dags/{dag_id}/tasks[/{task_id}]`.
+
+use std::collections::HashSet;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::Value;
+use weir_core::ids::{DagId, TaskId};
+use weir_store::{DagFilter, DagRecord};
+
+use super::{load_dag, spec_of};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, QueryParams, from_value, path_params};
+use crate::json::{Dag, DagCollection, DagDetail, PatchDag, Task, TaskCollection};
+use crate::pagination::{Pagination, bad_order_by, order_by};
+
+path_params!(DagPath {
+    dag_id: DagId = "dag_id"
+});
+path_params!(TaskPath {
+    dag_id: DagId = "dag_id",
+    task_id: TaskId = "task_id"
+});
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/dags", get(list_dags))
+        .route("/dags/{dag_id}", get(get_dag).patch(patch_dag))
+        .route("/dags/{dag_id}/details", get(get_dag_details))
+        .route("/dags/{dag_id}/tasks", get(list_tasks))
+        .route("/dags/{dag_id}/tasks/{task_id}", get(get_task))
+}
+
+/// How many DAGs one store query fetches when filtering in memory.
+const SCAN_PAGE: i64 = 1000;
+
+async fn list_dags(
+    State(state): State<AppState>,
+    q: QueryParams,
+) -> Result<Json<DagCollection>, ApiError> {
+    q.reject(&["fields"])?;
+    let page = Pagination::from_query(&q, &state.config)?;
+    let descending = match order_by(&q) {
+        None => false,
+        Some(("dag_id", desc)) => desc,
+        Some((field, _)) => return Err(bad_order_by(field, &["dag_id"])),
+    };
+    let tags: HashSet<&str> = q.all("tags").into_iter().collect();
+    let pattern = q.str("dag_id_pattern").map(str::to_lowercase);
+    let filter = DagFilter {
+        only_active: q.bool("only_active")?.unwrap_or(true),
+        paused: q.bool("paused")?,
+        team: None,
+        limit: page.limit,
+        offset: page.offset,
+    };
+    let (records, total) = if tags.is_empty() && pattern.is_none() && !descending {
+        let found = state.store().list_dags(&filter).await?;
+        (found.items, found.total_entries)
+    } else {
+        let mut all = Vec::new();
+        loop {
+            let scan = DagFilter {
+                limit: SCAN_PAGE,
+                offset: i64::try_from(all.len()).unwrap_or(i64::MAX),
+                ..filter.clone()
+            };
+            let found = state.store().list_dags(&scan).await?;
+            let done = found.items.len() < usize::try_from(SCAN_PAGE).unwrap_or(usize::MAX);
+            all.extend(found.items);
+            if done {
+                break;
+            }
+        }
+        all.retain(|d: &DagRecord| {
+            (tags.is_empty() || d.tags.iter().any(|t| tags.contains(t.as_str())))
+                && pattern
+                    .as_deref()
+                    .is_none_or(|p| d.dag_id.as_str().to_lowercase().contains(p))
+        });
+        if descending {
+            all.reverse();
+        }
+        let total = i64::try_from(all.len()).unwrap_or(i64::MAX);
+        (page.slice(all), total)
+    };
+    let broken = broken_files(&state).await?;
+    let mut dags = Vec::with_capacity(records.len());
+    for record in &records {
+        let spec = spec_of(&state, &record.dag_id).await;
+        dags.push(Dag::new(
+            record,
+            spec.as_deref(),
+            broken.contains(&record.file_path),
+        ));
+    }
+    Ok(Json(DagCollection {
+        dags,
+        total_entries: total,
+    }))
+}
+
+/// The files that currently have import errors.
+async fn broken_files(state: &AppState) -> Result<HashSet<String>, ApiError> {
+    let mut files = HashSet::new();
+    let mut offset = 0;
+    loop {
+        let page = state.store().list_import_errors(SCAN_PAGE, offset).await?;
+        let n = i64::try_from(page.items.len()).unwrap_or(i64::MAX);
+        files.extend(page.items.into_iter().map(|e| e.filename));
+        offset += n;
+        if n < SCAN_PAGE {
+            return Ok(files);
+        }
+    }
+}
+
+async fn get_dag(State(state): State<AppState>, path: DagPath) -> Result<Json<Dag>, ApiError> {
+    let record = load_dag(&state, &path.dag_id).await?;
+    let spec = spec_of(&state, &path.dag_id).await;
+    let broken = broken_files(&state).await?.contains(&record.file_path);
+    Ok(Json(Dag::new(&record, spec.as_deref(), broken)))
+}
+
+async fn get_dag_details(
+    State(state): State<AppState>,
+    path: DagPath,
+) -> Result<Json<DagDetail>, ApiError> {
+    let record = load_dag(&state, &path.dag_id).await?;
+    let spec = state.engine.dag_spec(&path.dag_id).await?;
+    let broken = broken_files(&state).await?.contains(&record.file_path);
+    Ok(Json(DagDetail::new(&record, &spec, broken)))
+}
+
+/// Pauses or unpauses a DAG: `{"is_paused": true}`. With `update_mask=is_paused` other
+/// fields of the body are ignored (so a DAG read with GET can be sent back changed).
+async fn patch_dag(
+    State(state): State<AppState>,
+    path: DagPath,
+    q: QueryParams,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Dag>, ApiError> {
+    let mask = q.all("update_mask");
+    let is_paused = if mask.is_empty() {
+        let patch: PatchDag = from_value(body)?;
+        patch.is_paused
+    } else if mask == ["is_paused"] {
+        match body.get("is_paused") {
+            Some(Value::Bool(b)) => *b,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "`is_paused` must be given as true or false",
+                ));
+            }
+        }
+    } else {
+        return Err(ApiError::bad_request(
+            "Only `is_paused` field can be updated through the REST API",
+        ));
+    };
+    load_dag(&state, &path.dag_id).await?;
+    let record = state.engine.set_paused(&path.dag_id, is_paused).await?;
+    let spec = spec_of(&state, &path.dag_id).await;
+    let broken = broken_files(&state).await?.contains(&record.file_path);
+    Ok(Json(Dag::new(&record, spec.as_deref(), broken)))
+}
+
+async fn list_tasks(
+    State(state): State<AppState>,
+    path: DagPath,
+) -> Result<Json<TaskCollection>, ApiError> {
+    load_dag(&state, &path.dag_id).await?;
+    let spec = state.engine.dag_spec(&path.dag_id).await?;
+    let tasks: Vec<Task> = spec
+        .tasks
+        .iter()
+        .map(|(id, task)| Task::new(&spec, id, task))
+        .collect();
+    Ok(Json(TaskCollection {
+        total_entries: i64::try_from(tasks.len()).unwrap_or(i64::MAX),
+        tasks,
+    }))
+}
+
+async fn get_task(State(state): State<AppState>, path: TaskPath) -> Result<Json<Task>, ApiError> {
+    load_dag(&state, &path.dag_id).await?;
+    let spec = state.engine.dag_spec(&path.dag_id).await?;
+    let task = spec.tasks.get(path.task_id.as_str()).ok_or_else(|| {
+        ApiError::not_found(
+            "Task not found",
+            format!(
+                "Task with id {} not found in DAG {}",
+                path.task_id, path.dag_id
+            ),
+        )
+    })?;
+    Ok(Json(Task::new(&spec, path.task_id.as_str(), task)))
+}

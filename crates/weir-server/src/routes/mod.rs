@@ -1,0 +1,109 @@
+//! The routes of `/api/v1`, one module per resource.
+
+mod backfills;
+mod dag_runs;
+mod dags;
+pub mod health;
+mod import_errors;
+mod logs;
+mod pools;
+mod task_instances;
+mod variables;
+mod xcom;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use chrono::{DateTime, Utc};
+use weir_core::ids::{DagId, RunId};
+use weir_core::spec::DagSpec;
+use weir_store::{DagRecord, DagRunRecord};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Every `/api/v1` route; a known path with an unknown method is a 405 problem.
+pub fn api() -> Router<AppState> {
+    Router::new()
+        .merge(health::routes())
+        .merge(dags::routes())
+        .merge(dag_runs::routes())
+        .merge(task_instances::routes())
+        .merge(logs::routes())
+        .merge(xcom::routes())
+        .merge(variables::routes())
+        .merge(import_errors::routes())
+        .merge(pools::routes())
+        .merge(backfills::routes())
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// The DAG, or a 404.
+pub(crate) async fn load_dag(state: &AppState, dag_id: &DagId) -> Result<DagRecord, ApiError> {
+    state
+        .store()
+        .get_dag(dag_id)
+        .await?
+        .ok_or_else(|| ApiError::dag_not_found(dag_id))
+}
+
+/// The DAG run, or a 404.
+pub(crate) async fn load_run(
+    state: &AppState,
+    dag_id: &DagId,
+    run_id: &RunId,
+) -> Result<DagRunRecord, ApiError> {
+    state
+        .store()
+        .get_dag_run(dag_id, run_id)
+        .await?
+        .ok_or_else(|| ApiError::dag_run_not_found(dag_id, run_id))
+}
+
+/// The DAG's current spec, if the engine has one (a DAG whose every version is gone has
+/// none); a failure to read it is logged, not fatal, since callers only enrich with it.
+pub(crate) async fn spec_of(state: &AppState, dag_id: &DagId) -> Option<Arc<DagSpec>> {
+    match state.engine.dag_spec(dag_id).await {
+        Ok(spec) => Some(spec),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => {
+            tracing::warn!(%dag_id, error = %e, "cannot read the DAG's spec");
+            None
+        }
+    }
+}
+
+/// The logical dates of runs, looked up once per run, for the `execution_date` fields of
+/// task instances and XComs.
+#[derive(Default)]
+pub(crate) struct RunDates(HashMap<(DagId, RunId), DateTime<Utc>>);
+
+impl RunDates {
+    pub fn with(run: &DagRunRecord) -> Self {
+        let mut dates = RunDates::default();
+        dates
+            .0
+            .insert((run.dag_id.clone(), run.run_id.clone()), run.logical_date);
+        dates
+    }
+
+    pub async fn get(
+        &mut self,
+        state: &AppState,
+        dag_id: &DagId,
+        run_id: &RunId,
+    ) -> Result<DateTime<Utc>, ApiError> {
+        if let Some(d) = self.0.get(&(dag_id.clone(), run_id.clone())) {
+            return Ok(*d);
+        }
+        let run = load_run(state, dag_id, run_id).await?;
+        self.0
+            .insert((dag_id.clone(), run_id.clone()), run.logical_date);
+        Ok(run.logical_date)
+    }
+}

@@ -1,0 +1,80 @@
+//! Pools: `GET /pools[/{pool_name}]`, with how many slots running and queued task
+//! instances take.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use weir_core::state::TaskState;
+use weir_store::{PoolRecord, TaskInstanceRecord};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{QueryParams, path_params};
+use crate::json::{Pool, PoolCollection};
+use crate::pagination::Pagination;
+
+path_params!(PoolPath {
+    name: String = "pool_name"
+});
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/pools", get(list_pools))
+        .route("/pools/{pool_name}", get(get_pool))
+}
+
+/// The task instances that count against pools: scheduled, queued or running.
+async fn active(state: &AppState) -> Result<Vec<TaskInstanceRecord>, ApiError> {
+    Ok(state
+        .store()
+        .list_task_instances_in_states(&[
+            TaskState::Scheduled,
+            TaskState::Queued,
+            TaskState::Running,
+        ])
+        .await?)
+}
+
+fn pool_json(p: PoolRecord, active: &[TaskInstanceRecord]) -> Pool {
+    let count = |s: TaskState| {
+        let n = active
+            .iter()
+            .filter(|t| t.pool == p.name && t.state == s)
+            .count();
+        i64::try_from(n).unwrap_or(i64::MAX)
+    };
+    let (running, queued, scheduled) = (
+        count(TaskState::Running),
+        count(TaskState::Queued),
+        count(TaskState::Scheduled),
+    );
+    Pool::new(p, running, queued, scheduled)
+}
+
+async fn list_pools(
+    State(state): State<AppState>,
+    q: QueryParams,
+) -> Result<Json<PoolCollection>, ApiError> {
+    let page = Pagination::from_query(&q, &state.config)?;
+    let found = state.store().list_pools(page.limit, page.offset).await?;
+    let active = active(&state).await?;
+    Ok(Json(PoolCollection {
+        pools: found
+            .items
+            .into_iter()
+            .map(|p| pool_json(p, &active))
+            .collect(),
+        total_entries: found.total_entries,
+    }))
+}
+
+async fn get_pool(State(state): State<AppState>, path: PoolPath) -> Result<Json<Pool>, ApiError> {
+    let pool = state.store().get_pool(&path.name).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "Pool not found",
+            format!("Pool with name:'{}' not found", path.name),
+        )
+    })?;
+    let active = active(&state).await?;
+    Ok(Json(pool_json(pool, &active)))
+}

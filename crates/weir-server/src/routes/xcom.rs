@@ -1,0 +1,97 @@
+//! XComs: `GET .../taskInstances/{task_id}/xcomEntries[/{xcom_key}]`, with `?map_index=`
+//! for mapped instances.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use weir_core::ids::{DagId, MapIndex, RunId, TaskId, UNMAPPED};
+use weir_store::TaskInstanceKey;
+
+use super::load_run;
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{QueryParams, path_params};
+use crate::json::{XCom, XComCollection, XComEntry};
+use crate::pagination::Pagination;
+
+path_params!(TiPath {
+    dag_id: DagId = "dag_id",
+    run_id: RunId = "dag_run_id",
+    task_id: TaskId = "task_id",
+});
+path_params!(XComPath {
+    dag_id: DagId = "dag_id",
+    run_id: RunId = "dag_run_id",
+    task_id: TaskId = "task_id",
+    key: String = "xcom_key",
+});
+
+pub fn routes() -> Router<AppState> {
+    let base = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries";
+    Router::new()
+        .route(base, get(list_xcoms))
+        .route(&format!("{base}/{{xcom_key}}"), get(get_xcom))
+}
+
+fn map_index(q: &QueryParams) -> Result<Option<MapIndex>, ApiError> {
+    q.i64("map_index")?
+        .map(|i| {
+            MapIndex::try_from(i)
+                .map_err(|_| ApiError::bad_request(format!("map_index {i} is out of range")))
+        })
+        .transpose()
+}
+
+async fn list_xcoms(
+    State(state): State<AppState>,
+    path: TiPath,
+    q: QueryParams,
+) -> Result<Json<XComCollection>, ApiError> {
+    let page = Pagination::from_query(&q, &state.config)?;
+    let only = map_index(&q)?;
+    let run = load_run(&state, &path.dag_id, &path.run_id).await?;
+    let mut xcoms = state
+        .store()
+        .list_xcoms(&path.dag_id, &path.run_id, Some(&path.task_id))
+        .await?;
+    if let Some(i) = only {
+        xcoms.retain(|x| x.key.map_index == i);
+    }
+    let total = i64::try_from(xcoms.len()).unwrap_or(i64::MAX);
+    Ok(Json(XComCollection {
+        xcom_entries: page
+            .slice(xcoms)
+            .iter()
+            .map(|x| XComEntry::new(x, run.logical_date))
+            .collect(),
+        total_entries: total,
+    }))
+}
+
+async fn get_xcom(
+    State(state): State<AppState>,
+    path: XComPath,
+    q: QueryParams,
+) -> Result<Json<XCom>, ApiError> {
+    let run = load_run(&state, &path.dag_id, &path.run_id).await?;
+    let key = TaskInstanceKey {
+        dag_id: path.dag_id,
+        run_id: path.run_id,
+        task_id: path.task_id,
+        map_index: map_index(&q)?.unwrap_or(UNMAPPED),
+    };
+    let x = state
+        .store()
+        .get_xcom(&key, &path.key)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "XCom entry not found",
+                format!("XCom entry `{}` of task instance {key} not found", path.key),
+            )
+        })?;
+    Ok(Json(XCom {
+        entry: XComEntry::new(&x, run.logical_date),
+        value: x.value,
+    }))
+}

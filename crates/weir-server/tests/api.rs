@@ -1,0 +1,16 @@
+//! API tests: requests through `Router::oneshot` against a real engine on a temporary
+//! SQLite store and DAG folder. DAGs here use `noop` tasks (finished in process) and
+//! `container` tasks (which this engine refuses at once, failing the try with a log), so
+//! no test starts a process.
+
+mod api {
+    pub mod support;
+
+    mod bad_input;
+    mod dag_runs;
+    mod dags;
+    mod logs_xcom;
+    mod misc;
+    mod serve;
+    mod task_instances;
+}

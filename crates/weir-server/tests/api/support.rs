@@ -1,0 +1,195 @@
+//! A running engine, its router, and helpers to call it and wait for runs.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::Value;
+use tempfile::TempDir;
+use tower::ServiceExt;
+use weir_core::ids::{DagId, RunId};
+use weir_core::state::DagRunState;
+use weir_engine::{Engine, EngineConfig, EngineHandle};
+use weir_server::{AppState, router};
+use weir_store::{DagRunRecord, Store};
+
+/// Two tasks that finish in process.
+pub const HELLO: &str = "\
+dag: hello
+team: data
+description: Say hello
+tags: [demo]
+paused: false
+params: {who: world}
+tasks:
+  start:
+    noop: {}
+  end:
+    noop: {}
+    depends_on: [start]
+";
+
+/// A scheduled DAG, paused, so its runs stay queued.
+pub const NIGHTLY: &str = "\
+dag: nightly
+team: finance
+schedule: \"0 3 * * *\"
+start_date: 2026-01-01
+tasks:
+  only:
+    noop: {}
+";
+
+/// A container task, which this engine fails at once (with a log), then a noop after it.
+pub const FAILING: &str = "\
+dag: failing
+team: data
+paused: false
+tasks:
+  boom:
+    container:
+      image: example/boom:1
+  after:
+    noop: {}
+    depends_on: [boom]
+";
+
+pub const BROKEN: &str = "dag: broken\nteam: data\ntasks: 3\n";
+
+pub struct TestApp {
+    pub app: Router,
+    pub engine: EngineHandle,
+    _engine: Engine,
+    _dir: TempDir,
+}
+
+impl TestApp {
+    /// An engine on a fresh home whose DAG folder holds the standard test DAGs.
+    pub async fn start() -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dags = dir.path().join("dags");
+        std::fs::create_dir_all(&dags).expect("dags dir");
+        for (name, text) in [
+            ("hello.yaml", HELLO),
+            ("nightly.yaml", NIGHTLY),
+            ("failing.yaml", FAILING),
+            ("broken.yaml", BROKEN),
+        ] {
+            std::fs::write(dags.join(name), text).expect("write DAG");
+        }
+        let db = dir.path().join("weir.db");
+        let store = Store::open(db.to_str().expect("utf-8 path"))
+            .await
+            .expect("open store");
+        let mut config = EngineConfig::new(dir.path().join("home"), vec!["/bin/false".into()]);
+        config.dags_folder = Some(dags);
+        config.run_schedules = false;
+        let engine = Engine::start(config, store).await.expect("engine starts");
+        let handle = engine.handle();
+        TestApp {
+            app: router(AppState::new(handle.clone())),
+            engine: handle,
+            _engine: engine,
+            _dir: dir,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        self.engine.store()
+    }
+
+    /// Sends a request; returns the status and the body as JSON (`Null` when empty,
+    /// a JSON string when it is not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        let body = match body {
+            Some(v) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Body::from(serde_json::to_vec(&v).expect("JSON"))
+            }
+            None => Body::empty(),
+        };
+        self.send(req.body(body).expect("request")).await
+    }
+
+    pub async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, uri, None).await
+    }
+
+    /// Sends a prepared request.
+    pub async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let (status, _, bytes) = self.send_raw(req).await;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (status, value)
+    }
+
+    pub async fn send_raw(
+        &self,
+        req: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let response = self.app.clone().oneshot(req).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (status, headers, bytes.to_vec())
+    }
+
+    /// Waits (up to 10 s) until the run has finished.
+    pub async fn wait_finished(&self, dag: &str, run: &str) -> DagRunRecord {
+        let dag = DagId::new(dag).expect("dag id");
+        let run = RunId::new(run).expect("run id");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let record = self
+                .store()
+                .get_dag_run(&dag, &run)
+                .await
+                .expect("store")
+                .expect("run exists");
+            if matches!(record.state, DagRunState::Success | DagRunState::Failed) {
+                return record;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "run {dag}/{run} still {} after 10 s",
+                record.state
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Triggers `dag` with run id `run` and waits until it finished.
+    pub async fn run_to_end(&self, dag: &str, run: &str) -> DagRunRecord {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/dags/{dag}/dagRuns"),
+                Some(serde_json::json!({ "dag_run_id": run })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        self.wait_finished(dag, run).await
+    }
+}
+
+/// Asserts an Airflow problem body with this status and title.
+pub fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode, title: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["status"], expected.as_u16(), "{body}");
+    assert_eq!(body["title"], title, "{body}");
+    assert!(body["type"].is_string(), "{body}");
+    assert!(body["detail"].is_string(), "{body}");
+}

@@ -1,0 +1,268 @@
+//! Benchmark of Weir's orchestration overhead, through the real engine, store and
+//! process backend (each task is `true`, run by its supervisor like any shell task).
+//!
+//! Run: `cargo bench -p weir --bench engine` (SQLite); set `WEIR_BENCH_POSTGRES_URL` to
+//! also run on PostgreSQL. Prints, per workload: wall time, the task processes' own time
+//! on the critical path, per-task orchestration overhead = (wall − critical path) /
+//! tasks, tasks per second, and the process's peak RSS. Then `weir standalone`'s
+//! time-to-ready and idle RSS on the bundled examples.
+//!
+//! Targets on the 2-core CI machine: chain40 ≤ 5 ms overhead per task, wide1000 < 5 s,
+//! standalone ready < 1 s and idle RSS < 60 MB.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may stop on the first surprise
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use weir_core::ids::DagId;
+use weir_core::state::DagRunState;
+use weir_engine::{Engine, EngineConfig, TriggerRequest};
+use weir_store::Store;
+
+struct Workload {
+    name: &'static str,
+    yaml: String,
+}
+
+fn chain(n: usize) -> String {
+    let mut s = format!("dag: chain{n}\nteam: bench\nmax_active_tasks: 64\ntasks:\n");
+    for i in 0..n {
+        s.push_str(&format!("  t{i}:\n    shell: \"true\"\n"));
+        if i > 0 {
+            s.push_str(&format!("    depends_on: [t{}]\n", i - 1));
+        }
+    }
+    s
+}
+
+fn fan(n: usize) -> String {
+    let mut s = format!(
+        "dag: fan{n}\nteam: bench\nmax_active_tasks: 64\ntasks:\n  start: {{shell: \"true\"}}\n"
+    );
+    let ids: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+    for id in &ids {
+        s.push_str(&format!(
+            "  {id}: {{shell: \"true\", depends_on: [start]}}\n"
+        ));
+    }
+    s.push_str(&format!(
+        "  end: {{shell: \"true\", depends_on: [{}]}}\n",
+        ids.join(", ")
+    ));
+    s
+}
+
+fn wide(n: usize) -> String {
+    let mut s = format!("dag: wide{n}\nteam: bench\nmax_active_tasks: 10000\ntasks:\n");
+    for i in 0..n {
+        s.push_str(&format!("  w{i}: {{shell: \"true\"}}\n"));
+    }
+    s
+}
+
+fn peak_rss_mb(pid: Option<u32>) -> f64 {
+    let path = pid.map_or("/proc/self/status".to_string(), |p| {
+        format!("/proc/{p}/status")
+    });
+    let status = std::fs::read_to_string(path).unwrap_or_default();
+    let key = if pid.is_some() { "VmRSS:" } else { "VmHWM:" };
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The task's own run time, as its supervisor measured it.
+fn task_seconds(try_dir: &str) -> f64 {
+    let text = std::fs::read_to_string(Path::new(try_dir).join("status.json")).unwrap_or_default();
+    serde_json::from_str::<weir_compute::TryOutcome>(&text).map_or(0.0, |o| {
+        (o.finished_at - o.started_at)
+            .num_microseconds()
+            .unwrap_or(0) as f64
+            / 1e6
+    })
+}
+
+async fn run_workload(db_label: &str, db: &str, home: &Path, w: &Workload, exe: &Path) {
+    let store = Store::open(db).await.expect("store");
+    let mut config = EngineConfig::new(
+        home.to_path_buf(),
+        vec![exe.as_os_str().to_owned(), OsString::from("supervise")],
+    );
+    config.run_schedules = false;
+    config.parallelism = 64;
+    let engine = Engine::start(config, store.clone()).await.expect("engine");
+    let handle = engine.handle();
+    let report = weir_core::spec::load_file(&w.yaml);
+    let spec = report.dags.into_iter().next().expect("valid workload");
+    handle
+        .register_dag(&spec, "bench.yaml", &w.yaml)
+        .await
+        .expect("register");
+    let dag_id = DagId::new(spec.dag.clone()).unwrap();
+    let started = Instant::now();
+    let run = handle
+        .trigger_dag(&dag_id, TriggerRequest::default())
+        .await
+        .expect("trigger");
+    loop {
+        let state = store
+            .get_dag_run(&dag_id, &run.run_id)
+            .await
+            .unwrap()
+            .map(|r| r.state);
+        if state.is_some_and(|s| s.is_finished()) {
+            assert_eq!(state, Some(DagRunState::Success), "{} failed", w.name);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    // Critical path of the tasks' own time: longest path through the graph.
+    let tis = store
+        .list_task_instances(&dag_id, &run.run_id)
+        .await
+        .unwrap();
+    let mut own: HashMap<String, f64> = HashMap::new();
+    for ti in &tis {
+        if let Some(t) = store.get_try(&ti.key.try_key(ti.try_number)).await.unwrap()
+            && let Some(dir) = &t.try_dir
+        {
+            own.insert(ti.key.task_id.to_string(), task_seconds(dir));
+        }
+    }
+    let graph = weir_core::spec::graph::TaskGraph::new(&spec);
+    let mut longest = vec![0.0f64; graph.ids.len()];
+    for i in graph.topological_order().unwrap() {
+        let up = graph.upstream[i]
+            .iter()
+            .map(|&u| longest[u])
+            .fold(0.0, f64::max);
+        longest[i] = up + own.get(&graph.ids[i]).copied().unwrap_or(0.0);
+    }
+    let critical = longest.iter().copied().fold(0.0, f64::max);
+    let n = tis.len() as f64;
+    println!(
+        "| {:<9} | {:<8} | {:>6} | {:>9.3} | {:>12.3} | {:>16.2} | {:>9.0} | {:>12.1} |",
+        w.name,
+        db_label,
+        tis.len(),
+        wall,
+        critical,
+        (wall - critical) / n * 1000.0,
+        n / wall,
+        peak_rss_mb(None)
+    );
+    engine.shutdown().await;
+}
+
+fn standalone_numbers(exe: &Path) {
+    let home = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let mut child = std::process::Command::new(exe)
+        .args(["standalone", "--port", &port.to_string(), "--dags"])
+        .arg(&examples)
+        .arg("--home")
+        .arg(home.path())
+        .env("WEIR_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start weir standalone");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let ready = started.elapsed();
+    assert!(line.contains("ready"), "unexpected first line: {line}");
+    std::thread::sleep(Duration::from_secs(3));
+    let rss = peak_rss_mb(Some(child.id()));
+    let _ = child.kill();
+    let _ = child.wait();
+    println!(
+        "\nweir standalone on examples/dags: ready in {} ms, idle RSS {:.1} MB (targets: < 1000 ms, < 60 MB)",
+        ready.as_millis(),
+        rss
+    );
+}
+
+fn main() {
+    let exe = Path::new(env!("CARGO_BIN_EXE_weir")).to_path_buf();
+    let workloads = [
+        Workload {
+            name: "chain10",
+            yaml: chain(10),
+        },
+        Workload {
+            name: "chain40",
+            yaml: chain(40),
+        },
+        Workload {
+            name: "fan40",
+            yaml: fan(40),
+        },
+        Workload {
+            name: "wide1000",
+            yaml: wide(1000),
+        },
+    ];
+    let mut dbs: Vec<(String, Option<String>)> = vec![("sqlite".into(), None)];
+    if let Ok(url) = std::env::var("WEIR_BENCH_POSTGRES_URL") {
+        dbs.push(("postgres".into(), Some(url)));
+    }
+    println!(
+        "| workload  | database |  tasks |  wall (s) | tasks own (s) | overhead/task ms | tasks/s | peak RSS MB |"
+    );
+    println!(
+        "|-----------|----------|-------:|----------:|--------------:|-----------------:|--------:|------------:|"
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for (label, url) in &dbs {
+        for w in &workloads {
+            let home = tempfile::tempdir().unwrap();
+            let db = url
+                .clone()
+                .unwrap_or_else(|| home.path().join("weir.db").display().to_string());
+            if label == "postgres" {
+                // A fresh schema per workload keeps runs independent.
+                let schema = format!("bench_{}_{}", w.name, std::process::id());
+                let sep = if db.contains('?') { '&' } else { '?' };
+                let db = format!("{db}{sep}options[search_path]={schema}");
+                let admin_url = url.clone().unwrap_or_default();
+                rt.block_on(async {
+                    pg_ddl(&admin_url, format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await;
+                    run_workload(label, &db, home.path(), w, &exe).await;
+                    pg_ddl(&admin_url, format!("DROP SCHEMA {schema} CASCADE")).await;
+                });
+            } else {
+                rt.block_on(run_workload(label, &db, home.path(), w, &exe));
+            }
+        }
+    }
+    standalone_numbers(&exe);
+}
+
+/// Runs one DDL statement on PostgreSQL outside the store (creating bench schemas).
+async fn pg_ddl(url: &str, sql: String) {
+    let pool = sqlx::PgPool::connect(url).await.expect("postgres");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .expect("ddl");
+    pool.close().await;
+}

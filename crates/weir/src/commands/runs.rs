@@ -1,0 +1,142 @@
+//! `weir runs list|show`: DAG runs on a server.
+
+use std::process::ExitCode;
+
+use comfy_table::{Cell, Table};
+use serde_json::json;
+use weir_server::json::{DagRun, DagRunCollection, TaskInstance, TaskInstanceCollection};
+
+use crate::cli::{OutputFormat, RunsCommand, ServerArgs};
+use crate::commands::output::outln;
+use crate::commands::output::{self, print_json, state_cell, state_text};
+use crate::commands::server::with_client;
+
+pub fn run(cmd: RunsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
+    let format = server.output;
+    match cmd {
+        RunsCommand::List { dag, limit } => with_client(server, |client| async move {
+            let dag = dag.as_deref().unwrap_or("~");
+            let runs: DagRunCollection = client
+                .get(
+                    &["dags", dag, "dagRuns"],
+                    &[
+                        ("order_by", "-execution_date".into()),
+                        ("limit", limit.to_string()),
+                    ],
+                )
+                .await?;
+            if format == OutputFormat::Json {
+                print_json(&runs)?;
+            } else if runs.dag_runs.is_empty() {
+                outln!("no DAG runs")?;
+            } else {
+                outln!("{}", run_rows(&runs.dag_runs, true))?;
+                let shown = runs.dag_runs.len() as i64;
+                if runs.total_entries > shown {
+                    outln!("{shown} of {} runs; --limit shows more", runs.total_entries)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
+        RunsCommand::Show { dag_id, run_id } => with_client(server, |client| async move {
+            let run: DagRun = client
+                .get(&["dags", &dag_id, "dagRuns", &run_id], &[])
+                .await?;
+            let tis: TaskInstanceCollection = client
+                .get(
+                    &["dags", &dag_id, "dagRuns", &run_id, "taskInstances"],
+                    &[("limit", "1000".into())],
+                )
+                .await?;
+            if format == OutputFormat::Json {
+                print_json(&json!({"dag_run": run, "task_instances": tis.task_instances}))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            outln!(
+                "run {} of DAG {}: {}",
+                run.dag_run_id,
+                run.dag_id,
+                state_text(run.state.as_str())
+            )?;
+            outln!("  type:          {}", run.run_type)?;
+            outln!("  logical date:  {}", output::time(Some(run.logical_date)))?;
+            outln!(
+                "  data interval: {} – {}",
+                output::time(run.data_interval_start),
+                output::time(run.data_interval_end)
+            )?;
+            outln!(
+                "  started:       {}   ended: {}   took: {}",
+                output::time(run.start_date),
+                output::time(run.end_date),
+                output::duration(output::between(run.start_date, run.end_date))
+            )?;
+            if run.conf.as_object().is_some_and(|c| !c.is_empty()) {
+                outln!("  conf:          {}", run.conf)?;
+            }
+            outln!("{}", ti_table(&tis.task_instances))?;
+            Ok(ExitCode::SUCCESS)
+        }),
+    }
+}
+
+/// A table of runs, with a DAG column when they may belong to several DAGs.
+pub fn run_rows(runs: &[DagRun], with_dag: bool) -> Table {
+    let mut t = if with_dag {
+        output::table([
+            "DAG",
+            "RUN ID",
+            "STATE",
+            "TYPE",
+            "LOGICAL DATE",
+            "STARTED",
+            "DURATION",
+        ])
+    } else {
+        output::table([
+            "RUN ID",
+            "STATE",
+            "TYPE",
+            "LOGICAL DATE",
+            "STARTED",
+            "DURATION",
+        ])
+    };
+    for r in runs {
+        let mut row = Vec::with_capacity(7);
+        if with_dag {
+            row.push(Cell::new(&r.dag_id));
+        }
+        row.extend([
+            Cell::new(&r.dag_run_id),
+            state_cell(r.state.as_str()),
+            Cell::new(r.run_type),
+            Cell::new(output::time(Some(r.logical_date))),
+            Cell::new(output::time(r.start_date)),
+            Cell::new(output::duration(output::between(r.start_date, r.end_date))),
+        ]);
+        t.add_row(row);
+    }
+    t
+}
+
+/// A table of task instances.
+pub fn ti_table(tis: &[TaskInstance]) -> Table {
+    let mut t = output::table(["TASK", "MAP", "STATE", "TRY", "KIND", "STARTED", "DURATION"]);
+    for ti in tis {
+        t.add_row(vec![
+            Cell::new(&ti.task_id),
+            Cell::new(if ti.map_index < 0 {
+                "-".to_string()
+            } else {
+                ti.map_index.to_string()
+            }),
+            state_cell(ti.state().as_str()),
+            Cell::new(ti.try_number),
+            Cell::new(ti.operator.as_deref().unwrap_or("-")),
+            Cell::new(output::time(ti.start_date)),
+            Cell::new(output::duration(ti.duration)),
+        ]);
+    }
+    t
+}

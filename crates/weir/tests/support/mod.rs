@@ -1,0 +1,210 @@
+//! Test harness: an engine on a temporary home and SQLite store, with the real `weir`
+//! binary as the try supervisor, plus helpers to wait for and inspect runs.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::time::{Duration, Instant};
+
+use weir_core::ids::DagId;
+use weir_core::state::TaskState;
+use weir_engine::{Engine, EngineConfig, EngineHandle, TriggerRequest};
+use weir_store::{
+    DagRunFilter, DagRunRecord, Store, TaskInstanceKey, TaskInstanceRecord, TryRecord,
+};
+
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+pub fn weir_exe() -> OsString {
+    OsString::from(env!("CARGO_BIN_EXE_weir"))
+}
+
+pub struct Harness {
+    pub home: tempfile::TempDir,
+    pub store: Store,
+    pub engine: Option<Engine>,
+    pub handle: EngineHandle,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(&home.path().join("weir.db").display().to_string())
+            .await
+            .unwrap();
+        let config = EngineConfig::new(
+            home.path().to_path_buf(),
+            vec![weir_exe(), OsString::from("supervise")],
+        );
+        let engine = Engine::start(config, store.clone()).await.unwrap();
+        let handle = engine.handle();
+        Harness {
+            home,
+            store,
+            engine: Some(engine),
+            handle,
+        }
+    }
+
+    async fn register(&self, yaml: &str) -> DagId {
+        let report = weir_core::spec::load_file(yaml);
+        assert!(!report.has_errors(), "{}", report.render("test.yaml", yaml));
+        let spec = report.dags.into_iter().next().unwrap();
+        self.handle
+            .register_dag(&spec, "test.yaml", yaml)
+            .await
+            .unwrap();
+        DagId::new(spec.dag).unwrap()
+    }
+
+    /// Registers the DAG, triggers a run with `conf` and waits for it to finish.
+    pub async fn run(&self, yaml: &str, conf: serde_json::Value) -> DagRunRecord {
+        let dag_id = self.register(yaml).await;
+        let run = self
+            .handle
+            .trigger_dag(
+                &dag_id,
+                TriggerRequest {
+                    conf: Some(conf),
+                    ..TriggerRequest::default()
+                },
+            )
+            .await
+            .unwrap();
+        self.wait_finished(&run).await
+    }
+
+    /// Registers a scheduled DAG and waits until `n` runs exist and all finished.
+    pub async fn schedule_and_wait(&self, yaml: &str, n: usize) -> Vec<DagRunRecord> {
+        let dag_id = self.register(yaml).await;
+        self.handle.set_paused(&dag_id, false).await.unwrap();
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let runs = self
+                .store
+                .list_dag_runs(&DagRunFilter {
+                    dag_id: Some(dag_id.clone()),
+                    descending: false,
+                    ..DagRunFilter::default()
+                })
+                .await
+                .unwrap()
+                .items;
+            if runs.len() >= n && runs.iter().all(|r| r.state.is_finished()) {
+                return runs;
+            }
+            assert!(Instant::now() < deadline, "runs did not finish: {runs:#?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn wait_finished(&self, run: &DagRunRecord) -> DagRunRecord {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let current = self
+                .store
+                .get_dag_run(&run.dag_id, &run.run_id)
+                .await
+                .unwrap()
+                .unwrap();
+            // A cleared run goes back to queued first: wait until it finished anew.
+            if current.state.is_finished() && current != *run {
+                return current;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run did not finish: {current:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn key(run: &DagRunRecord, task: &str, map_index: i32) -> TaskInstanceKey {
+        TaskInstanceKey {
+            dag_id: run.dag_id.clone(),
+            run_id: run.run_id.clone(),
+            task_id: task.parse().unwrap(),
+            map_index,
+        }
+    }
+
+    pub async fn try_ti(
+        &self,
+        run: &DagRunRecord,
+        task: &str,
+        map_index: i32,
+    ) -> Option<TaskInstanceRecord> {
+        self.store
+            .get_task_instance(&Self::key(run, task, map_index))
+            .await
+            .unwrap()
+    }
+
+    pub async fn ti(&self, run: &DagRunRecord, task: &str, map_index: i32) -> TaskInstanceRecord {
+        self.try_ti(run, task, map_index)
+            .await
+            .unwrap_or_else(|| panic!("no task instance {task}[{map_index}]"))
+    }
+
+    pub async fn states(&self, run: &DagRunRecord) -> HashMap<String, TaskState> {
+        self.store
+            .list_task_instances(&run.dag_id, &run.run_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.key.task_id.to_string(), t.state))
+            .collect()
+    }
+
+    pub async fn tries(&self, run: &DagRunRecord, task: &str) -> Vec<TryRecord> {
+        self.store
+            .list_tries(&Self::key(run, task, -1))
+            .await
+            .unwrap()
+    }
+
+    pub async fn log(&self, run: &DagRunRecord, task: &str, try_number: u32) -> String {
+        self.log_of(run, task, -1, try_number).await
+    }
+
+    pub async fn log_of(
+        &self,
+        run: &DagRunRecord,
+        task: &str,
+        map_index: i32,
+        try_number: u32,
+    ) -> String {
+        let path = self
+            .handle
+            .log_path(&Self::key(run, task, map_index).try_key(try_number))
+            .await
+            .unwrap();
+        path.and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    }
+
+    pub async fn xcom(&self, run: &DagRunRecord, task: &str) -> Option<serde_json::Value> {
+        self.store
+            .get_xcom(&Self::key(run, task, -1), "return_value")
+            .await
+            .unwrap()
+            .map(|x| x.value)
+    }
+}
+
+/// Whether any process's command line contains `needle`.
+pub fn process_running(needle: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.filter_map(Result::ok).any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| {
+                String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .contains(needle)
+            })
+            .unwrap_or(false)
+    })
+}
