@@ -28,7 +28,7 @@ as_postgres() {
     fi
 }
 
-if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ ! -x "/usr/lib/postgresql/$PG_VERSION/bin/postgres" ]; then
     log "installing postgresql"
     as_root apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >&2

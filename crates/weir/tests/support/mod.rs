@@ -1,7 +1,7 @@
 //! Test harness: an engine on a temporary home and SQLite store, with the real `weir`
 //! binary as the try supervisor, plus helpers to wait for and inspect runs.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)] // test support: a failed unwrap is a failed test
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -193,6 +193,21 @@ impl Harness {
     }
 }
 
+/// A URL for a new, empty schema on the PostgreSQL at `url`.
+async fn fresh_pg_schema(url: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let schema = format!("engine_test_{}_{n}", std::process::id());
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options[search_path]={schema}")
+}
+
 /// Whether any process's command line contains `needle`.
 pub fn process_running(needle: &str) -> bool {
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -208,3 +223,5 @@ pub fn process_running(needle: &str) -> bool {
             .unwrap_or(false)
     })
 }
+
+pub mod server;

@@ -1,0 +1,178 @@
+//! A real `weir standalone` process on a free port, with its own home and DAG folder,
+//! driven over HTTP and through the CLI. Its output is printed if a test fails.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Server {
+    /// A server on a fresh home and DAG folder holding `files` (name, YAML).
+    pub fn start(files: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("dags")).unwrap();
+        for (name, yaml) in files {
+            std::fs::write(dir.path().join("dags").join(name), yaml).unwrap();
+        }
+        let log = dir.path().join("server.log");
+        let mut server = Server {
+            dir,
+            url: String::new(),
+            child: None,
+            log,
+        };
+        server.restart();
+        server
+    }
+
+    pub fn dags(&self) -> PathBuf {
+        self.dir.path().join("dags")
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// Starts (again) on the same home; waits for the ready line.
+    pub fn restart(&mut self) {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["standalone", "--port", "0", "--dags"])
+            .arg(self.dags())
+            .arg("--home")
+            .arg(self.home())
+            .env("WEIR_LOG", "info,sqlx=warn")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in the ready line: {line:?}"))
+            .to_string();
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.url)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = reqwest::get(self.api(path)).await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let client = reqwest::Client::new();
+        let resp = client
+            .request(method.parse().unwrap(), self.api(path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls `path` until `done` holds for its JSON, or fails after a minute.
+    pub async fn wait_for(&self, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = self.get(path).await;
+            if status == 200 && done(&body) {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: last answer {status} {body}\n{}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn wait_run_finished(&self, dag: &str, run_id: &str) -> Value {
+        self.wait_for(
+            &format!("/dags/{dag}/dagRuns/{run_id}"),
+            "the run to finish",
+            |r| matches!(r["state"].as_str(), Some("success" | "failed")),
+        )
+        .await
+    }
+
+    pub async fn trigger(&self, dag: &str) -> String {
+        let (status, run) = self
+            .send("POST", &format!("/dags/{dag}/dagRuns"), "{}")
+            .await;
+        assert_eq!(status, 200, "{run}");
+        run["dag_run_id"].as_str().unwrap().to_string()
+    }
+
+    /// The CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(args)
+            .env("WEIR_SERVER", &self.url)
+            .output()
+            .unwrap()
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- weir standalone output ---\n{}", self.output());
+        }
+        self.kill();
+    }
+}
+
+/// Every file under `dir` named `name`.
+pub fn find_files(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == name) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
