@@ -1,5 +1,5 @@
-//! The contract every compute backend implements (process today; docker, kubernetes and
-//! AWS Batch later), written as a short spec.
+//! The contract every compute backend implements (process and docker today; kubernetes
+//! and AWS Batch later), written as a short spec.
 //!
 //! # Identity
 //!
@@ -26,6 +26,7 @@
 //! | --- | --- | --- |
 //! | it exited by itself | `Exited` | `Some(code)`; success iff `0` |
 //! | killed by a signal nobody asked for (OOM killer, segfault) | `Signalled(sig)` | `None` |
+//! | a container killed by the OOM killer at its memory limit | `OutOfMemory` | `Some(code)` as the container ended |
 //! | killed because its timeout passed | `TimedOut` | whatever it ended with |
 //! | killed because of [`RunningTry::cancel`] | `Cancelled` | whatever it ended with |
 //! | the command could not be started | `LaunchFailed(why)` | `None` |
@@ -79,6 +80,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use weir_core::ids::TryKey;
 
+use crate::container::ContainerLaunch;
 use crate::error::Result;
 
 /// A boxed, sendable future: the trait returns these so it stays usable as `dyn Backend`
@@ -101,6 +103,9 @@ pub struct LaunchSpec {
     pub try_dir: PathBuf,
     /// Stop the task when it runs longer than this.
     pub timeout: Option<Duration>,
+    /// For container backends (docker, kubernetes, …): the image and its resources. The
+    /// process backend ignores it; container backends require it and ignore `command`.
+    pub container: Option<ContainerLaunch>,
 }
 
 impl LaunchSpec {
@@ -113,6 +118,20 @@ impl LaunchSpec {
             secret_env: Vec::new(),
             try_dir: try_dir.into(),
             timeout: None,
+            container: None,
+        }
+    }
+
+    /// A spec for a container backend: runs `container` (its own command, or the image's
+    /// default one); `command` stays empty.
+    pub fn for_container(
+        key: TryKey,
+        container: ContainerLaunch,
+        try_dir: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            container: Some(container),
+            ..Self::new(key, "", try_dir)
         }
     }
 }
@@ -129,6 +148,8 @@ pub enum EndReason {
     Cancelled,
     /// A signal nobody asked for killed it.
     Signalled(i32),
+    /// The kernel's OOM killer stopped it at its memory limit (container backends).
+    OutOfMemory,
     /// The backend lost track of it and no result was recorded.
     Lost(String),
     /// The command could not be started.
@@ -142,6 +163,7 @@ impl fmt::Display for EndReason {
             Self::TimedOut => f.write_str("timed out"),
             Self::Cancelled => f.write_str("cancelled"),
             Self::Signalled(sig) => write!(f, "killed by signal {sig}"),
+            Self::OutOfMemory => f.write_str("out of memory (OOM-killed)"),
             Self::Lost(why) => write!(f, "lost: {why}"),
             Self::LaunchFailed(why) => write!(f, "could not start: {why}"),
         }

@@ -43,6 +43,29 @@ pub enum ComputeError {
     /// The supervisor's command line is malformed.
     #[error("bad supervisor arguments: {0}")]
     Usage(String),
+
+    /// The backend's service (the Docker daemon, …) cannot be reached right now. Nothing
+    /// was started: the engine should keep the try queued, with this as the reason, and
+    /// submit it again once the backend answers.
+    #[error("the {backend} backend is unavailable: {detail}")]
+    BackendUnavailable {
+        backend: &'static str,
+        detail: String,
+    },
+
+    /// The backend's service answered, but refused or failed an operation that is not the
+    /// task's fault (the task's own problems are [`crate::EndReason::LaunchFailed`]).
+    #[error("{backend}: cannot {action}: {detail}")]
+    Backend {
+        backend: &'static str,
+        action: String,
+        detail: String,
+    },
+
+    /// The spec asks for something this backend does not do (e.g. a `shell` command on
+    /// the docker backend, which needs an image).
+    #[error("the {backend} backend cannot run this try: {why}")]
+    Unsupported { backend: &'static str, why: String },
 }
 
 impl ComputeError {

@@ -10,8 +10,13 @@
 //! - [`ProcessBackend`] (`process`): `shell` tasks as local processes, each watched by a
 //!   small [`supervisor`] process that outlives the server and records the result in
 //!   the try folder ([`layout`]).
+//! - [`DockerBackend`] (`docker`): `container` tasks as Docker containers, through the
+//!   Docker Engine API ([`docker`]); the container is named after the try, so it is found
+//!   again after a restart.
 
 pub mod backend;
+pub mod container;
+pub mod docker;
 pub mod layout;
 pub mod process;
 pub mod supervisor;
@@ -22,5 +27,7 @@ mod error;
 pub use backend::{
     Adopted, Backend, BoxFuture, CancelHandle, EndReason, LaunchSpec, RunningTry, TryOutcome,
 };
+pub use container::{ContainerLaunch, HostMount, PullPolicy};
+pub use docker::{DockerBackend, DockerConfig, HostCapacity};
 pub use error::{ComputeError, Result};
 pub use process::ProcessBackend;

@@ -3,9 +3,13 @@
 //! This crate does no IO, starts no runtime and reads no clock: callers pass in the
 //! source text, the time and the state, and get back values and diagnostics.
 
+pub mod cost;
 pub mod duration;
+pub mod fair_share;
 pub mod ids;
+pub mod job_def;
 pub mod plan;
+pub mod platform;
 pub mod retry;
 pub mod schedule;
 pub mod spec;

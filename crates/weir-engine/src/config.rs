@@ -22,6 +22,11 @@ pub struct EngineConfig {
     pub hostname: String,
     /// Whether to run scheduled DAGs (false for `weir dags test`).
     pub run_schedules: bool,
+    /// Queues, compute environments, teams' policies and prices (`weir.toml`); None
+    /// for the standalone default, sized to this host.
+    pub platform: Option<weir_core::platform::PlatformConfig>,
+    /// The job definitions folder (`jobs/` beside `dags/`); None when absent.
+    pub jobs_folder: Option<PathBuf>,
 }
 
 impl EngineConfig {
@@ -35,6 +40,8 @@ impl EngineConfig {
             max_catchup_runs_per_pass: 1000,
             hostname: std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
             run_schedules: true,
+            platform: None,
+            jobs_folder: None,
         }
     }
 

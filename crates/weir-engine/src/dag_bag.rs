@@ -16,6 +16,7 @@ use weir_store::{DagFilter, DagRecord, Store};
 
 use crate::dag_cache::{DagCache, DagVersion};
 use crate::error::{EngineError, Result};
+use crate::service::Shared;
 
 /// What one sync of the DAG folder found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,12 +57,9 @@ pub fn find_dag_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Loads every file of the folder and brings the store in line with it.
-pub async fn sync_folder(
-    store: &Store,
-    cache: &DagCache,
-    dir: &Path,
-    unpause_all: bool,
-) -> Result<SyncReport> {
+pub async fn sync_folder(shared: &Shared, dir: &Path) -> Result<SyncReport> {
+    let (store, cache, unpause_all) = (&shared.store, &shared.cache, shared.config.unpause_all);
+    let jobs = sync_jobs(shared).await?;
     let folder_error = |source| EngineError::DagFolder {
         path: dir.display().to_string(),
         source,
@@ -91,9 +89,26 @@ pub async fn sync_folder(
             }
         }
     }
-    let bag = tokio::task::spawn_blocking(move || load_bag(files))
-        .await
-        .map_err(|e| EngineError::InvalidRequest(format!("loading DAG files failed: {e}")))?;
+    let platform = shared.platform.clone();
+    let bag = tokio::task::spawn_blocking(move || {
+        let mut bag = load_bag(files);
+        // The platform's rules (images, job definitions, queues) are validation too.
+        for file in &mut bag {
+            let mut kept = Vec::new();
+            for dag in std::mem::take(&mut file.report.dags) {
+                let problems = weir_core::spec::policy::check(&dag, &file.source, &platform, &jobs);
+                if problems.is_empty() {
+                    kept.push(dag);
+                } else {
+                    file.report.diagnostics.extend(problems);
+                }
+            }
+            file.report.dags = kept;
+        }
+        bag
+    })
+    .await
+    .map_err(|e| EngineError::InvalidRequest(format!("loading DAG files failed: {e}")))?;
 
     let mut report = SyncReport {
         files: bag.len(),
@@ -229,4 +244,38 @@ pub async fn register(
     let stored = store.upsert_dag(&record).await?;
     cache.insert(dag_id, Arc::new(DagVersion::new(spec.clone(), hash)));
     Ok(stored)
+}
+
+/// Loads the job definitions folder (`jobs/`), records its broken files as import
+/// errors, and installs the catalog; returns it.
+async fn sync_jobs(shared: &Shared) -> Result<weir_core::job_def::JobCatalog> {
+    let Some(dir) = shared.config.jobs_folder.clone().filter(|d| d.is_dir()) else {
+        return Ok(shared.jobs.read().map(|j| j.clone()).unwrap_or_default());
+    };
+    let paths = find_dag_files(&dir).map_err(|source| EngineError::DagFolder {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    for path in paths {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            files.push((path.display().to_string(), text));
+        }
+    }
+    let (catalog, reports) = weir_core::job_def::load_jobs(files, &shared.platform);
+    for file in &reports {
+        let errors: Vec<String> = if file.report.has_errors() {
+            vec![file.report.render(&file.path, &file.source)]
+        } else {
+            Vec::new()
+        };
+        shared
+            .store
+            .replace_import_errors(&file.path, &errors)
+            .await?;
+    }
+    if let Ok(mut jobs) = shared.jobs.write() {
+        *jobs = catalog.clone();
+    }
+    Ok(catalog)
 }

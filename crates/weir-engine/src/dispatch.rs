@@ -1,40 +1,40 @@
-//! The dispatcher: hands scheduled task instances to backends, within the engine's
-//! parallelism, each DAG's `max_active_tasks` and each pool's slots.
+//! The dispatcher: places scheduled task instances on compute environments through
+//! weir-core's fair-share planner (queue priority, FIFO or fair share by team, capacity
+//! never exceeded), within the engine's parallelism, each DAG's `max_active_tasks` and
+//! each pool's slots; fails at once what can never fit; records why the rest waits.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use tracing::warn;
+use weir_core::fair_share::{self, DispatchInput, Hold, TeamUsage, WaitingTry};
 use weir_core::ids::{DagId, RunId};
 use weir_core::state::{DagRunState, TaskState};
-use weir_store::{DagRunRecord, TaskInstanceUpdate};
+use weir_store::{DagRunRecord, TaskInstanceKey, TaskInstanceRecord, TaskInstanceUpdate};
 
 use crate::error::Result;
 use crate::launch::{Started, start_try};
+use crate::queues::{EnvironmentView, QueueView, WaitingView};
 use crate::service::Shared;
+use crate::workload::need;
 
 /// Dispatches what may run now. Returns the runs in which something finished on the
-/// spot (noop tasks), which need planning again.
+/// spot (noop, refused or never-fitting tasks), which need planning again.
 pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> {
     let mut replan = BTreeSet::new();
-    let parallelism = shared.config.parallelism;
-    if shared.in_flight() >= parallelism {
-        return Ok(replan);
-    }
     let scheduled = shared
         .store
         .list_task_instances_in_states(&[TaskState::Scheduled])
         .await?;
-    if scheduled.is_empty() {
-        return Ok(replan);
-    }
     let mut runs: HashMap<(DagId, RunId), Option<DagRunRecord>> = HashMap::new();
     let mut dag_room: HashMap<DagId, i64> = HashMap::new();
     let mut pool_room: HashMap<String, PoolRoom> = HashMap::new();
+    let jobs = shared.jobs.read().map(|j| j.clone()).unwrap_or_default();
+    let mut waiting: Vec<WaitingTry<TaskInstanceKey>> = Vec::new();
+    let mut candidates: HashMap<TaskInstanceKey, (TaskInstanceRecord, DagRunRecord)> =
+        HashMap::new();
+
     for ti in scheduled {
-        if shared.in_flight() >= parallelism {
-            break;
-        }
         let run_key = (ti.key.dag_id.clone(), ti.key.run_id.clone());
         if !runs.contains_key(&run_key) {
             let run = shared
@@ -53,7 +53,19 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
             .cache
             .get(&shared.store, &run.dag_id, &run.version_hash)
             .await?;
-
+        let Some(task) = version.spec.tasks.get(ti.key.task_id.as_str()) else {
+            // Gone from its version: start_try fails it with the reason.
+            start_try(shared, run, &version, &ti, None).await?;
+            replan.insert(run_key);
+            continue;
+        };
+        let need = need(&version.spec, task, &jobs);
+        let Some(workload) = need.workload() else {
+            // Noop and refused kinds take no capacity: settle them now.
+            start_try(shared, run, &version, &ti, None).await?;
+            replan.insert(run_key);
+            continue;
+        };
         if !dag_room.contains_key(&ti.key.dag_id) {
             let busy = shared.store.count_running_for_dag(&ti.key.dag_id).await?;
             dag_room.insert(
@@ -74,30 +86,109 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
             };
             pool_room.insert(ti.pool.clone(), room);
         }
-        match pool_room.get(&ti.pool) {
+        let hold = match pool_room.get(&ti.pool) {
             Some(PoolRoom::Missing) => {
-                let mut u = TaskInstanceUpdate::new(
-                    ti.key.clone(),
-                    TaskState::Scheduled,
-                    TaskState::Failed,
-                );
-                u.end_date = Some(Some(shared.now()));
-                u.note = Some(Some(format!(
+                let note = format!(
                     "pool `{}` does not exist: create it (`POST /api/v1/pools`) or remove `pool:` from the task",
                     ti.pool
-                )));
-                warn!(ti = %ti.key, pool = %ti.pool, "task instance names an unknown pool");
-                shared.store.update_task_instance(&u).await?;
+                );
+                fail_now(shared, &ti, note).await?;
                 replan.insert(run_key);
                 continue;
             }
-            Some(PoolRoom::Slots(room)) if *room <= 0 => continue,
-            _ => {}
+            Some(PoolRoom::Slots(room)) if *room <= 0 => Some(Hold::Pool {
+                pool: ti.pool.clone(),
+            }),
+            _ => None,
+        };
+        waiting.push(WaitingTry {
+            id: ti.key.clone(),
+            queue: need.queue.clone(),
+            team: version.spec.team.clone(),
+            workload,
+            request: need.request,
+            enqueued_at: run.queued_at.unwrap_or(run.logical_date),
+            sequence: waiting.len() as u64,
+            hold,
+        });
+        candidates.insert(ti.key.clone(), (ti, run.clone()));
+    }
+
+    let running: Vec<fair_share::RunningTry> = shared
+        .running
+        .lock()
+        .map(|r| r.values().filter_map(|w| w.placement.clone()).collect())
+        .unwrap_or_default();
+    let usage: Vec<TeamUsage> = shared
+        .usage
+        .lock()
+        .map(|u| {
+            u.iter()
+                .map(|((queue, team), usage)| TeamUsage {
+                    queue: queue.clone(),
+                    team: team.clone(),
+                    usage: *usage,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let needs_docker = waiting
+        .iter()
+        .any(|w| w.workload == weir_core::platform::Workload::Container);
+    let unavailable = if needs_docker {
+        crate::backends::unavailable(shared).await
+    } else {
+        Vec::new()
+    };
+    let plan = fair_share::dispatch(&DispatchInput {
+        now: shared.now(),
+        config: &shared.platform,
+        unavailable: &unavailable,
+        running: &running,
+        waiting: &waiting,
+        usage: &usage,
+    });
+
+    for never in &plan.never_fit {
+        if let Some((ti, run)) = candidates.get(&never.id) {
+            fail_now(
+                shared,
+                ti,
+                format!("this task can never run here: {}", never.error),
+            )
+            .await?;
+            replan.insert((run.dag_id.clone(), run.run_id.clone()));
         }
-        match start_try(shared, run, &version, &ti).await {
+    }
+    let parallelism = shared.config.parallelism;
+    for placed in &plan.start {
+        if shared.in_flight() >= parallelism {
+            break;
+        }
+        let Some((ti, run)) = candidates.get(&placed.id) else {
+            continue;
+        };
+        if dag_room.get(&ti.key.dag_id).is_some_and(|room| *room <= 0) {
+            continue;
+        }
+        let version = shared
+            .cache
+            .get(&shared.store, &run.dag_id, &run.version_hash)
+            .await?;
+        let request = waiting
+            .iter()
+            .find(|w| w.id == placed.id)
+            .map(|w| w.request);
+        let placement = request.map(|request| fair_share::RunningTry {
+            queue: placed.queue.clone(),
+            team: placed.team.clone(),
+            environment: placed.environment.clone(),
+            request,
+        });
+        match start_try(shared, run, &version, ti, placement).await {
             Ok(Started::Lost) => continue,
             Ok(Started::Finished) => {
-                replan.insert(run_key);
+                replan.insert((run.dag_id.clone(), run.run_id.clone()));
                 continue;
             }
             Ok(Started::Launched) => {}
@@ -113,7 +204,66 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
             *room -= 1;
         }
     }
+    publish_views(shared, &plan, &unavailable);
     Ok(replan)
+}
+
+async fn fail_now(shared: &Shared, ti: &TaskInstanceRecord, note: String) -> Result<()> {
+    warn!(ti = %ti.key, %note, "task instance failed before it could start");
+    let mut u = TaskInstanceUpdate::new(ti.key.clone(), TaskState::Scheduled, TaskState::Failed);
+    u.end_date = Some(Some(shared.now()));
+    u.note = Some(Some(note));
+    shared.store.update_task_instance(&u).await?;
+    Ok(())
+}
+
+/// Keeps what this pass saw for the API and the CLI.
+fn publish_views(
+    shared: &Shared,
+    plan: &fair_share::DispatchPlan<TaskInstanceKey>,
+    unavailable: &[String],
+) {
+    let (mut queues, mut environments) = crate::queues::empty_views(&shared.platform);
+    for q in &mut queues {
+        q.depth = plan
+            .depth
+            .iter()
+            .filter(|d| d.queue == q.name)
+            .cloned()
+            .collect();
+        q.waiting = plan
+            .waiting
+            .iter()
+            .filter(|w| w.queue == q.name)
+            .map(|w| WaitingView {
+                dag_id: w.id.dag_id.to_string(),
+                dag_run_id: w.id.run_id.to_string(),
+                task_id: w.id.task_id.to_string(),
+                map_index: w.id.map_index,
+                team: w.team.clone(),
+                position: w.position,
+                reason_code: w.reason.code().to_string(),
+                reason: w.reason.to_string(),
+            })
+            .collect();
+        q.waiting.sort_by_key(|w| w.position);
+    }
+    let running: Vec<fair_share::RunningTry> = shared
+        .running
+        .lock()
+        .map(|r| r.values().filter_map(|w| w.placement.clone()).collect())
+        .unwrap_or_default();
+    for env in &mut environments {
+        env.available = !unavailable.contains(&env.name);
+        for r in running.iter().filter(|r| r.environment == env.name) {
+            env.used_vcpus += r.request.vcpus;
+            env.used_memory_bytes += r.request.memory_bytes;
+        }
+    }
+    let views: (Vec<QueueView>, Vec<EnvironmentView>) = (queues, environments);
+    if let Ok(mut v) = shared.views.lock() {
+        *v = views;
+    }
 }
 
 /// What a pool has left for this pass.

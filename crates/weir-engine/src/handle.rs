@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
 use weir_core::ids::{DagId, MapIndex, RunId, TaskId, TryKey};
 use weir_core::spec::DagSpec;
@@ -80,13 +80,7 @@ impl EngineHandle {
         let Some(dir) = self.shared.config.dags_folder.clone() else {
             return Ok(crate::SyncReport::default());
         };
-        let report = crate::dag_bag::sync_folder(
-            &self.shared.store,
-            &self.shared.cache,
-            &dir,
-            self.shared.config.unpause_all,
-        )
-        .await?;
+        let report = crate::dag_bag::sync_folder(&self.shared, &dir).await?;
         self.shared.notify(Event::DagsChanged);
         Ok(report)
     }
@@ -120,7 +114,11 @@ impl EngineHandle {
                 "`conf` must be a JSON object".into(),
             ));
         }
-        let logical_date = req.logical_date.unwrap_or_else(|| self.shared.now());
+        // The store keeps microseconds: a default date is cut to them so the run id and
+        // the stored logical date agree.
+        let logical_date = req
+            .logical_date
+            .unwrap_or_else(|| self.shared.now().trunc_subsecs(6));
         let run = crate::runs::create_run(
             &self.shared,
             dag_id,
@@ -246,6 +244,29 @@ impl EngineHandle {
             .filter(|t| &t.key.task_id == task_id)
             .map(|t| t.key.map_index)
             .collect())
+    }
+
+    /// Queues as of the last dispatch pass: depth per team, waiting tries and why.
+    pub fn queues(&self) -> Vec<crate::QueueView> {
+        self.shared
+            .views
+            .lock()
+            .map(|v| v.0.clone())
+            .unwrap_or_default()
+    }
+
+    /// Compute environments as of the last dispatch pass: capacity, use, availability.
+    pub fn compute_environments(&self) -> Vec<crate::EnvironmentView> {
+        self.shared
+            .views
+            .lock()
+            .map(|v| v.1.clone())
+            .unwrap_or_default()
+    }
+
+    /// The platform in force (`weir.toml`, or the standalone default).
+    pub fn platform(&self) -> &weir_core::platform::PlatformConfig {
+        &self.shared.platform
     }
 
     /// Stops the engine's loop (running tries are left to be adopted).

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use tracing::{info, warn};
-use weir_compute::{Backend, EndReason, LaunchSpec, TryOutcome};
+use weir_compute::{Backend, EndReason, TryOutcome};
 use weir_core::ids::TryKey;
 use weir_core::retry::RetryPolicy;
 use weir_core::spec::model::TaskKind;
+
+use crate::workload::TaskWork;
 use weir_core::state::TaskState;
-use weir_core::template;
 use weir_store::{
     DagRunRecord, TaskInstanceKey, TaskInstanceRecord, TaskInstanceUpdate, TryRecord,
 };
@@ -60,6 +61,7 @@ pub async fn start_try(
     run: &DagRunRecord,
     version: &DagVersion,
     ti: &TaskInstanceRecord,
+    placement: Option<weir_core::fair_share::RunningTry>,
 ) -> Result<Started> {
     let task_id = ti.key.task_id.as_str();
     let now = shared.now();
@@ -74,7 +76,9 @@ pub async fn start_try(
         shared.store.update_task_instance(&u).await?;
         return Ok(Started::Finished);
     };
-    if let TaskKind::Noop(_) = task.kind {
+    let jobs = shared.jobs.read().map(|j| j.clone()).unwrap_or_default();
+    let need = crate::workload::need(&version.spec, task, &jobs);
+    if let TaskWork::Noop = need.work {
         let mut u =
             TaskInstanceUpdate::new(ti.key.clone(), TaskState::Scheduled, TaskState::Success);
         u.start_date = Some(Some(now));
@@ -91,14 +95,32 @@ pub async fn start_try(
     let dir = try_dir(&shared.config.logs_dir(), &key);
 
     // Decide what to run; a problem here fails the try with the reason in its log.
-    let prepared = match &task.kind {
-        TaskKind::Shell(command) => {
-            prepare_shell(shared, run, version, ti, try_number, command, &dir).await?
-        }
-        other => Err((
-            format!("task kind `{}` is not enabled on this server", other.name()),
-            false,
-        )),
+    let (prepared, executor) = match &need.work {
+        TaskWork::Process => match &task.kind {
+            TaskKind::Shell(command) => (
+                crate::prepare::shell(shared, run, version, ti, try_number, command, &dir).await?,
+                "process",
+            ),
+            _ => return Ok(Started::Lost),
+        },
+        TaskWork::Container(plan) => (
+            crate::prepare::container(
+                shared,
+                run,
+                version,
+                ti,
+                try_number,
+                crate::prepare::ContainerWork {
+                    plan,
+                    request: need.request,
+                },
+                &dir,
+            )
+            .await?,
+            "docker",
+        ),
+        TaskWork::Refused(why, retryable) => (Err((why.clone(), *retryable)), "none"),
+        TaskWork::Noop => return Ok(Started::Lost),
     };
     let mut claim =
         TaskInstanceUpdate::new(ti.key.clone(), TaskState::Scheduled, TaskState::Queued);
@@ -106,7 +128,7 @@ pub async fn start_try(
     let mut record = TryRecord::started(key.clone(), now);
     record.try_dir = Some(dir.display().to_string());
     record.hostname = Some(shared.config.hostname.clone());
-    record.executor = Some(shared.process.name().to_string());
+    record.executor = Some(executor.to_string());
     let mut running =
         TaskInstanceUpdate::new(ti.key.clone(), TaskState::Queued, TaskState::Running);
     running.start_date = Some(Some(now));
@@ -132,39 +154,94 @@ pub async fn start_try(
             return Ok(Started::Finished);
         }
     };
-    match shared.process.submit(spec).await {
+    let job_revision = match &need.work {
+        TaskWork::Container(plan) => plan.job_revision.clone(),
+        _ => None,
+    };
+    // Counted as in flight (capacity, parallelism) and cancellable from now on, though
+    // the backend has not answered yet: the placeholder handle is linked to the real
+    // one when it does.
+    let watched = crate::service::Watched {
+        cancel: weir_compute::CancelHandle::new(),
+        try_dir: dir.clone(),
+        version_hash: version.hash.clone(),
+        placement,
+        job_revision,
+    };
+    if let Ok(mut map) = shared.running.lock() {
+        map.insert(key.clone(), watched);
+    }
+    if executor == "docker" {
+        // A container start (maybe a pull) takes a while: never hold the loop for it.
+        let task_shared = shared.clone();
+        shared
+            .tracker
+            .spawn(async move { submit(&task_shared, key, spec, executor).await });
+    } else {
+        submit(shared, key, spec, executor).await;
+    }
+    Ok(Started::Launched)
+}
+
+/// Hands a try to its backend; on success waits for it in the background, on failure
+/// reports the try finished (the loop records it).
+async fn submit(shared: &Arc<Shared>, key: TryKey, spec: weir_compute::LaunchSpec, executor: &str) {
+    let dir = spec.try_dir.clone();
+    let started = shared.now();
+    let submitted = match executor {
+        "docker" => match &shared.docker {
+            Some(docker) => docker.submit(spec).await,
+            None => Err(weir_compute::ComputeError::BackendUnavailable {
+                backend: "docker",
+                detail: "no Docker compute environment is configured on this server".into(),
+            }),
+        },
+        _ => shared.process.submit(spec).await,
+    };
+    match submitted {
         Ok(running) => {
-            watch(shared, key, running, &version.hash);
-            Ok(Started::Launched)
+            if let Ok(mut map) = shared.running.lock()
+                && let Some(w) = map.get_mut(&key)
+            {
+                // A cancel that came while the backend was starting it applies now.
+                if w.cancel.is_cancelled() {
+                    running.cancel();
+                }
+                w.cancel = running.cancel_handle();
+            }
+            spawn_waiter(shared, key, running);
         }
         Err(e) => {
             append_log(&dir, &format!("error: the task could not be started: {e}"));
             let outcome = TryOutcome::without_usage(
                 EndReason::LaunchFailed(e.to_string()),
-                now,
+                started,
                 shared.now(),
             );
-            finish_try(shared, &key, outcome, true).await?;
-            Ok(Started::Finished)
+            shared.notify(Event::TryFinished {
+                key,
+                outcome,
+                retryable: true,
+            });
         }
     }
 }
 
-/// Waits for a try in the background and reports its end to the scheduler loop.
+/// Watches an adopted try: registers it, then waits for it in the background.
 pub fn watch(
     shared: &Arc<Shared>,
     key: TryKey,
     running: weir_compute::RunningTry,
-    version_hash: &str,
+    watched: crate::service::Watched,
 ) {
     if let Ok(mut map) = shared.running.lock() {
-        let watched = crate::service::Watched {
-            cancel: running.cancel_handle(),
-            try_dir: running.try_dir().to_path_buf(),
-            version_hash: version_hash.to_string(),
-        };
         map.insert(key.clone(), watched);
     }
+    spawn_waiter(shared, key, running);
+}
+
+/// Waits for a try in the background and reports its end to the scheduler loop.
+fn spawn_waiter(shared: &Arc<Shared>, key: TryKey, running: weir_compute::RunningTry) {
     let events = shared.events.clone();
     shared.tracker.spawn(async move {
         let outcome = running.wait().await;
@@ -176,87 +253,8 @@ pub fn watch(
     });
 }
 
-type Prepared = std::result::Result<LaunchSpec, (String, bool)>;
-
-async fn prepare_shell(
-    shared: &Shared,
-    run: &DagRunRecord,
-    version: &DagVersion,
-    ti: &TaskInstanceRecord,
-    try_number: u32,
-    command: &str,
-    dir: &Path,
-) -> Result<Prepared> {
-    let task_id = ti.key.task_id.as_str();
-    let Some(task) = version.spec.tasks.get(task_id) else {
-        return Ok(Err((format!("task `{task_id}` is gone"), false)));
-    };
-    let mut ctx = crate::render::context(
-        &shared.store,
-        run,
-        version,
-        task_id,
-        ti.key.map_index,
-        try_number,
-    )
-    .await?;
-    if task.for_each.is_some() {
-        match crate::render::for_each_items(task, &ctx) {
-            Ok(items) => match usize::try_from(ti.key.map_index)
-                .ok()
-                .and_then(|i| items.get(i))
-            {
-                Some(item) => ctx.item = Some(item.clone()),
-                None => {
-                    return Ok(Err((
-                        format!(
-                            "`for_each` no longer yields an item at index {}",
-                            ti.key.map_index
-                        ),
-                        false,
-                    )));
-                }
-            },
-            Err(reason) => return Ok(Err((reason, true))),
-        }
-    }
-    let rendered = match template::render(command, &ctx) {
-        Ok(r) => r,
-        Err(e) => return Ok(Err((format!("cannot render `shell`: {}", e.message), true))),
-    };
-    let eff = version.spec.effective(task);
-    let xcom = dir.join(XCOM_FILE);
-    let mut env: Vec<(String, String)> = vec![
-        ("WEIR_DAG_ID".into(), run.dag_id.to_string()),
-        ("WEIR_RUN_ID".into(), run.run_id.to_string()),
-        ("WEIR_TASK_ID".into(), task_id.to_string()),
-        ("WEIR_TRY_NUMBER".into(), try_number.to_string()),
-        ("WEIR_MAP_INDEX".into(), ti.key.map_index.to_string()),
-        (
-            "WEIR_LOGICAL_DATE".into(),
-            run.logical_date.to_rfc3339_opts(SecondsFormat::Secs, false),
-        ),
-        ("WEIR_XCOM".into(), xcom.display().to_string()),
-    ];
-    for (name, value) in &eff.env {
-        match template::render(value, &ctx) {
-            Ok(v) => env.push((name.clone(), v)),
-            Err(e) => {
-                return Ok(Err((
-                    format!("cannot render env `{name}`: {}", e.message),
-                    true,
-                )));
-            }
-        }
-    }
-    let mut spec = LaunchSpec::new(ti.key.try_key(try_number), rendered, dir);
-    spec.env = env;
-    spec.timeout = eff.timeout;
-    Ok(Ok(spec))
-}
-
 /// Appends an engine line to a try's log, in the log's own format.
-fn append_log(dir: &Path, line: &str) {
+pub(crate) fn append_log(dir: &Path, line: &str) {
     use std::io::Write as _;
     let stamp = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -304,12 +302,12 @@ pub async fn finish_try(
         .and_then(|mut map| map.remove(key));
     let ti_key = TaskInstanceKey::from(key);
     let ti = shared.store.get_task_instance(&ti_key).await?;
-    let (dir, version_hash) = match watched {
-        Some(w) => (Some(w.try_dir), w.version_hash),
+    let (dir, version_hash, placement, job_revision) = match watched {
+        Some(w) => (Some(w.try_dir), w.version_hash, w.placement, w.job_revision),
         None => {
             let record = shared.store.get_try(key).await?;
             let dir = record.and_then(|r| r.try_dir).map(PathBuf::from);
-            (dir, run_version(shared, key).await?)
+            (dir, run_version(shared, key).await?, None, None)
         }
     };
     let now = shared.now();
@@ -336,31 +334,50 @@ pub async fn finish_try(
     let current = ti
         .as_ref()
         .filter(|t| t.state == TaskState::Running && t.try_number == key.try_number);
-    let policy = match (
-        current,
-        shared
-            .cache
-            .get(&shared.store, &key.dag_id, &version_hash)
-            .await,
-    ) {
-        (Some(_), Ok(version)) => version.spec.tasks.get(key.task_id.as_str()).map(|t| {
-            let eff = version.spec.effective(t);
-            RetryPolicy {
-                retries: eff.retries,
-                retry_delay: eff.retry_delay,
-                backoff: eff.retry_backoff,
-                max_retry_delay: eff.max_retry_delay,
-            }
-        }),
-        _ => None,
-    };
+    let version = shared
+        .cache
+        .get(&shared.store, &key.dag_id, &version_hash)
+        .await
+        .ok();
+    let task = version
+        .as_ref()
+        .and_then(|v| v.spec.tasks.get(key.task_id.as_str()).map(|t| (v, t)));
+    let policy = task.map(|(v, t)| {
+        let eff = v.spec.effective(t);
+        RetryPolicy {
+            retries: eff.retries,
+            retry_delay: eff.retry_delay,
+            backoff: eff.retry_backoff,
+            max_retry_delay: eff.max_retry_delay,
+        }
+    });
+    // A job definition's retry strategy decides on the exit code and the reason
+    // (AWS Batch's `evaluateOnExit`); other tasks retry while retries are left.
+    let jobs = shared.jobs.read().map(|j| j.clone()).unwrap_or_default();
+    let strategy = task.and_then(
+        |(v, t)| match crate::workload::need(&v.spec, t, &jobs).work {
+            crate::workload::TaskWork::Container(plan) => plan.retry,
+            _ => None,
+        },
+    );
+    let may_retry = retryable
+        && current.is_some()
+        && match &strategy {
+            Some(strategy) => matches!(
+                strategy.decide(
+                    key.try_number,
+                    outcome.exit_code,
+                    &batch_reason(&outcome.reason)
+                ),
+                weir_core::job_def::RetryDecision::Retry
+            ),
+            None => policy
+                .as_ref()
+                .is_some_and(|p| p.can_retry_after(key.try_number)),
+        };
     let (state, retry_at) = if succeeded {
         (TaskState::Success, None)
-    } else if retryable
-        && policy
-            .as_ref()
-            .is_some_and(|p| p.can_retry_after(key.try_number))
-    {
+    } else if may_retry {
         let delay = policy
             .as_ref()
             .map(|p| p.delay_before_try(key.try_number + 1))
@@ -370,6 +387,9 @@ pub async fn finish_try(
     } else {
         (TaskState::Failed, None)
     };
+    if let Some(placement) = &placement {
+        record_usage(shared, key, placement, &outcome, job_revision.as_deref()).await;
+    }
     let try_outcome = weir_store::TryOutcome {
         state,
         exit_code: outcome.exit_code,
@@ -431,4 +451,69 @@ async fn run_version(shared: &Shared, key: &TryKey) -> Result<String> {
         .await?
         .map(|r| r.version_hash)
         .unwrap_or_default())
+}
+
+/// The reason as AWS Batch words it, for `evaluate_on_exit` patterns such as
+/// `OutOfMemory*`.
+fn batch_reason(reason: &EndReason) -> String {
+    match reason {
+        EndReason::OutOfMemory => "OutOfMemoryError: Container killed due to memory usage".into(),
+        EndReason::TimedOut => "Job attempt duration exceeded timeout".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Records the try's usage (for cost per team) and adds it to its team's fair-share
+/// history. A failure to record is logged, never fatal to the try.
+async fn record_usage(
+    shared: &Shared,
+    key: &TryKey,
+    placement: &weir_core::fair_share::RunningTry,
+    outcome: &TryOutcome,
+    job_revision: Option<&str>,
+) {
+    let wall = outcome.wall_seconds();
+    let price = shared
+        .platform
+        .environment(&placement.environment)
+        .map(|e| e.price)
+        .unwrap_or_default();
+    let record = weir_core::cost::UsageRecord {
+        team: placement.team.clone(),
+        dag_id: key.dag_id.to_string(),
+        queue: placement.queue.clone(),
+        compute_environment: placement.environment.clone(),
+        requested_vcpu: placement.request.vcpus,
+        requested_memory_bytes: placement.request.memory_bytes,
+        wall_seconds: wall,
+        cpu_seconds: Some(outcome.cpu_seconds),
+        peak_memory_bytes: Some(outcome.peak_rss_bytes),
+        started_at: outcome.started_at,
+        price,
+    };
+    if let Err(e) = shared
+        .store
+        .insert_usage(key, &record, outcome.finished_at, job_revision)
+        .await
+    {
+        warn!(%key, error = %e, "cannot record the try's usage");
+    }
+    let half_life = std::time::Duration::from_secs(
+        shared
+            .platform
+            .queue(&placement.queue)
+            .map_or(weir_core::platform::DEFAULT_SHARE_DECAY_SECONDS, |q| {
+                q.share_decay_seconds()
+            }),
+    );
+    if let Ok(mut usage) = shared.usage.lock() {
+        let entry = usage
+            .entry((placement.queue.clone(), placement.team.clone()))
+            .or_insert_with(|| weir_core::fair_share::DecayedUsage::zero(outcome.finished_at));
+        *entry = entry.add(
+            outcome.finished_at,
+            half_life,
+            placement.request.vcpus * wall,
+        );
+    }
 }

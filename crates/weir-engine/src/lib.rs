@@ -8,6 +8,7 @@
 //! The [`EngineHandle`] is what the HTTP API and the CLI use to act on the engine; reads
 //! go straight to the store.
 
+mod backends;
 mod clock;
 mod config;
 mod dag_bag;
@@ -17,16 +18,20 @@ mod error;
 mod events;
 mod handle;
 mod launch;
+mod prepare;
+mod queues;
 mod recovery;
 mod render;
 mod runs;
 mod scheduler;
 mod service;
 mod watcher;
+mod workload;
 
 pub use clock::{Clock, SystemClock};
 pub use config::EngineConfig;
 pub use dag_bag::SyncReport;
 pub use error::{EngineError, Result};
 pub use handle::{ClearRequest, EngineHandle, TriggerRequest};
+pub use queues::{EnvironmentView, QueueView, WaitingView};
 pub use service::Engine;

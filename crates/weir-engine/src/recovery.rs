@@ -32,15 +32,20 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
             });
             continue;
         };
-        match shared.process.adopt(key.clone(), dir.into()).await {
+        let adopted_try = match record.executor.as_deref() {
+            Some("docker") => match &shared.docker {
+                Some(docker) => docker.adopt(key.clone(), dir.into()).await,
+                None => Err(weir_compute::ComputeError::BackendUnavailable {
+                    backend: "docker",
+                    detail: "no Docker compute environment is configured on this server".into(),
+                }),
+            },
+            _ => shared.process.adopt(key.clone(), dir.into()).await,
+        };
+        match adopted_try {
             Ok(Adopted::Running(running)) => {
-                let version = shared
-                    .store
-                    .get_dag_run(&key.dag_id, &key.run_id)
-                    .await?
-                    .map(|r| r.version_hash)
-                    .unwrap_or_default();
-                crate::launch::watch(shared, key, running, &version);
+                let watched = watched_after_restart(shared, &key, &running).await?;
+                crate::launch::watch(shared, key, running, watched);
                 adopted += 1;
             }
             Ok(Adopted::Finished(outcome)) => {
@@ -103,4 +108,45 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// What the engine would have remembered of an adopted try: its version, and where the
+/// dispatcher would place it (so capacity and fair share count it).
+async fn watched_after_restart(
+    shared: &Shared,
+    key: &weir_core::ids::TryKey,
+    running: &weir_compute::RunningTry,
+) -> Result<crate::service::Watched> {
+    let run = shared.store.get_dag_run(&key.dag_id, &key.run_id).await?;
+    let version_hash = run.map(|r| r.version_hash).unwrap_or_default();
+    let mut placement = None;
+    let mut job_revision = None;
+    if let Ok(version) = shared
+        .cache
+        .get(&shared.store, &key.dag_id, &version_hash)
+        .await
+        && let Some(task) = version.spec.tasks.get(key.task_id.as_str())
+    {
+        let jobs = shared.jobs.read().map(|j| j.clone()).unwrap_or_default();
+        let need = crate::workload::need(&version.spec, task, &jobs);
+        if let crate::workload::TaskWork::Container(plan) = &need.work {
+            job_revision = plan.job_revision.clone();
+        }
+        let environment = need
+            .workload()
+            .and_then(|w| shared.platform.environment_for(&need.queue, w));
+        placement = environment.map(|environment| weir_core::fair_share::RunningTry {
+            queue: need.queue.clone(),
+            team: version.spec.team.clone(),
+            environment,
+            request: need.request,
+        });
+    }
+    Ok(crate::service::Watched {
+        cancel: running.cancel_handle(),
+        try_dir: running.try_dir().to_path_buf(),
+        version_hash,
+        placement,
+        job_revision,
+    })
 }

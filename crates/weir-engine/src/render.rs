@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use weir_core::ids::UNMAPPED;
-use weir_core::spec::model::{ForEach, TaskKind, TaskSpec};
+use weir_core::spec::model::{ForEach, TaskSpec};
 use weir_core::template::{self, TemplateContext};
 use weir_store::{DagRunRecord, Store};
 
@@ -17,16 +17,10 @@ use crate::error::Result;
 /// Most instances one `for_each` may fan out to.
 pub const MAX_MAP_LENGTH: usize = 10_000;
 
-/// Every templated string of a task, to decide what the context needs.
-fn template_texts(task: &TaskSpec) -> Vec<&str> {
-    let mut texts: Vec<&str> = task.env.values().map(String::as_str).collect();
-    if let TaskKind::Shell(cmd) = &task.kind {
-        texts.push(cmd);
-    }
-    if let Some(ForEach::Template(t)) = &task.for_each {
-        texts.push(t);
-    }
-    texts
+/// A task's definition as text, to see what its templates mention (any kind, any
+/// field: shell, container command, env, for_each).
+fn task_text(task: &TaskSpec) -> String {
+    serde_json::to_string(task).unwrap_or_default()
 }
 
 /// The context for rendering `task_id` of `run`, without the `item` (see [`for_each_items`]).
@@ -58,12 +52,8 @@ pub async fn context(
     }
     ctx.conf = run.conf.clone();
 
-    let texts: Vec<&str> = spec
-        .tasks
-        .get(task_id)
-        .map(template_texts)
-        .unwrap_or_default();
-    let mentions = |needle: &str| texts.iter().any(|t| t.contains(needle));
+    let text = spec.tasks.get(task_id).map(task_text).unwrap_or_default();
+    let mentions = |needle: &str| text.contains(needle);
     if mentions("var") {
         let mut offset = 0;
         loop {

@@ -22,12 +22,13 @@ use crate::error::{EngineError, Result};
 use crate::handle::ClearRequest;
 use crate::service::Shared;
 
-/// Airflow's run id form: `manual__2026-01-01T00:00:00+00:00`.
+/// Airflow's run id form: `manual__2026-01-01T00:00:00+00:00`, with the fraction of a
+/// second when the logical date has one (two manual triggers in one second differ).
 pub fn run_id_for(run_type: RunType, logical_date: DateTime<Utc>) -> String {
     format!(
         "{}__{}",
         run_type.as_str(),
-        logical_date.to_rfc3339_opts(SecondsFormat::Secs, false)
+        logical_date.to_rfc3339_opts(SecondsFormat::AutoSi, false)
     )
 }
 
@@ -353,6 +354,7 @@ pub fn cancel_running(shared: &Shared, ti: &TaskInstanceRecord) {
         return;
     }
     let key = ti.key.try_key(ti.try_number);
+    // Under the lock, so a handle being linked to its backend cannot miss the cancel.
     if let Ok(running) = shared.running.lock()
         && let Some(watched) = running.get(&key)
     {

@@ -35,6 +35,21 @@ pub(crate) struct Shared {
     pub retries: Mutex<BTreeMap<DateTime<Utc>, Vec<TaskInstanceKey>>>,
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,
+    /// The platform in force: from `weir.toml`, or the standalone default.
+    pub platform: weir_core::platform::PlatformConfig,
+    /// The Docker backend, when the platform has a Docker environment.
+    pub docker: Option<weir_compute::DockerBackend>,
+    /// When the Docker daemon last answered a ping, and whether it was up.
+    pub docker_health: Mutex<Option<(std::time::Instant, bool)>>,
+    /// The teams' job definitions (`jobs/`).
+    pub jobs: std::sync::RwLock<weir_core::job_def::JobCatalog>,
+    /// Each (queue, team)'s recent usage, for fair share.
+    pub usage: Mutex<HashMap<(String, String), weir_core::fair_share::DecayedUsage>>,
+    /// What the last dispatch pass saw, for `GET /api/v1/queues`.
+    pub views: Mutex<(
+        Vec<crate::queues::QueueView>,
+        Vec<crate::queues::EnvironmentView>,
+    )>,
 }
 
 impl Shared {
@@ -57,6 +72,10 @@ pub(crate) struct Watched {
     pub cancel: CancelHandle,
     pub try_dir: std::path::PathBuf,
     pub version_hash: String,
+    /// Where the dispatcher placed it (queue, team, environment, request).
+    pub placement: Option<weir_core::fair_share::RunningTry>,
+    /// `job@revision` for a job task.
+    pub job_revision: Option<String>,
 }
 
 /// A running engine. Dropping it does not stop it; call [`Engine::shutdown`].
@@ -83,7 +102,31 @@ impl Engine {
         })?;
         let (tx, rx) = mpsc::unbounded_channel();
         let process = ProcessBackend::new(config.supervisor_command.clone());
+        let platform = match config.platform.clone() {
+            Some(p) => p,
+            None => {
+                // Standalone: a Docker environment sized to the host when the daemon answers.
+                let docker_up = weir_compute::DockerBackend::local().ping().await.is_ok();
+                weir_core::platform::PlatformConfig::standalone_default(
+                    host_vcpus(),
+                    host_memory_bytes(),
+                    docker_up,
+                )
+            }
+        };
+        let docker = platform
+            .compute_environments
+            .iter()
+            .any(|e| e.backend == weir_core::platform::Backend::Docker)
+            .then(weir_compute::DockerBackend::local);
+        let views = Mutex::new(crate::queues::empty_views(&platform));
         let shared = Arc::new(Shared {
+            platform,
+            views,
+            docker,
+            docker_health: Mutex::new(None),
+            jobs: std::sync::RwLock::new(weir_core::job_def::JobCatalog::default()),
+            usage: Mutex::new(HashMap::new()),
             config,
             store,
             cache: DagCache::default(),
@@ -96,13 +139,7 @@ impl Engine {
             shutdown: CancellationToken::new(),
         });
         if let Some(dir) = shared.config.dags_folder.clone() {
-            let report = crate::dag_bag::sync_folder(
-                &shared.store,
-                &shared.cache,
-                &dir,
-                shared.config.unpause_all,
-            )
-            .await?;
+            let report = crate::dag_bag::sync_folder(&shared, &dir).await?;
             info!(
                 files = report.files,
                 dags = report.dags,
@@ -146,6 +183,7 @@ struct Work {
 async fn run_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Event>) {
     let mut work = Work {
         schedules: true,
+        start_runs: true,
         ..Work::default()
     };
     // Runs left running by a previous process need a look too.
@@ -163,7 +201,8 @@ async fn run_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Event>) {
             .extend(page.items.into_iter().map(|r| (r.dag_id, r.run_id))),
         Err(e) => error!(error = %e, "cannot list running DAG runs"),
     }
-    let mut next_wake: Option<DateTime<Utc>> = None;
+    // A first pass at once: schedules due since the last run, runs left in flight.
+    let mut next_wake: Option<DateTime<Utc>> = pass(&shared, &mut work).await;
     loop {
         let timer = async {
             match next_wake {
@@ -225,6 +264,8 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
         (a, b) => a.or(b),
     };
     if std::mem::take(&mut work.schedules) && shared.config.run_schedules {
+        // New scheduled runs start below, within `max_active_runs`.
+        work.start_runs = true;
         match crate::scheduler::create_due_runs(shared).await {
             Ok(wake) => next_wake = earliest(next_wake, wake),
             Err(e) => error!(error = %e, "scheduling DAG runs failed"),
@@ -275,4 +316,20 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
         .ok()
         .and_then(|r| r.keys().next().copied());
     earliest(next_wake, retry_at)
+}
+
+/// This host's CPUs, for the standalone default platform.
+fn host_vcpus() -> f64 {
+    std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
+}
+
+/// This host's memory, for the standalone default platform.
+fn host_memory_bytes() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(4 << 30, |kb| kb * 1024)
 }

@@ -18,7 +18,11 @@ const SETTLE: Duration = Duration::from_millis(150);
 pub fn spawn(shared: Arc<Shared>, dir: PathBuf) {
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
+        // Only content changes count: reading the files during a sync raises access
+        // events, which would otherwise trigger the next sync, forever.
+        if let Ok(event) = res
+            && changes_content(&event.kind)
+        {
             let _ = tx.send(());
         }
     });
@@ -44,14 +48,7 @@ pub fn spawn(shared: Arc<Shared>, dir: PathBuf) {
             }
             // Let a burst of writes settle, then sync once.
             while let Ok(Some(())) = tokio::time::timeout(SETTLE, rx.recv()).await {}
-            match crate::dag_bag::sync_folder(
-                &task_shared.store,
-                &task_shared.cache,
-                &dir,
-                task_shared.config.unpause_all,
-            )
-            .await
-            {
+            match crate::dag_bag::sync_folder(&task_shared, &dir).await {
                 Ok(report) => {
                     info!(
                         files = report.files,
@@ -66,4 +63,15 @@ pub fn spawn(shared: Arc<Shared>, dir: PathBuf) {
             }
         }
     });
+}
+
+fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::ModifyKind;
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+    }
 }

@@ -9,6 +9,9 @@ use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::PartialSchema;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{RefOr, Required, Schema};
 use weir_core::ids::{DagId, RunId, TaskId};
 
 use crate::error::ApiError;
@@ -219,10 +222,28 @@ impl Serialize for ApiDateTime {
     }
 }
 
-/// A path parameter type: how to parse it and what to call it in an error.
+/// A path parameter type: how to parse it, what to call it in an error, and its OpenAPI
+/// schema (a string unless said otherwise).
 pub trait PathParam: Sized {
     const WHAT: &'static str;
     fn parse(s: &str) -> Result<Self, String>;
+    fn schema() -> RefOr<Schema> {
+        <String as PartialSchema>::schema()
+    }
+    fn description() -> String {
+        format!("The {}.", Self::WHAT)
+    }
+}
+
+/// The OpenAPI description of the path parameter `name` of type `T`.
+pub fn path_parameter<T: PathParam>(name: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(T::description()))
+        .schema(Some(T::schema()))
+        .build()
 }
 
 macro_rules! id_param {
@@ -252,6 +273,9 @@ impl PathParam for String {
 
 impl PathParam for i32 {
     const WHAT: &'static str = "number";
+    fn schema() -> RefOr<Schema> {
+        <i32 as PartialSchema>::schema()
+    }
     fn parse(s: &str) -> Result<Self, String> {
         s.parse().map_err(|_| "it must be a whole number".into())
     }
@@ -259,6 +283,9 @@ impl PathParam for i32 {
 
 impl PathParam for u32 {
     const WHAT: &'static str = "number";
+    fn schema() -> RefOr<Schema> {
+        <u32 as PartialSchema>::schema()
+    }
     fn parse(s: &str) -> Result<Self, String> {
         s.parse()
             .map_err(|_| "it must be a whole number of at least 0".into())
@@ -267,6 +294,9 @@ impl PathParam for u32 {
 
 impl PathParam for i64 {
     const WHAT: &'static str = "number";
+    fn schema() -> RefOr<Schema> {
+        <i64 as PartialSchema>::schema()
+    }
     fn parse(s: &str) -> Result<Self, String> {
         s.parse().map_err(|_| "it must be a whole number".into())
     }
@@ -281,6 +311,9 @@ pub enum DagSelector {
 
 impl PathParam for DagSelector {
     const WHAT: &'static str = "DAG id";
+    fn description() -> String {
+        "The DAG id, or `~` for every DAG.".into()
+    }
     fn parse(s: &str) -> Result<Self, String> {
         if s == "~" {
             Ok(DagSelector::All)
@@ -315,7 +348,8 @@ pub async fn raw_path_params<S: Send + Sync>(
         .map_err(|e| ApiError::bad_request(format!("invalid path: {e}")))
 }
 
-/// Declares a struct of typed path parameters that extracts itself from the request:
+/// Declares a struct of typed path parameters that extracts itself from the request and
+/// describes itself to OpenAPI (`params(RunPath)` in `#[utoipa::path]`):
 /// `path_params!(RunPath { dag_id: DagId = "dag_id", run_id: RunId = "dag_run_id" });`
 macro_rules! path_params {
     ($(#[$meta:meta])* $name:ident { $($field:ident : $ty:ty = $key:literal),* $(,)? }) => {
@@ -336,6 +370,14 @@ macro_rules! path_params {
                 Ok($name {
                     $($field: $crate::extract::path_param::<$ty>(&raw, $key)?,)*
                 })
+            }
+        }
+
+        impl utoipa::IntoParams for $name {
+            fn into_params(
+                _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+            ) -> Vec<utoipa::openapi::path::Parameter> {
+                vec![$($crate::extract::path_parameter::<$ty>($key),)*]
             }
         }
     };

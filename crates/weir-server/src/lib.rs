@@ -9,11 +9,13 @@
 //!
 //! Module map: `routes/*` one module per resource, `json/*` the response and request
 //! shapes, `extract` the extractors (JSON bodies, query strings, typed path ids),
-//! `pagination` Airflow's `limit`/`offset`, `error` the error type.
+//! `pagination` Airflow's `limit`/`offset`, `error` the error type, `openapi` the OpenAPI
+//! document (served at `/api/v1/openapi.json`) generated from the handlers and shapes.
 
 mod error;
 mod extract;
 pub mod json;
+mod openapi;
 mod pagination;
 mod routes;
 
@@ -87,11 +89,15 @@ impl AppState {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyLimit(pub usize);
 
-/// The whole HTTP application: `/api/v1/…` and `/health`.
+/// The whole HTTP application: `/api/v1/…` (with `/api/v1/openapi.json`) and `/health`.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
+    let (api, doc) = routes::api().split_for_parts();
+    let api = api
+        .route("/openapi.json", openapi::route(&openapi::finish(doc)))
+        .method_not_allowed_fallback(routes::method_not_allowed);
     Router::new()
-        .nest("/api/v1", routes::api())
+        .nest("/api/v1", api)
         .merge(routes::health::root())
         .fallback(not_found)
         .layer(axum::Extension(BodyLimit(limit)))
@@ -99,6 +105,11 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of `/api/v1`, as `GET /api/v1/openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::finish(routes::api().into_openapi())
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes, then lets requests in

@@ -2,6 +2,10 @@
 //! default, values over the maximum are capped (Airflow's `maximum_page_limit`), and
 //! negative or non-numeric values are a 400.
 
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{Required, schema};
+
 use crate::ApiConfig;
 use crate::error::ApiError;
 use crate::extract::QueryParams;
@@ -42,6 +46,37 @@ impl Pagination {
         let offset = usize::try_from(self.offset).unwrap_or(usize::MAX);
         let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
         items.into_iter().skip(offset).take(limit).collect()
+    }
+}
+
+/// `limit` and `offset` in the OpenAPI document (`params(Pagination)`).
+impl IntoParams for Pagination {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let param = |name: &str, minimum: f64, description: &str| {
+            let schema = schema::ObjectBuilder::new()
+                .schema_type(schema::Type::Integer)
+                .minimum(Some(minimum));
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(description))
+                .schema(Some(schema))
+                .build()
+        };
+        vec![
+            param(
+                "limit",
+                0.0,
+                "The numbers of items to return (default 100, capped at the maximum page \
+                 limit; 0 means the default).",
+            ),
+            param(
+                "offset",
+                0.0,
+                "The number of items to skip before starting to collect the result set.",
+            ),
+        ]
     }
 }
 

@@ -7,10 +7,13 @@ mod api {
     pub mod support;
 
     mod bad_input;
+    mod costs;
     mod dag_runs;
     mod dags;
     mod logs_xcom;
     mod misc;
+    mod openapi;
+    mod queues;
     mod serve;
     mod task_instances;
 }

@@ -35,6 +35,7 @@ mod rows;
 mod sql;
 mod task_instances;
 mod tries;
+mod usage;
 mod variables;
 mod xcom;
 
@@ -44,6 +45,7 @@ use sqlx::sqlite::SqlitePool;
 pub use connect::StoreOptions;
 pub use error::{Result, StoreError};
 pub use records::*;
+pub use usage::UsageEntry;
 
 /// The default pool every task instance uses unless its task names another; created by
 /// the first migration with 128 slots, and never deleted.

@@ -18,6 +18,8 @@ mod runs;
 mod support;
 #[path = "conformance/task_instances.rs"]
 mod task_instances;
+#[path = "conformance/usage.rs"]
+mod usage;
 
 /// Generates one `#[tokio::test]` per case and backend: `sqlite::<case>`, `postgres::<case>`.
 macro_rules! conformance {
@@ -71,4 +73,8 @@ conformance!(
     misc::pools_crud_and_default_pool,
     misc::negative_pages_are_refused,
     misc::parallel_writers_all_succeed,
+    usage::usage_records_round_trip_once_per_try,
+    usage::usage_lists_since_and_per_team,
+    usage::usage_outlives_its_run,
+    usage::usage_refuses_impossible_quantities,
 );

@@ -66,6 +66,15 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Report what tries cost and used, per team, DAG or queue (and day).
+    Costs(CostsArgs),
+    /// Show job queues: depth per team, and the waiting tries with why they wait.
+    Queues {
+        #[command(subcommand)]
+        command: QueuesCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +98,13 @@ pub struct StandaloneArgs {
     /// Most tries running at once.
     #[arg(long, default_value_t = 32)]
     pub parallelism: usize,
+    /// The platform config: compute environments, queues, teams' image policies, prices.
+    /// Default: one sized to this host (and Docker, when its daemon answers).
+    #[arg(long, env = "WEIR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Job definitions folder. Default: `jobs/` beside the DAG folder, if present.
+    #[arg(long, env = "WEIR_JOBS")]
+    pub jobs: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +116,12 @@ pub enum DagsCommand {
         paths: Vec<PathBuf>,
         #[arg(long, short, value_enum, default_value_t)]
         output: OutputFormat,
+        /// Also check against this platform config (images, queues, job definitions).
+        #[arg(long, env = "WEIR_CONFIG")]
+        config: Option<PathBuf>,
+        /// Job definitions folder for `job` tasks (with --config).
+        #[arg(long)]
+        jobs: Option<PathBuf>,
     },
     /// Print the JSON Schema of the DAG file format (for editor completion).
     Schema,
@@ -242,4 +264,56 @@ pub enum VariablesCommand {
     Delete {
         key: String,
     },
+}
+
+/// `weir costs`. It has its own `--server` and `--output` (not [`ServerArgs`]) because
+/// its output may also be CSV.
+#[derive(Debug, Args)]
+pub struct CostsArgs {
+    /// Group by team, DAG or queue.
+    #[arg(long, value_enum, default_value_t = CostsBy::Team)]
+    pub by: CostsBy,
+    /// Count tries that started since: a span back from now (30d, 12h, 2w), a date
+    /// (2026-03-01) or an RFC 3339 date-time.
+    #[arg(long, default_value = "30d")]
+    pub since: String,
+    /// Also group by day (UTC, of each try's start).
+    #[arg(long)]
+    pub per_day: bool,
+    /// Only this team's tries.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// The server's base URL.
+    #[arg(long, env = "WEIR_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// Output as a table, JSON, or CSV for spreadsheets.
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: CostsOutput,
+}
+
+/// What `weir costs` groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum CostsBy {
+    #[default]
+    Team,
+    Dag,
+    Queue,
+}
+
+/// How `weir costs` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum CostsOutput {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueuesCommand {
+    /// List job queues and compute environments.
+    List,
+    /// Show one queue: its depth per team, then its waiting tries with their place in
+    /// line and why each waits.
+    Show { name: String },
 }

@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod dag_files;
 mod dags_test;
+mod platform_config;
 mod standalone;
 
 use std::process::ExitCode;

@@ -61,6 +61,12 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
     config.dags_folder = Some(args.dags.clone());
     config.unpause_all = args.unpause_all;
     config.parallelism = args.parallelism.max(1);
+    config.platform = args
+        .config
+        .as_deref()
+        .map(crate::platform_config::load)
+        .transpose()?;
+    config.jobs_folder = crate::platform_config::jobs_folder(args.jobs.as_deref(), &args.dags);
     let engine = Engine::start(config, store).await?;
     let addr = format!("{}:{}", args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(&addr)

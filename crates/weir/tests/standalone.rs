@@ -322,3 +322,132 @@ async fn the_cli_triggers_waits_and_reads_logs() {
 }
 
 use std::process::Command;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_binary_xcom_retry_timeout_all_done_and_fan_out() {
+    let yaml = r#"dag: tour
+team: t
+paused: false
+tasks:
+  list:
+    shell: echo '["a", "b"]' > $WEIR_XCOM
+  each:
+    depends_on: [list]
+    for_each: "{{ ti.xcom_pull('list') }}"
+    shell: echo "\"got-{{ item }}\"" > $WEIR_XCOM
+  flaky:
+    shell: 'test $WEIR_TRY_NUMBER -ge 2'
+    retries: 1
+    retry_delay: 100ms
+  slow:
+    shell: 'sleep 30'
+    timeout: 300ms
+  always:
+    depends_on: [slow, flaky]
+    trigger_rule: all_done
+    shell: echo "{{ ti.xcom_pull('each') | join('+') }}"
+"#;
+    let server = Server::start(&[("tour.yaml", yaml)]);
+    let run_id = server.trigger("tour").await;
+    let run = server.wait_run_finished("tour", &run_id).await;
+    assert_eq!(
+        run["state"], "success",
+        "the leaf `always` succeeded: {run}"
+    );
+    let (_, body) = server
+        .get(&format!("/dags/tour/dagRuns/{run_id}/taskInstances"))
+        .await;
+    let tis = tis_by_task(&body);
+    assert_eq!(tis["flaky[-1]"]["state"], "success");
+    assert_eq!(tis["flaky[-1]"]["try_number"], 2);
+    assert_eq!(tis["slow[-1]"]["state"], "failed");
+    assert_eq!(tis["each[0]"]["state"], "success");
+    assert_eq!(tis["each[1]"]["state"], "success");
+    let (status, xcom) = server
+        .get(&format!(
+            "/dags/tour/dagRuns/{run_id}/taskInstances/list/xcomEntries/return_value"
+        ))
+        .await;
+    assert_eq!(status, 200, "{xcom}");
+    let (_, log) = server
+        .get(&format!(
+            "/dags/tour/dagRuns/{run_id}/taskInstances/always/logs/1"
+        ))
+        .await;
+    assert!(
+        log["content"]
+            .as_str()
+            .unwrap_or("")
+            .contains("got-a+got-b"),
+        "{log}"
+    );
+    let (_, log) = server
+        .get(&format!(
+            "/dags/tour/dagRuns/{run_id}/taskInstances/slow/logs/1"
+        ))
+        .await;
+    assert!(
+        log["content"].as_str().unwrap_or("").contains("timed out"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catch_up_through_the_binary() {
+    let today = chrono::Utc::now().date_naive();
+    let start = today - chrono::Days::new(3);
+    let yaml = format!(
+        "dag: caught_up\nteam: t\npaused: false\nschedule: '0 0 * * *'\nstart_date: {start}\ncatchup: true\ntasks:\n  t: {{shell: 'echo {{{{ ds }}}}'}}\n"
+    );
+    let server = Server::start(&[("c.yaml", &yaml)]);
+    let runs = server
+        .wait_for(
+            "/dags/caught_up/dagRuns?order_by=execution_date",
+            "three finished runs",
+            |b| {
+                b["dag_runs"]
+                    .as_array()
+                    .is_some_and(|r| r.len() == 3 && r.iter().all(|r| r["state"] == "success"))
+            },
+        )
+        .await;
+    let dates: Vec<String> = runs["dag_runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            r["logical_date"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .take(10)
+                .collect()
+        })
+        .collect();
+    let expected: Vec<String> = (1..=3)
+        .rev()
+        .map(|d| (today - chrono::Days::new(d)).to_string())
+        .collect();
+    assert_eq!(dates, expected);
+    let (_, dag) = server.get("/dags/caught_up").await;
+    assert!(
+        dag["next_dagrun"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&today.to_string()),
+        "{dag}"
+    );
+}
+
+#[test]
+fn every_bundled_example_validates() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags");
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["dags", "validate"])
+        .arg(&examples)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("0 errors"), "{text}");
+}

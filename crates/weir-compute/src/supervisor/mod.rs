@@ -223,7 +223,7 @@ fn pid_line(pid: u32) -> String {
 }
 
 /// The closing line of the log.
-fn describe(outcome: &TryOutcome) -> String {
+pub(crate) fn describe(outcome: &TryOutcome) -> String {
     let took = outcome.wall_seconds();
     match (&outcome.reason, outcome.exit_code) {
         (EndReason::Exited, Some(code)) => format!("exited with code {code} after {took:.3}s"),

@@ -11,6 +11,7 @@ pub mod diagnostic;
 pub mod factory;
 pub mod graph;
 pub mod model;
+pub mod policy;
 pub mod reader;
 pub mod task;
 pub mod validate;

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use weir_core::retry::RetryBackoff;
 use weir_core::schedule::{Schedule, describe, parse_schedule};
 use weir_core::spec::DagSpec;
@@ -9,24 +10,28 @@ use weir_core::spec::model::{ScheduleSpec, TaskKind, TaskSpec};
 use weir_core::trigger_rule::TriggerRule;
 use weir_store::DagRecord;
 
+use super::schema::TriggerRuleSchema;
 use super::time;
 
 /// Airflow's `{"__type": "CronExpression", "value": "0 3 * * *"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = CronExpression)]
 pub struct ScheduleInterval {
+    /// Always `CronExpression`.
     #[serde(rename = "__type")]
     pub kind: String,
     pub value: String,
 }
 
 /// A tag, an object for Airflow's sake: `{"name": "revenue"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Tag {
     pub name: String,
 }
 
 /// A DAG (`GET /dags/{dag_id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = DAG)]
 pub struct Dag {
     pub dag_id: String,
     pub dag_display_name: String,
@@ -113,14 +118,16 @@ fn schedule_fields(
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = DAGCollection)]
 pub struct DagCollection {
     pub dags: Vec<Dag>,
     pub total_entries: i64,
 }
 
 /// A DAG with its settings (`GET /dags/{dag_id}/details`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = DAGDetail)]
 pub struct DagDetail {
     #[serde(flatten)]
     pub dag: Dag,
@@ -170,8 +177,9 @@ impl DagDetail {
 }
 
 /// Airflow's time delta object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TimeDelta {
+    /// Always `TimeDelta`.
     #[serde(rename = "__type")]
     pub kind: String,
     pub days: u64,
@@ -192,14 +200,15 @@ impl From<std::time::Duration> for TimeDelta {
 }
 
 /// Airflow's operator class reference; Weir names the task kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ClassReference)]
 pub struct ClassRef {
     pub module_path: String,
     pub class_name: String,
 }
 
 /// A task of a DAG (`GET /dags/{dag_id}/tasks`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Task {
     pub class_ref: ClassRef,
     pub task_id: String,
@@ -209,6 +218,7 @@ pub struct Task {
     pub start_date: Option<DateTime<Utc>>,
     #[serde(default, with = "time::option")]
     pub end_date: Option<DateTime<Utc>>,
+    #[schema(value_type = TriggerRuleSchema)]
     pub trigger_rule: TriggerRule,
     pub extra_links: Vec<serde_json::Value>,
     pub depends_on_past: bool,
@@ -292,7 +302,7 @@ fn template_fields(kind: &TaskKind) -> Vec<String> {
     fields.iter().map(ToString::to_string).collect()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskCollection {
     pub tasks: Vec<Task>,
     pub total_entries: i64,

@@ -2,20 +2,28 @@
 //! Weir fields such as a DAG's `team`), built from store records.
 //!
 //! The types derive both `Serialize` and `Deserialize`, so the `weir` CLI reads responses
-//! into the very structs the server writes them from. Times are written as Airflow writes
-//! them (`2026-01-01T03:00:00+00:00`).
+//! into the very structs the server writes them from, and `utoipa::ToSchema`, so the
+//! OpenAPI document describes the very structs too; schema names are Airflow's (`DAG`,
+//! `DAGRun`, `Error`, …). Times are written as Airflow writes them
+//! (`2026-01-01T03:00:00+00:00`).
 
+pub mod costs;
 mod dag;
+mod queues;
 mod requests;
 mod run;
+pub mod schema;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use weir_store::{ImportErrorRecord, PoolRecord, VariableRecord};
 
+pub use costs::{CostReport, CostRow};
 pub use dag::{
     ClassRef, Dag, DagCollection, DagDetail, ScheduleInterval, Tag, Task, TaskCollection, TimeDelta,
 };
+pub use queues::{ComputeEnvironment, Queue, QueueCollection, QueueDepth, WaitingTry};
 pub use requests::{
     BackfillRequest, BackfillResponse, ClearTaskInstances, PatchDag, TriggerDagRun,
     UpdateDagRunState, VariableBody,
@@ -25,13 +33,19 @@ pub use run::{
     TaskInstanceReference, TaskInstanceReferenceCollection, XCom, XComCollection, XComEntry,
 };
 
-/// Airflow's time format: RFC 3339 with `+00:00`, fractional seconds only when present.
+/// Airflow's time format: RFC 3339 with `+00:00`, and microseconds only when there are
+/// any (Python's `isoformat()`; Python's datetimes have no nanoseconds).
 pub mod time {
-    use chrono::{DateTime, SecondsFormat, Utc};
+    use chrono::{DateTime, SecondsFormat, Timelike, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn format(t: &DateTime<Utc>) -> String {
-        t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+        let precision = if t.nanosecond() / 1000 == 0 {
+            SecondsFormat::Secs
+        } else {
+            SecondsFormat::Micros
+        };
+        t.to_rfc3339_opts(precision, false)
     }
 
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -65,7 +79,7 @@ pub mod time {
 }
 
 /// A variable (`GET /variables/{key}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Variable {
     pub key: String,
     pub value: String,
@@ -82,14 +96,14 @@ impl From<VariableRecord> for Variable {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct VariableCollection {
     pub variables: Vec<Variable>,
     pub total_entries: i64,
 }
 
 /// A DAG file that failed to load.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ImportError {
     pub import_error_id: i64,
     #[serde(with = "time")]
@@ -109,14 +123,14 @@ impl From<ImportErrorRecord> for ImportError {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ImportErrorCollection {
     pub import_errors: Vec<ImportError>,
     pub total_entries: i64,
 }
 
 /// A pool and how many of its slots are taken.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Pool {
     pub name: String,
     /// `-1` for unlimited.
@@ -155,41 +169,46 @@ impl Pool {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PoolCollection {
     pub pools: Vec<Pool>,
     pub total_entries: i64,
 }
 
 /// `healthy` or `unhealthy`; `null` for a component Weir does not have.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = MetadatabaseStatus)]
 pub struct ComponentStatus {
+    #[schema(value_type = Option<schema::HealthStatusSchema>)]
     pub status: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SchedulerStatus {
+    #[schema(value_type = Option<schema::HealthStatusSchema>)]
     pub status: Option<String>,
     #[serde(default, with = "time::option")]
     pub latest_scheduler_heartbeat: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TriggererStatus {
+    #[schema(value_type = Option<schema::HealthStatusSchema>)]
     pub status: Option<String>,
     #[serde(default, with = "time::option")]
     pub latest_triggerer_heartbeat: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DagProcessorStatus {
+    #[schema(value_type = Option<schema::HealthStatusSchema>)]
     pub status: Option<String>,
     #[serde(default, with = "time::option")]
     pub latest_dag_processor_heartbeat: Option<DateTime<Utc>>,
 }
 
 /// `GET /health`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HealthInfo {
     pub metadatabase: ComponentStatus,
     pub scheduler: SchedulerStatus,
@@ -198,7 +217,7 @@ pub struct HealthInfo {
 }
 
 /// `GET /version`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct VersionInfo {
     pub version: String,
     pub git_version: Option<String>,

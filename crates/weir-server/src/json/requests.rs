@@ -3,49 +3,58 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 use weir_core::state::DagRunState;
 
 use super::DagRun;
+use super::schema::DagStateSchema;
 use crate::extract::ApiDateTime;
 
 /// `POST /dags/{dag_id}/dagRuns`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TriggerDAGRun)]
 pub struct TriggerDagRun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dag_run_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub logical_date: Option<ApiDateTime>,
     /// Airflow's older name of `logical_date`; if both are given they must agree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub execution_date: Option<ApiDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conf: Option<Map<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub data_interval_start: Option<ApiDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub data_interval_end: Option<ApiDateTime>,
 }
 
 /// `PATCH /dags/{dag_id}/dagRuns/{dag_run_id}`: `success`, `failed` or `queued`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDagRunState {
+    #[schema(value_type = DagStateSchema)]
     pub state: DagRunState,
 }
 
 /// `PATCH /dags/{dag_id}` without `update_mask`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DAGPatch)]
 pub struct PatchDag {
     pub is_paused: bool,
 }
 
 /// `POST /dags/{dag_id}/clearTaskInstances`. As in Airflow, `dry_run` and `only_failed`
 /// default to true.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClearTaskInstances {
     #[serde(default = "yes")]
@@ -53,8 +62,10 @@ pub struct ClearTaskInstances {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_ids: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub start_date: Option<ApiDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub end_date: Option<ApiDateTime>,
     #[serde(default = "yes")]
     pub only_failed: bool,
@@ -105,7 +116,7 @@ fn yes() -> bool {
 }
 
 /// `POST /variables` and `PATCH /variables/{key}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariableBody {
     pub key: String,
@@ -117,18 +128,20 @@ pub struct VariableBody {
 
 /// `POST /backfills` (Weir; the shape of Airflow 3's backfill request): a run for every
 /// schedule interval whose logical date is in `[from_date, to_date]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackfillRequest {
     pub dag_id: String,
+    #[schema(value_type = String, format = DateTime)]
     pub from_date: ApiDateTime,
+    #[schema(value_type = String, format = DateTime)]
     pub to_date: ApiDateTime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dag_run_conf: Option<Map<String, Value>>,
 }
 
 /// The runs a backfill created (dates that already had a run are skipped).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BackfillResponse {
     pub dag_id: String,
     pub dag_runs: Vec<DagRun>,

@@ -3,13 +3,16 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 use weir_core::state::{DagRunState, RunType, TaskState};
 use weir_store::{DagRunRecord, TaskInstanceRecord, XComRecord};
 
+use super::schema::{DagStateSchema, RunTypeSchema, TaskStateSchema};
 use super::time;
 
 /// A DAG run (`GET /dags/{dag_id}/dagRuns/{dag_run_id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = DAGRun)]
 pub struct DagRun {
     pub dag_run_id: String,
     pub dag_id: String,
@@ -28,9 +31,12 @@ pub struct DagRun {
     pub data_interval_end: Option<DateTime<Utc>>,
     #[serde(default, with = "time::option")]
     pub last_scheduling_decision: Option<DateTime<Utc>>,
+    #[schema(value_type = RunTypeSchema, inline)]
     pub run_type: RunType,
+    #[schema(value_type = DagStateSchema)]
     pub state: DagRunState,
     pub external_trigger: bool,
+    #[schema(value_type = Object)]
     pub conf: Value,
     pub note: Option<String>,
     /// Weir: when the run was queued.
@@ -63,14 +69,15 @@ impl From<DagRunRecord> for DagRun {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = DAGRunCollection)]
 pub struct DagRunCollection {
     pub dag_runs: Vec<DagRun>,
     pub total_entries: i64,
 }
 
 /// A task instance. `state` is `null` for Airflow's "no status" (Weir's `none`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskInstance {
     pub task_id: String,
     pub task_display_name: String,
@@ -84,6 +91,7 @@ pub struct TaskInstance {
     pub end_date: Option<DateTime<Utc>>,
     /// Seconds between start and end, once finished.
     pub duration: Option<f64>,
+    #[schema(value_type = Option<TaskStateSchema>)]
     pub state: Option<TaskState>,
     pub try_number: u32,
     pub map_index: i32,
@@ -162,14 +170,14 @@ impl TaskInstance {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskInstanceCollection {
     pub task_instances: Vec<TaskInstance>,
     pub total_entries: i64,
 }
 
 /// What `clearTaskInstances` cleared (or would clear).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskInstanceReference {
     pub task_id: String,
     pub dag_id: String,
@@ -180,13 +188,14 @@ pub struct TaskInstanceReference {
     pub map_index: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskInstanceReferenceCollection {
     pub task_instances: Vec<TaskInstanceReference>,
 }
 
 /// An XCom without its value (in lists).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = XComCollectionItem)]
 pub struct XComEntry {
     pub key: String,
     #[serde(with = "time")]
@@ -215,21 +224,21 @@ impl XComEntry {
 }
 
 /// An XCom with its value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct XCom {
     #[serde(flatten)]
     pub entry: XComEntry,
     pub value: Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct XComCollection {
     pub xcom_entries: Vec<XComEntry>,
     pub total_entries: i64,
 }
 
 /// A piece of a try's log, and the token to ask for what follows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LogResponse {
     pub content: String,
     pub continuation_token: Option<String>,

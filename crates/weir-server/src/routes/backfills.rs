@@ -3,9 +3,10 @@
 //! interval whose logical date is in `[from_date, to_date]`, skipping dates that already
 //! have one, and returns the runs it created.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use weir_core::ids::DagId;
 
 use super::load_dag;
@@ -13,11 +14,29 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::json::{BackfillRequest, BackfillResponse, DagRun};
+use crate::openapi::{BadRequest, NotFound, ServiceUnavailable};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/backfills", post(backfill))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(backfill))
 }
 
+/// Weir: backfill a DAG.
+///
+/// Creates a run for every schedule interval whose logical date is in
+/// `[from_date, to_date]`, skipping dates that already have one.
+#[utoipa::path(
+    post,
+    path = "/backfills",
+    operation_id = "create_backfill",
+    tag = "Backfill",
+    request_body = BackfillRequest,
+    responses(
+        (status = 200, description = "The runs created.", body = BackfillResponse),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn backfill(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<BackfillRequest>,

@@ -2,10 +2,10 @@
 //! `GET|PATCH|DELETE /dags/{dag_id}/dagRuns/{dag_run_id}`.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use weir_core::ids::{DagId, RunId};
 use weir_core::state::DagRunState;
 use weir_engine::TriggerRequest;
@@ -16,6 +16,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, DagSelector, QueryParams, path_params};
 use crate::json::{DagRun, DagRunCollection, TriggerDagRun, UpdateDagRunState};
+use crate::openapi::{AlreadyExists, BadRequest, NotFound, ServiceUnavailable};
 use crate::pagination::{Pagination, bad_order_by, order_by};
 
 path_params!(DagsPath {
@@ -29,13 +30,10 @@ path_params!(RunPath {
     run_id: RunId = "dag_run_id"
 });
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/dags/{dag_id}/dagRuns", get(list_runs).post(trigger))
-        .route(
-            "/dags/{dag_id}/dagRuns/{dag_run_id}",
-            get(get_run).patch(set_state).delete(delete_run),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_runs, trigger))
+        .routes(routes!(get_run, set_state, delete_run))
 }
 
 /// The `order_by` fields runs can be sorted on, and what they sort by.
@@ -50,7 +48,31 @@ const ORDERS: [(&str, DagRunOrder); 8] = [
     ("dag_id", DagRunOrder::DagId),
 ];
 
-/// Lists runs, oldest first unless `order_by` says otherwise (Airflow sorts by creation).
+/// List DAG runs.
+///
+/// Oldest first unless `order_by` says otherwise; `~` as the DAG id lists the runs of
+/// every DAG.
+#[utoipa::path(
+    get,
+    path = "/dags/{dag_id}/dagRuns",
+    operation_id = "get_dag_runs",
+    tag = "DAGRun",
+    params(
+        DagsPath,
+        Pagination,
+        ("order_by" = Option<String>, Query, description = "One of id, execution_date, logical_date, dag_run_id, start_date, end_date, state, dag_id; `-` first for descending order."),
+        ("state" = Option<Vec<String>>, Query, description = "Only runs in these states."),
+        ("execution_date_gte" = Option<String>, Query, format = DateTime, description = "Only runs with a logical date at or after this."),
+        ("execution_date_lte" = Option<String>, Query, format = DateTime, description = "Only runs with a logical date at or before this."),
+        ("logical_date_gte" = Option<String>, Query, format = DateTime, description = "The same as `execution_date_gte`."),
+        ("logical_date_lte" = Option<String>, Query, format = DateTime, description = "The same as `execution_date_lte`."),
+    ),
+    responses(
+        (status = 200, description = "Success.", body = DagRunCollection),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn list_runs(
     State(state): State<AppState>,
     path: DagsPath,
@@ -115,8 +137,25 @@ async fn list_runs(
     }))
 }
 
-/// Triggers a run: 200 with the run, 404 for an unknown DAG, 409 for a run id or logical
-/// date the DAG already has a run for.
+/// Trigger a new DAG run.
+///
+/// 200 with the run, 404 for an unknown DAG, 409 for a run id or logical date the DAG
+/// already has a run for.
+#[utoipa::path(
+    post,
+    path = "/dags/{dag_id}/dagRuns",
+    operation_id = "post_dag_run",
+    tag = "DAGRun",
+    params(DagPath),
+    request_body = TriggerDagRun,
+    responses(
+        (status = 200, description = "Success.", body = DagRun),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = AlreadyExists),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn trigger(
     State(state): State<AppState>,
     path: DagPath,
@@ -170,14 +209,43 @@ async fn trigger(
     Ok(Json(run.into()))
 }
 
+/// Get a DAG run.
+#[utoipa::path(
+    get,
+    path = "/dags/{dag_id}/dagRuns/{dag_run_id}",
+    operation_id = "get_dag_run",
+    tag = "DAGRun",
+    params(RunPath),
+    responses(
+        (status = 200, description = "Success.", body = DagRun),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn get_run(State(state): State<AppState>, path: RunPath) -> Result<Json<DagRun>, ApiError> {
     Ok(Json(
         load_run(&state, &path.dag_id, &path.run_id).await?.into(),
     ))
 }
 
-/// Sets a run's state: `success` or `failed` also finishes its unfinished task
-/// instances; `queued` runs it again from the start.
+/// Set a DAG run's state.
+///
+/// `success` or `failed` also finishes its unfinished task instances; `queued` runs it
+/// again from the start.
+#[utoipa::path(
+    patch,
+    path = "/dags/{dag_id}/dagRuns/{dag_run_id}",
+    operation_id = "update_dag_run_state",
+    tag = "DAGRun",
+    params(RunPath),
+    request_body = UpdateDagRunState,
+    responses(
+        (status = 200, description = "Success.", body = DagRun),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn set_state(
     State(state): State<AppState>,
     path: RunPath,
@@ -200,8 +268,23 @@ async fn set_state(
     Ok(Json(run.into()))
 }
 
-/// Deletes a finished run with its task instances; an unfinished one is a 409 (mark it
+/// Delete a DAG run.
+///
+/// A finished run goes with its task instances; an unfinished one is a 409 (mark it
 /// first), so no try is left running for a run that no longer exists.
+#[utoipa::path(
+    delete,
+    path = "/dags/{dag_id}/dagRuns/{dag_run_id}",
+    operation_id = "delete_dag_run",
+    tag = "DAGRun",
+    params(RunPath),
+    responses(
+        (status = 204, description = "Success."),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = AlreadyExists),
+    )
+)]
 async fn delete_run(State(state): State<AppState>, path: RunPath) -> Result<StatusCode, ApiError> {
     let run = load_run(&state, &path.dag_id, &path.run_id).await?;
     if !run.state.is_finished() {

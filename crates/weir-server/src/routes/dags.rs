@@ -3,18 +3,21 @@
 
 use std::collections::HashSet;
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::Value;
 use weir_core::ids::{DagId, TaskId};
 use weir_store::{DagFilter, DagRecord};
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{load_dag, spec_of};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryParams, from_value, path_params};
 use crate::json::{Dag, DagCollection, DagDetail, PatchDag, Task, TaskCollection};
+use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::{Pagination, bad_order_by, order_by};
 
 path_params!(DagPath {
@@ -25,18 +28,37 @@ path_params!(TaskPath {
     task_id: TaskId = "task_id"
 });
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/dags", get(list_dags))
-        .route("/dags/{dag_id}", get(get_dag).patch(patch_dag))
-        .route("/dags/{dag_id}/details", get(get_dag_details))
-        .route("/dags/{dag_id}/tasks", get(list_tasks))
-        .route("/dags/{dag_id}/tasks/{task_id}", get(get_task))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_dags))
+        .routes(routes!(get_dag, patch_dag))
+        .routes(routes!(get_dag_details))
+        .routes(routes!(list_tasks))
+        .routes(routes!(get_task))
 }
 
 /// How many DAGs one store query fetches when filtering in memory.
 const SCAN_PAGE: i64 = 1000;
 
+/// List DAGs.
+#[utoipa::path(
+    get,
+    path = "/dags",
+    operation_id = "get_dags",
+    tag = "DAG",
+    params(
+        Pagination,
+        ("order_by" = Option<String>, Query, description = "`dag_id` or `-dag_id`."),
+        ("tags" = Option<Vec<String>>, Query, description = "Only DAGs with any of these tags."),
+        ("only_active" = Option<bool>, Query, description = "Only active DAGs (default true)."),
+        ("paused" = Option<bool>, Query, description = "Only paused (true) or unpaused (false) DAGs."),
+        ("dag_id_pattern" = Option<String>, Query, description = "Only DAGs whose id contains this (case-insensitive)."),
+    ),
+    responses(
+        (status = 200, description = "Success.", body = DagCollection),
+        (status = 400, response = BadRequest),
+    )
+)]
 async fn list_dags(
     State(state): State<AppState>,
     q: QueryParams,
@@ -118,6 +140,19 @@ async fn broken_files(state: &AppState) -> Result<HashSet<String>, ApiError> {
     }
 }
 
+/// Get basic information about a DAG.
+#[utoipa::path(
+    get,
+    path = "/dags/{dag_id}",
+    operation_id = "get_dag",
+    tag = "DAG",
+    params(DagPath),
+    responses(
+        (status = 200, description = "Success.", body = Dag),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn get_dag(State(state): State<AppState>, path: DagPath) -> Result<Json<Dag>, ApiError> {
     let record = load_dag(&state, &path.dag_id).await?;
     let spec = spec_of(&state, &path.dag_id).await;
@@ -125,6 +160,19 @@ async fn get_dag(State(state): State<AppState>, path: DagPath) -> Result<Json<Da
     Ok(Json(Dag::new(&record, spec.as_deref(), broken)))
 }
 
+/// Get a simplified representation of a DAG, with its settings.
+#[utoipa::path(
+    get,
+    path = "/dags/{dag_id}/details",
+    operation_id = "get_dag_details",
+    tag = "DAG",
+    params(DagPath),
+    responses(
+        (status = 200, description = "Success.", body = DagDetail),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn get_dag_details(
     State(state): State<AppState>,
     path: DagPath,
@@ -135,8 +183,26 @@ async fn get_dag_details(
     Ok(Json(DagDetail::new(&record, &spec, broken)))
 }
 
-/// Pauses or unpauses a DAG: `{"is_paused": true}`. With `update_mask=is_paused` other
-/// fields of the body are ignored (so a DAG read with GET can be sent back changed).
+/// Pause or unpause a DAG: `{"is_paused": true}`.
+///
+/// With `update_mask=is_paused` the other fields of the body are ignored, so a DAG read with
+/// GET can be sent back changed; without it the body holds `is_paused` only.
+#[utoipa::path(
+    patch,
+    path = "/dags/{dag_id}",
+    operation_id = "patch_dag",
+    tag = "DAG",
+    params(
+        DagPath,
+        ("update_mask" = Option<Vec<String>>, Query, description = "The fields to update: only `is_paused` can be."),
+    ),
+    request_body = PatchDag,
+    responses(
+        (status = 200, description = "Success.", body = Dag),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn patch_dag(
     State(state): State<AppState>,
     path: DagPath,
@@ -168,6 +234,19 @@ async fn patch_dag(
     Ok(Json(Dag::new(&record, spec.as_deref(), broken)))
 }
 
+/// Get the tasks of a DAG.
+#[utoipa::path(
+    get,
+    path = "/dags/{dag_id}/tasks",
+    operation_id = "get_tasks",
+    tag = "DAG",
+    params(DagPath),
+    responses(
+        (status = 200, description = "Success.", body = TaskCollection),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn list_tasks(
     State(state): State<AppState>,
     path: DagPath,
@@ -185,6 +264,19 @@ async fn list_tasks(
     }))
 }
 
+/// Get a task of a DAG.
+#[utoipa::path(
+    get,
+    path = "/dags/{dag_id}/tasks/{task_id}",
+    operation_id = "get_task",
+    tag = "DAG",
+    params(TaskPath),
+    responses(
+        (status = 200, description = "Success.", body = Task),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn get_task(State(state): State<AppState>, path: TaskPath) -> Result<Json<Task>, ApiError> {
     load_dag(&state, &path.dag_id).await?;
     let spec = state.engine.dag_spec(&path.dag_id).await?;

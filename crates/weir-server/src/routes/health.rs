@@ -6,16 +6,18 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::json::{
     ComponentStatus, DagProcessorStatus, HealthInfo, SchedulerStatus, TriggererStatus, VersionInfo,
 };
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/version", get(version))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(version))
 }
 
 /// `/health` at the root too, where Airflow's webserver has it.
@@ -23,6 +25,14 @@ pub fn root() -> Router<AppState> {
     Router::new().route("/health", get(health))
 }
 
+/// Get the status of Weir's components.
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "get_health",
+    tag = "Monitoring",
+    responses((status = 200, description = "Success.", body = HealthInfo))
+)]
 async fn health(State(state): State<AppState>) -> Json<HealthInfo> {
     let database = match state.store().health_check().await {
         Ok(()) => "healthy",
@@ -50,6 +60,14 @@ async fn health(State(state): State<AppState>) -> Json<HealthInfo> {
     })
 }
 
+/// Get the version of Weir.
+#[utoipa::path(
+    get,
+    path = "/version",
+    operation_id = "get_version",
+    tag = "Monitoring",
+    responses((status = 200, description = "Success.", body = VersionInfo))
+)]
 async fn version() -> Json<VersionInfo> {
     Json(VersionInfo {
         version: env!("CARGO_PKG_VERSION").into(),

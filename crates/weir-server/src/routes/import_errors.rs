@@ -1,25 +1,42 @@
 //! Import errors, DAG files that failed to load: `GET /importErrors[/{import_error_id}]`.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{QueryParams, path_params};
 use crate::json::{ImportError, ImportErrorCollection};
+use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::{Pagination, bad_order_by, order_by};
 
 path_params!(ErrorPath {
     id: i64 = "import_error_id"
 });
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/importErrors", get(list_import_errors))
-        .route("/importErrors/{import_error_id}", get(get_import_error))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_import_errors))
+        .routes(routes!(get_import_error))
 }
 
+/// List the DAG files that failed to load.
+#[utoipa::path(
+    get,
+    path = "/importErrors",
+    operation_id = "get_import_errors",
+    tag = "ImportError",
+    params(
+        Pagination,
+        ("order_by" = Option<String>, Query, description = "`import_error_id`."),
+    ),
+    responses(
+        (status = 200, description = "Success.", body = ImportErrorCollection),
+        (status = 400, response = BadRequest),
+    )
+)]
 async fn list_import_errors(
     State(state): State<AppState>,
     q: QueryParams,
@@ -40,6 +57,19 @@ async fn list_import_errors(
     }))
 }
 
+/// Get an import error.
+#[utoipa::path(
+    get,
+    path = "/importErrors/{import_error_id}",
+    operation_id = "get_import_error",
+    tag = "ImportError",
+    params(ErrorPath),
+    responses(
+        (status = 200, description = "Success.", body = ImportError),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn get_import_error(
     State(state): State<AppState>,
     path: ErrorPath,

@@ -10,12 +10,13 @@
 use std::io::SeekFrom;
 use std::path::Path;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use weir_core::ids::{DagId, RunId, TaskId, TryNumber, UNMAPPED};
 use weir_store::TaskInstanceKey;
 
@@ -24,6 +25,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{QueryParams, path_params};
 use crate::json::LogResponse;
+use crate::openapi::{BadRequest, NotFound};
 
 /// Bytes returned per request by default.
 const CHUNK: usize = 1024 * 1024;
@@ -37,13 +39,34 @@ path_params!(LogPath {
     try_number: TryNumber = "task_try_number",
 });
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}",
-        get(get_log),
-    )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_log))
 }
 
+/// Get the log of a try.
+///
+/// JSON by default, plain text with `Accept: text/plain` (the continuation token is then
+/// in the `x-continuation-token` header).
+#[utoipa::path(
+    get,
+    path = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}",
+    operation_id = "get_log",
+    tag = "TaskInstance",
+    params(
+        LogPath,
+        ("full_content" = Option<bool>, Query, description = "Read the whole log rather than the first chunk."),
+        ("map_index" = Option<i32>, Query, description = "The map index of a mapped task instance."),
+        ("token" = Option<String>, Query, description = "The `continuation_token` of the previous response: go on from there."),
+    ),
+    responses(
+        (status = 200, description = "Success.", content(
+            (LogResponse = "application/json"),
+            (String = "text/plain"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn get_log(
     State(state): State<AppState>,
     path: LogPath,

@@ -1,12 +1,16 @@
-//! The routes of `/api/v1`, one module per resource.
+//! The routes of `/api/v1`, one module per resource. Each module's `routes()` registers
+//! its handlers through `utoipa_axum::routes!`, so a route and its OpenAPI path come from
+//! one `#[utoipa::path]` annotation and cannot disagree.
 
 mod backfills;
+mod costs;
 mod dag_runs;
 mod dags;
 pub mod health;
 mod import_errors;
 mod logs;
 mod pools;
+mod queues;
 mod task_instances;
 mod variables;
 mod xcom;
@@ -14,8 +18,8 @@ mod xcom;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Router;
 use chrono::{DateTime, Utc};
+use utoipa_axum::router::OpenApiRouter;
 use weir_core::ids::{DagId, RunId};
 use weir_core::spec::DagSpec;
 use weir_store::{DagRecord, DagRunRecord};
@@ -23,9 +27,9 @@ use weir_store::{DagRecord, DagRunRecord};
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Every `/api/v1` route; a known path with an unknown method is a 405 problem.
-pub fn api() -> Router<AppState> {
-    Router::new()
+/// Every `/api/v1` route, with its OpenAPI description.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(health::routes())
         .merge(dags::routes())
         .merge(dag_runs::routes())
@@ -36,10 +40,12 @@ pub fn api() -> Router<AppState> {
         .merge(import_errors::routes())
         .merge(pools::routes())
         .merge(backfills::routes())
-        .method_not_allowed_fallback(method_not_allowed)
+        .merge(queues::routes())
+        .merge(costs::routes())
 }
 
-async fn method_not_allowed() -> ApiError {
+/// A known path with an unknown method: a 405 problem.
+pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 

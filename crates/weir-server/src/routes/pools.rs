@@ -1,9 +1,10 @@
 //! Pools: `GET /pools[/{pool_name}]`, with how many slots running and queued task
 //! instances take.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use weir_core::state::TaskState;
 use weir_store::{PoolRecord, TaskInstanceRecord};
 
@@ -11,16 +12,17 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{QueryParams, path_params};
 use crate::json::{Pool, PoolCollection};
+use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::Pagination;
 
 path_params!(PoolPath {
     name: String = "pool_name"
 });
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/pools", get(list_pools))
-        .route("/pools/{pool_name}", get(get_pool))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_pools))
+        .routes(routes!(get_pool))
 }
 
 /// The task instances that count against pools: scheduled, queued or running.
@@ -51,6 +53,18 @@ fn pool_json(p: PoolRecord, active: &[TaskInstanceRecord]) -> Pool {
     Pool::new(p, running, queued, scheduled)
 }
 
+/// List pools.
+#[utoipa::path(
+    get,
+    path = "/pools",
+    operation_id = "get_pools",
+    tag = "Pool",
+    params(Pagination),
+    responses(
+        (status = 200, description = "Success.", body = PoolCollection),
+        (status = 400, response = BadRequest),
+    )
+)]
 async fn list_pools(
     State(state): State<AppState>,
     q: QueryParams,
@@ -68,6 +82,19 @@ async fn list_pools(
     }))
 }
 
+/// Get a pool.
+#[utoipa::path(
+    get,
+    path = "/pools/{pool_name}",
+    operation_id = "get_pool",
+    tag = "Pool",
+    params(PoolPath),
+    responses(
+        (status = 200, description = "Success.", body = Pool),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn get_pool(State(state): State<AppState>, path: PoolPath) -> Result<Json<Pool>, ApiError> {
     let pool = state.store().get_pool(&path.name).await?.ok_or_else(|| {
         ApiError::not_found(

@@ -1,9 +1,10 @@
 //! Task instances: `GET .../dagRuns/{dag_run_id}/taskInstances[/{task_id}[/{map_index}]]`
 //! and `POST /dags/{dag_id}/clearTaskInstances`.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use weir_core::ids::{DagId, MapIndex, RunId, TaskId, UNMAPPED};
 use weir_core::spec::DagSpec;
 use weir_core::state::TaskState;
@@ -18,6 +19,7 @@ use crate::json::{
     ClearTaskInstances, TaskInstance, TaskInstanceCollection, TaskInstanceReference,
     TaskInstanceReferenceCollection,
 };
+use crate::openapi::{BadRequest, NotFound, ServiceUnavailable};
 use crate::pagination::Pagination;
 
 path_params!(DagPath {
@@ -39,16 +41,12 @@ path_params!(MappedTiPath {
     map_index: MapIndex = "map_index",
 });
 
-pub fn routes() -> Router<AppState> {
-    let ti = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances";
-    Router::new()
-        .route(ti, get(list_task_instances))
-        .route(&format!("{ti}/{{task_id}}"), get(get_task_instance))
-        .route(
-            &format!("{ti}/{{task_id}}/{{map_index}}"),
-            get(get_mapped_task_instance),
-        )
-        .route("/dags/{dag_id}/clearTaskInstances", post(clear))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_task_instances))
+        .routes(routes!(get_task_instance))
+        .routes(routes!(get_mapped_task_instance))
+        .routes(routes!(clear))
 }
 
 /// The kind of `task_id` in the DAG's current spec (Airflow's `operator`).
@@ -73,6 +71,23 @@ pub(crate) fn to_json(
         .collect()
 }
 
+/// List the task instances of a DAG run.
+#[utoipa::path(
+    get,
+    path = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances",
+    operation_id = "get_task_instances",
+    tag = "TaskInstance",
+    params(
+        RunPath,
+        Pagination,
+        ("state" = Option<Vec<String>>, Query, description = "Only task instances in these states (`none` or `null`: no status yet)."),
+    ),
+    responses(
+        (status = 200, description = "Success.", body = TaskInstanceCollection),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn list_task_instances(
     State(state): State<AppState>,
     path: RunPath,
@@ -140,6 +155,19 @@ pub(crate) async fn load_task_instance(
     Err(ApiError::not_found("Task instance not found", detail))
 }
 
+/// Get a task instance.
+#[utoipa::path(
+    get,
+    path = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}",
+    operation_id = "get_task_instance",
+    tag = "TaskInstance",
+    params(TiPath),
+    responses(
+        (status = 200, description = "Success.", body = TaskInstance),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn get_task_instance(
     State(state): State<AppState>,
     path: TiPath,
@@ -147,6 +175,19 @@ async fn get_task_instance(
     one(&state, path.dag_id, path.run_id, path.task_id, UNMAPPED).await
 }
 
+/// Get a mapped task instance.
+#[utoipa::path(
+    get,
+    path = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}",
+    operation_id = "get_mapped_task_instance",
+    tag = "TaskInstance",
+    params(MappedTiPath),
+    responses(
+        (status = 200, description = "Success.", body = TaskInstance),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn get_mapped_task_instance(
     State(state): State<AppState>,
     path: MappedTiPath,
@@ -180,8 +221,24 @@ async fn one(
     Ok(Json(TaskInstance::new(ti, run.logical_date, op)))
 }
 
-/// Clears task instances so they run again. As in Airflow, `dry_run` and `only_failed`
-/// default to true: an empty body lists the failed instances that would be cleared.
+/// Clear task instances so they run again.
+///
+/// As in Airflow, `dry_run` and `only_failed` default to true: an empty body lists the
+/// failed instances that would be cleared.
+#[utoipa::path(
+    post,
+    path = "/dags/{dag_id}/clearTaskInstances",
+    operation_id = "post_clear_task_instances",
+    tag = "DAG",
+    params(DagPath),
+    request_body = ClearTaskInstances,
+    responses(
+        (status = 200, description = "Success.", body = TaskInstanceReferenceCollection),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn clear(
     State(state): State<AppState>,
     path: DagPath,

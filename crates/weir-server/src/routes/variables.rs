@@ -1,15 +1,18 @@
 //! Variables: `GET|POST /variables` and `GET|PATCH|DELETE /variables/{variable_key}`
 //! (keys may hold `/`, as in Airflow). `POST` creates or replaces.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, QueryParams, path_params};
+use crate::extract::{ApiJson, QueryParams, from_value, path_params};
 use crate::json::{Variable, VariableBody, VariableCollection};
+use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::{Pagination, bad_order_by, order_by};
 
 path_params!(KeyPath {
@@ -19,15 +22,10 @@ path_params!(KeyPath {
 /// Longest variable key (Airflow's limit).
 const MAX_KEY_LEN: usize = 250;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/variables", get(list_variables).post(create_variable))
-        .route(
-            "/variables/{*variable_key}",
-            get(get_variable)
-                .patch(patch_variable)
-                .delete(delete_variable),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_variables, create_variable))
+        .routes(routes!(get_variable, patch_variable, delete_variable))
 }
 
 fn check_key(key: &str) -> Result<(), ApiError> {
@@ -48,6 +46,21 @@ fn variable_not_found(key: &str) -> ApiError {
     )
 }
 
+/// List variables.
+#[utoipa::path(
+    get,
+    path = "/variables",
+    operation_id = "get_variables",
+    tag = "Variable",
+    params(
+        Pagination,
+        ("order_by" = Option<String>, Query, description = "`key`."),
+    ),
+    responses(
+        (status = 200, description = "Success.", body = VariableCollection),
+        (status = 400, response = BadRequest),
+    )
+)]
 async fn list_variables(
     State(state): State<AppState>,
     q: QueryParams,
@@ -68,6 +81,18 @@ async fn list_variables(
     }))
 }
 
+/// Create a variable, or replace the one with the same key.
+#[utoipa::path(
+    post,
+    path = "/variables",
+    operation_id = "post_variables",
+    tag = "Variable",
+    request_body = VariableBody,
+    responses(
+        (status = 200, description = "Success.", body = Variable),
+        (status = 400, response = BadRequest),
+    )
+)]
 async fn create_variable(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<VariableBody>,
@@ -83,6 +108,19 @@ async fn create_variable(
     Ok(Json(v.into()))
 }
 
+/// Get a variable (keys may hold `/`).
+#[utoipa::path(
+    get,
+    path = "/variables/{*variable_key}",
+    operation_id = "get_variable",
+    tag = "Variable",
+    params(KeyPath),
+    responses(
+        (status = 200, description = "Success.", body = Variable),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn get_variable(
     State(state): State<AppState>,
     path: KeyPath,
@@ -95,14 +133,35 @@ async fn get_variable(
     Ok(Json(v.into()))
 }
 
-/// Updates a variable. `update_mask` (`value`, `description`) limits which fields of the
-/// body are applied; without it, `value` is required and `description` replaced.
+/// Update a variable.
+///
+/// `update_mask` (`value`, `description`) limits which fields of the body are applied;
+/// without it, `value` is required, and `description` is changed when the body has it (as
+/// in Airflow, a body without it keeps the current one).
+#[utoipa::path(
+    patch,
+    path = "/variables/{*variable_key}",
+    operation_id = "patch_variable",
+    tag = "Variable",
+    params(
+        KeyPath,
+        ("update_mask" = Option<Vec<String>>, Query, description = "The fields to update: `value` and/or `description`."),
+    ),
+    request_body = VariableBody,
+    responses(
+        (status = 200, description = "Success.", body = Variable),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn patch_variable(
     State(state): State<AppState>,
     path: KeyPath,
     q: QueryParams,
-    ApiJson(body): ApiJson<VariableBody>,
+    ApiJson(raw): ApiJson<Value>,
 ) -> Result<Json<Variable>, ApiError> {
+    let has_description = raw.get("description").is_some();
+    let body: VariableBody = from_value(raw)?;
     if body.key != path.key {
         return Err(ApiError::BadRequest {
             title: "Invalid post body".into(),
@@ -127,7 +186,12 @@ async fn patch_variable(
         let value = body
             .value
             .ok_or_else(|| ApiError::bad_request("`value` is required"))?;
-        (value, body.description)
+        let description = if has_description {
+            body.description
+        } else {
+            current.description
+        };
+        (value, description)
     } else {
         let value = if mask.contains(&"value") {
             body.value.ok_or_else(|| {
@@ -150,6 +214,19 @@ async fn patch_variable(
     Ok(Json(v.into()))
 }
 
+/// Delete a variable.
+#[utoipa::path(
+    delete,
+    path = "/variables/{*variable_key}",
+    operation_id = "delete_variable",
+    tag = "Variable",
+    params(KeyPath),
+    responses(
+        (status = 204, description = "Success."),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn delete_variable(
     State(state): State<AppState>,
     path: KeyPath,

@@ -1,9 +1,10 @@
 //! XComs: `GET .../taskInstances/{task_id}/xcomEntries[/{xcom_key}]`, with `?map_index=`
 //! for mapped instances.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use weir_core::ids::{DagId, MapIndex, RunId, TaskId, UNMAPPED};
 use weir_store::TaskInstanceKey;
 
@@ -12,6 +13,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{QueryParams, path_params};
 use crate::json::{XCom, XComCollection, XComEntry};
+use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::Pagination;
 
 path_params!(TiPath {
@@ -26,11 +28,10 @@ path_params!(XComPath {
     key: String = "xcom_key",
 });
 
-pub fn routes() -> Router<AppState> {
-    let base = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries";
-    Router::new()
-        .route(base, get(list_xcoms))
-        .route(&format!("{base}/{{xcom_key}}"), get(get_xcom))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_xcoms))
+        .routes(routes!(get_xcom))
 }
 
 fn map_index(q: &QueryParams) -> Result<Option<MapIndex>, ApiError> {
@@ -42,6 +43,23 @@ fn map_index(q: &QueryParams) -> Result<Option<MapIndex>, ApiError> {
         .transpose()
 }
 
+/// List the XCom entries of a task instance.
+#[utoipa::path(
+    get,
+    path = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries",
+    operation_id = "get_xcom_entries",
+    tag = "XCom",
+    params(
+        TiPath,
+        Pagination,
+        ("map_index" = Option<i32>, Query, description = "Only the entries of this map index."),
+    ),
+    responses(
+        (status = 200, description = "Success.", body = XComCollection),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn list_xcoms(
     State(state): State<AppState>,
     path: TiPath,
@@ -68,6 +86,22 @@ async fn list_xcoms(
     }))
 }
 
+/// Get an XCom entry, with its value.
+#[utoipa::path(
+    get,
+    path = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}",
+    operation_id = "get_xcom_entry",
+    tag = "XCom",
+    params(
+        XComPath,
+        ("map_index" = Option<i32>, Query, description = "The map index of a mapped task instance."),
+    ),
+    responses(
+        (status = 200, description = "Success.", body = XCom),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn get_xcom(
     State(state): State<AppState>,
     path: XComPath,

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tower::ServiceExt;
 use weir_core::ids::{DagId, RunId};
+use weir_core::platform::PlatformConfig;
 use weir_core::state::DagRunState;
 use weir_engine::{Engine, EngineConfig, EngineHandle};
 use weir_server::{AppState, router};
@@ -41,15 +42,16 @@ tasks:
     noop: {}
 ";
 
-/// A container task, which this engine fails at once (with a log), then a noop after it.
+/// An `http` task, which this engine fails at once (the kind is not enabled yet, with
+/// a log saying so), then a noop after it.
 pub const FAILING: &str = "\
 dag: failing
 team: data
 paused: false
 tasks:
   boom:
-    container:
-      image: example/boom:1
+    http:
+      url: http://127.0.0.1:9/boom
   after:
     noop: {}
     depends_on: [boom]
@@ -67,6 +69,11 @@ pub struct TestApp {
 impl TestApp {
     /// An engine on a fresh home whose DAG folder holds the standard test DAGs.
     pub async fn start() -> TestApp {
+        Self::start_with_platform(None).await
+    }
+
+    /// The same, with this platform config (`weir.toml`) instead of the standalone one.
+    pub async fn start_with_platform(platform: Option<PlatformConfig>) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let dags = dir.path().join("dags");
         std::fs::create_dir_all(&dags).expect("dags dir");
@@ -85,6 +92,7 @@ impl TestApp {
         let mut config = EngineConfig::new(dir.path().join("home"), vec!["/bin/false".into()]);
         config.dags_folder = Some(dags);
         config.run_schedules = false;
+        config.platform = platform;
         let engine = Engine::start(config, store).await.expect("engine starts");
         let handle = engine.handle();
         TestApp {

@@ -14,7 +14,12 @@ use crate::cli::{DagsCommand, OutputFormat};
 
 pub fn run(cmd: DagsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        DagsCommand::Validate { paths, output } => validate(&paths, output),
+        DagsCommand::Validate {
+            paths,
+            output,
+            config,
+            jobs,
+        } => validate(&paths, output, config.as_deref(), jobs.as_deref()),
         DagsCommand::Test(args) => crate::dags_test::run(args),
         DagsCommand::Schema => {
             let schema = schemars::schema_for!(DagFile);
@@ -50,7 +55,12 @@ pub fn run(cmd: DagsCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn validate(paths: &[std::path::PathBuf], output: OutputFormat) -> anyhow::Result<ExitCode> {
+fn validate(
+    paths: &[std::path::PathBuf],
+    output: OutputFormat,
+    config: Option<&std::path::Path>,
+    jobs: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     let files = crate::dag_files::find(paths)?;
     let mut sources = Vec::with_capacity(files.len());
     for file in &files {
@@ -60,7 +70,47 @@ fn validate(paths: &[std::path::PathBuf], output: OutputFormat) -> anyhow::Resul
             .with_context(|| format!("{} is not UTF-8 text", file.display()))?;
         sources.push((file.display().to_string(), text));
     }
-    let bag = load_bag(sources);
+    let mut bag = load_bag(sources);
+    if let Some(config) = config {
+        // With a platform config, its rules are part of validation too.
+        let platform = crate::platform_config::load(config)?;
+        let dags_dir = paths.first().map(|p| {
+            if p.is_dir() {
+                p.clone()
+            } else {
+                p.parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .to_path_buf()
+            }
+        });
+        let jobs_dir = dags_dir.and_then(|d| crate::platform_config::jobs_folder(jobs, &d));
+        let (catalog, job_files) = match jobs_dir {
+            Some(dir) => crate::platform_config::load_job_folder(&dir, &platform)?,
+            None => Default::default(),
+        };
+        for file in &mut bag {
+            for dag in &file.report.dags {
+                let problems =
+                    weir_core::spec::policy::check(dag, &file.source, &platform, &catalog);
+                file.report.diagnostics.extend(problems);
+            }
+            if file.report.has_errors() {
+                file.report.dags.clear();
+            }
+        }
+        bag.extend(
+            job_files
+                .into_iter()
+                .map(|j| weir_core::spec::bag::BagFile {
+                    path: j.path,
+                    source: j.source,
+                    report: weir_core::spec::FileReport {
+                        dags: Vec::new(),
+                        diagnostics: j.report.diagnostics,
+                    },
+                }),
+        );
+    }
     let count = |sev: Severity| -> usize {
         bag.iter()
             .map(|f| {

@@ -2,8 +2,10 @@
 //! a server share `server` (runtime, client, flag parsing) and `output` (tables, JSON).
 
 mod client;
+mod costs;
 mod dags;
 mod output;
+mod queues;
 mod runs;
 mod server;
 mod tasks;
@@ -20,5 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs { command, server } => runs::run(command, &server),
         Command::Tasks { command, server } => tasks::run(command, &server),
         Command::Variables { command, server } => variables::run(command, &server),
+        Command::Costs(args) => costs::run(args),
+        Command::Queues { command, server } => queues::run(command, &server),
     }
 }

@@ -93,6 +93,21 @@ pub fn duration(secs: Option<f64>) -> String {
     }
 }
 
+/// A byte count in binary units: `512B`, `1.5Ki`, `2.0Gi`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["Ki", "Mi", "Gi", "Ti", "Pi"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1}{}", UNITS[unit])
+}
+
 /// Seconds between two times, if both are known.
 pub fn between(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Option<f64> {
     let (s, e) = (start?, end?);
@@ -144,6 +159,14 @@ mod tests {
         assert_eq!(duration(Some(12.34)), "12.3s");
         assert_eq!(duration(Some(245.0)), "4m05s");
         assert_eq!(duration(Some(7380.0)), "2h03m");
+    }
+
+    #[test]
+    fn bytes_are_binary() {
+        assert_eq!(bytes(0), "0B");
+        assert_eq!(bytes(1536), "1.5Ki");
+        assert_eq!(bytes(2 << 30), "2.0Gi");
+        assert_eq!(bytes(u64::MAX), "16384.0Pi");
     }
 
     #[test]

@@ -29,14 +29,36 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Harness {
+        Self::start_with(None, &[]).await
+    }
+
+    /// With a platform config (`weir.toml` text) and job definition files.
+    pub async fn start_with(platform: Option<&str>, jobs: &[(&str, &str)]) -> Harness {
         let home = tempfile::tempdir().unwrap();
         let store = Store::open(&home.path().join("weir.db").display().to_string())
             .await
             .unwrap();
-        let config = EngineConfig::new(
+        let mut config = EngineConfig::new(
             home.path().to_path_buf(),
             vec![weir_exe(), OsString::from("supervise")],
         );
+        if let Some(text) = platform {
+            let report = weir_core::platform::parse(text);
+            assert!(!report.has_errors(), "{}", report.render("weir.toml", text));
+            config.platform = report.config;
+        }
+        if !jobs.is_empty() {
+            let dir = home.path().join("jobs");
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, yaml) in jobs {
+                std::fs::write(dir.join(name), yaml).unwrap();
+            }
+            config.jobs_folder = Some(dir.clone());
+            // Job definitions load with the DAG folder; give the engine an empty one.
+            let dags = home.path().join("dags");
+            std::fs::create_dir_all(&dags).unwrap();
+            config.dags_folder = Some(dags);
+        }
         let engine = Engine::start(config, store.clone()).await.unwrap();
         let handle = engine.handle();
         Harness {

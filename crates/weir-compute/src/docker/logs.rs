@@ -1,0 +1,328 @@
+//! Copies a container's stdout and stderr, live, into `try_dir/log`.
+//!
+//! The daemon keeps the output (its log driver) and serves it with its own timestamps
+//! (`logs?follow&timestamps`); each line is written with the daemon's timestamp cut to
+//! milliseconds, masked, with one `write` per line, in the format of every backend
+//! (`2026-11-27T12:00:00.123Z line`). The daemon's timestamps are when the task printed
+//! the line, so output produced while Weir was down gets its true time too.
+//!
+//! # Resuming without duplicates
+//!
+//! After a restart (or a lost connection) the copy resumes from the log file itself: its
+//! last task line gives a timestamp `T`, and the number `n` of lines stamped `T` at the
+//! end of the file. The daemon is asked for the output since `T` (whole seconds: the API
+//! takes no fraction); lines stamped before `T` are skipped, and so are the first `n`
+//! stamped `T`. Weir's own `[weir] …` lines at the end of the file are not task lines and
+//! do not count (a task that itself prints `[weir] ` as its very last line may then see
+//! that line twice).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::query_parameters::LogsOptions;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+
+use super::client::{is_not_found, is_unreachable};
+use crate::capture::{LineSplitter, Masker};
+use crate::layout::stamp;
+
+/// How much of the log's end is read to find where to resume.
+const TAIL_BYTES: u64 = 1 << 20;
+/// Length of `2026-11-27T12:00:00.123Z`.
+const STAMP_LEN: usize = 24;
+/// Pause before reconnecting after the daemon went away.
+const RECONNECT: Duration = Duration::from_secs(1);
+
+/// Where a copy starts: skip lines stamped before `stamp`, and the first `seen` stamped
+/// exactly `stamp`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Resume {
+    stamp: Option<String>,
+    seen: usize,
+}
+
+impl Resume {
+    /// From the start: a fresh try.
+    pub(crate) fn start() -> Self {
+        Self::default()
+    }
+
+    /// After what the log file already holds.
+    pub(crate) fn from_log(path: &Path) -> io::Result<Self> {
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Self::start()),
+            Err(e) => return Err(e),
+        };
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)))?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail)?;
+        Ok(Self::from_tail(&String::from_utf8_lossy(&tail)))
+    }
+
+    fn from_tail(tail: &str) -> Self {
+        let mut resume = Self::start();
+        let lines = tail
+            .lines()
+            .rev()
+            .filter(|l| l.len() > STAMP_LEN && l.is_char_boundary(STAMP_LEN));
+        let mut task_lines = lines.skip_while(|l| l[STAMP_LEN..].starts_with(" [weir] "));
+        let Some(last) = task_lines.next() else {
+            return resume;
+        };
+        let last_stamp = &last[..STAMP_LEN];
+        resume.seen = 1 + task_lines
+            .take_while(|l| &l[..STAMP_LEN] == last_stamp)
+            .count();
+        resume.stamp = Some(last_stamp.to_owned());
+        resume
+    }
+
+    /// The `since` to ask the daemon for (whole seconds, rounded down).
+    fn since(&self) -> i32 {
+        self.stamp
+            .as_deref()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .and_then(|t| i32::try_from(t.timestamp()).ok())
+            .unwrap_or(0)
+    }
+
+    /// Whether a line stamped `stamp` was already copied (and counts it).
+    fn already_copied(&mut self, stamp: &str) -> bool {
+        match self.stamp.as_deref() {
+            Some(last) if stamp < last => true,
+            Some(last) if stamp == last && self.seen > 0 => {
+                self.seen -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Appends timestamped, masked lines to the log.
+struct LogFile {
+    file: File,
+    masker: Masker,
+    resume: Resume,
+}
+
+impl LogFile {
+    fn line(&mut self, at: &str, raw: &[u8]) -> io::Result<()> {
+        if self.resume.already_copied(at) {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(raw);
+        let out = format!("{at} {}\n", self.masker.mask(&text));
+        self.file.write_all(out.as_bytes())
+    }
+}
+
+/// Splits one frame of the daemon's output into its timestamp and its text.
+fn split_frame(frame: &[u8]) -> (String, &[u8]) {
+    let cut = frame.iter().position(|b| *b == b' ');
+    let parsed = cut.and_then(|i| {
+        let text = std::str::from_utf8(&frame[..i]).ok()?;
+        let at = DateTime::parse_from_rfc3339(text).ok()?;
+        Some((stamp(at.with_timezone(&Utc)), &frame[i + 1..]))
+    });
+    parsed.unwrap_or_else(|| (stamp(Utc::now()), frame))
+}
+
+/// Copies the output of container `name` into the log at `path` until the container has
+/// stopped and all its output is copied; reconnects (resuming from the file) while the
+/// daemon is away. Returns a remark for the log when the copy had to stop early.
+///
+/// The live stream may end before the daemon has stored the container's last output (a
+/// last line without newline, or lines printed just before the exit), so a second,
+/// non-following read resumes from the file and copies whatever is still missing.
+pub(crate) async fn follow(
+    docker: Docker,
+    name: String,
+    path: PathBuf,
+    masker: Masker,
+    mut resume: Resume,
+) -> Option<String> {
+    loop {
+        match copy(&docker, &name, &path, &masker, resume, true).await {
+            Ok(()) => break,
+            Err(Stop::Api(e)) if is_unreachable(&e) => {
+                tokio::time::sleep(RECONNECT).await;
+                match Resume::from_log(&path) {
+                    Ok(r) => resume = r,
+                    Err(e) => return Some(format!("cannot read the log to resume it: {e}")),
+                }
+            }
+            Err(stop) => return stop.remark(),
+        }
+    }
+    let resume = match Resume::from_log(&path) {
+        Ok(r) => r,
+        Err(e) => return Some(format!("cannot read the log to complete it: {e}")),
+    };
+    copy(&docker, &name, &path, &masker, resume, false)
+        .await
+        .err()
+        .and_then(Stop::remark)
+}
+
+enum Stop {
+    Api(bollard::errors::Error),
+    Io(io::Error),
+}
+
+impl Stop {
+    /// What to tell in the log; nothing when the container is simply gone.
+    fn remark(self) -> Option<String> {
+        match self {
+            Self::Api(e) if is_not_found(&e) => None,
+            Self::Api(e) => Some(format!("cannot read the container's output: {e}")),
+            Self::Io(e) => Some(format!("cannot write the log: {e}")),
+        }
+    }
+}
+
+/// One read of the output since `resume`: following it live, or up to now. Only the
+/// final read copies a last line that has no newline yet.
+async fn copy(
+    docker: &Docker,
+    name: &str,
+    path: &Path,
+    masker: &Masker,
+    resume: Resume,
+    live: bool,
+) -> Result<(), Stop> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(Stop::Io)?;
+    let options = LogsOptions {
+        follow: live,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        since: resume.since(),
+        ..Default::default()
+    };
+    let mut log = LogFile {
+        file,
+        masker: masker.clone(),
+        resume,
+    };
+    let mut streams = [Pending::default(), Pending::default()];
+    let mut output = docker.logs(name, Some(options));
+    while let Some(frame) = output.next().await {
+        let (which, message) = match frame.map_err(Stop::Api)? {
+            LogOutput::StdErr { message } => (1, message),
+            LogOutput::StdOut { message } | LogOutput::Console { message } => (0, message),
+            LogOutput::StdIn { .. } => continue,
+        };
+        let (at, text) = split_frame(&message);
+        streams[which].feed(&mut log, at, text).map_err(Stop::Io)?;
+    }
+    if !live {
+        for pending in &mut streams {
+            pending.finish(&mut log).map_err(Stop::Io)?;
+        }
+    }
+    Ok(())
+}
+
+/// One stream's unfinished line; a line gets the stamp of the frame that completes it.
+#[derive(Default)]
+struct Pending {
+    splitter: LineSplitter,
+    at: String,
+}
+
+impl Pending {
+    fn feed(&mut self, log: &mut LogFile, at: String, text: &[u8]) -> io::Result<()> {
+        let mut result = Ok(());
+        self.splitter.feed(text, |line| {
+            if result.is_ok() {
+                result = log.line(&at, line);
+            }
+        });
+        self.at = at;
+        result
+    }
+
+    fn finish(&mut self, log: &mut LogFile) -> io::Result<()> {
+        let mut result = Ok(());
+        let at = std::mem::take(&mut self.at);
+        self.splitter.finish(|line| result = log.line(&at, line));
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_point_skips_weir_remarks() {
+        let tail = "2026-11-27T12:00:00.100Z a\n\
+                    2026-11-27T12:00:01.200Z b\n\
+                    2026-11-27T12:00:01.200Z c\n\
+                    2026-11-27T12:00:05.000Z [weir] exited with code 0\n";
+        let mut r = Resume::from_tail(tail);
+        assert_eq!(r.stamp.as_deref(), Some("2026-11-27T12:00:01.200Z"));
+        assert_eq!(r.seen, 2);
+        assert_eq!(r.since(), 1_795_780_801);
+        assert!(r.already_copied("2026-11-27T12:00:01.100Z"));
+        assert!(r.already_copied("2026-11-27T12:00:01.200Z"));
+        assert!(r.already_copied("2026-11-27T12:00:01.200Z"));
+        assert!(
+            !r.already_copied("2026-11-27T12:00:01.200Z"),
+            "a third line is new"
+        );
+        assert!(!r.already_copied("2026-11-27T12:00:01.201Z"));
+        assert_eq!(Resume::from_tail(""), Resume::start());
+        assert_eq!(Resume::start().since(), 0);
+    }
+
+    #[test]
+    fn frames_keep_the_daemon_time_in_milliseconds() {
+        let (at, text) = split_frame(b"2026-11-27T12:00:00.123456789Z hello world\n");
+        assert_eq!(at, "2026-11-27T12:00:00.123Z");
+        assert_eq!(text, b"hello world\n");
+        let (at, text) = split_frame(b"garbage");
+        assert_eq!(at.len(), STAMP_LEN);
+        assert_eq!(text, b"garbage");
+    }
+
+    #[test]
+    fn lines_are_stamped_masked_and_deduplicated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log");
+        let file = File::create(&path).expect("create");
+        let resume = Resume {
+            stamp: Some("2026-11-27T12:00:00.000Z".into()),
+            seen: 1,
+        };
+        let mut log = LogFile {
+            file,
+            masker: Masker::new(vec!["pw".into()]),
+            resume,
+        };
+        let mut out = Pending::default();
+        let t0 = "2026-11-27T12:00:00.000Z".to_owned();
+        let t1 = "2026-11-27T12:00:00.001Z".to_owned();
+        out.feed(&mut log, t0.clone(), b"old\n").expect("feed");
+        out.feed(&mut log, t0, b"new pw\npart").expect("feed");
+        out.feed(&mut log, t1, b"ial").expect("feed");
+        out.finish(&mut log).expect("finish");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(
+            text,
+            "2026-11-27T12:00:00.000Z new ***\n2026-11-27T12:00:00.001Z partial\n"
+        );
+    }
+}

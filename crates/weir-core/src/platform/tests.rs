@@ -1,0 +1,336 @@
+use super::*;
+use crate::spec::{Pos, Severity};
+
+const EXAMPLE: &str = include_str!("../../../../examples/weir.toml");
+
+fn load(src: &str) -> PlatformConfig {
+    let report = parse(src);
+    assert!(
+        report.diagnostics.is_empty(),
+        "{}",
+        report.render("weir.toml", src)
+    );
+    report.config.expect("a config")
+}
+
+/// (line, message) of every diagnostic, for compact assertions.
+fn problems(src: &str) -> Vec<(u32, String)> {
+    let report = parse(src);
+    assert_eq!(report.config.is_none(), report.has_errors());
+    report
+        .diagnostics
+        .iter()
+        .map(|d| (d.pos.line, d.message.clone()))
+        .collect()
+}
+
+#[test]
+fn the_example_file_loads() {
+    let c = load(EXAMPLE);
+    assert_eq!(c.origin, ConfigOrigin::File);
+    assert_eq!(c.compute_environments.len(), 3);
+    let small = c.environment("docker-small").expect("env");
+    assert_eq!(small.backend, Backend::Docker);
+    assert_eq!(small.max_vcpus, 8.0);
+    assert_eq!(small.max_memory.0, 32 * GIB);
+    assert_eq!(small.price.vcpu_hour, 0.04);
+    assert_eq!(c.environment("local").expect("env").price, Price::default());
+    let shared = c.queue("shared").expect("queue");
+    assert_eq!(shared.scheduling_policy, SchedulingPolicy::FairShare);
+    assert_eq!(shared.compute_reservation, Some(10));
+    assert_eq!(
+        shared.compute_environments,
+        ["docker-small", "docker-large"]
+    );
+    assert_eq!(
+        c.queue("default").expect("queue").share_decay_seconds(),
+        3600
+    );
+    assert_eq!(c.weight("marketing"), 3.0);
+    assert_eq!(c.weight("nobody"), 1.0);
+    // The typed tree round-trips through serde (it is the contract of the file).
+    let json = serde_json::to_value(&c).expect("json");
+    let back: PlatformConfig = serde_json::from_value(json).expect("back");
+    assert_eq!(back, c);
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_all_reported_with_suggestions() {
+    let src = r#"[[compute_environments]]
+name = "d"
+backend = "dockr"
+max_vcpus = 8
+max_memory = "64Gb"
+max_vcpu = 3
+price = { vcpu_hr = 1 }
+
+[[queues]]
+name = "default"
+compute_environments = ["d"]
+priority = "high"
+polcy = "fifo"
+
+[[queus]]
+name = "x"
+"#;
+    let report = parse(src);
+    let text = report.render("weir.toml", src);
+    assert!(report.config.is_none());
+    let got = problems(src);
+    assert_eq!(
+        got,
+        [
+            (3, "unknown value `dockr` in compute environment `d`".to_string()),
+            (5, "compute environment `d`: `64Gb` is not a size: unknown unit `Gb`; use `Ki`, `Mi`, `Gi`, `Ti` (or `K`, `M`, `G`, `T`)".to_string()),
+            (6, "unknown key `max_vcpu` in compute environment `d`".to_string()),
+            (7, "unknown key `vcpu_hr` in compute environment `d`".to_string()),
+            (12, "queue `default`: invalid type: string \"high\", expected a whole number".to_string()),
+            (13, "unknown key `polcy` in queue `default`".to_string()),
+            (15, "unknown section `queus`".to_string()),
+        ],
+        "{text}"
+    );
+    assert!(text.contains("help: did you mean `docker`?"), "{text}");
+    assert!(text.contains("help: did you mean `max_vcpus`?"), "{text}");
+    assert!(text.contains("help: did you mean `vcpu_hour`?"), "{text}");
+    assert!(text.contains("help: did you mean `[[queues]]`?"), "{text}");
+    assert!(text.contains("weir.toml:6:1: error"), "{text}");
+}
+
+#[test]
+fn references_names_and_numbers_are_checked() {
+    let src = r#"[[compute_environments]]
+name = "docker"
+backend = "docker"
+max_vcpus = 0
+max_memory = "1Gi"
+price = { vcpu_hour = -1.0 }
+
+[[compute_environments]]
+name = "docker"
+backend = "process"
+max_vcpus = 2
+max_memory = "1Gi"
+
+[[queues]]
+name = "batch"
+compute_environments = ["dockr", "docker", "docker"]
+share_decay_seconds = 700000
+
+[[queues]]
+name = "bad name"
+compute_environments = []
+scheduling_policy = "fair_share"
+compute_reservation = 100
+
+[[teams]]
+name = "a"
+weight = 0
+image_prefixes = ["", "reg/a", "reg/a/x", "reg/*"]
+
+[[teams]]
+name = "a"
+"#;
+    let report = parse(src);
+    let text = report.render("weir.toml", src);
+    let got = problems(src);
+    let expect: &[(u32, &str)] = &[
+        (
+            4,
+            "compute environment `docker`: `max_vcpus` must be a positive number, found 0",
+        ),
+        (
+            6,
+            "compute environment `docker`: price `vcpu_hour` must be 0 or more, found -1",
+        ),
+        (9, "compute environment `docker` is defined twice"),
+        (15, "there is no queue named `default`"),
+        (
+            16,
+            "queue `batch` names an unknown compute environment `dockr`",
+        ),
+        (16, "queue `batch` lists compute environment `docker` twice"),
+        (
+            17,
+            "queue `batch`: `share_decay_seconds` may be at most 604800 (one week), found 700000",
+        ),
+        (
+            17,
+            "queue `batch` is FIFO, so `share_decay_seconds` has no effect",
+        ),
+        (
+            20,
+            "`bad name` is not a valid queue name: ` ` may not appear in an id: use letters, digits, `_`, `.` and `-`",
+        ),
+        (21, "queue `bad name` feeds no compute environment"),
+        (
+            23,
+            "queue `bad name`: `compute_reservation` is a percentage from 0 to 99, found 100",
+        ),
+        (27, "team `a`: `weight` must be a positive number, found 0"),
+        (28, "team `a`: image prefix `` is empty or holds spaces"),
+        (
+            28,
+            "team `a`: image prefix `reg/a/x` is already allowed by an earlier prefix",
+        ),
+        (28, "team `a`: image prefix `reg/*` holds `*`"),
+        (31, "team `a` is defined twice"),
+    ];
+    let got_ref: Vec<(u32, &str)> = got.iter().map(|(l, m)| (*l, m.as_str())).collect();
+    assert_eq!(got_ref, expect, "{text}");
+    assert!(text.contains("help: did you mean `docker`?"), "{text}");
+    let warnings: Vec<_> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(|d| d.pos.line)
+        .collect();
+    assert_eq!(warnings, [15, 17, 28]);
+}
+
+#[test]
+fn toml_syntax_errors_are_located() {
+    let src = "[[queues]]\nname = \"a\"\ncompute_environments = [\"x\"\n";
+    let report = parse(src);
+    assert!(report.config.is_none());
+    assert_eq!(report.diagnostics.len(), 1);
+    let d = &report.diagnostics[0];
+    assert!(d.message.starts_with("malformed TOML"), "{}", d.message);
+    assert_eq!(d.pos.line, 3);
+
+    let one_table = parse("[queues]\nname = \"a\"\n");
+    assert_eq!(
+        one_table.diagnostics[0].message,
+        "`queues` must be a list of tables"
+    );
+    assert_eq!(one_table.diagnostics[0].pos, Pos::new(1, 2));
+
+    let missing = problems("[[teams]]\nweight = 2\n");
+    assert_eq!(
+        missing,
+        [(
+            1,
+            "this team is missing the required key `name`".to_string()
+        )]
+    );
+
+    // An empty file is a valid (empty) config.
+    assert_eq!(load("").compute_environments.len(), 0);
+}
+
+#[test]
+fn standalone_default_runs_everything_and_restricts_nothing() {
+    let with_docker = PlatformConfig::standalone_default(8.0, 16 * GIB, true);
+    let names: Vec<&str> = with_docker
+        .compute_environments
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(names, ["process", "docker"]);
+    let q = with_docker.queue(DEFAULT_QUEUE).expect("default queue");
+    assert_eq!(q.compute_environments, ["process", "docker"]);
+    assert_eq!(q.scheduling_policy, SchedulingPolicy::Fifo);
+    assert_eq!(
+        with_docker.environment("docker").expect("env").max_vcpus,
+        8.0
+    );
+    assert_eq!(
+        with_docker.image_allowed("anyone", "evil/image:latest"),
+        Ok(())
+    );
+    assert_eq!(
+        with_docker.container_policy("anyone"),
+        ContainerPolicy::default()
+    );
+
+    let without = PlatformConfig::standalone_default(2.0, GIB, false);
+    assert_eq!(without.compute_environments.len(), 1);
+    assert_eq!(
+        without
+            .check_fit(DEFAULT_QUEUE, Workload::Container, Request::default())
+            .unwrap_err()
+            .to_string(),
+        "queue `default` feeds no compute environment that runs container work"
+    );
+
+    // A file with teams only keeps the standalone environments, but its team rules.
+    let teams_only = load("[[teams]]\nname = \"a\"\nimage_prefixes = [\"reg/a\"]\n")
+        .or_defaults(with_docker.clone());
+    assert_eq!(teams_only.origin, ConfigOrigin::File);
+    assert_eq!(teams_only.compute_environments.len(), 2);
+    assert!(teams_only.image_allowed("a", "reg/b/x").is_err());
+}
+
+#[test]
+fn image_policy_names_team_image_and_prefixes() {
+    let c = load(EXAMPLE);
+    assert_eq!(
+        c.image_allowed("marketing", "registry.example.com/marketing/etl:1.4.2"),
+        Ok(())
+    );
+    assert_eq!(
+        c.image_allowed("marketing", "registry.example.com/shared/dbt:1.7"),
+        Ok(())
+    );
+    assert_eq!(
+        c.image_allowed("marketing", "registry.example.com/shared/dbt"),
+        Ok(())
+    );
+    assert_eq!(
+        c.image_allowed("marketing", "registry.example.com/shared/dbt-evil:1"),
+        Err("team `marketing` may not run image `registry.example.com/shared/dbt-evil:1`: its images must start with `registry.example.com/marketing/` or `registry.example.com/shared/dbt`".into())
+    );
+    assert_eq!(
+        c.image_allowed("ghosts", "busybox"),
+        Err("team `ghosts` may not run image `busybox`: the platform config lists no team `ghosts`, so it may run no images".into())
+    );
+    assert_eq!(c.image_allowed("platform", "anything/at:all"), Ok(()));
+    let none = load("[[teams]]\nname = \"t\"\n");
+    assert!(
+        none.image_allowed("t", "x")
+            .unwrap_err()
+            .contains("gives it no `image_prefixes`")
+    );
+
+    assert_eq!(
+        c.container_policy("platform"),
+        ContainerPolicy {
+            privileged: true,
+            host_network: true,
+            host_mounts: true
+        }
+    );
+    assert_eq!(c.container_policy("marketing"), ContainerPolicy::default());
+    assert_eq!(c.container_policy("ghosts"), ContainerPolicy::default());
+
+    assert!(prefix_matches("reg/a:", "reg/a:1"));
+    assert!(prefix_matches("reg/a", "reg/a@sha256:00"));
+    assert!(!prefix_matches("reg/a", "reg/ab"));
+    assert!(!prefix_matches("", "reg"));
+}
+
+#[test]
+fn fit_checks_name_the_queue_and_sizes() {
+    let c = load(EXAMPLE);
+    assert_eq!(
+        c.check_fit("shared", Workload::Container, Request::new(32.0, 256 * GIB)),
+        Ok(())
+    );
+    assert_eq!(
+        c.check_fit("default", Workload::Process, Request::new(4.0, GIB)),
+        Ok(())
+    );
+    let too_big = c
+        .check_fit("shared", Workload::Container, Request::new(64.0, GIB))
+        .unwrap_err();
+    assert_eq!(
+        too_big.to_string(),
+        "the try asks 64 vCPU and 1Gi of memory, more than any environment of queue `shared` has (`docker-small`: 8 vCPU, 32Gi; `docker-large`: 32 vCPU, 256Gi)"
+    );
+    assert!(matches!(
+        c.check_fit("nope", Workload::Process, Request::default()),
+        Err(FitError::UnknownQueue { .. })
+    ));
+    assert_eq!(format_bytes(1536 * 1024 * 1024), "1.5Gi");
+    assert_eq!(format_bytes(512), "512");
+}

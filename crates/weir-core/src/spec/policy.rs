@@ -1,0 +1,121 @@
+//! The platform's rules applied to a DAG: container images within the team's allowed
+//! prefixes, job definitions that exist for the team, queues that exist. Checked when a
+//! DAG is loaded, so a disallowed image is a validation error, not a run-time surprise.
+
+use super::DagSpec;
+use super::diagnostic::{Diagnostic, Pos, did_you_mean};
+use super::model::TaskKind;
+use crate::job_def::JobCatalog;
+use crate::platform::PlatformConfig;
+
+/// Every rule the DAG breaks, located in `source` as well as text search allows (the
+/// spec keeps no positions).
+pub fn check(
+    spec: &DagSpec,
+    source: &str,
+    platform: &PlatformConfig,
+    jobs: &JobCatalog,
+) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let queues: Vec<&str> = platform.queues.iter().map(|q| q.name.as_str()).collect();
+    for (id, task) in &spec.tasks {
+        let at_task = locate(source, &format!("{id}:")).unwrap_or(Pos::new(1, 1));
+        let mut queue = spec.effective(task).queue;
+        match &task.kind {
+            TaskKind::Container(c) if !c.image.contains("{{") => {
+                if let Err(why) = platform.image_allowed(&spec.team, &c.image) {
+                    let pos = locate(source, &c.image).unwrap_or(at_task);
+                    diags.push(Diagnostic::error(pos, why).with_help("use an image under one of the team's prefixes, or ask the platform team to allow this one in weir.toml"));
+                }
+            }
+            TaskKind::Job(name) => match jobs.get(&spec.team, name) {
+                Ok(job) => queue = job.queue.clone().unwrap_or(queue),
+                Err(e) => {
+                    let pos = locate(source, &format!("job: {name}")).unwrap_or(at_task);
+                    diags.push(
+                        Diagnostic::error(pos, e.to_string())
+                            .with_help("job definitions live in `jobs/` beside `dags/`"),
+                    );
+                }
+            },
+            _ => {}
+        }
+        if platform.queue(&queue).is_none() {
+            let d = Diagnostic::error(
+                at_task,
+                format!("task `{id}` uses queue `{queue}`, which this platform does not have"),
+            );
+            diags.push(match did_you_mean(&queue, queues.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!("the queues are: {}", queues.join(", "))),
+            });
+        }
+    }
+    diags
+}
+
+/// The 1-based position of the first occurrence of `needle` in `source`.
+fn locate(source: &str, needle: &str) -> Option<Pos> {
+    let offset = source.find(needle)?;
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some(Pos::new(
+        u32::try_from(line).ok()?,
+        u32::try_from(col).ok()?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLATFORM: &str = r#"
+[[compute_environments]]
+name = "docker"
+backend = "docker"
+max_vcpus = 8
+max_memory = "16Gi"
+
+[[compute_environments]]
+name = "local"
+backend = "process"
+max_vcpus = 2
+max_memory = "4Gi"
+
+[[queues]]
+name = "default"
+compute_environments = ["docker", "local"]
+
+[[teams]]
+name = "marketing"
+image_prefixes = ["registry.example.com/marketing/"]
+"#;
+
+    #[test]
+    fn disallowed_images_unknown_jobs_and_queues_are_errors() {
+        let platform = crate::platform::parse(PLATFORM)
+            .config
+            .expect("valid platform");
+        let src = "dag: d\nteam: marketing\ntasks:\n  ok: {container: {image: registry.example.com/marketing/etl:1}}\n  bad:\n    container: {image: docker.io/evil/miner:latest}\n  job_task: {job: nope}\n  other_queue: {shell: echo, queue: gpu}\n";
+        let report = crate::spec::load_file(src);
+        assert!(!report.has_errors(), "{:?}", report.diagnostics);
+        let diags = check(&report.dags[0], src, &platform, &JobCatalog::default());
+        let msgs: Vec<(u32, String)> = diags
+            .iter()
+            .map(|d| (d.pos.line, d.message.clone()))
+            .collect();
+        assert_eq!(msgs.len(), 3, "{msgs:#?}");
+        assert_eq!(msgs[0].0, 6);
+        assert!(
+            msgs[0].1.contains("docker.io/evil/miner:latest") && msgs[0].1.contains("marketing"),
+            "{}",
+            msgs[0].1
+        );
+        assert!(msgs[1].1.contains("nope"), "{}", msgs[1].1);
+        assert_eq!(
+            msgs[2].1,
+            "task `other_queue` uses queue `gpu`, which this platform does not have"
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! Usage records: what each finished try reserved and used, priced at the time it ran,
+//! for `weir costs` and `GET /api/v1/costs`.
+//!
+//! A record is keyed by its try and written once: writing it again (e.g. after a restart
+//! that re-collects a finished try) changes nothing. It has no foreign key to the try:
+//! deleting a run deletes its tries, not its cost history.
+
+use chrono::{DateTime, Utc};
+use weir_core::cost::UsageRecord;
+use weir_core::ids::TryKey;
+use weir_core::platform::Price;
+
+use crate::sql::{Ts, int_col, opt_int_col, parse_col, u64_to_i64};
+use crate::{Result, Store, StoreError};
+
+const INSERT_USAGE: &str = "\
+INSERT INTO usage_record (dag_id, run_id, task_id, map_index, try_number, team, queue,
+    compute_environment, requested_vcpu, requested_memory_bytes, wall_seconds, cpu_seconds,
+    peak_memory_bytes, started_at, finished_at, price_vcpu_hour, price_gib_hour, job_revision)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+ON CONFLICT (dag_id, run_id, task_id, map_index, try_number) DO NOTHING";
+
+/// A stored usage record with what identifies it: its try, when the try finished and,
+/// for a `job` task, the job definition revision it ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageEntry {
+    pub key: TryKey,
+    pub record: UsageRecord,
+    pub finished_at: DateTime<Utc>,
+    pub job_revision: Option<String>,
+}
+
+impl_from_row!(UsageEntry, |row| {
+    let key = TryKey {
+        dag_id: parse_col("dag_id", row.try_get::<String, _>("dag_id")?)?,
+        run_id: parse_col("run_id", row.try_get::<String, _>("run_id")?)?,
+        task_id: parse_col("task_id", row.try_get::<String, _>("task_id")?)?,
+        map_index: int_col("map_index", row.try_get("map_index")?)?,
+        try_number: int_col("try_number", row.try_get("try_number")?)?,
+    };
+    let record = UsageRecord {
+        team: row.try_get("team")?,
+        dag_id: key.dag_id.to_string(),
+        queue: row.try_get("queue")?,
+        compute_environment: row.try_get("compute_environment")?,
+        requested_vcpu: row.try_get("requested_vcpu")?,
+        requested_memory_bytes: int_col(
+            "requested_memory_bytes",
+            row.try_get("requested_memory_bytes")?,
+        )?,
+        wall_seconds: row.try_get("wall_seconds")?,
+        cpu_seconds: row.try_get("cpu_seconds")?,
+        peak_memory_bytes: opt_int_col("peak_memory_bytes", row.try_get("peak_memory_bytes")?)?,
+        started_at: row.try_get::<Ts, _>("started_at")?.0,
+        price: Price {
+            vcpu_hour: row.try_get("price_vcpu_hour")?,
+            gib_hour: row.try_get("price_gib_hour")?,
+        },
+    };
+    Ok(UsageEntry {
+        key,
+        record,
+        finished_at: row.try_get::<Ts, _>("finished_at")?.0,
+        job_revision: row.try_get("job_revision")?,
+    })
+});
+
+/// Refuses quantities no try can have (negative, NaN or infinite), which would poison
+/// every sum they enter, and a record whose DAG is not its try's.
+fn check(key: &TryKey, r: &UsageRecord) -> Result<()> {
+    let bad = |detail: String| {
+        Err(StoreError::InvalidInput {
+            what: "usage record",
+            detail,
+        })
+    };
+    if r.dag_id != key.dag_id.as_str() {
+        return bad(format!(
+            "the record is for DAG `{}` but its try {key} is of DAG `{}`",
+            r.dag_id, key.dag_id
+        ));
+    }
+    let quantities = [
+        ("requested_vcpu", Some(r.requested_vcpu)),
+        ("wall_seconds", Some(r.wall_seconds)),
+        ("cpu_seconds", r.cpu_seconds),
+        ("price.vcpu_hour", Some(r.price.vcpu_hour)),
+        ("price.gib_hour", Some(r.price.gib_hour)),
+    ];
+    for (name, value) in quantities {
+        if let Some(v) = value
+            && !(v.is_finite() && v >= 0.0)
+        {
+            return bad(format!(
+                "{name} must be a finite number of at least 0, not {v}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Records what a finished try used. Idempotent on the try: returns `false` (and
+    /// changes nothing) when the try's usage was already recorded.
+    /// [`StoreError::InvalidInput`] for a negative or non-finite quantity.
+    pub async fn insert_usage(
+        &self,
+        key: &TryKey,
+        usage: &UsageRecord,
+        finished_at: DateTime<Utc>,
+        job_revision: Option<&str>,
+    ) -> Result<bool> {
+        check(key, usage)?;
+        with_db!(self, |pool| {
+            let inserted = sqlx::query(INSERT_USAGE)
+                .bind(key.dag_id.as_str())
+                .bind(key.run_id.as_str())
+                .bind(key.task_id.as_str())
+                .bind(i64::from(key.map_index))
+                .bind(i64::from(key.try_number))
+                .bind(&usage.team)
+                .bind(&usage.queue)
+                .bind(&usage.compute_environment)
+                .bind(usage.requested_vcpu)
+                .bind(u64_to_i64(usage.requested_memory_bytes))
+                .bind(usage.wall_seconds)
+                .bind(usage.cpu_seconds)
+                .bind(usage.peak_memory_bytes.map(u64_to_i64))
+                .bind(Ts(usage.started_at))
+                .bind(Ts(finished_at))
+                .bind(usage.price.vcpu_hour)
+                .bind(usage.price.gib_hour)
+                .bind(job_revision)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok(inserted == 1)
+        })
+    }
+
+    /// The usage of every try that started at or after `since` (of one team, if given),
+    /// oldest first.
+    pub async fn list_usage(
+        &self,
+        since: DateTime<Utc>,
+        team: Option<&str>,
+    ) -> Result<Vec<UsageRecord>> {
+        let entries: Vec<UsageEntry> = with_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT * FROM usage_record
+                 WHERE started_at >= $1 AND ($2 IS NULL OR team = $2)
+                 ORDER BY started_at, dag_id, run_id, task_id, map_index, try_number",
+            )
+            .bind(Ts(since))
+            .bind(team)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(entries.into_iter().map(|e| e.record).collect())
+    }
+
+    /// The usage recorded for one try, with its finish time and job revision.
+    pub async fn get_usage(&self, key: &TryKey) -> Result<Option<UsageEntry>> {
+        with_db!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT * FROM usage_record
+                 WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4
+                   AND try_number = $5",
+            )
+            .bind(key.dag_id.as_str())
+            .bind(key.run_id.as_str())
+            .bind(key.task_id.as_str())
+            .bind(i64::from(key.map_index))
+            .bind(i64::from(key.try_number))
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+}

@@ -1,0 +1,46 @@
+//! Reading `weir.toml` (the platform config) and the job definitions folder for the
+//! commands that need them, with located diagnostics on any problem.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use weir_core::job_def::{JobCatalog, JobFile, load_jobs};
+use weir_core::platform::PlatformConfig;
+
+/// The platform config at `path`; an error (after printing every problem) if invalid.
+pub fn load(path: &Path) -> anyhow::Result<PlatformConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the platform config {}", path.display()))?;
+    let report = weir_core::platform::parse(&text);
+    let shown = path.display().to_string();
+    if report.has_errors() || report.config.is_none() {
+        eprintln!("{}", report.render(&shown, &text));
+        bail!("the platform config {shown} has errors; fix them and start again");
+    }
+    if !report.diagnostics.is_empty() {
+        eprintln!("{}", report.render(&shown, &text));
+    }
+    report.config.context("the platform config is empty")
+}
+
+/// The job definitions folder to use: the one given, else `jobs/` beside `dags`.
+pub fn jobs_folder(given: Option<&Path>, dags: &Path) -> Option<PathBuf> {
+    given.map(Path::to_path_buf).or_else(|| {
+        let beside = dags.parent().unwrap_or(Path::new(".")).join("jobs");
+        beside.is_dir().then_some(beside)
+    })
+}
+
+/// Every job definition under `dir`.
+pub fn load_job_folder(
+    dir: &Path,
+    platform: &PlatformConfig,
+) -> anyhow::Result<(JobCatalog, Vec<JobFile>)> {
+    let mut files = Vec::new();
+    for path in crate::dag_files::find(&[dir.to_path_buf()])? {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        files.push((path.display().to_string(), text));
+    }
+    Ok(load_jobs(files, platform))
+}
