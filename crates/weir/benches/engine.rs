@@ -255,6 +255,115 @@ fn main() {
         }
     }
     standalone_numbers(&exe);
+    rt.block_on(container_numbers(&exe));
+}
+
+fn container_dag(name: &str, n: usize, chained: bool) -> String {
+    let mut s = format!("dag: {name}\nteam: bench\nmax_active_tasks: 64\ntasks:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "  c{i}:\n    container: {{image: \"{BENCH_IMAGE}\", pull: never, command: [\"true\"], resources: {{vcpu: 0.05, memory: 16Mi}}}}\n"
+        ));
+        if chained && i > 0 {
+            s.push_str(&format!("    depends_on: [c{}]\n", i - 1));
+        }
+    }
+    s
+}
+
+const BENCH_IMAGE: &str = "weir-test/busybox:latest";
+
+fn docker_run() -> std::process::Child {
+    std::process::Command::new("docker")
+        .args(["run", "--rm", BENCH_IMAGE, "true"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker run")
+}
+
+/// 20 trivial containers in a chain and 20 in parallel through Weir, against the same
+/// done with `docker run --rm` directly. Target: Weir adds at most 10%.
+async fn container_numbers(exe: &Path) {
+    let image_ok = std::process::Command::new("docker")
+        .args(["image", "inspect", BENCH_IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !image_ok {
+        println!(
+            "\ncontainers: skipped, no {BENCH_IMAGE} (run crates/weir-compute/scripts/build-test-image.sh)"
+        );
+        return;
+    }
+    let started = Instant::now();
+    for _ in 0..20 {
+        docker_run().wait().expect("docker run");
+    }
+    let direct_chain = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let children: Vec<_> = (0..20).map(|_| docker_run()).collect();
+    for mut c in children {
+        c.wait().expect("docker run");
+    }
+    let direct_parallel = started.elapsed().as_secs_f64();
+
+    let mut rows = Vec::new();
+    for (name, chained, direct) in [
+        ("chain20c", true, direct_chain),
+        ("par20c", false, direct_parallel),
+    ] {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(&home.path().join("weir.db").display().to_string())
+            .await
+            .expect("store");
+        let mut config = EngineConfig::new(
+            home.path().to_path_buf(),
+            vec![exe.as_os_str().to_owned(), OsString::from("supervise")],
+        );
+        config.run_schedules = false;
+        config.parallelism = 64;
+        let engine = Engine::start(config, store.clone()).await.expect("engine");
+        let handle = engine.handle();
+        let yaml = container_dag(name, 20, chained);
+        let spec = weir_core::spec::load_file(&yaml)
+            .dags
+            .into_iter()
+            .next()
+            .expect("valid");
+        handle
+            .register_dag(&spec, "bench.yaml", &yaml)
+            .await
+            .expect("register");
+        let dag_id = DagId::new(name).unwrap();
+        let started = Instant::now();
+        let run = handle
+            .trigger_dag(&dag_id, TriggerRequest::default())
+            .await
+            .expect("trigger");
+        loop {
+            let state = store
+                .get_dag_run(&dag_id, &run.run_id)
+                .await
+                .unwrap()
+                .map(|r| r.state);
+            if state.is_some_and(|s| s.is_finished()) {
+                assert_eq!(state, Some(DagRunState::Success), "{name} failed");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let weir = started.elapsed().as_secs_f64();
+        rows.push((name, weir, direct));
+        engine.shutdown().await;
+    }
+    println!("\n| containers | through Weir (s) | docker run --rm (s) | Weir overhead |");
+    println!("|---|---:|---:|---:|");
+    for (name, weir, direct) in rows {
+        println!(
+            "| {name} | {weir:.2} | {direct:.2} | {:+.1}% |",
+            (weir - direct) / direct * 100.0
+        );
+    }
 }
 
 /// Runs one DDL statement on PostgreSQL outside the store (creating bench schemas).

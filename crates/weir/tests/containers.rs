@@ -256,3 +256,63 @@ image_prefixes = ["weir-test/"]
     assert!(text.contains("docker.io/someone/miner:latest"), "{text}");
     assert!(text.contains("1 valid DAG"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_mid_container_then_restart_adopts_it() {
+    require_image();
+    let yaml = format!(
+        "dag: box_survives\nteam: data\npaused: false\ntasks:\n  work:\n    container:\n      image: {IMAGE}\n      pull: never\n      command: [sh, -c, 'echo started; sleep 3; echo finished; echo 7 > $WEIR_XCOM']\n      resources: {{vcpu: 0.25, memory: 32Mi}}\n"
+    );
+    let mut server = support::server::Server::start(&[("b.yaml", &yaml)]);
+    let run_id = server.trigger("box_survives").await;
+    let tis = format!("/dags/box_survives/dagRuns/{run_id}/taskInstances");
+    server
+        .wait_for(&tis, "the container to run", |b| {
+            b["task_instances"][0]["state"] == "running"
+        })
+        .await;
+    // Its container exists before Weir dies.
+    let label = "label=weir.dag=box_survives";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count_containers(label) == 0 {
+        assert!(Instant::now() < deadline, "no container appeared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.kill();
+    assert_eq!(count_containers(label), 1, "the container outlives Weir");
+    server.restart();
+    let run = server.wait_run_finished("box_survives", &run_id).await;
+    assert_eq!(run["state"], "success", "{run}");
+    let (_, body) = server.get(&tis).await;
+    assert_eq!(
+        body["task_instances"][0]["try_number"], 1,
+        "started twice: {body}"
+    );
+    let (_, log) = server
+        .get(&format!(
+            "/dags/box_survives/dagRuns/{run_id}/taskInstances/work/logs/1"
+        ))
+        .await;
+    let text = log["content"].as_str().unwrap_or("");
+    assert_eq!(text.matches("started").count(), 1, "{text}");
+    assert_eq!(text.matches("finished").count(), 1, "{text}");
+    let (_, xcom) = server
+        .get(&format!(
+            "/dags/box_survives/dagRuns/{run_id}/taskInstances/work/xcomEntries/return_value"
+        ))
+        .await;
+    assert_eq!(xcom["value"].to_string().trim_matches('"'), "7", "{xcom}");
+    assert_eq!(
+        count_containers(label),
+        0,
+        "finished containers are removed"
+    );
+}
+
+fn count_containers(filter: &str) -> usize {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", filter])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
