@@ -312,7 +312,7 @@ async fn kill_dash_nine_mid_container_then_restart_adopts_it() {
 fn count_containers(filter: &str) -> usize {
     let out = std::process::Command::new("docker")
         .args(["ps", "-aq", "--filter", filter])
-        .output()
-        .unwrap();
+        .output();
+    let out = out.unwrap_or_else(|e| panic!("cannot run docker ps: {e}"));
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
