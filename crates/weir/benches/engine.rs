@@ -89,7 +89,19 @@ fn task_seconds(try_dir: &str) -> f64 {
     })
 }
 
-async fn run_workload(db_label: &str, db: &str, home: &Path, w: &Workload, exe: &Path) {
+/// One finished run of a workload DAG through a fresh engine.
+struct Finished {
+    store: Store,
+    engine: Engine,
+    spec: weir_core::spec::DagSpec,
+    dag_id: DagId,
+    run_id: weir_core::ids::RunId,
+    /// Trigger to finished, in seconds.
+    wall: f64,
+}
+
+/// Starts an engine on `db`, registers `yaml`, triggers it and waits for success.
+async fn run_once(db: &str, home: &Path, yaml: &str, exe: &Path) -> Finished {
     let store = Store::open(db).await.expect("store");
     let mut config = EngineConfig::new(
         home.to_path_buf(),
@@ -99,10 +111,13 @@ async fn run_workload(db_label: &str, db: &str, home: &Path, w: &Workload, exe: 
     config.parallelism = 64;
     let engine = Engine::start(config, store.clone()).await.expect("engine");
     let handle = engine.handle();
-    let report = weir_core::spec::load_file(&w.yaml);
-    let spec = report.dags.into_iter().next().expect("valid workload");
+    let spec = weir_core::spec::load_file(yaml)
+        .dags
+        .into_iter()
+        .next()
+        .expect("valid workload");
     handle
-        .register_dag(&spec, "bench.yaml", &w.yaml)
+        .register_dag(&spec, "bench.yaml", yaml)
         .await
         .expect("register");
     let dag_id = DagId::new(spec.dag.clone()).unwrap();
@@ -118,17 +133,33 @@ async fn run_workload(db_label: &str, db: &str, home: &Path, w: &Workload, exe: 
             .unwrap()
             .map(|r| r.state);
         if state.is_some_and(|s| s.is_finished()) {
-            assert_eq!(state, Some(DagRunState::Success), "{} failed", w.name);
+            assert_eq!(state, Some(DagRunState::Success), "{} failed", spec.dag);
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let wall = started.elapsed().as_secs_f64();
+    Finished {
+        store,
+        engine,
+        spec,
+        dag_id,
+        run_id: run.run_id,
+        wall,
+    }
+}
+
+async fn run_workload(db_label: &str, db: &str, home: &Path, w: &Workload, exe: &Path) {
+    let Finished {
+        store,
+        engine,
+        spec,
+        dag_id,
+        run_id,
+        wall,
+    } = run_once(db, home, &w.yaml, exe).await;
     // Critical path of the tasks' own time: longest path through the graph.
-    let tis = store
-        .list_task_instances(&dag_id, &run.run_id)
-        .await
-        .unwrap();
+    let tis = store.list_task_instances(&dag_id, &run_id).await.unwrap();
     let mut own: HashMap<String, f64> = HashMap::new();
     for ti in &tis {
         if let Some(t) = store.get_try(&ti.key.try_key(ti.try_number)).await.unwrap()
@@ -313,48 +344,11 @@ async fn container_numbers(exe: &Path) {
         ("par20c", false, direct_parallel),
     ] {
         let home = tempfile::tempdir().unwrap();
-        let store = Store::open(&home.path().join("weir.db").display().to_string())
-            .await
-            .expect("store");
-        let mut config = EngineConfig::new(
-            home.path().to_path_buf(),
-            vec![exe.as_os_str().to_owned(), OsString::from("supervise")],
-        );
-        config.run_schedules = false;
-        config.parallelism = 64;
-        let engine = Engine::start(config, store.clone()).await.expect("engine");
-        let handle = engine.handle();
-        let yaml = container_dag(name, 20, chained);
-        let spec = weir_core::spec::load_file(&yaml)
-            .dags
-            .into_iter()
-            .next()
-            .expect("valid");
-        handle
-            .register_dag(&spec, "bench.yaml", &yaml)
-            .await
-            .expect("register");
-        let dag_id = DagId::new(name).unwrap();
-        let started = Instant::now();
-        let run = handle
-            .trigger_dag(&dag_id, TriggerRequest::default())
-            .await
-            .expect("trigger");
-        loop {
-            let state = store
-                .get_dag_run(&dag_id, &run.run_id)
-                .await
-                .unwrap()
-                .map(|r| r.state);
-            if state.is_some_and(|s| s.is_finished()) {
-                assert_eq!(state, Some(DagRunState::Success), "{name} failed");
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        let weir = started.elapsed().as_secs_f64();
+        let db = home.path().join("weir.db").display().to_string();
+        let finished = run_once(&db, home.path(), &container_dag(name, 20, chained), exe).await;
+        let weir = finished.wall;
+        finished.engine.shutdown().await;
         rows.push((name, weir, direct));
-        engine.shutdown().await;
     }
     println!("\n| containers | through Weir (s) | docker run --rm (s) | Weir overhead |");
     println!("|---|---:|---:|---:|");

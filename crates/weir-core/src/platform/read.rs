@@ -31,16 +31,12 @@ pub struct PlatformReport {
 
 impl PlatformReport {
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(Diagnostic::is_error)
+        crate::spec::diagnostic::has_errors(&self.diagnostics)
     }
 
     /// The whole report rendered rustc-style for `path`.
     pub fn render(&self, path: &str, source: &str) -> String {
-        self.diagnostics
-            .iter()
-            .map(|d| d.render(path, source))
-            .collect::<Vec<_>>()
-            .join("\n")
+        crate::spec::diagnostic::render_all(&self.diagnostics, path, source)
     }
 }
 

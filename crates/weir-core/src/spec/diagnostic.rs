@@ -113,6 +113,20 @@ impl Diagnostic {
     }
 }
 
+/// Whether any of `diags` is an error (warnings do not count).
+pub fn has_errors(diags: &[Diagnostic]) -> bool {
+    diags.iter().any(Diagnostic::is_error)
+}
+
+/// Every diagnostic rendered rustc-style for `path`, separated by blank lines.
+pub fn render_all(diags: &[Diagnostic], path: &str, source: &str) -> String {
+    diags
+        .iter()
+        .map(|d| d.render(path, source))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The closest of `candidates` to `word`, if one is close enough to be a likely typo.
 pub fn did_you_mean<'a>(
     word: &str,
