@@ -106,7 +106,13 @@ impl Engine {
             Some(p) => p,
             None => {
                 // Standalone: a Docker environment sized to the host when the daemon answers.
-                let docker_up = weir_compute::DockerBackend::local().ping().await.is_ok();
+                // A daemon that hangs must not hold up start-up: half a second to answer.
+                let docker = weir_compute::DockerBackend::local();
+                let ping = docker.ping();
+                let docker_up = matches!(
+                    tokio::time::timeout(std::time::Duration::from_millis(500), ping).await,
+                    Ok(Ok(()))
+                );
                 weir_core::platform::PlatformConfig::standalone_default(
                     host_vcpus(),
                     host_memory_bytes(),
