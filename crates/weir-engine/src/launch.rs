@@ -387,9 +387,9 @@ pub async fn finish_try(
     } else {
         (TaskState::Failed, None)
     };
-    if let Some(placement) = &placement {
-        record_usage(shared, key, placement, &outcome, job_revision.as_deref()).await;
-    }
+    let usage = placement
+        .as_ref()
+        .map(|p| usage_record(shared, key, p, &outcome));
     let try_outcome = weir_store::TryOutcome {
         state,
         exit_code: outcome.exit_code,
@@ -404,8 +404,17 @@ pub async fn finish_try(
     let xcom = xcom_value.as_ref().map(|v| ("return_value", v));
     let moved = shared
         .store
-        .end_try(key, &try_outcome, xcom, current.map(|_| &update))
+        .end_try(
+            key,
+            &try_outcome,
+            xcom,
+            usage.as_ref().map(|u| (u, job_revision.as_deref())),
+            current.map(|_| &update),
+        )
         .await?;
+    if let (Some(placement), Some(usage)) = (&placement, &usage) {
+        add_to_fair_share(shared, placement, usage);
+    }
     if current.is_none() {
         return Ok(());
     }
@@ -463,41 +472,39 @@ fn batch_reason(reason: &EndReason) -> String {
     }
 }
 
-/// Records the try's usage (for cost per team) and adds it to its team's fair-share
-/// history. A failure to record is logged, never fatal to the try.
-async fn record_usage(
+/// What the try used, priced at its environment's rates (for cost per team).
+fn usage_record(
     shared: &Shared,
     key: &TryKey,
     placement: &weir_core::fair_share::RunningTry,
     outcome: &TryOutcome,
-    job_revision: Option<&str>,
-) {
-    let wall = outcome.wall_seconds();
+) -> weir_core::cost::UsageRecord {
     let price = shared
         .platform
         .environment(&placement.environment)
         .map(|e| e.price)
         .unwrap_or_default();
-    let record = weir_core::cost::UsageRecord {
+    weir_core::cost::UsageRecord {
         team: placement.team.clone(),
         dag_id: key.dag_id.to_string(),
         queue: placement.queue.clone(),
         compute_environment: placement.environment.clone(),
         requested_vcpu: placement.request.vcpus,
         requested_memory_bytes: placement.request.memory_bytes,
-        wall_seconds: wall,
+        wall_seconds: outcome.wall_seconds(),
         cpu_seconds: Some(outcome.cpu_seconds),
         peak_memory_bytes: Some(outcome.peak_rss_bytes),
         started_at: outcome.started_at,
         price,
-    };
-    if let Err(e) = shared
-        .store
-        .insert_usage(key, &record, outcome.finished_at, job_revision)
-        .await
-    {
-        warn!(%key, error = %e, "cannot record the try's usage");
     }
+}
+
+/// Adds a finished try's reserved vCPU-seconds to its team's fair-share history.
+fn add_to_fair_share(
+    shared: &Shared,
+    placement: &weir_core::fair_share::RunningTry,
+    usage: &weir_core::cost::UsageRecord,
+) {
     let half_life = std::time::Duration::from_secs(
         shared
             .platform
@@ -506,14 +513,11 @@ async fn record_usage(
                 q.share_decay_seconds()
             }),
     );
-    if let Ok(mut usage) = shared.usage.lock() {
-        let entry = usage
+    let now = shared.now();
+    if let Ok(mut history) = shared.usage.lock() {
+        let entry = history
             .entry((placement.queue.clone(), placement.team.clone()))
-            .or_insert_with(|| weir_core::fair_share::DecayedUsage::zero(outcome.finished_at));
-        *entry = entry.add(
-            outcome.finished_at,
-            half_life,
-            placement.request.vcpus * wall,
-        );
+            .or_insert_with(|| weir_core::fair_share::DecayedUsage::zero(now));
+        *entry = entry.add(now, half_life, usage.requested_vcpu * usage.wall_seconds);
     }
 }

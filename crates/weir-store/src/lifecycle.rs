@@ -7,6 +7,8 @@ use sqlx::types::Json;
 use weir_core::ids::TryKey;
 
 use crate::connect::BeginWrite;
+use weir_core::cost::UsageRecord;
+
 use crate::records::{TaskInstanceKey, TaskInstanceUpdate, TryOutcome, TryRecord};
 use crate::sql::Ts;
 use crate::{Result, Store};
@@ -45,16 +47,20 @@ impl Store {
         })
     }
 
-    /// Records the end of a try: its XCom (if any), its outcome (once), and the task
-    /// instance's new state (compare-and-set). Returns whether the task instance moved;
-    /// the try's outcome is recorded either way.
+    /// Records the end of a try: its XCom (if any), its outcome (once), its usage (if
+    /// measured; once), and the task instance's new state (compare-and-set). Returns
+    /// whether the task instance moved; the try's outcome is recorded either way.
     pub async fn end_try(
         &self,
         key: &TryKey,
         outcome: &TryOutcome,
         xcom: Option<(&str, &Value)>,
+        usage: Option<(&UsageRecord, Option<&str>)>,
         update: Option<&TaskInstanceUpdate>,
     ) -> Result<bool> {
+        if let Some((u, _)) = usage {
+            crate::usage::check(key, u)?;
+        }
         if let Some(u) = update
             && u.expected != u.new
         {
@@ -77,6 +83,11 @@ impl Store {
                     .await?;
             }
             finish_try_query!(key, outcome).execute(&mut *tx).await?;
+            if let Some((u, job_revision)) = usage {
+                insert_usage_query!(key, u, outcome.finished_at, job_revision)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let moved = match update {
                 Some(u) => update_ti_query!(u).execute(&mut *tx).await?.rows_affected() == 1,
                 None => false,

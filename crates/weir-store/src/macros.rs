@@ -166,3 +166,30 @@ macro_rules! finish_try_query {
             .bind(o.peak_rss_bytes.map($crate::sql::u64_to_i64))
     }};
 }
+
+/// The insert of a try's usage record (idempotent on the try).
+macro_rules! insert_usage_query {
+    ($key:expr, $usage:expr, $finished_at:expr, $job_revision:expr) => {{
+        let key: &::weir_core::ids::TryKey = $key;
+        let usage: &::weir_core::cost::UsageRecord = $usage;
+        sqlx::query($crate::usage::INSERT_USAGE)
+            .bind(key.dag_id.as_str())
+            .bind(key.run_id.as_str())
+            .bind(key.task_id.as_str())
+            .bind(i64::from(key.map_index))
+            .bind(i64::from(key.try_number))
+            .bind(&usage.team)
+            .bind(&usage.queue)
+            .bind(&usage.compute_environment)
+            .bind(usage.requested_vcpu)
+            .bind($crate::sql::u64_to_i64(usage.requested_memory_bytes))
+            .bind(usage.wall_seconds)
+            .bind(usage.cpu_seconds)
+            .bind(usage.peak_memory_bytes.map($crate::sql::u64_to_i64))
+            .bind($crate::sql::Ts(usage.started_at))
+            .bind($crate::sql::Ts($finished_at))
+            .bind(usage.price.vcpu_hour)
+            .bind(usage.price.gib_hour)
+            .bind($job_revision)
+    }};
+}

@@ -10,10 +10,10 @@ use weir_core::cost::UsageRecord;
 use weir_core::ids::TryKey;
 use weir_core::platform::Price;
 
-use crate::sql::{Ts, int_col, opt_int_col, parse_col, u64_to_i64};
+use crate::sql::{Ts, int_col, opt_int_col, parse_col};
 use crate::{Result, Store, StoreError};
 
-const INSERT_USAGE: &str = "\
+pub(crate) const INSERT_USAGE: &str = "\
 INSERT INTO usage_record (dag_id, run_id, task_id, map_index, try_number, team, queue,
     compute_environment, requested_vcpu, requested_memory_bytes, wall_seconds, cpu_seconds,
     peak_memory_bytes, started_at, finished_at, price_vcpu_hour, price_gib_hour, job_revision)
@@ -67,7 +67,7 @@ impl_from_row!(UsageEntry, |row| {
 
 /// Refuses quantities no try can have (negative, NaN or infinite), which would poison
 /// every sum they enter, and a record whose DAG is not its try's.
-fn check(key: &TryKey, r: &UsageRecord) -> Result<()> {
+pub(crate) fn check(key: &TryKey, r: &UsageRecord) -> Result<()> {
     let bad = |detail: String| {
         Err(StoreError::InvalidInput {
             what: "usage record",
@@ -112,25 +112,7 @@ impl Store {
     ) -> Result<bool> {
         check(key, usage)?;
         with_db!(self, |pool| {
-            let inserted = sqlx::query(INSERT_USAGE)
-                .bind(key.dag_id.as_str())
-                .bind(key.run_id.as_str())
-                .bind(key.task_id.as_str())
-                .bind(i64::from(key.map_index))
-                .bind(i64::from(key.try_number))
-                .bind(&usage.team)
-                .bind(&usage.queue)
-                .bind(&usage.compute_environment)
-                .bind(usage.requested_vcpu)
-                .bind(u64_to_i64(usage.requested_memory_bytes))
-                .bind(usage.wall_seconds)
-                .bind(usage.cpu_seconds)
-                .bind(usage.peak_memory_bytes.map(u64_to_i64))
-                .bind(Ts(usage.started_at))
-                .bind(Ts(finished_at))
-                .bind(usage.price.vcpu_hour)
-                .bind(usage.price.gib_hour)
-                .bind(job_revision)
+            let inserted = insert_usage_query!(key, usage, finished_at, job_revision)
                 .execute(pool)
                 .await?
                 .rows_affected();
