@@ -101,12 +101,11 @@ struct Finished {
 }
 
 /// Starts an engine on `db`, registers `yaml`, triggers it and waits for success.
-async fn run_once(db: &str, home: &Path, yaml: &str, exe: &Path) -> Finished {
+async fn run_once(db: &str, home: &Path, yaml: &str) -> Finished {
     let store = Store::open(db).await.expect("store");
-    let mut config = EngineConfig::new(
-        home.to_path_buf(),
-        vec![exe.as_os_str().to_owned(), OsString::from("supervise")],
-    );
+    // As `weir standalone` does: the small supervisor binary that sits beside `weir`.
+    let supervisor = OsString::from(env!("CARGO_BIN_EXE_weir-supervisor"));
+    let mut config = EngineConfig::new(home.to_path_buf(), vec![supervisor]);
     config.run_schedules = false;
     config.parallelism = 64;
     let engine = Engine::start(config, store.clone()).await.expect("engine");
@@ -149,7 +148,7 @@ async fn run_once(db: &str, home: &Path, yaml: &str, exe: &Path) -> Finished {
     }
 }
 
-async fn run_workload(db_label: &str, db: &str, home: &Path, w: &Workload, exe: &Path) {
+async fn run_workload(db_label: &str, db: &str, home: &Path, w: &Workload) {
     let Finished {
         store,
         engine,
@@ -157,7 +156,7 @@ async fn run_workload(db_label: &str, db: &str, home: &Path, w: &Workload, exe: 
         dag_id,
         run_id,
         wall,
-    } = run_once(db, home, &w.yaml, exe).await;
+    } = run_once(db, home, &w.yaml).await;
     // Critical path of the tasks' own time: longest path through the graph.
     let tis = store.list_task_instances(&dag_id, &run_id).await.unwrap();
     let mut own: HashMap<String, f64> = HashMap::new();
@@ -277,16 +276,16 @@ fn main() {
                 let admin_url = url.clone().unwrap_or_default();
                 rt.block_on(async {
                     pg_ddl(&admin_url, format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await;
-                    run_workload(label, &db, home.path(), w, &exe).await;
+                    run_workload(label, &db, home.path(), w).await;
                     pg_ddl(&admin_url, format!("DROP SCHEMA {schema} CASCADE")).await;
                 });
             } else {
-                rt.block_on(run_workload(label, &db, home.path(), w, &exe));
+                rt.block_on(run_workload(label, &db, home.path(), w));
             }
         }
     }
     standalone_numbers(&exe);
-    rt.block_on(container_numbers(&exe));
+    rt.block_on(container_numbers());
 }
 
 fn container_dag(name: &str, n: usize, chained: bool) -> String {
@@ -315,7 +314,7 @@ fn docker_run() -> std::process::Child {
 
 /// 20 trivial containers in a chain and 20 in parallel through Weir, against the same
 /// done with `docker run --rm` directly. Target: Weir adds at most 10%.
-async fn container_numbers(exe: &Path) {
+async fn container_numbers() {
     let image_ok = std::process::Command::new("docker")
         .args(["image", "inspect", BENCH_IMAGE])
         .output()
@@ -345,7 +344,7 @@ async fn container_numbers(exe: &Path) {
     ] {
         let home = tempfile::tempdir().unwrap();
         let db = home.path().join("weir.db").display().to_string();
-        let finished = run_once(&db, home.path(), &container_dag(name, 20, chained), exe).await;
+        let finished = run_once(&db, home.path(), &container_dag(name, 20, chained)).await;
         let weir = finished.wall;
         finished.engine.shutdown().await;
         rows.push((name, weir, direct));

@@ -11,10 +11,15 @@ use weir_store::Store;
 
 use crate::cli::StandaloneArgs;
 
-/// How the engine starts a try's supervisor: this very binary, `weir supervise`.
+/// How the engine starts a try's supervisor: the small `weir-supervisor` binary when it
+/// sits beside this one (it starts faster), else this very binary, `weir supervise`.
 pub fn supervisor_command() -> anyhow::Result<Vec<OsString>> {
     let exe = std::env::current_exe()
         .context("cannot find the weir executable to run task supervisors")?;
+    let small = exe.with_file_name("weir-supervisor");
+    if small.is_file() {
+        return Ok(vec![small.into_os_string()]);
+    }
     Ok(vec![exe.into_os_string(), OsString::from("supervise")])
 }
 
