@@ -101,6 +101,7 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
                 .push(TaskInstanceKey::clone(&ti.key));
         }
     }
+    restore_fair_share_history(shared).await?;
     if adopted > 0 {
         info!(
             adopted,
@@ -149,4 +150,34 @@ async fn watched_after_restart(
         placement,
         job_revision,
     })
+}
+
+/// Rebuilds each team's fair-share history from the usage records of the last week, so
+/// a restart does not hand a heavy team a clean slate.
+async fn restore_fair_share_history(shared: &Shared) -> Result<()> {
+    let now = shared.now();
+    let records = shared
+        .store
+        .list_usage(now - chrono::TimeDelta::days(7), None)
+        .await?;
+    let Ok(mut history) = shared.usage.lock() else {
+        return Ok(());
+    };
+    for r in records {
+        let half_life = std::time::Duration::from_secs(
+            shared
+                .platform
+                .queue(&r.queue)
+                .map_or(weir_core::platform::DEFAULT_SHARE_DECAY_SECONDS, |q| {
+                    q.share_decay_seconds()
+                }),
+        );
+        let ended =
+            r.started_at + chrono::TimeDelta::milliseconds((r.wall_seconds * 1000.0) as i64);
+        let entry = history
+            .entry((r.queue.clone(), r.team.clone()))
+            .or_insert_with(|| weir_core::fair_share::DecayedUsage::zero(ended));
+        *entry = entry.add(ended, half_life, r.requested_vcpu * r.wall_seconds);
+    }
+    Ok(())
 }
