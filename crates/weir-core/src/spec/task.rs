@@ -157,13 +157,9 @@ fn resources(node: &Node, diags: &mut Diags) -> Option<Resources> {
     Some(Resources { vcpu, memory })
 }
 
-/// Reads `defaults:`.
-pub fn read_defaults(node: &Node, diags: &mut Diags) -> TaskDefaults {
-    let Some(mut m) = MapReader::new(node, "`defaults`", diags) else {
-        return TaskDefaults::default();
-    };
-    let mut ignored = Vec::new();
-    let d = TaskDefaults {
+/// Reads the settings a task and the DAG's `defaults` have in common (all but `env`).
+fn read_settings(m: &mut MapReader<'_>, diags: &mut Diags) -> TaskDefaults {
+    TaskDefaults {
         retries: m
             .get("retries")
             .and_then(|n| reader::unsigned(n, "`retries`", diags)),
@@ -182,11 +178,21 @@ pub fn read_defaults(node: &Node, diags: &mut Diags) -> TaskDefaults {
             .and_then(|n| id_value(n, "queue name", diags)),
         pool: m.get("pool").and_then(|n| id_value(n, "pool name", diags)),
         trigger_rule: m.get("trigger_rule").and_then(|n| trigger_rule(n, diags)),
-        env: m
-            .get("env")
-            .and_then(|n| templated_map(n, "`env`", &mut ignored, diags))
-            .unwrap_or_default(),
+        env: IndexMap::new(),
+    }
+}
+
+/// Reads `defaults:`.
+pub fn read_defaults(node: &Node, diags: &mut Diags) -> TaskDefaults {
+    let Some(mut m) = MapReader::new(node, "`defaults`", diags) else {
+        return TaskDefaults::default();
     };
+    let mut d = read_settings(&mut m, diags);
+    let mut ignored = Vec::new();
+    d.env = m
+        .get("env")
+        .and_then(|n| templated_map(n, "`env`", &mut ignored, diags))
+        .unwrap_or_default();
     m.finish(diags);
     d
 }
@@ -259,27 +265,18 @@ pub fn read_task(
             }
         }
     });
+    let settings = read_settings(&mut m, diags);
     let spec = TaskSpec {
         kind: kind?,
         depends_on: depends_on.iter().map(|(d, _)| d.clone()).collect(),
-        trigger_rule: m.get("trigger_rule").and_then(|n| trigger_rule(n, diags)),
-        retries: m
-            .get("retries")
-            .and_then(|n| reader::unsigned(n, "`retries`", diags)),
-        retry_delay: m
-            .get("retry_delay")
-            .and_then(|n| duration(n, "`retry_delay`", diags)),
-        retry_backoff: m.get("retry_backoff").and_then(|n| backoff(n, diags)),
-        max_retry_delay: m
-            .get("max_retry_delay")
-            .and_then(|n| duration(n, "`max_retry_delay`", diags)),
-        timeout: m
-            .get("timeout")
-            .and_then(|n| duration(n, "`timeout`", diags)),
-        queue: m
-            .get("queue")
-            .and_then(|n| id_value(n, "queue name", diags)),
-        pool: m.get("pool").and_then(|n| id_value(n, "pool name", diags)),
+        trigger_rule: settings.trigger_rule,
+        retries: settings.retries,
+        retry_delay: settings.retry_delay,
+        retry_backoff: settings.retry_backoff,
+        max_retry_delay: settings.max_retry_delay,
+        timeout: settings.timeout,
+        queue: settings.queue,
+        pool: settings.pool,
         outlets: m
             .get("outlets")
             .and_then(|n| templated_list(n, "`outlets`", sites, diags))
