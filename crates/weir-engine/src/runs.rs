@@ -32,23 +32,41 @@ pub fn run_id_for(run_type: RunType, logical_date: DateTime<Utc>) -> String {
     )
 }
 
+/// A task instance to create, with the tries, pool and queue its task (or the task's job
+/// definition) asks for.
+fn new_instance(
+    version: &DagVersion,
+    jobs: &weir_core::job_def::JobCatalog,
+    task_id: &str,
+    map_index: i32,
+) -> Option<NewTaskInstance> {
+    let task = version.spec.tasks.get(task_id)?;
+    let eff = version.spec.effective(task);
+    let need = crate::workload::need(&version.spec, task, jobs);
+    let job_attempts = match &need.work {
+        crate::workload::TaskWork::Container(plan) => plan.retry.as_ref().map(|r| r.attempts),
+        _ => None,
+    };
+    Some(NewTaskInstance {
+        task_id: TaskId::new(task_id).ok()?,
+        map_index,
+        max_tries: job_attempts.unwrap_or(eff.retries.saturating_add(1)),
+        pool: eff.pool,
+        queue: need.queue,
+        priority_weight: 1,
+    })
+}
+
 /// The task instances a new run starts with: one per task, a placeholder for mapped ones.
-pub fn initial_task_instances(version: &DagVersion) -> Vec<NewTaskInstance> {
+pub fn initial_task_instances(
+    version: &DagVersion,
+    jobs: &weir_core::job_def::JobCatalog,
+) -> Vec<NewTaskInstance> {
     version
         .spec
         .tasks
-        .iter()
-        .filter_map(|(id, task)| {
-            let eff = version.spec.effective(task);
-            Some(NewTaskInstance {
-                task_id: TaskId::new(id.clone()).ok()?,
-                map_index: UNMAPPED,
-                max_tries: eff.retries.saturating_add(1),
-                pool: eff.pool,
-                queue: eff.queue,
-                priority_weight: 1,
-            })
-        })
+        .keys()
+        .filter_map(|id| new_instance(version, jobs, id, UNMAPPED))
         .collect()
 }
 
@@ -101,7 +119,13 @@ pub async fn create_run(
     };
     let run = shared
         .store
-        .create_dag_run_with_tasks(&new, &initial_task_instances(&version))
+        .create_dag_run_with_tasks(
+            &new,
+            &initial_task_instances(
+                &version,
+                &shared.jobs.read().map(|j| j.clone()).unwrap_or_default(),
+            ),
+        )
         .await?;
     info!(dag_id = %run.dag_id, run_id = %run.run_id, "DAG run created");
     Ok(run)
@@ -303,15 +327,15 @@ async fn expand(
                 .await?;
         }
         Ok(items) => {
-            let eff = version.spec.effective(task);
+            let jobs = shared.jobs.read().map(|j| j.clone()).unwrap_or_default();
             let new: Vec<NewTaskInstance> = (0..items.len())
-                .map(|i| NewTaskInstance {
-                    task_id: tid.clone(),
-                    map_index: i32::try_from(i).unwrap_or(i32::MAX),
-                    max_tries: eff.retries.saturating_add(1),
-                    pool: eff.pool.clone(),
-                    queue: eff.queue.clone(),
-                    priority_weight: 1,
+                .filter_map(|i| {
+                    new_instance(
+                        version,
+                        &jobs,
+                        task_id,
+                        i32::try_from(i).unwrap_or(i32::MAX),
+                    )
                 })
                 .collect();
             shared
@@ -465,7 +489,8 @@ async fn restore_placeholders(
     version: &DagVersion,
     picked: &[TaskInstanceRecord],
 ) -> Result<()> {
-    let placeholders: Vec<NewTaskInstance> = initial_task_instances(version)
+    let jobs = shared.jobs.read().map(|j| j.clone()).unwrap_or_default();
+    let placeholders: Vec<NewTaskInstance> = initial_task_instances(version, &jobs)
         .into_iter()
         .filter(|t| {
             version

@@ -125,6 +125,11 @@ async fn oom_is_detected_and_retried_per_evaluate_on_exit() {
             "{t:#?}"
         );
     }
+    assert_eq!(
+        h.ti(&run, "hog", -1).await.max_tries,
+        2,
+        "a job's attempts are its tries"
+    );
     let picky = h.tries(&run, "picky").await;
     assert_eq!(picky.len(), 1, "exit code 2 fails at once: {picky:#?}");
     assert_eq!(picky[0].exit_code, Some(2));
