@@ -27,6 +27,8 @@ pub struct EngineConfig {
     pub platform: Option<weir_core::platform::PlatformConfig>,
     /// The job definitions folder (`jobs/` beside `dags/`); None when absent.
     pub jobs_folder: Option<PathBuf>,
+    /// The Docker daemon's socket; None for the default (`/var/run/docker.sock`).
+    pub docker_socket: Option<PathBuf>,
 }
 
 impl EngineConfig {
@@ -42,6 +44,7 @@ impl EngineConfig {
             run_schedules: true,
             platform: None,
             jobs_folder: None,
+            docker_socket: None,
         }
     }
 

@@ -107,7 +107,7 @@ impl Engine {
             None => {
                 // Standalone: a Docker environment sized to the host when the daemon answers.
                 // A daemon that hangs must not hold up start-up: half a second to answer.
-                let docker = weir_compute::DockerBackend::local();
+                let docker = docker_backend(&config);
                 let ping = docker.ping();
                 let docker_up = matches!(
                     tokio::time::timeout(std::time::Duration::from_millis(500), ping).await,
@@ -124,7 +124,7 @@ impl Engine {
             .compute_environments
             .iter()
             .any(|e| e.backend == weir_core::platform::Backend::Docker)
-            .then(weir_compute::DockerBackend::local);
+            .then(|| docker_backend(&config));
         let views = Mutex::new(crate::queues::empty_views(&platform));
         let shared = Arc::new(Shared {
             platform,
@@ -316,6 +316,21 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
         // Tasks finished during dispatch (noop): plan their runs again at once.
         shared.notify(Event::RunChanged { dag_id, run_id });
     }
+    // Tries waiting for an unavailable backend: look again when its health is re-asked.
+    let waits_for_backend = shared
+        .views
+        .lock()
+        .map(|v| {
+            v.0.iter()
+                .any(|q| q.waiting.iter().any(|w| w.reason_code == "unavailable"))
+        })
+        .unwrap_or(false);
+    if waits_for_backend {
+        next_wake = earliest(
+            next_wake,
+            Some(shared.now() + chrono::TimeDelta::seconds(2)),
+        );
+    }
     let retry_at = shared
         .retries
         .lock()
@@ -338,4 +353,13 @@ fn host_memory_bytes() -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<u64>().ok())
         .map_or(4 << 30, |kb| kb * 1024)
+}
+
+/// The Docker backend on the configured socket (or the default one).
+fn docker_backend(config: &EngineConfig) -> weir_compute::DockerBackend {
+    let mut docker = weir_compute::DockerConfig::default();
+    if let Some(socket) = &config.docker_socket {
+        docker.socket = socket.clone();
+    }
+    weir_compute::DockerBackend::new(docker)
 }

@@ -105,6 +105,9 @@ pub struct StandaloneArgs {
     /// Job definitions folder. Default: `jobs/` beside the DAG folder, if present.
     #[arg(long, env = "WEIR_JOBS")]
     pub jobs: Option<PathBuf>,
+    /// The Docker daemon's socket. Default: /var/run/docker.sock.
+    #[arg(long, env = "WEIR_DOCKER_SOCKET")]
+    pub docker_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

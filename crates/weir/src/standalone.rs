@@ -72,6 +72,7 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
         .map(crate::platform_config::load)
         .transpose()?;
     config.jobs_folder = crate::platform_config::jobs_folder(args.jobs.as_deref(), &args.dags);
+    config.docker_socket = args.docker_socket.clone();
     let engine = Engine::start(config, store).await?;
     let addr = format!("{}:{}", args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(&addr)

@@ -321,3 +321,71 @@ fn count_containers(filter: &str) -> usize {
     let out = out.unwrap_or_else(|e| panic!("cannot run docker ps: {e}"));
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_tries_wait_while_the_daemon_is_down() {
+    let platform = r#"
+[[compute_environments]]
+name = "docker"
+backend = "docker"
+max_vcpus = 2
+max_memory = "2Gi"
+
+[[compute_environments]]
+name = "local"
+backend = "process"
+max_vcpus = 2
+max_memory = "2Gi"
+
+[[queues]]
+name = "default"
+compute_environments = ["docker", "local"]
+"#;
+    let dead = tempfile::tempdir().unwrap();
+    let socket = dead.path().join("no-daemon.sock");
+    let h = Harness::start_configured(Some(platform), &[], Some(&socket)).await;
+    let yaml = format!(
+        "dag: waits\nteam: data\ntasks:\n  box: {{container: {{image: {IMAGE}, pull: never, command: ['true']}}}}\n  local: {{shell: echo still runs}}\n"
+    );
+    let report = weir_core::spec::load_file(&yaml);
+    h.handle
+        .register_dag(&report.dags[0], "w.yaml", &yaml)
+        .await
+        .unwrap();
+    let run = h
+        .handle
+        .trigger_dag(&"waits".parse().unwrap(), Default::default())
+        .await
+        .unwrap();
+    // Shell tasks still run; the container waits in its queue, with the reason shown.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let states = h.states(&run).await;
+        let queue = h.handle.queues().into_iter().find(|q| q.name == "default");
+        let waiting = queue.map(|q| q.waiting).unwrap_or_default();
+        if states["local"] == TaskState::Success && waiting.iter().any(|w| w.task_id == "box") {
+            assert_eq!(states["box"], TaskState::Scheduled, "not failed: it waits");
+            let w = waiting.iter().find(|w| w.task_id == "box").unwrap();
+            assert_eq!(w.reason_code, "unavailable", "{w:?}");
+            assert!(w.reason.contains("`docker`"), "{w:?}");
+            let envs = h.handle.compute_environments();
+            assert!(
+                envs.iter().any(|e| e.name == "docker" && !e.available),
+                "{envs:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the container try did not wait with a reason: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let run = h
+        .store
+        .get_dag_run(&run.dag_id, &run.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.state, DagRunState::Running, "the run waits too");
+}

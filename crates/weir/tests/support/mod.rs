@@ -34,6 +34,15 @@ impl Harness {
 
     /// With a platform config (`weir.toml` text) and job definition files.
     pub async fn start_with(platform: Option<&str>, jobs: &[(&str, &str)]) -> Harness {
+        Self::start_configured(platform, jobs, None).await
+    }
+
+    /// With a platform config, job definitions and a Docker socket.
+    pub async fn start_configured(
+        platform: Option<&str>,
+        jobs: &[(&str, &str)],
+        docker_socket: Option<&std::path::Path>,
+    ) -> Harness {
         let home = tempfile::tempdir().unwrap();
         let store = Store::open(&home.path().join("weir.db").display().to_string())
             .await
@@ -42,6 +51,7 @@ impl Harness {
             home.path().to_path_buf(),
             vec![weir_exe(), OsString::from("supervise")],
         );
+        config.docker_socket = docker_socket.map(std::path::Path::to_path_buf);
         if let Some(text) = platform {
             let report = weir_core::platform::parse(text);
             assert!(!report.has_errors(), "{}", report.render("weir.toml", text));
