@@ -154,6 +154,17 @@ pub async fn container(
             .platform
             .image_allowed(&team, &image)
             .map_err(|why| (why, false))?;
+        // Checked at load time too; here for DAGs that reach the engine another way.
+        let allowed = shared.platform.container_policy(&team);
+        if (plan.privileged && !allowed.privileged)
+            || (plan.host_network && !allowed.host_network)
+            || (!plan.mounts.is_empty() && !allowed.host_mounts)
+        {
+            let why = format!(
+                "team `{team}` may not run privileged containers, on the host network or with host folders"
+            );
+            return Err((why, false));
+        }
         if !plan.secrets.is_empty() {
             let names: Vec<&str> = plan.secrets.keys().map(String::as_str).collect();
             return Err((
@@ -192,6 +203,17 @@ pub async fn container(
             weir_core::spec::model::PullPolicy::Never => weir_compute::PullPolicy::Never,
         };
         launch.team = Some(team.clone());
+        launch.privileged = plan.privileged;
+        launch.host_network = plan.host_network;
+        launch.host_mounts = plan
+            .mounts
+            .iter()
+            .map(|m| weir_compute::HostMount {
+                source: m.source.clone().into(),
+                target: m.target.clone(),
+                read_only: m.read_only,
+            })
+            .collect();
         launch.vcpu = Some(request.vcpus);
         launch.memory_bytes = Some(request.memory_bytes);
         let mut spec = LaunchSpec::new(ti.key.try_key(try_number), shown, dir);

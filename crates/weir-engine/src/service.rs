@@ -357,9 +357,19 @@ fn host_memory_bytes() -> u64 {
 
 /// The Docker backend on the configured socket (or the default one).
 fn docker_backend(config: &EngineConfig) -> weir_compute::DockerBackend {
-    let mut docker = weir_compute::DockerConfig::default();
-    if let Some(socket) = &config.docker_socket {
-        docker.socket = socket.clone();
-    }
-    weir_compute::DockerBackend::new(docker)
+    let defaults = weir_compute::DockerConfig::default();
+    weir_compute::DockerBackend::new(weir_compute::DockerConfig {
+        socket: config
+            .docker_socket
+            .clone()
+            .unwrap_or(defaults.socket.clone()),
+        // The backend refuses privileges unless allowed at all; which team may use them
+        // is the engine's check (`prepare`), per the platform config.
+        allow_privileged: config.platform.as_ref().is_some_and(|p| {
+            p.teams
+                .iter()
+                .any(|t| t.allow_privileged || t.allow_host_network || t.allow_host_mounts)
+        }),
+        ..defaults
+    })
 }

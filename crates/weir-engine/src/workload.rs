@@ -27,6 +27,10 @@ pub struct ContainerPlan {
     pub retry: Option<RetryStrategy>,
     /// The job definition and revision the try uses, recorded with its usage.
     pub job_revision: Option<String>,
+    /// Privileges the task asks for (allowed per team by the platform config).
+    pub privileged: bool,
+    pub host_network: bool,
+    pub mounts: Vec<weir_core::spec::model::HostMountSpec>,
 }
 
 /// What a task needs.
@@ -106,6 +110,9 @@ pub fn need(spec: &DagSpec, task: &TaskSpec, jobs: &JobCatalog) -> Need {
                 timeout: eff.timeout,
                 retry: None,
                 job_revision: None,
+                privileged: c.privileged,
+                host_network: c.host_network,
+                mounts: c.mounts.clone(),
             };
             Need {
                 work: TaskWork::Container(Box::new(plan)),
@@ -135,6 +142,9 @@ pub fn need(spec: &DagSpec, task: &TaskSpec, jobs: &JobCatalog) -> Need {
                     timeout: resolved.timeout.or(eff.timeout),
                     retry: Some(resolved.retry),
                     job_revision: Some(format!("{}@{}", resolved.job, resolved.revision)),
+                    privileged: false,
+                    host_network: false,
+                    mounts: Vec::new(),
                 };
                 Need {
                     work: TaskWork::Container(Box::new(plan)),

@@ -389,3 +389,26 @@ compute_environments = ["docker", "local"]
         .unwrap();
     assert_eq!(run.state, DagRunState::Running, "the run waits too");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privileges_are_refused_unless_the_platform_allows_them() {
+    require_image();
+    let h = Harness::start().await;
+    let run = h
+        .run(
+            &format!("dag: priv\nteam: data\ntasks:\n  root:\n    container: {{image: {IMAGE}, pull: never, command: ['true'], privileged: true}}\n"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(run.state, DagRunState::Failed);
+    let log = h.log(&run, "root", 1).await;
+    assert!(
+        log.contains("team `data` may not run privileged containers"),
+        "{log}"
+    );
+    assert_eq!(
+        h.tries(&run, "root").await.len(),
+        1,
+        "not retried: retrying cannot help"
+    );
+}

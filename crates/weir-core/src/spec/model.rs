@@ -242,6 +242,27 @@ pub struct ContainerTask {
     /// Environment variable name → name of a secret in the team's namespace.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub secrets: IndexMap<String, String>,
+    /// Full privileges. Refused unless the platform config allows it for the team.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+    /// The host's network instead of an isolated one. Same rule as `privileged`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_network: bool,
+    /// Host folders to mount. Same rule as `privileged`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<HostMountSpec>,
+}
+
+/// A host folder mounted into a container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostMountSpec {
+    /// Absolute path on the host.
+    pub source: String,
+    /// Absolute path in the container.
+    pub target: String,
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]

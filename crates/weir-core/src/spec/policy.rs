@@ -22,12 +22,47 @@ pub fn check(
         let at_task = locate(source, &format!("{id}:")).unwrap_or(Pos::new(1, 1));
         let mut queue = spec.effective(task).queue;
         match &task.kind {
-            TaskKind::Container(c) if !c.image.contains("{{") => {
-                if let Err(why) = platform.image_allowed(&spec.team, &c.image) {
+            TaskKind::Container(c) => {
+                if !c.image.contains("{{")
+                    && let Err(why) = platform.image_allowed(&spec.team, &c.image)
+                {
                     let pos = locate(source, &c.image).unwrap_or(at_task);
-                    diags.push(Diagnostic::error(pos, why).with_help("use an image under one of the team's prefixes, or ask the platform team to allow this one in weir.toml"));
+                    diags.push(Diagnostic::error(pos, why).with_help(
+                        "use an image under one of the team's prefixes, or ask the platform team to allow this one in weir.toml",
+                    ));
+                }
+                let allowed = platform.container_policy(&spec.team);
+                let asks = [
+                    (
+                        "privileged",
+                        c.privileged,
+                        allowed.privileged,
+                        "allow_privileged",
+                    ),
+                    (
+                        "host_network",
+                        c.host_network,
+                        allowed.host_network,
+                        "allow_host_network",
+                    ),
+                    (
+                        "mounts",
+                        !c.mounts.is_empty(),
+                        allowed.host_mounts,
+                        "allow_host_mounts",
+                    ),
+                ];
+                for (key, asked, ok, setting) in asks {
+                    if asked && !ok {
+                        let pos = locate(source, &format!("{key}:")).unwrap_or(at_task);
+                        diags.push(
+                            Diagnostic::error(pos, format!("task `{id}` asks for `{key}`, which team `{}` may not use", spec.team))
+                                .with_help(format!("the platform team can set `{setting} = true` for the team in weir.toml")),
+                        );
+                    }
                 }
             }
+
             TaskKind::Job(name) => match jobs.get(&spec.team, name) {
                 Ok(job) => queue = job.queue.clone().unwrap_or(queue),
                 Err(e) => {
@@ -91,6 +126,46 @@ compute_environments = ["docker", "local"]
 name = "marketing"
 image_prefixes = ["registry.example.com/marketing/"]
 "#;
+
+    #[test]
+    fn privileges_need_the_platform_s_permission() {
+        let platform = crate::platform::parse(PLATFORM)
+            .config
+            .expect("valid platform");
+        let src = "dag: d\nteam: marketing\ntasks:\n  p:\n    container:\n      image: registry.example.com/marketing/x:1\n      privileged: true\n      mounts: [{source: /data, target: /data}]\n";
+        let report = crate::spec::load_file(src);
+        assert!(!report.has_errors(), "{:?}", report.diagnostics);
+        let diags = check(&report.dags[0], src, &platform, &JobCatalog::default());
+        let msgs: Vec<(u32, &str)> = diags
+            .iter()
+            .map(|d| (d.pos.line, d.message.as_str()))
+            .collect();
+        assert_eq!(
+            msgs,
+            [
+                (
+                    7,
+                    "task `p` asks for `privileged`, which team `marketing` may not use"
+                ),
+                (
+                    8,
+                    "task `p` asks for `mounts`, which team `marketing` may not use"
+                ),
+            ]
+        );
+        let allowing = PLATFORM.replace("image_prefixes = [\"registry.example.com/marketing/\"]", "image_prefixes = [\"registry.example.com/marketing/\"]\nallow_privileged = true\nallow_host_mounts = true");
+        let platform = crate::platform::parse(&allowing)
+            .config
+            .expect("valid platform");
+        assert!(check(&report.dags[0], src, &platform, &JobCatalog::default()).is_empty());
+        let bad = crate::spec::load_file(
+            "dag: d\nteam: t\ntasks:\n  p: {container: {image: x, mounts: [{source: data, target: /d}]}}\n",
+        );
+        assert_eq!(
+            bad.diagnostics[0].message,
+            "`source` must be an absolute path, not `data`"
+        );
+    }
 
     #[test]
     fn disallowed_images_unknown_jobs_and_queues_are_errors() {

@@ -384,6 +384,18 @@ fn read_kind(
                     .and_then(|n| reader::string_map(n, "`secrets`", diags))
                     .map(|s| s.into_iter().map(|(k, (v, _))| (k, v)).collect())
                     .unwrap_or_default(),
+                privileged: m
+                    .get("privileged")
+                    .and_then(|n| reader::boolean(n, "`privileged`", diags))
+                    .unwrap_or(false),
+                host_network: m
+                    .get("host_network")
+                    .and_then(|n| reader::boolean(n, "`host_network`", diags))
+                    .unwrap_or(false),
+                mounts: m
+                    .get("mounts")
+                    .map(|n| read_mounts(n, diags))
+                    .unwrap_or_default(),
             };
             m.finish(diags);
             Some(TaskKind::Container(c))
@@ -461,4 +473,48 @@ fn read_kind(
         }
         _ => None,
     }
+}
+
+/// `mounts: [{source: /data, target: /data, read_only: true}]`: absolute paths only.
+fn read_mounts(node: &Node, diags: &mut Diags) -> Vec<HostMountSpec> {
+    let Value::Seq(items) = &node.value else {
+        diags.push(Diagnostic::error(
+            node.pos,
+            format!("`mounts` must be a list, found {}", node.kind_name()),
+        ));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(mut m) = MapReader::new(item, "a mount", diags) else {
+            continue;
+        };
+        let path = |key: &'static str, m: &mut MapReader<'_>, diags: &mut Diags| {
+            let n = m.require(key, diags)?;
+            let p = reader::string(n, &format!("`{key}`"), diags)?;
+            if !p.starts_with('/') {
+                diags.push(Diagnostic::error(
+                    n.pos,
+                    format!("`{key}` must be an absolute path, not `{p}`"),
+                ));
+                return None;
+            }
+            Some(p)
+        };
+        let source = path("source", &mut m, diags);
+        let target = path("target", &mut m, diags);
+        let read_only = m
+            .get("read_only")
+            .and_then(|n| reader::boolean(n, "`read_only`", diags))
+            .unwrap_or(false);
+        m.finish(diags);
+        if let (Some(source), Some(target)) = (source, target) {
+            out.push(HostMountSpec {
+                source,
+                target,
+                read_only,
+            });
+        }
+    }
+    out
 }
