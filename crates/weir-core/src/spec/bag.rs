@@ -34,7 +34,8 @@ pub fn load_bag(files: Vec<(String, String)>) -> Vec<BagFile> {
             match owner.get(&dag.dag) {
                 Some(first) => file.report.diagnostics.push(
                     Diagnostic::error(
-                        super::Pos::new(1, 1),
+                        super::diagnostic::locate(&file.source, &dag.dag)
+                            .unwrap_or(super::Pos::new(1, 1)),
                         format!("DAG `{}` is already defined in {first}", dag.dag),
                     )
                     .with_help("DAG ids must be unique across the DAG folder: rename one of them"),
@@ -48,4 +49,26 @@ pub fn load_bag(files: Vec<(String, String)>) -> Vec<BagFile> {
         file.report.dags = kept;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dag_id_defined_twice_points_at_the_second_definition() {
+        let dag =
+            |id: &str| format!("# a comment\ndag: {id}\nteam: t\ntasks:\n  a: {{noop: {{}}}}\n");
+        let bag = load_bag(vec![
+            ("a.yaml".into(), dag("same")),
+            ("b.yaml".into(), dag("same")),
+            ("c.yaml".into(), dag("other")),
+        ]);
+        assert_eq!(bag[0].report.dags.len(), 1);
+        assert!(bag[1].report.dags.is_empty());
+        let d = &bag[1].report.diagnostics[0];
+        assert_eq!((d.pos.line, d.pos.col), (2, 6));
+        assert_eq!(d.message, "DAG `same` is already defined in a.yaml");
+        assert_eq!(bag[2].report.dags.len(), 1);
+    }
 }

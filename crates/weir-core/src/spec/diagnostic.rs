@@ -113,6 +113,18 @@ impl Diagnostic {
     }
 }
 
+/// The 1-based position of the first occurrence of `needle` in `source`.
+pub fn locate(source: &str, needle: &str) -> Option<Pos> {
+    let offset = source.find(needle)?;
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some(Pos::new(
+        u32::try_from(line).ok()?,
+        u32::try_from(col).ok()?,
+    ))
+}
+
 /// Whether any of `diags` is an error (warnings do not count).
 pub fn has_errors(diags: &[Diagnostic]) -> bool {
     diags.iter().any(Diagnostic::is_error)

@@ -3,7 +3,7 @@
 //! DAG is loaded, so a disallowed image is a validation error, not a run-time surprise.
 
 use super::DagSpec;
-use super::diagnostic::{Diagnostic, Pos, did_you_mean};
+use super::diagnostic::{Diagnostic, Pos, did_you_mean, locate};
 use super::model::TaskKind;
 use crate::job_def::JobCatalog;
 use crate::platform::PlatformConfig;
@@ -87,18 +87,6 @@ pub fn check(
         }
     }
     diags
-}
-
-/// The 1-based position of the first occurrence of `needle` in `source`.
-fn locate(source: &str, needle: &str) -> Option<Pos> {
-    let offset = source.find(needle)?;
-    let before = &source[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    Some(Pos::new(
-        u32::try_from(line).ok()?,
-        u32::try_from(col).ok()?,
-    ))
 }
 
 #[cfg(test)]
