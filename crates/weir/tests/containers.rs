@@ -278,9 +278,10 @@ async fn kill_dash_nine_mid_container_then_restart_adopts_it() {
         .await;
     // Its container exists before Weir dies.
     let label = "label=weir.dag=box_survives";
+    // Kill Weir once the container runs (not between its creation and its start).
     let deadline = Instant::now() + Duration::from_secs(30);
-    while count_containers(label) == 0 {
-        assert!(Instant::now() < deadline, "no container appeared");
+    while count_running_containers(label) == 0 {
+        assert!(Instant::now() < deadline, "no container started");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server.kill();
@@ -312,6 +313,14 @@ async fn kill_dash_nine_mid_container_then_restart_adopts_it() {
         0,
         "finished containers are removed"
     );
+}
+
+fn count_running_containers(filter: &str) -> usize {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-q", "--filter", filter, "--filter", "status=running"])
+        .output();
+    let out = out.unwrap_or_else(|e| panic!("cannot run docker ps: {e}"));
+    String::from_utf8_lossy(&out.stdout).lines().count()
 }
 
 fn count_containers(filter: &str) -> usize {

@@ -12,7 +12,7 @@ use weir_compute::ProcessBackend;
 use weir_compute::layout::TRY_DIR_ENV;
 use weir_core::ids::{DagId, RunId, TaskId, TryKey};
 
-pub const SUPERVISOR: &str = env!("CARGO_BIN_EXE_weir-supervisor");
+pub const SUPERVISOR: &str = env!("CARGO_BIN_EXE_weir-compute-supervisor");
 
 pub fn key(task: &str) -> TryKey {
     TryKey {
