@@ -8,13 +8,15 @@
 //!
 //! # Resuming without duplicates
 //!
-//! After a restart (or a lost connection) the copy resumes from the log file itself: its
-//! last task line gives a timestamp `T`, and the number `n` of lines stamped `T` at the
-//! end of the file. The daemon is asked for the output since `T` (whole seconds: the API
-//! takes no fraction); lines stamped before `T` are skipped, and so are the first `n`
-//! stamped `T`. Weir's own `[weir] …` lines at the end of the file are not task lines and
-//! do not count (a task that itself prints `[weir] ` as its very last line may then see
-//! that line twice).
+//! After a restart (or a lost connection) the copy resumes from the log file itself. The
+//! live stream interleaves stdout and stderr in arrival order, which is not always the
+//! order of their timestamps, so the file's last line is not necessarily its newest.
+//! The resume point is therefore the newest task-line stamp `T` in the file's tail, less
+//! [`RESUME_WINDOW`]: lines stamped before that are skipped; lines stamped within the
+//! window are skipped when the file already holds the same stamp and text (counted, so
+//! a line printed twice is kept twice). The daemon is asked for the output since the
+//! window's start (whole seconds: the API takes no fraction). Weir's own `[weir] …`
+//! lines are not task lines and do not count.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -37,13 +39,15 @@ const TAIL_BYTES: u64 = 1 << 20;
 const STAMP_LEN: usize = 24;
 /// Pause before reconnecting after the daemon went away.
 const RECONNECT: Duration = Duration::from_secs(1);
+/// How far before the newest copied line a resumed copy compares lines by content.
+const RESUME_WINDOW: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
 
-/// Where a copy starts: skip lines stamped before `stamp`, and the first `seen` stamped
-/// exactly `stamp`.
+/// Where a copy starts: lines stamped before `floor` were copied; lines stamped from
+/// `floor` on were copied if `recent` holds them (stamp and masked text, with a count).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Resume {
-    stamp: Option<String>,
-    seen: usize,
+    floor: Option<String>,
+    recent: std::collections::HashMap<(String, String), usize>,
 }
 
 impl Resume {
@@ -67,41 +71,53 @@ impl Resume {
     }
 
     fn from_tail(tail: &str) -> Self {
-        let mut resume = Self::start();
-        let lines = tail
+        let task_lines: Vec<(&str, &str)> = tail
             .lines()
-            .rev()
-            .filter(|l| l.len() > STAMP_LEN && l.is_char_boundary(STAMP_LEN));
-        let mut task_lines = lines.skip_while(|l| l[STAMP_LEN..].starts_with(" [weir] "));
-        let Some(last) = task_lines.next() else {
-            return resume;
+            .filter(|l| l.len() > STAMP_LEN && l.is_char_boundary(STAMP_LEN))
+            .map(|l| (&l[..STAMP_LEN], &l[STAMP_LEN + 1..]))
+            .filter(|(_, text)| !text.starts_with("[weir] "))
+            .collect();
+        let Some(newest) = task_lines.iter().map(|(at, _)| *at).max() else {
+            return Self::start();
         };
-        let last_stamp = &last[..STAMP_LEN];
-        resume.seen = 1 + task_lines
-            .take_while(|l| &l[..STAMP_LEN] == last_stamp)
-            .count();
-        resume.stamp = Some(last_stamp.to_owned());
-        resume
+        let floor = DateTime::parse_from_rfc3339(newest)
+            .map(|t| stamp(t.with_timezone(&Utc) - RESUME_WINDOW))
+            .unwrap_or_else(|_| newest.to_owned());
+        let mut recent = std::collections::HashMap::new();
+        for (at, text) in task_lines
+            .into_iter()
+            .filter(|(at, _)| *at >= floor.as_str())
+        {
+            *recent.entry((at.to_owned(), text.to_owned())).or_insert(0) += 1;
+        }
+        Self {
+            floor: Some(floor),
+            recent,
+        }
     }
 
     /// The `since` to ask the daemon for (whole seconds, rounded down).
     fn since(&self) -> i32 {
-        self.stamp
+        self.floor
             .as_deref()
             .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
             .and_then(|t| i32::try_from(t.timestamp()).ok())
             .unwrap_or(0)
     }
 
-    /// Whether a line stamped `stamp` was already copied (and counts it).
-    fn already_copied(&mut self, stamp: &str) -> bool {
-        match self.stamp.as_deref() {
-            Some(last) if stamp < last => true,
-            Some(last) if stamp == last && self.seen > 0 => {
-                self.seen -= 1;
-                true
-            }
-            _ => false,
+    /// Whether a line stamped `stamp` with (masked) `text` was already copied, and if so
+    /// counts it as seen.
+    fn already_copied(&mut self, stamp: &str, text: &str) -> bool {
+        match self.floor.as_deref() {
+            Some(floor) if stamp < floor => true,
+            Some(_) => match self.recent.get_mut(&(stamp.to_owned(), text.to_owned())) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
+            },
+            None => false,
         }
     }
 }
@@ -115,11 +131,11 @@ struct LogFile {
 
 impl LogFile {
     fn line(&mut self, at: &str, raw: &[u8]) -> io::Result<()> {
-        if self.resume.already_copied(at) {
+        let text = self.masker.mask(&String::from_utf8_lossy(raw));
+        if self.resume.already_copied(at, &text) {
             return Ok(());
         }
-        let text = String::from_utf8_lossy(raw);
-        let out = format!("{at} {}\n", self.masker.mask(&text));
+        let out = format!("{at} {text}\n");
         self.file.write_all(out.as_bytes())
     }
 }
@@ -267,23 +283,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resume_point_skips_weir_remarks() {
+    fn resume_point_skips_weir_remarks_and_survives_reordering() {
+        // stdout's `b` arrived after stderr's `e`, though it was printed first.
         let tail = "2026-11-27T12:00:00.100Z a\n\
-                    2026-11-27T12:00:01.200Z b\n\
-                    2026-11-27T12:00:01.200Z c\n\
+                    2026-11-27T12:00:03.300Z e\n\
+                    2026-11-27T12:00:03.200Z b\n\
+                    2026-11-27T12:00:03.200Z b\n\
                     2026-11-27T12:00:05.000Z [weir] exited with code 0\n";
         let mut r = Resume::from_tail(tail);
-        assert_eq!(r.stamp.as_deref(), Some("2026-11-27T12:00:01.200Z"));
-        assert_eq!(r.seen, 2);
+        assert_eq!(r.floor.as_deref(), Some("2026-11-27T12:00:01.300Z"));
         assert_eq!(r.since(), 1_795_780_801);
-        assert!(r.already_copied("2026-11-27T12:00:01.100Z"));
-        assert!(r.already_copied("2026-11-27T12:00:01.200Z"));
-        assert!(r.already_copied("2026-11-27T12:00:01.200Z"));
         assert!(
-            !r.already_copied("2026-11-27T12:00:01.200Z"),
-            "a third line is new"
+            r.already_copied("2026-11-27T12:00:00.100Z", "a"),
+            "before the window"
         );
-        assert!(!r.already_copied("2026-11-27T12:00:01.201Z"));
+        assert!(r.already_copied("2026-11-27T12:00:03.200Z", "b"));
+        assert!(r.already_copied("2026-11-27T12:00:03.300Z", "e"));
+        assert!(
+            r.already_copied("2026-11-27T12:00:03.200Z", "b"),
+            "printed twice, copied twice"
+        );
+        assert!(
+            !r.already_copied("2026-11-27T12:00:03.200Z", "b"),
+            "a third one is new"
+        );
+        assert!(
+            !r.already_copied("2026-11-27T12:00:03.250Z", "c"),
+            "not copied yet"
+        );
+        assert!(!r.already_copied("2026-11-27T12:00:03.301Z", "f"));
         assert_eq!(Resume::from_tail(""), Resume::start());
         assert_eq!(Resume::start().since(), 0);
     }
@@ -303,10 +331,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("log");
         let file = File::create(&path).expect("create");
-        let resume = Resume {
-            stamp: Some("2026-11-27T12:00:00.000Z".into()),
-            seen: 1,
-        };
+        let resume = Resume::from_tail("2026-11-27T12:00:00.000Z old\n");
         let mut log = LogFile {
             file,
             masker: Masker::new(vec!["pw".into()]),
