@@ -247,6 +247,11 @@ const OOM_FLAG_LAG: Duration = Duration::from_secs(3);
 async fn late_oom(docker: &Docker, name: &str) -> bool {
     let deadline = Instant::now() + OOM_FLAG_LAG;
     while Instant::now() < deadline {
+        // The daemon's event log is the source of the flag; it may hold the `oom` event
+        // before the flag is set (or when, under load, the flag never is).
+        if oom_event_seen(docker, name).await {
+            return true;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
         let inspected = docker
             .inspect_container(name, None::<InspectContainerOptions>)
@@ -258,6 +263,28 @@ async fn late_oom(docker: &Docker, name: &str) -> bool {
         }
     }
     false
+}
+
+/// Whether the daemon logged an `oom` event for the container in the last hour.
+async fn oom_event_seen(docker: &Docker, name: &str) -> bool {
+    use bollard::query_parameters::EventsOptionsBuilder;
+    use futures_util::StreamExt;
+    let now = Utc::now().timestamp();
+    let filters = std::collections::HashMap::from([
+        ("container", vec![name.to_string()]),
+        ("event", vec!["oom".to_string()]),
+    ]);
+    let options = EventsOptionsBuilder::new()
+        .since(&(now - 3600).to_string())
+        .until(&(now + 1).to_string())
+        .filters(&filters)
+        .build();
+    let mut events = docker.events(Some(options));
+    // `until` ends the stream; the timeout guards a daemon that does not honour it.
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), events.next()).await,
+        Ok(Some(Ok(_)))
+    )
 }
 
 /// Inspects the container, waiting out an unreachable daemon; `None` when it is gone.
