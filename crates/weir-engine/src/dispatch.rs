@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::launch::{Started, start_try};
 use crate::queues::{EnvironmentView, QueueView, WaitingView};
 use crate::service::Shared;
-use crate::workload::need;
+use crate::workload::{Need, need};
 
 /// Dispatches what may run now. Returns the runs in which something finished on the
 /// spot (noop, refused or never-fitting tasks), which need planning again.
@@ -31,7 +31,7 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
     let mut pool_room: HashMap<String, PoolRoom> = HashMap::new();
     let jobs = shared.jobs.read().map(|j| j.clone()).unwrap_or_default();
     let mut waiting: Vec<WaitingTry<TaskInstanceKey>> = Vec::new();
-    let mut candidates: HashMap<TaskInstanceKey, (TaskInstanceRecord, DagRunRecord)> =
+    let mut candidates: HashMap<TaskInstanceKey, (TaskInstanceRecord, DagRunRecord, Need)> =
         HashMap::new();
 
     for ti in scheduled {
@@ -54,15 +54,18 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
             .get(&shared.store, &run.dag_id, &run.version_hash)
             .await?;
         let Some(task) = version.spec.tasks.get(ti.key.task_id.as_str()) else {
-            // Gone from its version: start_try fails it with the reason.
-            start_try(shared, run, &version, &ti, None).await?;
+            let note = format!(
+                "task `{}` is not in version {} of the DAG",
+                ti.key.task_id, version.hash
+            );
+            fail_now(shared, &ti, note).await?;
             replan.insert(run_key);
             continue;
         };
         let need = need(&version.spec, task, &jobs);
         let Some(workload) = need.workload() else {
             // Noop and refused kinds take no capacity: settle them now.
-            start_try(shared, run, &version, &ti, None).await?;
+            start_try(shared, run, &version, &ti, &need, None).await?;
             replan.insert(run_key);
             continue;
         };
@@ -111,7 +114,7 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
             sequence: waiting.len() as u64,
             hold,
         });
-        candidates.insert(ti.key.clone(), (ti, run.clone()));
+        candidates.insert(ti.key.clone(), (ti, run.clone(), need));
     }
 
     let running: Vec<fair_share::RunningTry> = shared
@@ -150,7 +153,7 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
     });
 
     for never in &plan.never_fit {
-        if let Some((ti, run)) = candidates.get(&never.id) {
+        if let Some((ti, run, _)) = candidates.get(&never.id) {
             fail_now(
                 shared,
                 ti,
@@ -165,7 +168,7 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
         if shared.in_flight() >= parallelism {
             break;
         }
-        let Some((ti, run)) = candidates.get(&placed.id) else {
+        let Some((ti, run, need)) = candidates.get(&placed.id) else {
             continue;
         };
         if dag_room.get(&ti.key.dag_id).is_some_and(|room| *room <= 0) {
@@ -185,7 +188,7 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
             environment: placed.environment.clone(),
             request,
         });
-        match start_try(shared, run, &version, ti, placement).await {
+        match start_try(shared, run, &version, ti, need, placement).await {
             Ok(Started::Lost) => continue,
             Ok(Started::Finished) => {
                 replan.insert((run.dag_id.clone(), run.run_id.clone()));

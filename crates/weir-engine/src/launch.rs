@@ -61,23 +61,14 @@ pub async fn start_try(
     run: &DagRunRecord,
     version: &DagVersion,
     ti: &TaskInstanceRecord,
+    need: &crate::workload::Need,
     placement: Option<weir_core::fair_share::RunningTry>,
 ) -> Result<Started> {
-    let task_id = ti.key.task_id.as_str();
     let now = shared.now();
-    let Some(task) = version.spec.tasks.get(task_id) else {
-        let mut u =
-            TaskInstanceUpdate::new(ti.key.clone(), TaskState::Scheduled, TaskState::Failed);
-        u.end_date = Some(Some(now));
-        u.note = Some(Some(format!(
-            "task `{task_id}` is not in version {} of the DAG",
-            version.hash
-        )));
-        shared.store.update_task_instance(&u).await?;
-        return Ok(Started::Finished);
+    // The dispatcher found the task in this version before it asked.
+    let Some(task) = version.spec.tasks.get(ti.key.task_id.as_str()) else {
+        return Ok(Started::Lost);
     };
-    let jobs = shared.jobs.read().map(|j| j.clone()).unwrap_or_default();
-    let need = crate::workload::need(&version.spec, task, &jobs);
     if let TaskWork::Noop = need.work {
         let mut u =
             TaskInstanceUpdate::new(ti.key.clone(), TaskState::Scheduled, TaskState::Success);

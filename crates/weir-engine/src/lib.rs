@@ -30,7 +30,7 @@ mod workload;
 
 pub use clock::{Clock, SystemClock};
 pub use config::EngineConfig;
-pub use dag_bag::SyncReport;
+pub use dag_bag::{SyncReport, find_dag_files};
 pub use error::{EngineError, Result};
 pub use handle::{ClearRequest, EngineHandle, TriggerRequest};
 pub use queues::{EnvironmentView, QueueView, WaitingView};

@@ -115,14 +115,19 @@ impl Diagnostic {
 
 /// The 1-based position of the first occurrence of `needle` in `source`.
 pub fn locate(source: &str, needle: &str) -> Option<Pos> {
-    let offset = source.find(needle)?;
-    let before = &source[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let (line, col) = line_col(source, source.find(needle)?);
     Some(Pos::new(
         u32::try_from(line).ok()?,
         u32::try_from(col).ok()?,
     ))
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
 }
 
 /// Whether any of `diags` is an error (warnings do not count).

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::dag::ReadDag;
-use super::diagnostic::{Diagnostic, Pos, did_you_mean};
+use super::diagnostic::{Diagnostic, Pos, did_you_mean, line_col};
 use super::graph::TaskGraph;
 use super::model::{ForEach, ScheduleSpec};
 use super::reader::Diags;
@@ -154,13 +154,6 @@ fn check_template(site: &TemplateSite, source: &str, fans_out: bool, diags: &mut
             )),
         });
     }
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
 }
 
 fn check_for_each(
