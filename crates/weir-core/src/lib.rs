@@ -3,6 +3,7 @@
 //! This crate does no IO, starts no runtime and reads no clock: callers pass in the
 //! source text, the time and the state, and get back values and diagnostics.
 
+pub mod access;
 pub mod cost;
 pub mod duration;
 pub mod fair_share;

@@ -269,6 +269,20 @@ impl EngineHandle {
         &self.shared.platform
     }
 
+    /// The settings the engine was started with (for `GET /api/v1/config`).
+    pub fn config(&self) -> &crate::EngineConfig {
+        &self.shared.config
+    }
+
+    /// The job definitions loaded from the jobs folder, by team and name.
+    pub fn job_definitions(&self) -> Vec<weir_core::job_def::JobDefinition> {
+        self.shared
+            .jobs
+            .read()
+            .map(|jobs| jobs.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Stops the engine's loop (running tries are left to be adopted).
     pub fn shutdown(&self) {
         self.shared.shutdown.cancel();

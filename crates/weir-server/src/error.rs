@@ -55,6 +55,18 @@ pub enum ApiError {
         title: Cow<'static, str>,
         detail: String,
     },
+    /// No credentials, or credentials that do not prove who the caller is (401).
+    #[error("{detail}")]
+    Unauthenticated { detail: String },
+    /// The caller is known but may not do this; the detail says what it would take (403).
+    #[error("{detail}")]
+    PermissionDenied { detail: String },
+    /// Too many failed sign-ins from this address for this user (429).
+    #[error("{detail}")]
+    TooManyRequests {
+        detail: String,
+        retry_after_secs: u64,
+    },
     /// The path exists, the method does not (405).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -120,6 +132,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::PermissionDenied { .. } => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -140,6 +155,15 @@ impl ApiError {
                 Cow::Borrowed("Method Not Allowed"),
                 Some("The method is not allowed for the requested URL.".into()),
             ),
+            ApiError::Unauthenticated { detail } => {
+                (Cow::Borrowed("Unauthorized"), Some(detail.clone()))
+            }
+            ApiError::PermissionDenied { detail } => {
+                (Cow::Borrowed("Forbidden"), Some(detail.clone()))
+            }
+            ApiError::TooManyRequests { detail, .. } => {
+                (Cow::Borrowed("Too Many Requests"), Some(detail.clone()))
+            }
             ApiError::Conflict { detail } => (Cow::Borrowed("Conflict"), Some(detail.clone())),
             ApiError::PayloadTooLarge { .. } => {
                 (Cow::Borrowed("Payload Too Large"), Some(self.to_string()))
@@ -158,6 +182,8 @@ impl ApiError {
         };
         let anchor = match status {
             StatusCode::BAD_REQUEST => Some("BadRequest"),
+            StatusCode::UNAUTHORIZED => Some("Unauthenticated"),
+            StatusCode::FORBIDDEN => Some("PermissionDenied"),
             StatusCode::NOT_FOUND => Some("NotFound"),
             StatusCode::METHOD_NOT_ALLOWED => Some("MethodNotAllowed"),
             StatusCode::CONFLICT => Some("AlreadyExists"),
@@ -181,7 +207,24 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(e) = &self {
             tracing::error!(error = %e, "request failed");
         }
-        problem_response(&self.problem())
+        let mut response = problem_response(&self.problem());
+        match &self {
+            ApiError::Unauthenticated { .. } => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"Weir\", Bearer"),
+                );
+            }
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            _ => {}
+        }
+        response
     }
 }
 

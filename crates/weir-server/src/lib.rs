@@ -12,6 +12,7 @@
 //! `pagination` Airflow's `limit`/`offset`, `error` the error type, `openapi` the OpenAPI
 //! document (served at `/api/v1/openapi.json`) generated from the handlers and shapes.
 
+pub mod auth;
 mod error;
 mod extract;
 pub mod json;
@@ -30,7 +31,12 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use weir_engine::EngineHandle;
 
+pub use auth::password::HashCost;
+pub use auth::rate_limit::LoginLimits;
+pub use auth::{AdminBootstrap, Authenticator, ensure_admin};
 pub use error::{ApiError, Problem};
+
+use auth::oidc::OidcVerifier;
 pub use extract::ApiDateTime;
 
 /// Settings of the API, built once by the binary.
@@ -44,6 +50,10 @@ pub struct ApiConfig {
     pub max_page_limit: i64,
     /// How long [`serve`] waits for requests in flight after shutdown is asked for.
     pub shutdown_timeout: Duration,
+    /// How expensive new password hashes are.
+    pub password_cost: HashCost,
+    /// Limits on failed sign-ins.
+    pub login_limits: LoginLimits,
 }
 
 impl Default for ApiConfig {
@@ -53,30 +63,35 @@ impl Default for ApiConfig {
             default_page_limit: 100,
             max_page_limit: 1000,
             shutdown_timeout: Duration::from_secs(10),
+            password_cost: HashCost::STANDARD,
+            login_limits: LoginLimits::default(),
         }
     }
 }
 
-/// What every handler gets: the engine (and through it the store) and the settings.
+/// What every handler gets: the engine (and through it the store), the settings and the
+/// authenticator.
 #[derive(Clone)]
 pub struct AppState {
     pub engine: EngineHandle,
     pub config: Arc<ApiConfig>,
+    pub auth: Arc<Authenticator>,
 }
 
 impl AppState {
     /// State with the default settings.
     pub fn new(engine: EngineHandle) -> Self {
-        AppState {
-            engine,
-            config: Arc::new(ApiConfig::default()),
-        }
+        Self::with_config(engine, ApiConfig::default())
     }
 
+    /// State with `config`; single sign-on follows the platform config's `[auth.oidc]`.
     pub fn with_config(engine: EngineHandle, config: ApiConfig) -> Self {
+        let oidc = engine.platform().auth.oidc.clone().map(OidcVerifier::new);
+        let auth = Authenticator::new(engine.store().clone(), oidc, config.login_limits);
         AppState {
             engine,
             config: Arc::new(config),
+            auth: Arc::new(auth),
         }
     }
 
@@ -95,6 +110,10 @@ pub fn router(state: AppState) -> Router {
     let (api, doc) = routes::api().split_for_parts();
     let api = api
         .route("/openapi.json", openapi::route(&openapi::finish(doc)))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard::guard,
+        ))
         .method_not_allowed_fallback(routes::method_not_allowed);
     Router::new()
         .nest("/api/v1", api)
@@ -125,7 +144,8 @@ pub async fn serve(
         shutdown.await;
         let _ = stopping_tx.send(true);
     };
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(signal);
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let deadline = async move {
         // Never resolves unless shutdown was asked for.
         if stopping_rx.wait_for(|stopping| *stopping).await.is_err() {

@@ -8,14 +8,19 @@
 //! `get_dags`, `DAG`, `Error`, …); Weir's additions sit beside them.
 
 use axum::body::Bytes;
+use axum::http::Method;
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get};
 use utoipa::openapi::path::Paths;
+use utoipa::openapi::security::{
+    Http, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{self, ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{OpenApi, ToResponse, ToSchema};
 
 use crate::AppState;
+use crate::auth::rules::{self, Need};
 use crate::error::{ApiError, Problem};
 
 /// The frame of the document: information, server, tags, and the shared error responses.
@@ -41,6 +46,7 @@ use crate::error::{ApiError, Problem};
         (name = "Pool"),
         (name = "Monitoring"),
         (name = "Backfill", description = "Weir: runs for a range of past dates."),
+        (name = "Identity", description = "Weir: the caller, users, teams and members, API tokens, the audit trail."),
     ),
     components(
         schemas(Problem),
@@ -50,7 +56,10 @@ use crate::error::{ApiError, Problem};
             AlreadyExists,
             PayloadTooLarge,
             UnsupportedMediaType,
-            ServiceUnavailable
+            ServiceUnavailable,
+            Unauthenticated,
+            PermissionDenied,
+            TooManyRequests
         )
     )
 )]
@@ -109,15 +118,81 @@ problem_response!(
     ServiceUnavailable
 );
 
-/// The finished document of the paths `doc` holds, in the frame of [`ApiDoc`].
+problem_response!(
+    /// No credentials, or credentials that prove nothing: sign in (Basic, or a Bearer API
+    /// or SSO token).
+    Unauthenticated
+);
+problem_response!(
+    /// The caller may not do this; the detail names the role it takes.
+    PermissionDenied
+);
+problem_response!(
+    /// Too many failed sign-ins; `Retry-After` says when to try again.
+    TooManyRequests
+);
+
+/// The finished document of the paths `doc` holds, in the frame of [`ApiDoc`]: every
+/// route that needs a caller declares the sign-in schemes and the 401/403/429 answers
+/// the guard gives (from the one rule table, so the two cannot disagree).
 pub fn finish(doc: openapi::OpenApi) -> openapi::OpenApi {
     let mut full = ApiDoc::openapi();
     full.merge(doc);
+    let components = full.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "Basic",
+        SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+    );
+    components.add_security_scheme(
+        "Bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "A Weir API token (`weir_…`, from `weir login` or `POST /tokens`) or a \
+                     JWT from the configured OpenID Connect provider.",
+                ))
+                .build(),
+        ),
+    );
+    let security = vec![
+        SecurityRequirement::new("Basic", Vec::<String>::new()),
+        SecurityRequirement::new("Bearer", Vec::<String>::new()),
+    ];
     // A catch-all segment, axum's `{*name}`, is an ordinary `{name}` parameter in OpenAPI.
     let mut paths = Paths::new();
     paths.paths = std::mem::take(&mut full.paths.paths)
         .into_iter()
-        .map(|(path, item)| (path.replace("{*", "{"), item))
+        .map(|(path, mut item)| {
+            for (method, op) in [
+                ("GET", &mut item.get),
+                ("POST", &mut item.post),
+                ("PUT", &mut item.put),
+                ("PATCH", &mut item.patch),
+                ("DELETE", &mut item.delete),
+            ] {
+                let Some(op) = op.as_mut() else { continue };
+                let public = Method::from_bytes(method.as_bytes())
+                    .ok()
+                    .and_then(|m| rules::rule(&m, &path))
+                    .is_some_and(|r| r.need == Need::Public);
+                if public {
+                    continue;
+                }
+                op.security = Some(security.clone());
+                for (status, name) in [
+                    ("401", "Unauthenticated"),
+                    ("403", "PermissionDenied"),
+                    ("429", "TooManyRequests"),
+                ] {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| Ref::from_response_name(name).into());
+                }
+            }
+            (path.replace("{*", "{"), item)
+        })
         .collect();
     full.paths = paths;
     full

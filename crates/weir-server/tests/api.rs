@@ -6,7 +6,12 @@
 mod api {
     pub mod support;
 
+    mod access;
+    mod audit;
     mod bad_input;
+    mod batch;
+    mod config_jobs;
+    mod connections;
     mod costs;
     mod dag_runs;
     mod dags;

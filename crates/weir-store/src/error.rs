@@ -43,6 +43,12 @@ pub enum StoreError {
     #[error("the default pool `{0}` cannot be deleted")]
     DefaultPoolUndeletable(String),
 
+    #[error("user `{0}` already exists")]
+    UserExists(String),
+
+    #[error("user `{0}` not found")]
+    UserNotFound(String),
+
     #[error(transparent)]
     IllegalTransition(#[from] IllegalTransition),
 
@@ -69,6 +75,7 @@ impl StoreError {
                 | StoreError::TaskInstanceNotFound(_)
                 | StoreError::TryNotFound(_)
                 | StoreError::PoolNotFound(_)
+                | StoreError::UserNotFound(_)
         )
     }
 
@@ -76,7 +83,7 @@ impl StoreError {
     pub fn is_conflict(&self) -> bool {
         matches!(
             self,
-            StoreError::RunExists { .. } | StoreError::TryExists(_)
+            StoreError::RunExists { .. } | StoreError::TryExists(_) | StoreError::UserExists(_)
         )
     }
 }

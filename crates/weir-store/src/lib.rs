@@ -22,7 +22,10 @@
 #[macro_use]
 mod macros;
 
+mod access_records;
+mod audit;
 mod connect;
+mod connections;
 mod dag_runs;
 mod dags;
 mod error;
@@ -34,14 +37,18 @@ mod records;
 mod rows;
 mod sql;
 mod task_instances;
+pub mod ti_search;
+mod tokens;
 mod tries;
 mod usage;
+mod users;
 mod variables;
 mod xcom;
 
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
+pub use access_records::*;
 pub use connect::StoreOptions;
 pub use error::{Result, StoreError};
 pub use records::*;

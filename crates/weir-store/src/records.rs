@@ -342,6 +342,8 @@ pub struct VariableRecord {
     pub key: String,
     pub value: String,
     pub description: Option<String>,
+    /// The owning team (`None`: platform-wide), fixed when the variable is created.
+    pub team: Option<String>,
 }
 
 /// A DAG file that failed to load, with the error text.

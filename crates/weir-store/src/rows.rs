@@ -7,6 +7,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use weir_core::ids::TryKey;
 
+use crate::access_records::*;
 use crate::records::*;
 use crate::sql::{Ts, int_col, opt_int_col, parse_col};
 
@@ -154,6 +155,7 @@ impl_from_row!(VariableRecord, |row| {
         key: row.try_get("key")?,
         value: row.try_get("value")?,
         description: row.try_get("description")?,
+        team: row.try_get("team")?,
     })
 });
 
@@ -171,5 +173,72 @@ impl_from_row!(PoolRecord, |row| {
         name: row.try_get("pool")?,
         slots: int_col("slots", row.try_get("slots")?)?,
         description: row.try_get("description")?,
+    })
+});
+
+impl_from_row!(UserRecord, |row| {
+    Ok(UserRecord {
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        email: row.try_get("email")?,
+        source: row.try_get("source")?,
+        platform_admin: row.try_get("platform_admin")?,
+        created_at: row.try_get::<Ts, _>("created_at")?.0,
+        last_login_at: opt_time!(row, "last_login_at"),
+    })
+});
+
+impl_from_row!(MembershipRecord, |row| {
+    Ok(MembershipRecord {
+        team: row.try_get("team")?,
+        username: row.try_get("username")?,
+        role: row.try_get("role")?,
+        source: row.try_get("source")?,
+    })
+});
+
+// Deliberately never reads `token_hash`: a record may be logged or sent to a client.
+impl_from_row!(TokenRecord, |row| {
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        username: row.try_get("username")?,
+        team: row.try_get("team")?,
+        role: row.try_get("role")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get::<Ts, _>("created_at")?.0,
+        expires_at: opt_time!(row, "expires_at"),
+        revoked_at: opt_time!(row, "revoked_at"),
+        last_used_at: opt_time!(row, "last_used_at"),
+    })
+});
+
+impl_from_row!(AuditEventRecord, |row| {
+    Ok(AuditEventRecord {
+        id: row.try_get("id")?,
+        time: row.try_get::<Ts, _>("time")?.0,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        object_type: row.try_get("object_type")?,
+        object_id: row.try_get("object_id")?,
+        team: row.try_get("team")?,
+        outcome: row.try_get("outcome")?,
+        source_addr: row.try_get("source_addr")?,
+        details: row.try_get::<Json<Value>, _>("details")?.0,
+    })
+});
+
+impl_from_row!(ConnectionRecord, |row| {
+    Ok(ConnectionRecord {
+        conn_id: row.try_get("conn_id")?,
+        conn_type: row.try_get("conn_type")?,
+        description: row.try_get("description")?,
+        host: row.try_get("host")?,
+        login: row.try_get("login")?,
+        password: row.try_get("password")?,
+        schema: row.try_get("schema_name")?,
+        port: opt_int_col("port", row.try_get("port")?)?,
+        extra: row.try_get("extra")?,
+        team: row.try_get("team")?,
     })
 });

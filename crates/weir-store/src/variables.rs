@@ -1,4 +1,5 @@
-//! Variables: plain key/value configuration (`{{ var.value.x }}`).
+//! Variables: plain key/value configuration (`{{ var.value.x }}`), each owned by a team
+//! or platform-wide.
 
 use crate::records::{Page, VariableRecord};
 use crate::{Result, Store};
@@ -14,16 +15,19 @@ impl Store {
         })
     }
 
-    /// Creates or replaces a variable (value and description) and returns it.
+    /// Creates or replaces a variable (value and description) and returns it. `team`
+    /// (`None`: platform-wide) is the owner of a variable this creates; replacing keeps
+    /// the stored owner, so rewriting a value cannot move a variable to another team.
     pub async fn set_variable(
         &self,
         key: &str,
         value: &str,
         description: Option<&str>,
+        team: Option<&str>,
     ) -> Result<VariableRecord> {
         with_db!(self, |pool| {
             Ok(sqlx::query_as(
-                "INSERT INTO variable (key, value, description) VALUES ($1, $2, $3)
+                "INSERT INTO variable (key, value, description, team) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (key) DO UPDATE
                  SET value = excluded.value, description = excluded.description
                  RETURNING *",
@@ -31,6 +35,7 @@ impl Store {
             .bind(key)
             .bind(value)
             .bind(description)
+            .bind(team)
             .fetch_one(pool)
             .await?)
         })

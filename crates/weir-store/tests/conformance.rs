@@ -8,12 +8,16 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed case
 
+#[path = "conformance/access.rs"]
+mod access;
 #[path = "conformance/dags.rs"]
 mod dags;
 #[path = "conformance/misc.rs"]
 mod misc;
 #[path = "conformance/runs.rs"]
 mod runs;
+#[path = "conformance/search.rs"]
+mod search;
 #[path = "conformance/support.rs"]
 mod support;
 #[path = "conformance/task_instances.rs"]
@@ -74,7 +78,16 @@ conformance!(
     misc::negative_pages_are_refused,
     misc::parallel_writers_all_succeed,
     usage::usage_records_round_trip_once_per_try,
+    search::batch_searches_filter_and_page,
     usage::usage_lists_since_and_per_team,
     usage::usage_outlives_its_run,
     usage::usage_refuses_impossible_quantities,
+    access::users_crud_duplicates_and_cascade,
+    access::memberships_upsert_remove_and_list,
+    access::sso_sync_replaces_only_sso_memberships,
+    access::tokens_create_find_list_revoke_touch,
+    access::audit_appends_and_lists_with_filters,
+    access::audit_events_are_append_only,
+    access::connections_crud_team_filter_and_fixed_team,
+    access::variable_team_is_kept_on_update,
 );

@@ -14,7 +14,7 @@ async fn a_plain_path_is_a_wal_sqlite_file_that_survives_reopening() {
     let path = path.to_str().unwrap();
     let store = Store::open(path).await.unwrap();
     assert_eq!(store.backend_name(), "sqlite");
-    store.set_variable("k", "v", None).await.unwrap();
+    store.set_variable("k", "v", None, None).await.unwrap();
     store.close().await;
 
     let mut conn = SqliteConnection::connect(&format!("sqlite:{path}"))
@@ -35,7 +35,7 @@ async fn a_plain_path_is_a_wal_sqlite_file_that_survives_reopening() {
 #[tokio::test]
 async fn an_in_memory_store_keeps_its_data_across_calls() {
     let store = Store::open("sqlite::memory:").await.unwrap();
-    store.set_variable("k", "v", None).await.unwrap();
+    store.set_variable("k", "v", None, None).await.unwrap();
     assert_eq!(store.get_variable("k").await.unwrap().unwrap().value, "v");
     assert_eq!(
         store.get_dag(&DagId::new("x").unwrap()).await.unwrap(),

@@ -75,6 +75,205 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Sign in to a server: stores a token that the other commands then use.
+    Login(LoginArgs),
+    /// Sign out: revoke the stored token and delete it.
+    Logout(LogoutArgs),
+    /// Show who the server takes you for, and your roles in teams.
+    Whoami {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Manage users (platform admins).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Manage API tokens: yours, and your teams' service accounts'.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show teams and manage their members.
+    Teams {
+        #[command(subcommand)]
+        command: TeamsCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show the audit log: who did what to which object, newest first.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The user to sign in as; asked for on a terminal if not given.
+    #[arg(long, short)]
+    pub username: Option<String>,
+    /// Read the password from the first line of standard input instead of asking
+    /// (WEIR_PASSWORD is also read, when set).
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Only sign out if the stored token is for this server.
+    #[arg(long)]
+    pub server: Option<String>,
+}
+
+/// A role in a team, from least to most allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TeamRole {
+    /// Reads the team's DAGs, runs and logs.
+    Viewer,
+    /// Also triggers, pauses, clears and backfills.
+    Operator,
+    /// Also manages the team's members and service-account tokens.
+    Admin,
+}
+
+impl TeamRole {
+    /// The role's name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TeamRole::Viewer => "viewer",
+            TeamRole::Operator => "operator",
+            TeamRole::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a local user. Without --password-stdin, a strong password is generated and
+    /// printed once.
+    Create {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Make the user a platform admin (all teams, users and settings).
+        #[arg(long)]
+        platform_admin: bool,
+        /// Read the password (at least 8 characters) from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users, with their teams and roles.
+    List,
+    /// Delete a user.
+    Delete { username: String },
+    /// Set a local user's password (your own, or anyone's as a platform admin).
+    SetPassword {
+        username: String,
+        /// Read the new password from the first line of standard input instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print it (the only time it is shown). With --team and --role,
+    /// a token of the team's service account (needs the team's admin role).
+    Create {
+        /// A name to recognize the token by, e.g. `ci-deploy`.
+        name: String,
+        #[arg(long, requires = "role")]
+        team: Option<String>,
+        #[arg(long, value_enum, requires = "team")]
+        role: Option<TeamRole>,
+        /// Days until the token expires (default 90).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=365), conflicts_with = "no_expiry")]
+        expires_in_days: Option<u32>,
+        /// The token never expires.
+        #[arg(long)]
+        no_expiry: bool,
+    },
+    /// List the tokens you can see: yours, your teams' service accounts' as a team admin,
+    /// everyone's as a platform admin. Never their secrets.
+    List {
+        /// Only this user's tokens.
+        #[arg(long)]
+        username: Option<String>,
+        /// Only this team's service-account tokens.
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// Revoke a token: it stops working at once.
+    Revoke { token_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamsCommand {
+    /// List teams.
+    List,
+    /// Show a team: its settings and members.
+    Show { team: String },
+    /// Give a user a role in a team (or change it).
+    AddMember {
+        team: String,
+        username: String,
+        #[arg(long, value_enum)]
+        role: TeamRole,
+    },
+    /// Take a user out of a team.
+    RemoveMember { team: String, username: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only what this user (or service account) did.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only events on objects of this type, or on this one object: `dag`, `dag:finance_close`.
+    #[arg(long, value_name = "TYPE[:ID]")]
+    pub object: Option<String>,
+    /// Only this action, e.g. `dag.pause`, `variable.update`, `login`.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only events with this outcome.
+    #[arg(long, value_enum)]
+    pub outcome: Option<AuditOutcome>,
+    /// Only events since: a span back from now (30m, 1h, 2d, 1w), a date (2026-03-01) or an
+    /// RFC 3339 date-time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events before: same forms as --since.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many events (the newest).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// How an audited request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutcome {
+    Success,
+    /// Refused for lack of a role.
+    Denied,
+    Failed,
+}
+
+impl AuditOutcome {
+    /// The outcome's name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Success => "success",
+            AuditOutcome::Denied => "denied",
+            AuditOutcome::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

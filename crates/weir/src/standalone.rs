@@ -35,6 +35,9 @@ pub fn parse_date_arg(text: &str) -> Result<DateTime<Utc>, String> {
         .ok_or_else(|| format!("`{text}` is not a date: write 2026-01-01 or 2026-01-01T03:00:00Z"))
 }
 
+/// The platform admin standalone creates on an empty database.
+const ADMIN: &str = "admin";
+
 pub fn run(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
     if !args.dags.is_dir() {
@@ -73,7 +76,28 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     config.jobs_folder = crate::platform_config::jobs_folder(args.jobs.as_deref(), &args.dags);
     config.docker_socket = args.docker_socket.clone();
-    let engine = Engine::start(config, store).await?;
+    let engine = Engine::start(config, store.clone()).await?;
+    let api_config = weir_server::ApiConfig::default();
+    let admin_password = std::env::var("WEIR_ADMIN_PASSWORD").ok();
+    match weir_server::ensure_admin(
+        &store,
+        ADMIN,
+        admin_password.as_deref(),
+        api_config.password_cost,
+    )
+    .await
+    .context("cannot create the first user")?
+    {
+        weir_server::AdminBootstrap::Existed => {}
+        weir_server::AdminBootstrap::Created => {
+            eprintln!("Created platform admin `{ADMIN}` with the password in WEIR_ADMIN_PASSWORD.");
+        }
+        weir_server::AdminBootstrap::CreatedWithPassword(password) => eprintln!(
+            "Created platform admin `{ADMIN}` with password: {password}\n\
+             (shown this once; sign in with `weir login --username {ADMIN}`, and change it with \
+             `weir users set-password {ADMIN}`)"
+        ),
+    }
     let addr = format!("{}:{}", args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -85,7 +109,7 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
         db,
         started.elapsed().as_millis()
     );
-    let state = weir_server::AppState::new(engine.handle());
+    let state = weir_server::AppState::with_config(engine.handle(), api_config);
     weir_server::serve(listener, state, shutdown_signal()).await?;
     engine.shutdown().await;
     Ok(ExitCode::SUCCESS)

@@ -49,6 +49,8 @@ fn the_official_airflow_client_works_against_weir() {
         .arg("-u")
         .arg(&script)
         .env("WEIR_URL", &server.url)
+        .env("WEIR_USERNAME", "admin")
+        .env("WEIR_PASSWORD", support::server::ADMIN_PASSWORD)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 
 pub use read::{PlatformReport, parse};
 
+use crate::access::LogReaders;
+use crate::access::sso::OidcSettings;
 use crate::spec::model::MemorySize;
 
 /// vCPUs a try asks for when neither its task nor its job definition says.
@@ -51,6 +53,9 @@ pub struct PlatformConfig {
     /// The teams' fair-share weights and what their containers may do.
     #[serde(default)]
     pub teams: Vec<Team>,
+    /// How callers sign in beyond local users and tokens (`[auth.oidc]`).
+    #[serde(default)]
+    pub auth: AuthSettings,
     /// Whether this config came from a file or stands in for a missing one.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -213,6 +218,19 @@ pub struct Team {
     pub allow_host_network: bool,
     #[serde(default)]
     pub allow_host_mounts: bool,
+    /// Who may read the task logs of the team's DAGs: `"team"` (its members and platform
+    /// admins, the default, since logs may hold the team's data) or `"everyone"`.
+    #[serde(default)]
+    pub logs_readable_by: LogReaders,
+}
+
+/// The `[auth]` table: sign-in beyond local users and API tokens.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Single sign-on: bearer JWTs from this OpenID Connect provider are accepted.
+    #[serde(default)]
+    pub oidc: Option<OidcSettings>,
 }
 
 fn default_weight() -> f64 {
@@ -262,6 +280,7 @@ impl PlatformConfig {
             compute_environments,
             queues: vec![queue],
             teams: Vec::new(),
+            auth: AuthSettings::default(),
             origin: ConfigOrigin::StandaloneDefault,
         }
     }
@@ -296,6 +315,12 @@ impl PlatformConfig {
 
     pub fn team(&self, name: &str) -> Option<&Team> {
         self.teams.iter().find(|t| t.name == name)
+    }
+
+    /// Who may read the task logs of `team`'s DAGs (its members, for a team not listed).
+    pub fn log_readers(&self, team: &str) -> LogReaders {
+        self.team(team)
+            .map_or(LogReaders::Team, |t| t.logs_readable_by)
     }
 
     /// A team's fair-share weight: 1 for a team the config does not list.

@@ -11,11 +11,14 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::validate::{Located, validate};
-use super::{ComputeEnvironment, PlatformConfig, Queue, Team};
+use super::{AuthSettings, ComputeEnvironment, PlatformConfig, Queue, Team};
+use crate::access::sso::OidcSettings;
 use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
 
 /// Sections `weir.toml` may hold; each is an array of tables (`[[queues]]`).
 const SECTIONS: [&str; 3] = ["compute_environments", "queues", "teams"];
+/// The one plain table `weir.toml` may hold (`[auth]`, with `[auth.oidc]`).
+const AUTH: &str = "auth";
 
 /// Most problems reported for one entry before giving up on it.
 const MAX_PROBLEMS: usize = 32;
@@ -64,6 +67,7 @@ pub fn parse(source: &str) -> PlatformReport {
         compute_environments: Vec::new(),
         queues: Vec::new(),
         teams: Vec::new(),
+        auth: AuthSettings::default(),
         origin: super::ConfigOrigin::File,
     };
     let mut located = Located::default();
@@ -100,15 +104,23 @@ pub fn parse(source: &str) -> PlatformReport {
                     }
                 }
             }
+            AUTH => {
+                if let Some(auth) = auth_section(key_pos, value, source, &mut diags) {
+                    config.auth = auth;
+                }
+            }
             other => {
                 let d = Diagnostic::error(key_pos, format!("unknown section `{other}`"));
-                diags.push(match did_you_mean(other, SECTIONS) {
-                    Some(s) => d.with_help(format!("did you mean `[[{s}]]`?")),
-                    None => d.with_help(format!(
-                        "weir.toml holds these sections: {}",
-                        SECTIONS.map(|s| format!("[[{s}]]")).join(", ")
-                    )),
-                });
+                diags.push(
+                    match did_you_mean(other, SECTIONS.into_iter().chain([AUTH])) {
+                        Some(AUTH) => d.with_help(format!("did you mean `[{AUTH}]`?")),
+                        Some(s) => d.with_help(format!("did you mean `[[{s}]]`?")),
+                        None => d.with_help(format!(
+                            "weir.toml holds these sections: {}, [{AUTH}]",
+                            SECTIONS.map(|s| format!("[[{s}]]")).join(", ")
+                        )),
+                    },
+                );
             }
         }
     }
@@ -120,6 +132,51 @@ pub fn parse(source: &str) -> PlatformReport {
         config: ok.then_some(config),
         diagnostics: diags,
     }
+}
+
+/// The `[auth]` table. Its one key, `oidc`, is read as an entry of its own: a header
+/// table's span does not cover its keys, so problems inside it are located from there.
+fn auth_section(
+    key_pos: Pos,
+    value: &Spanned<DeValue<'_>>,
+    source: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<AuthSettings> {
+    let DeValue::Table(table) = value.get_ref() else {
+        diags.push(
+            Diagnostic::error(key_pos, format!("`{AUTH}` must be a table"))
+                .with_help("write it as `[auth.oidc]` with the provider's settings below"),
+        );
+        return None;
+    };
+    let mut auth = AuthSettings::default();
+    let mut ok = true;
+    for (key, v) in table.iter() {
+        let pos = pos_at(source, key.span().start);
+        match key.get_ref().as_ref() {
+            "oidc" => match entry::<OidcSettings>(v, "[auth.oidc] table", source, diags) {
+                Some(oidc) => {
+                    for (field, problem) in crate::access::sso::check(&oidc) {
+                        diags.push(Diagnostic::error(
+                            pos,
+                            format!("[auth.oidc] `{field}`: {problem}"),
+                        ));
+                        ok = false;
+                    }
+                    auth.oidc = Some(oidc);
+                }
+                None => ok = false,
+            },
+            other => {
+                diags.push(
+                    Diagnostic::error(pos, format!("unknown key `{other}` in [auth]"))
+                        .with_help("[auth] holds one table: `[auth.oidc]`"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(auth)
 }
 
 /// The entries of one section, each with where it was written. A section written as

@@ -334,3 +334,58 @@ fn fit_checks_name_the_queue_and_sizes() {
     assert_eq!(format_bytes(1536 * 1024 * 1024), "1.5Gi");
     assert_eq!(format_bytes(512), "512");
 }
+
+#[test]
+fn auth_section_reads_oidc_and_log_readers() {
+    let src = r#"
+[[teams]]
+name = "marketing"
+logs_readable_by = "everyone"
+
+[[teams]]
+name = "finance"
+
+[auth.oidc]
+issuer = "https://idp.example.com"
+audience = ["weir"]
+
+[[auth.oidc.role_mappings]]
+value = "mkt-engineers"
+team = "marketing"
+role = "operator"
+
+[[auth.oidc.role_mappings]]
+claim = "department"
+value = "platform"
+role = "platform_admin"
+"#;
+    let c = load(src);
+    let oidc = c.auth.oidc.as_ref().unwrap();
+    assert_eq!(oidc.issuer, "https://idp.example.com");
+    assert_eq!(oidc.leeway_seconds, 60);
+    assert_eq!(oidc.groups_claim, "groups");
+    assert_eq!(oidc.role_mappings.len(), 2);
+    assert_eq!(
+        c.log_readers("marketing"),
+        crate::access::LogReaders::Everyone
+    );
+    assert_eq!(c.log_readers("finance"), crate::access::LogReaders::Team);
+    assert_eq!(c.log_readers("unlisted"), crate::access::LogReaders::Team);
+}
+
+#[test]
+fn auth_section_problems_are_located() {
+    let src = "[auth.oidc]\nissuer = \"idp.example.com\"\naudience = []\nleway_seconds = 5\n\n[[auth.oidc.role_mappings]]\nvalue = \"g\"\nrole = \"operator\"\n";
+    let report = parse(src);
+    assert!(report.config.is_none());
+    let text = report.render("weir.toml", src);
+    assert!(text.contains("unknown key `leway_seconds`"), "{text}");
+    assert!(text.contains("did you mean `leeway_seconds`"), "{text}");
+    assert!(text.contains("must be an http(s) URL"), "{text}");
+    assert!(text.contains("at least one accepted audience"), "{text}");
+    assert!(text.contains("name the team"), "{text}");
+
+    let report = parse("[autth]\nx = 1\n");
+    let text = report.render("weir.toml", "[autth]\nx = 1\n");
+    assert!(text.contains("did you mean `[auth]`"), "{text}");
+}

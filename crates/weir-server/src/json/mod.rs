@@ -7,8 +7,13 @@
 //! `DAGRun`, `Error`, …). Times are written as Airflow writes them
 //! (`2026-01-01T03:00:00+00:00`).
 
+pub mod access;
+pub mod batch;
+pub mod config;
+pub mod connections;
 pub mod costs;
 mod dag;
+pub mod job_definitions;
 mod queues;
 mod requests;
 mod run;
@@ -84,6 +89,9 @@ pub struct Variable {
     pub key: String,
     pub value: String,
     pub description: Option<String>,
+    /// Weir: the owning team (its admins change the variable, its members read it);
+    /// `null` for a platform-wide variable, which every signed-in user reads.
+    pub team: Option<String>,
 }
 
 impl From<VariableRecord> for Variable {
@@ -92,6 +100,7 @@ impl From<VariableRecord> for Variable {
             key: v.key,
             value: v.value,
             description: v.description,
+            team: v.team,
         }
     }
 }

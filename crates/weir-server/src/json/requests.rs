@@ -124,6 +124,10 @@ pub struct VariableBody {
     pub value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Weir: the team that owns a new variable (default: the caller's only admin team;
+    /// none, platform-wide, for platform admins). Ignored on update: ownership stays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 /// `POST /backfills` (Weir; the shape of Airflow 3's backfill request): a run for every

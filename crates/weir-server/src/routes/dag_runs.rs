@@ -1,5 +1,6 @@
-//! DAG runs: `GET|POST /dags/{dag_id}/dagRuns` (`~` lists every DAG's runs) and
-//! `GET|PATCH|DELETE /dags/{dag_id}/dagRuns/{dag_run_id}`.
+//! DAG runs: `GET|POST /dags/{dag_id}/dagRuns` (`~` lists every DAG's runs),
+//! `GET|PATCH|DELETE /dags/{dag_id}/dagRuns/{dag_run_id}` and
+//! `POST /dags/{dag_id}/dagRuns/{dag_run_id}/clear`.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,14 +9,18 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use weir_core::ids::{DagId, RunId};
 use weir_core::state::DagRunState;
-use weir_engine::TriggerRequest;
+use weir_engine::{ClearRequest, TriggerRequest};
 use weir_store::{DagRunFilter, DagRunOrder};
 
-use super::{load_dag, load_run};
+use super::task_instances::to_json;
+use super::{load_dag, load_run, spec_of};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, DagSelector, QueryParams, path_params};
-use crate::json::{DagRun, DagRunCollection, TriggerDagRun, UpdateDagRunState};
+use crate::json::batch::{ClearDagRun, ClearDagRunResponse};
+use crate::json::{
+    DagRun, DagRunCollection, TaskInstanceCollection, TriggerDagRun, UpdateDagRunState,
+};
 use crate::openapi::{AlreadyExists, BadRequest, NotFound, ServiceUnavailable};
 use crate::pagination::{Pagination, bad_order_by, order_by};
 
@@ -34,10 +39,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_runs, trigger))
         .routes(routes!(get_run, set_state, delete_run))
+        .routes(routes!(clear_run))
 }
 
 /// The `order_by` fields runs can be sorted on, and what they sort by.
-const ORDERS: [(&str, DagRunOrder); 8] = [
+pub(super) const ORDERS: [(&str, DagRunOrder); 8] = [
     ("id", DagRunOrder::LogicalDate),
     ("execution_date", DagRunOrder::LogicalDate),
     ("logical_date", DagRunOrder::LogicalDate),
@@ -304,4 +310,58 @@ async fn delete_run(State(state): State<AppState>, path: RunPath) -> Result<Stat
         return Err(ApiError::dag_run_not_found(&path.dag_id, &path.run_id));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Clear a DAG run.
+///
+/// Clears every task instance of the run so the run goes again. As in Airflow, `dry_run`
+/// defaults to true: it answers with the task instances that would be cleared; otherwise
+/// with the run, once cleared.
+#[utoipa::path(
+    post,
+    path = "/dags/{dag_id}/dagRuns/{dag_run_id}/clear",
+    operation_id = "clear_dag_run",
+    tag = "DAGRun",
+    params(RunPath),
+    request_body = ClearDagRun,
+    responses(
+        (status = 200, description = "Success.", body = inline(ClearDagRunResponse)),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+async fn clear_run(
+    State(state): State<AppState>,
+    path: RunPath,
+    ApiJson(body): ApiJson<ClearDagRun>,
+) -> Result<Json<ClearDagRunResponse>, ApiError> {
+    let run = load_run(&state, &path.dag_id, &path.run_id).await?;
+    let cleared = state
+        .engine
+        .clear_task_instances(
+            &path.dag_id,
+            ClearRequest {
+                run_id: Some(path.run_id.clone()),
+                task_ids: None,
+                start_date: None,
+                end_date: None,
+                only_failed: false,
+                include_downstream: false,
+                dry_run: body.dry_run,
+            },
+        )
+        .await?;
+    if body.dry_run {
+        let spec = spec_of(&state, &path.dag_id).await;
+        let total = i64::try_from(cleared.len()).unwrap_or(i64::MAX);
+        return Ok(Json(ClearDagRunResponse::TaskInstances(
+            TaskInstanceCollection {
+                task_instances: to_json(cleared, &run, spec.as_deref()),
+                total_entries: total,
+            },
+        )));
+    }
+    let run = load_run(&state, &path.dag_id, &path.run_id).await?;
+    Ok(Json(ClearDagRunResponse::Run(Box::new(run.into()))))
 }

@@ -2,16 +2,24 @@
 //! its handlers through `utoipa_axum::routes!`, so a route and its OpenAPI path come from
 //! one `#[utoipa::path]` annotation and cannot disagree.
 
+mod audit_events;
 mod backfills;
+mod batch_lists;
+mod config;
+mod connections;
 mod costs;
 mod dag_runs;
 mod dags;
 pub mod health;
 mod import_errors;
+mod job_definitions;
 mod logs;
 mod pools;
 mod queues;
 mod task_instances;
+mod teams;
+mod tokens;
+mod users;
 mod variables;
 mod xcom;
 
@@ -42,6 +50,14 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(backfills::routes())
         .merge(queues::routes())
         .merge(costs::routes())
+        .merge(batch_lists::routes())
+        .merge(connections::routes())
+        .merge(config::routes())
+        .merge(job_definitions::routes())
+        .merge(users::routes())
+        .merge(teams::routes())
+        .merge(tokens::routes())
+        .merge(audit_events::routes())
 }
 
 /// A known path with an unknown method: a 405 problem.

@@ -1,5 +1,6 @@
-//! Task instances: `GET .../dagRuns/{dag_run_id}/taskInstances[/{task_id}[/{map_index}]]`
-//! and `POST /dags/{dag_id}/clearTaskInstances`.
+//! Task instances: `GET .../dagRuns/{dag_run_id}/taskInstances[/{task_id}[/{map_index}]]`,
+//! `PATCH .../taskInstances/{task_id}` (set one instance's state) and
+//! `POST /dags/{dag_id}/clearTaskInstances`.
 
 use axum::Json;
 use axum::extract::State;
@@ -15,6 +16,7 @@ use super::{RunDates, load_dag, load_run, spec_of};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryParams, path_params};
+use crate::json::batch::{UpdateTaskInstance, UpdateTaskState};
 use crate::json::{
     ClearTaskInstances, TaskInstance, TaskInstanceCollection, TaskInstanceReference,
     TaskInstanceReferenceCollection,
@@ -44,7 +46,7 @@ path_params!(MappedTiPath {
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_task_instances))
-        .routes(routes!(get_task_instance))
+        .routes(routes!(get_task_instance, patch_task_instance))
         .routes(routes!(get_mapped_task_instance))
         .routes(routes!(clear))
 }
@@ -219,6 +221,81 @@ async fn one(
     let spec = spec_of(state, &key.dag_id).await;
     let op = operator(spec.as_deref(), &key.task_id);
     Ok(Json(TaskInstance::new(ti, run.logical_date, op)))
+}
+
+/// Update the state of a task instance.
+///
+/// `success` or `failed` (a running try is cancelled). As in Airflow, `dry_run` defaults
+/// to true: without `"dry_run": false` nothing changes and the instance that would be
+/// set is returned.
+#[utoipa::path(
+    patch,
+    path = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}",
+    operation_id = "patch_task_instance",
+    tag = "TaskInstance",
+    params(TiPath),
+    request_body = UpdateTaskInstance,
+    responses(
+        (status = 200, description = "Success.", body = TaskInstanceReference),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+async fn patch_task_instance(
+    State(state): State<AppState>,
+    path: TiPath,
+    ApiJson(body): ApiJson<UpdateTaskInstance>,
+) -> Result<Json<TaskInstanceReference>, ApiError> {
+    let key = TaskInstanceKey {
+        dag_id: path.dag_id,
+        run_id: path.run_id,
+        task_id: path.task_id,
+        map_index: UNMAPPED,
+    };
+    set_state(&state, key, body).await
+}
+
+/// Airflow's `SetSingleTaskInstanceState`: checks the DAG, the task and the instance,
+/// then (unless `dry_run`) sets the state through the engine.
+async fn set_state(
+    state: &AppState,
+    key: TaskInstanceKey,
+    body: UpdateTaskInstance,
+) -> Result<Json<TaskInstanceReference>, ApiError> {
+    let new_state = match body.new_state {
+        UpdateTaskState::Success => TaskState::Success,
+        UpdateTaskState::Failed => TaskState::Failed,
+        UpdateTaskState::Skipped => {
+            return Err(ApiError::bad_request(
+                "Weir can set a task instance to `success` or `failed`; `skipped` is not \
+                 supported yet",
+            ));
+        }
+    };
+    load_dag(state, &key.dag_id).await?;
+    if let Some(spec) = spec_of(state, &key.dag_id).await
+        && !spec.tasks.contains_key(key.task_id.as_str())
+    {
+        return Err(ApiError::not_found(
+            "Task not found",
+            format!("Task '{}' not found in DAG '{}'", key.task_id, key.dag_id),
+        ));
+    }
+    let (mut ti, run) = load_task_instance(state, &key).await?;
+    if !body.dry_run {
+        ti = state
+            .engine
+            .set_task_instance_state(&key, new_state)
+            .await?;
+    }
+    Ok(Json(TaskInstanceReference {
+        task_id: ti.key.task_id.to_string(),
+        dag_id: ti.key.dag_id.to_string(),
+        execution_date: run.logical_date,
+        dag_run_id: ti.key.run_id.to_string(),
+        map_index: ti.key.map_index,
+    }))
 }
 
 /// Clear task instances so they run again.

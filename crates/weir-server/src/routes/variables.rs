@@ -1,5 +1,8 @@
 //! Variables: `GET|POST /variables` and `GET|PATCH|DELETE /variables/{variable_key}`
 //! (keys may hold `/`, as in Airflow). `POST` creates or replaces.
+//!
+//! Each variable belongs to a team (or to no team: platform-wide); the guard checks
+//! access, the list shows only what the caller may read.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,7 +11,12 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use axum::extract::Extension;
+use weir_core::access::TeamRole;
+use weir_store::Page;
+
 use crate::AppState;
+use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryParams, from_value, path_params};
 use crate::json::{Variable, VariableBody, VariableCollection};
@@ -63,6 +71,7 @@ fn variable_not_found(key: &str) -> ApiError {
 )]
 async fn list_variables(
     State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
     q: QueryParams,
 ) -> Result<Json<VariableCollection>, ApiError> {
     let page = Pagination::from_query(&q, &state.config)?;
@@ -71,10 +80,25 @@ async fn list_variables(
     {
         return Err(bad_order_by(field, &["key"]));
     }
-    let found = state
-        .store()
-        .list_variables(page.limit, page.offset)
-        .await?;
+    let caller = &auth.caller;
+    let found = if caller.platform_admin {
+        state
+            .store()
+            .list_variables(page.limit, page.offset)
+            .await?
+    } else {
+        // Only what the caller may read: platform-wide variables and its teams' ones.
+        let mut all = state.store().list_variables(i64::MAX / 2, 0).await?.items;
+        all.retain(|v| {
+            v.team
+                .as_deref()
+                .is_none_or(|t| caller.has(t, TeamRole::Viewer))
+        });
+        Page {
+            total_entries: i64::try_from(all.len()).unwrap_or(i64::MAX),
+            items: page.slice(all),
+        }
+    };
     Ok(Json(VariableCollection {
         variables: found.items.into_iter().map(Variable::from).collect(),
         total_entries: found.total_entries,
@@ -95,6 +119,7 @@ async fn list_variables(
 )]
 async fn create_variable(
     State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
     ApiJson(body): ApiJson<VariableBody>,
 ) -> Result<Json<Variable>, ApiError> {
     check_key(&body.key)?;
@@ -103,7 +128,12 @@ async fn create_variable(
         .ok_or_else(|| ApiError::bad_request("`value` is required"))?;
     let v = state
         .store()
-        .set_variable(&body.key, &value, body.description.as_deref())
+        .set_variable(
+            &body.key,
+            &value,
+            body.description.as_deref(),
+            auth.team.as_deref(),
+        )
         .await?;
     Ok(Json(v.into()))
 }
@@ -209,7 +239,7 @@ async fn patch_variable(
     };
     let v = state
         .store()
-        .set_variable(&path.key, &value, description.as_deref())
+        .set_variable(&path.key, &value, description.as_deref(), None)
         .await?;
     Ok(Json(v.into()))
 }

@@ -35,7 +35,7 @@ async fn variables_crud() {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(
         v,
-        json!({"key": "region", "value": "eu", "description": "where"})
+        json!({"key": "region", "value": "eu", "description": "where", "team": null})
     );
     let (status, v) = t
         .call(

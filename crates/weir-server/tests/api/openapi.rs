@@ -131,10 +131,19 @@ impl Doc {
         }
         for key in ["oneOf", "anyOf"] {
             if let Some(branches) = schema[key].as_array() {
-                // Nullable references: the one branch that is not `null`.
-                for b in branches.iter().filter(|b| b["type"] != "null") {
-                    self.undeclared(b, value, at, out);
-                }
+                // Nullable references have one branch that is not `null`; of several
+                // (`DAGRun` or `TaskInstanceCollection`), the value follows the branch
+                // that declares the most of it.
+                let best = branches
+                    .iter()
+                    .filter(|b| b["type"] != "null")
+                    .map(|b| {
+                        let mut found = Vec::new();
+                        self.undeclared(b, value, at, &mut found);
+                        found
+                    })
+                    .min_by_key(Vec::len);
+                out.extend(best.into_iter().flatten());
                 return;
             }
         }
@@ -478,4 +487,181 @@ async fn responses_match_the_document() {
     let (status, body) = t.call(Method::DELETE, "/api/v1/variables/nope", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     doc.check("delete", "/variables/{variable_key}", status, &body);
+}
+
+#[tokio::test]
+async fn batch_connection_config_and_job_routes_match_the_document() {
+    let t = TestApp::start().await;
+    let doc = Doc::fetch(&t).await;
+    let ok = StatusCode::OK;
+    let airflow = [
+        ("post", "/dags/~/dagRuns/list", "get_dag_runs_batch"),
+        (
+            "post",
+            "/dags/~/dagRuns/~/taskInstances/list",
+            "get_task_instances_batch",
+        ),
+        (
+            "patch",
+            "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}",
+            "patch_task_instance",
+        ),
+        (
+            "post",
+            "/dags/{dag_id}/dagRuns/{dag_run_id}/clear",
+            "clear_dag_run",
+        ),
+        ("get", "/connections", "get_connections"),
+        ("post", "/connections", "post_connection"),
+        ("get", "/connections/{connection_id}", "get_connection"),
+        ("patch", "/connections/{connection_id}", "patch_connection"),
+        (
+            "delete",
+            "/connections/{connection_id}",
+            "delete_connection",
+        ),
+        ("get", "/config", "get_config"),
+    ];
+    for (method, path, id) in airflow {
+        assert_eq!(
+            doc.0["paths"][path][method]["operationId"], id,
+            "{method} {path}"
+        );
+    }
+    for name in [
+        "Connection",
+        "ConnectionCollection",
+        "ConnectionCollectionItem",
+        "Config",
+        "ConfigSection",
+        "ConfigOption",
+        "ListDagRunsForm",
+        "ListTaskInstanceForm",
+        "UpdateTaskInstance",
+        "ClearDagRun",
+        "JobDefinition",
+        "JobDefinitionCollection",
+    ] {
+        assert!(
+            doc.0["components"]["schemas"][name].is_object(),
+            "no schema {name}"
+        );
+    }
+    // The password is write-only: no response schema may declare it.
+    for name in ["Connection", "ConnectionCollectionItem"] {
+        let props = doc
+            .properties(&doc.0["components"]["schemas"][name])
+            .expect("an object schema");
+        assert!(
+            !props.contains_key("password"),
+            "{name} declares a password"
+        );
+    }
+
+    t.run_to_end("hello", "r1").await;
+    t.run_to_end("failing", "f1").await;
+    let post = |uri: &'static str, body: Value| t.call(Method::POST, uri, Some(body));
+
+    let (status, body) = post(
+        "/api/v1/dags/~/dagRuns/list",
+        json!({"order_by": "-start_date"}),
+    )
+    .await;
+    assert_eq!((status, &body["total_entries"]), (ok, &json!(2)), "{body}");
+    doc.check("post", "/dags/~/dagRuns/list", status, &body);
+    let (status, body) = post("/api/v1/dags/~/dagRuns/list", json!({"page_limit": 0})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    doc.check("post", "/dags/~/dagRuns/list", status, &body);
+    let tis = "/dags/~/dagRuns/~/taskInstances/list";
+    let (status, body) = post("/api/v1/dags/~/dagRuns/~/taskInstances/list", json!({})).await;
+    assert_eq!((status, &body["total_entries"]), (ok, &json!(4)), "{body}");
+    doc.check("post", tis, status, &body);
+    let (status, body) = post(
+        "/api/v1/dags/~/dagRuns/~/taskInstances/list",
+        json!({"executor": ["x"]}),
+    )
+    .await;
+    doc.check("post", tis, status, &body);
+
+    let ti = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}";
+    let (status, body) = t
+        .call(
+            Method::PATCH,
+            "/api/v1/dags/failing/dagRuns/f1/taskInstances/boom",
+            Some(json!({"new_state": "success"})),
+        )
+        .await;
+    assert_eq!(status, ok, "{body}");
+    doc.check("patch", ti, status, &body);
+    let (status, body) = t
+        .call(
+            Method::PATCH,
+            "/api/v1/dags/failing/dagRuns/f1/taskInstances/nope",
+            Some(json!({"new_state": "success"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    doc.check("patch", ti, status, &body);
+
+    let clear = "/dags/{dag_id}/dagRuns/{dag_run_id}/clear";
+    let (status, body) = post("/api/v1/dags/failing/dagRuns/f1/clear", json!({})).await;
+    assert_eq!(status, ok, "{body}");
+    doc.check("post", clear, status, &body);
+    let (status, body) = post(
+        "/api/v1/dags/failing/dagRuns/f1/clear",
+        json!({"dry_run": false}),
+    )
+    .await;
+    assert_eq!(status, ok, "{body}");
+    doc.check("post", clear, status, &body);
+    t.wait_finished("failing", "f1").await;
+
+    let (status, body) = post(
+        "/api/v1/connections",
+        json!({"connection_id": "db", "conn_type": "postgres", "password": "pw", "port": 5432, "team": "data"}),
+    )
+    .await;
+    assert_eq!(status, ok, "{body}");
+    doc.check("post", "/connections", status, &body);
+    let (status, body) = post(
+        "/api/v1/connections",
+        json!({"connection_id": "db", "conn_type": "postgres"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    doc.check("post", "/connections", status, &body);
+    let (status, body) = t.get("/api/v1/connections").await;
+    doc.check("get", "/connections", status, &body);
+    let one = "/connections/{connection_id}";
+    let (status, body) = t.get("/api/v1/connections/db").await;
+    doc.check("get", one, status, &body);
+    let (status, body) = t
+        .call(
+            Method::PATCH,
+            "/api/v1/connections/db?update_mask=host",
+            Some(json!({"host": "h"})),
+        )
+        .await;
+    assert_eq!(status, ok, "{body}");
+    doc.check("patch", one, status, &body);
+    let (status, body) = t
+        .call(Method::DELETE, "/api/v1/connections/nope", None)
+        .await;
+    doc.check("delete", one, status, &body);
+
+    let (status, body) = t.get("/api/v1/config").await;
+    assert_eq!(status, ok, "{body}");
+    doc.check("get", "/config", status, &body);
+    let (status, body) = t.get("/api/v1/config?section=nope").await;
+    doc.check("get", "/config", status, &body);
+
+    let (status, body) = t.get("/api/v1/jobDefinitions").await;
+    doc.check("get", "/jobDefinitions", status, &body);
+    let (status, body) = t.get("/api/v1/jobDefinitions/nope").await;
+    doc.check(
+        "get",
+        "/jobDefinitions/{job_definition_name}",
+        status,
+        &body,
+    );
 }

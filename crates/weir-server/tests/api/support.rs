@@ -12,8 +12,8 @@ use weir_core::ids::{DagId, RunId};
 use weir_core::platform::PlatformConfig;
 use weir_core::state::DagRunState;
 use weir_engine::{Engine, EngineConfig, EngineHandle};
-use weir_server::{AppState, router};
-use weir_store::{DagRunRecord, Store};
+use weir_server::{ApiConfig, AppState, HashCost, router};
+use weir_store::{DagRunRecord, NewToken, NewUser, Store};
 
 /// Two tasks that finish in process.
 pub const HELLO: &str = "\
@@ -62,6 +62,9 @@ pub const BROKEN: &str = "dag: broken\nteam: data\ntasks: 3\n";
 pub struct TestApp {
     pub app: Router,
     pub engine: EngineHandle,
+    /// A platform admin's API token (user `admin`), sent with every request that carries
+    /// no `Authorization` of its own.
+    pub admin_token: String,
     _engine: Engine,
     _dir: TempDir,
 }
@@ -95,9 +98,15 @@ impl TestApp {
         config.platform = platform;
         let engine = Engine::start(config, store).await.expect("engine starts");
         let handle = engine.handle();
+        let api_config = ApiConfig {
+            password_cost: HashCost::FAST_FOR_TESTS,
+            ..ApiConfig::default()
+        };
+        let admin_token = create_user(handle.store(), "admin", true).await;
         TestApp {
-            app: router(AppState::new(handle.clone())),
+            app: router(AppState::with_config(handle.clone(), api_config)),
             engine: handle,
+            admin_token,
             _engine: engine,
             _dir: dir,
         }
@@ -143,6 +152,19 @@ impl TestApp {
     }
 
     pub async fn send_raw(
+        &self,
+        mut req: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        if !req.headers().contains_key(header::AUTHORIZATION) {
+            let bearer = format!("Bearer {}", self.admin_token);
+            req.headers_mut()
+                .insert(header::AUTHORIZATION, bearer.parse().expect("header value"));
+        }
+        self.send_unauthenticated(req).await
+    }
+
+    /// Sends a request as it is: without the admin's token if it has no credentials.
+    pub async fn send_unauthenticated(
         &self,
         req: Request<Body>,
     ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
@@ -191,6 +213,39 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
         self.wait_finished(dag, run).await
     }
+}
+
+/// Creates a user (password `password-of-<name>`) and an API token for it; returns the
+/// token.
+pub async fn create_user(store: &Store, name: &str, platform_admin: bool) -> String {
+    let password = format!("password-of-{name}");
+    let hash =
+        weir_server::auth::password::hash(&password, HashCost::FAST_FOR_TESTS).expect("hash");
+    store
+        .create_user(&NewUser {
+            username: name,
+            password_hash: Some(&hash),
+            email: None,
+            source: "local",
+            platform_admin,
+        })
+        .await
+        .expect("create user");
+    let (token, digest) = weir_server::auth::api_tokens::generate().expect("token");
+    store
+        .create_token(&NewToken {
+            id: &format!("token-of-{name}"),
+            name: "tests",
+            token_hash: &digest,
+            username: Some(name),
+            team: None,
+            role: None,
+            created_by: "tests",
+            expires_at: None,
+        })
+        .await
+        .expect("create token");
+    token
 }
 
 /// Asserts an Airflow problem body with this status and title.

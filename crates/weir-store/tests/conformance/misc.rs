@@ -87,20 +87,23 @@ pub async fn xcom_upserts_lists_and_clears(store: Store) {
 
 pub async fn variables_crud_and_pages(store: Store) {
     assert_eq!(store.get_variable("k").await.unwrap(), None);
-    let v = store.set_variable("k", "v1", Some("first")).await.unwrap();
+    let v = store
+        .set_variable("k", "v1", Some("first"), None)
+        .await
+        .unwrap();
     assert_eq!(
         (v.key.as_str(), v.value.as_str(), v.description.as_deref()),
         ("k", "v1", Some("first"))
     );
     let v = store
-        .set_variable("k", "v2 with 'quotes' and ünïcode", None)
+        .set_variable("k", "v2 with 'quotes' and ünïcode", None, None)
         .await
         .unwrap();
     assert_eq!(v.value, "v2 with 'quotes' and ünïcode");
     assert_eq!(v.description, None);
     assert_eq!(store.get_variable("k").await.unwrap(), Some(v));
     for key in ["c", "a", "b"] {
-        store.set_variable(key, "x", None).await.unwrap();
+        store.set_variable(key, "x", None, None).await.unwrap();
     }
     let page = store.list_variables(2, 1).await.unwrap();
     assert_eq!(page.total_entries, 4);

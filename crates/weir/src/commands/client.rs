@@ -4,14 +4,66 @@
 //! variable keys may hold `/`). An error answer's problem document becomes
 //! [`ClientError::Api`] carrying its `detail`; a server that cannot be reached becomes
 //! [`ClientError::Unreachable`], whose message names the URL and suggests `weir standalone`.
+//!
+//! Every request is signed in as [`credentials::token_for`] decides (`WEIR_TOKEN`, else
+//! the token `weir login` stored for this server), or with a username and password for
+//! `weir login` itself ([`Client::with_auth`]). A 401 says how to sign in and which
+//! credentials were refused; a 403 gives the server's detail, which names the role needed.
 
 use std::fmt;
 use std::time::Duration;
 
+use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use weir_server::Problem;
+
+use crate::commands::credentials::{self, Token, TokenSource};
+
+/// How requests prove who sends them.
+#[derive(Clone)]
+pub enum Auth {
+    /// `Authorization: Bearer`: an API token.
+    Token(Token),
+    /// `Authorization: Basic`: a local user's name and password (only `weir login`).
+    Password { username: String, password: String },
+}
+
+// Secrets must not reach a log or an error message through `{:?}`.
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::Token(t) => f.debug_tuple("Token").field(t).finish(),
+            Auth::Password { username, .. } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
+/// What credentials a refused request carried, to word the 401 message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    Nothing,
+    Token(TokenSource),
+    Password { username: String },
+}
+
+impl From<Option<&Auth>> for Sent {
+    fn from(auth: Option<&Auth>) -> Sent {
+        match auth {
+            None => Sent::Nothing,
+            Some(Auth::Token(t)) => Sent::Token(t.source.clone()),
+            Some(Auth::Password { username, .. }) => Sent::Password {
+                username: username.clone(),
+            },
+        }
+    }
+}
 
 /// Why a request failed.
 #[derive(Debug)]
@@ -25,6 +77,16 @@ pub enum ClientError {
         status: StatusCode,
         title: String,
         detail: String,
+    },
+    /// The server did not accept the request's credentials, or it carried none (401).
+    Unauthenticated { sent: Sent, detail: String },
+    /// The credentials are fine but not allowed to do this (403); the detail names the
+    /// role needed.
+    Forbidden { detail: String },
+    /// Too many failed sign-ins (429); the server says when to try again.
+    TooManyAttempts {
+        detail: String,
+        retry_after_secs: Option<u64>,
     },
     /// The server answered something this client does not understand.
     Protocol { url: String, reason: String },
@@ -56,6 +118,33 @@ impl fmt::Display for ClientError {
                     f.write_str(text)
                 }
             }
+            ClientError::Unauthenticated { sent, detail } => match sent {
+                Sent::Nothing => write!(
+                    f,
+                    "not signed in: run `weir login` or set WEIR_TOKEN (the server said: {detail})"
+                ),
+                Sent::Token(source @ TokenSource::Env) => write!(
+                    f,
+                    "the server refused {source}: {detail}; set a valid token, or unset \
+                     WEIR_TOKEN and run `weir login`"
+                ),
+                Sent::Token(source @ TokenSource::Stored(_)) => write!(
+                    f,
+                    "the server refused {source}: {detail}; run `weir login` again or set \
+                     WEIR_TOKEN"
+                ),
+                Sent::Password { username } => {
+                    write!(f, "cannot sign in as {username}: {detail}")
+                }
+            },
+            ClientError::Forbidden { detail } => write!(f, "permission denied: {detail}"),
+            ClientError::TooManyAttempts {
+                detail,
+                retry_after_secs,
+            } => match retry_after_secs {
+                Some(secs) => write!(f, "{detail}; try again in {secs} s"),
+                None => write!(f, "{detail}; try again later"),
+            },
             ClientError::Protocol { url, reason } => {
                 write!(f, "unexpected answer from {url}: {reason}")
             }
@@ -73,11 +162,20 @@ pub struct Client {
     server: String,
     api: Url,
     http: reqwest::Client,
+    auth: Option<Auth>,
 }
 
 impl Client {
-    /// A client of the server at `server` (e.g. `http://127.0.0.1:8080`).
+    /// A client of the server at `server` (e.g. `http://127.0.0.1:8080`), signed in with
+    /// `WEIR_TOKEN` or the token stored for that server, if any.
     pub fn new(server: &str) -> Result<Client> {
+        let client = Client::anonymous(server)?;
+        let auth = credentials::token_for(server).map(Auth::Token);
+        Ok(client.with_auth(auth))
+    }
+
+    /// A client that sends no credentials.
+    pub fn anonymous(server: &str) -> Result<Client> {
         let bad = |reason: String| ClientError::BadUrl {
             url: server.to_string(),
             reason,
@@ -100,7 +198,23 @@ impl Client {
             server: server.trim_end_matches('/').to_string(),
             api,
             http,
+            auth: None,
         })
+    }
+
+    /// The same client, signed in with `auth` instead.
+    pub fn with_auth(self, auth: Option<Auth>) -> Client {
+        Client { auth, ..self }
+    }
+
+    /// The server's base URL, without a trailing `/`.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// What the client's requests are signed in with.
+    pub fn auth(&self) -> Option<&Auth> {
+        self.auth.as_ref()
     }
 
     /// The URL of an API path given as segments, each percent-encoded.
@@ -136,6 +250,11 @@ impl Client {
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
         let mut req = self.http.request(method, url.clone());
+        req = match &self.auth {
+            Some(Auth::Token(t)) => req.bearer_auth(&t.secret),
+            Some(Auth::Password { username, password }) => req.basic_auth(username, Some(password)),
+            None => req,
+        };
         if let Some(body) = body {
             req = req.json(body);
         }
@@ -144,18 +263,90 @@ impl Client {
             .await
             .map_err(|e| self.transport_error(&url, &e))?;
         let status = response.status();
+        let retry_after_secs = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
         let bytes = response
             .bytes()
             .await
             .map_err(|e| self.transport_error(&url, &e))?;
         if !status.is_success() {
-            return Err(api_error(status, &bytes));
+            return Err(self.refusal(api_error(status, &bytes), retry_after_secs));
         }
         let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
         serde_json::from_slice(bytes).map_err(|e| ClientError::Protocol {
             url: url.to_string(),
             reason: e.to_string(),
         })
+    }
+
+    /// Every page of a list (`?limit=&offset=`): the items under `key` and the server's
+    /// `total_entries`. Items stay raw JSON so that `--output json` shows all the server
+    /// said; [`parse`] reads them for tables.
+    pub async fn get_all(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        key: &str,
+    ) -> Result<(Vec<Value>, i64)> {
+        const PAGE: usize = 1000;
+        let mut items: Vec<Value> = Vec::new();
+        loop {
+            let mut q = query.to_vec();
+            q.push(("limit", PAGE.to_string()));
+            q.push(("offset", items.len().to_string()));
+            let mut page: Value = self.get(segments, &q).await?;
+            let total = page.get("total_entries").and_then(Value::as_i64);
+            let Some(Value::Array(chunk)) = page.get_mut(key).map(Value::take) else {
+                return Err(ClientError::Protocol {
+                    url: self.url(segments).to_string(),
+                    reason: format!("no `{key}` list in the answer"),
+                });
+            };
+            // The server caps `limit` at its own maximum, so a page shorter than asked
+            // for is not the last one: only an empty page or the total says so.
+            let empty = chunk.is_empty();
+            items.extend(chunk);
+            let total = total.unwrap_or(items.len() as i64);
+            if empty || items.len() as i64 >= total {
+                return Ok((items, total));
+            }
+        }
+    }
+
+    /// A 401, 403 or 429 as the error that says what to do about it.
+    fn refusal(&self, e: ClientError, retry_after_secs: Option<u64>) -> ClientError {
+        let ClientError::Api {
+            status,
+            title,
+            detail,
+        } = e
+        else {
+            return e;
+        };
+        let detail = if detail.is_empty() {
+            title.clone()
+        } else {
+            detail
+        };
+        match status {
+            StatusCode::UNAUTHORIZED => ClientError::Unauthenticated {
+                sent: Sent::from(self.auth.as_ref()),
+                detail,
+            },
+            StatusCode::FORBIDDEN => ClientError::Forbidden { detail },
+            StatusCode::TOO_MANY_REQUESTS => ClientError::TooManyAttempts {
+                detail,
+                retry_after_secs,
+            },
+            _ => ClientError::Api {
+                status,
+                title,
+                detail,
+            },
+        }
     }
 
     fn transport_error(&self, url: &Url, e: &reqwest::Error) -> ClientError {
@@ -176,6 +367,14 @@ impl Client {
             }
         }
     }
+}
+
+/// Reads a JSON value the server sent (an item of [`Client::get_all`], say) as `T`.
+pub fn parse<T: DeserializeOwned>(what: &str, value: &Value) -> Result<T> {
+    T::deserialize(value).map_err(|e| ClientError::Protocol {
+        url: what.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// The innermost cause of an error ("Connection refused"), which says more than
@@ -243,10 +442,71 @@ mod tests {
         );
     }
 
+    fn refused(auth: Option<Auth>, status: StatusCode, retry_after: Option<u64>) -> String {
+        let c = Client::anonymous("http://127.0.0.1:8080")
+            .expect("valid")
+            .with_auth(auth);
+        let body = br#"{"detail": "the detail", "status": 0, "title": "t", "type": "about:blank"}"#;
+        c.refusal(api_error(status, body), retry_after).to_string()
+    }
+
+    fn token(source: TokenSource) -> Option<Auth> {
+        Some(Auth::Token(Token {
+            secret: "weir_secret".into(),
+            source,
+        }))
+    }
+
+    #[test]
+    fn a_401_says_how_to_sign_in_and_what_was_refused() {
+        let e = refused(None, StatusCode::UNAUTHORIZED, None);
+        assert_eq!(
+            e,
+            "not signed in: run `weir login` or set WEIR_TOKEN (the server said: the detail)"
+        );
+        let e = refused(token(TokenSource::Env), StatusCode::UNAUTHORIZED, None);
+        assert!(e.contains("WEIR_TOKEN") && e.contains("the detail"), "{e}");
+        let stored = TokenSource::Stored("/c/credentials.json".into());
+        let e = refused(token(stored), StatusCode::UNAUTHORIZED, None);
+        assert!(
+            e.contains("/c/credentials.json") && e.contains("weir login"),
+            "{e}"
+        );
+        let password = Some(Auth::Password {
+            username: "alice".into(),
+            password: "hunter22".into(),
+        });
+        let e = refused(password, StatusCode::UNAUTHORIZED, None);
+        assert_eq!(e, "cannot sign in as alice: the detail");
+        assert!(!e.contains("hunter22"));
+    }
+
+    #[test]
+    fn a_403_gives_the_detail_and_a_429_when_to_retry() {
+        assert_eq!(
+            refused(None, StatusCode::FORBIDDEN, None),
+            "permission denied: the detail"
+        );
+        assert_eq!(
+            refused(None, StatusCode::TOO_MANY_REQUESTS, Some(30)),
+            "the detail; try again in 30 s"
+        );
+        assert_eq!(refused(None, StatusCode::NOT_FOUND, None), "the detail");
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let auth = Auth::Password {
+            username: "alice".into(),
+            password: "hunter22".into(),
+        };
+        assert!(!format!("{auth:?}").contains("hunter22"));
+    }
+
     #[tokio::test]
     async fn an_unreachable_server_is_named() {
         // Port 9 on localhost: nothing listens there.
-        let c = Client::new("http://127.0.0.1:9").expect("valid");
+        let c = Client::anonymous("http://127.0.0.1:9").expect("valid");
         let e = c
             .get::<serde_json::Value>(&["health"], &[])
             .await

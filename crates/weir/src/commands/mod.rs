@@ -1,14 +1,22 @@
 //! One module per noun; each verb returns the process exit code. The nouns that talk to
-//! a server share `server` (runtime, client, flag parsing) and `output` (tables, JSON).
+//! a server share `server` (runtime, client, flag parsing) and `output` (tables, JSON);
+//! `credentials` is the sign-in that `login` stores and the client sends.
 
+mod audit;
 mod client;
 mod costs;
+mod credentials;
 mod dags;
+mod login;
 mod output;
+mod passwords;
 mod queues;
 mod runs;
 mod server;
 mod tasks;
+mod teams;
+mod tokens;
+mod users;
 mod variables;
 
 use std::process::ExitCode;
@@ -24,5 +32,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Variables { command, server } => variables::run(command, &server),
         Command::Costs(args) => costs::run(args),
         Command::Queues { command, server } => queues::run(command, &server),
+        Command::Login(args) => login::login(args),
+        Command::Logout(args) => login::logout(args),
+        Command::Whoami { server } => login::whoami(&server),
+        Command::Users { command, server } => users::run(command, &server),
+        Command::Tokens { command, server } => tokens::run(command, &server),
+        Command::Teams { command, server } => teams::run(command, &server),
+        Command::Audit(args) => audit::run(args),
     }
 }

@@ -32,6 +32,7 @@ pub fn run(cmd: VariablesCommand, server: &ServerArgs) -> anyhow::Result<ExitCod
                 key,
                 value: Some(value),
                 description,
+                team: None,
             };
             let v: Variable = client
                 .send(Method::POST, &["variables"], &[], Some(&body))

@@ -5,7 +5,7 @@ Run by `crates/weir/tests/airflow_client.rs`, which starts `weir standalone` wit
 `client_demo` (tasks `greet` -> `done`) and a broken DAG file, and sets:
 
   WEIR_URL       the server's base URL, e.g. http://127.0.0.1:8080 (required)
-  WEIR_USERNAME  with WEIR_PASSWORD: HTTP Basic credentials, when the server wants them
+  WEIR_USERNAME  with WEIR_PASSWORD: HTTP Basic credentials (a local Weir user)
 
 Each check prints `ok` or `FAIL` with the reason; the last line is `N passed, M failed`,
 and the exit status is 1 if anything failed. The client validates every response against
@@ -28,7 +28,7 @@ from airflow_client.client.api import (
     task_instance_api,
     variable_api,
 )
-from airflow_client.client.exceptions import NotFoundException
+from airflow_client.client.exceptions import NotFoundException, UnauthorizedException
 from airflow_client.client.model.dag import DAG
 from airflow_client.client.model.dag_run import DAGRun
 from airflow_client.client.model.variable import Variable
@@ -37,14 +37,15 @@ DAG_ID = "client_demo"
 RUN_TIMEOUT_SECONDS = 60
 
 
-def api_client():
+def api_client(username=None, password=None):
     base = os.environ.get("WEIR_URL")
     if not base:
         sys.exit("WEIR_URL is not set: point it at a running `weir standalone`")
     config = client.Configuration(host=base.rstrip("/") + "/api/v1")
-    if os.environ.get("WEIR_USERNAME"):
-        config.username = os.environ["WEIR_USERNAME"]
-        config.password = os.environ.get("WEIR_PASSWORD", "")
+    username = username if username is not None else os.environ.get("WEIR_USERNAME")
+    if username:
+        config.username = username
+        config.password = password if password is not None else os.environ.get("WEIR_PASSWORD", "")
     return client.ApiClient(config)
 
 
@@ -208,6 +209,16 @@ def main():
             one = import_errors.get_import_error(broken[0].import_error_id)
             expect(one.filename == broken[0].filename, one.filename)
 
+        def refuses_bad_credentials():
+            for who, password in [(None, None), ("admin", "not-the-password")]:
+                with api_client(username=who or "", password=password) as anonymous:
+                    try:
+                        dag_api.DAGApi(anonymous).get_dags()
+                    except UnauthorizedException:
+                        continue
+                    raise AssertionError(f"listed DAGs as {who or 'nobody'}")
+
+        checks.run("refuse a call without valid credentials", refuses_bad_credentials)
         checks.run("list DAGs", list_dags)
         checks.run("get a DAG", get_dag)
         checks.run("pause and unpause a DAG", pause_and_unpause)

@@ -13,7 +13,12 @@ pub struct Server {
     pub url: String,
     child: Option<Child>,
     log: PathBuf,
+    /// The platform admin's API token, sent with every request and CLI call.
+    pub token: String,
 }
+
+/// The password `weir standalone` gives its first user, `admin`, in these tests.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
 impl Server {
     /// A server on a fresh home and DAG folder holding `files` (name, YAML).
@@ -27,6 +32,7 @@ impl Server {
         let mut server = Server {
             dir,
             url: String::new(),
+            token: String::new(),
             child: None,
             log,
         };
@@ -55,6 +61,7 @@ impl Server {
             .arg("--home")
             .arg(self.home())
             .env("WEIR_LOG", "info,sqlx=warn")
+            .env("WEIR_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -70,6 +77,35 @@ impl Server {
             .to_string();
         self.url = url;
         self.child = Some(child);
+        if self.token.is_empty() {
+            self.token = self.sign_in();
+        }
+    }
+
+    /// An API token of the platform admin, made with its password (what `weir login` does).
+    fn sign_in(&self) -> String {
+        let url = self.api("/tokens");
+        // Its own runtime on its own thread: callers may be inside a runtime already.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let response = reqwest::Client::new()
+                    .post(url)
+                    .basic_auth("admin", Some(ADMIN_PASSWORD))
+                    .json(&serde_json::json!({"name": "tests"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status().as_u16(), 201);
+                let body: Value = response.json().await.unwrap();
+                body["token"].as_str().unwrap().to_string()
+            })
+        })
+        .join()
+        .unwrap()
     }
 
     /// kill -9.
@@ -85,7 +121,12 @@ impl Server {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = reqwest::get(self.api(path)).await.unwrap();
+        let resp = reqwest::Client::new()
+            .get(self.api(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -94,6 +135,7 @@ impl Server {
         let client = reqwest::Client::new();
         let resp = client
             .request(method.parse().unwrap(), self.api(path))
+            .bearer_auth(&self.token)
             .header("content-type", "application/json")
             .body(body.to_string())
             .send()
@@ -142,6 +184,7 @@ impl Server {
         Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(args)
             .env("WEIR_SERVER", &self.url)
+            .env("WEIR_TOKEN", &self.token)
             .output()
             .unwrap()
     }

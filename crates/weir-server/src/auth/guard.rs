@@ -1,0 +1,411 @@
+//! The middleware every `/api/v1` route runs behind: authenticate, authorize against the
+//! route's rule, run the handler, write the audit event.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+use weir_core::access::{Caller, CallerKind, Decision, Permission, Principal, TeamRole, decide};
+use weir_core::ids::DagId;
+use weir_store::NewAuditEvent;
+
+use super::rules::{self, Need, Rule};
+use super::{AuditChange, Authorized, audit_outcome};
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The guard itself (an `axum::middleware::from_fn_with_state` function).
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match guarded(&state, request, next).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+async fn guarded(state: &AppState, request: Request, next: Next) -> Result<Response, Response> {
+    let method = request.method().clone();
+    let Some(route) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+    else {
+        return Ok(next.run(request).await);
+    };
+    let route = route.strip_prefix("/api/v1").unwrap_or(&route).to_string();
+    let Some(rule) = rules::rule(&method, &route) else {
+        tracing::error!(%method, %route, "a route has no access rule; refusing it");
+        return Err(ApiError::PermissionDenied {
+            detail: format!("{method} {route} has no access rule yet; it is refused for everyone"),
+        }
+        .into_response());
+    };
+    if rule.need == Need::Public {
+        return Ok(next.run(request).await);
+    }
+    let address: Option<IpAddr> = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let principal = state
+        .auth
+        .authenticate(request.headers(), address)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let caller = match &principal {
+        Principal::Caller(c) => c.clone(),
+        Principal::Anonymous => {
+            return Err(ApiError::Unauthenticated {
+                detail: "sign in first: send an API token (`weir login`, or `Authorization: \
+                         Bearer weir_…`), a user name and password (Basic), or an SSO token"
+                    .into(),
+            }
+            .into_response());
+        }
+    };
+
+    // Routes that act on an object named in the body, and every audited change, need
+    // the body before the handler runs.
+    let (mut parts, body) = request.into_parts();
+    let params = crate::extract::raw_path_params(&mut parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (request, body_json) = if rule.audited && method != Method::GET {
+        let bytes = axum::body::to_bytes(body, state.config.max_body_bytes)
+            .await
+            .map_err(|_| {
+                ApiError::PayloadTooLarge {
+                    limit: state.config.max_body_bytes,
+                }
+                .into_response()
+            })?;
+        let json: Option<Value> = serde_json::from_slice(&bytes).ok();
+        (Request::from_parts(parts, Body::from(bytes)), json)
+    } else {
+        (Request::from_parts(parts, body), None)
+    };
+
+    let target = match resolve(state, &rule, &params, body_json.as_ref(), &caller).await {
+        Ok(t) => t,
+        Err(e) => return Err(e.into_response()),
+    };
+    let audit = |outcome: &str, status: u16, change: Option<&AuditChange>| {
+        let mut details = Map::new();
+        details.insert("method".into(), json!(method.as_str()));
+        details.insert("route".into(), json!(route));
+        details.insert("status".into(), json!(status));
+        if let Some(body) = &body_json {
+            details.insert("request".into(), redact(body));
+        }
+        if let Some(change) = change {
+            if let Some(before) = &change.before {
+                details.insert("before".into(), redact(before));
+            }
+            if let Some(after) = &change.after {
+                details.insert("after".into(), redact(after));
+            }
+        }
+        NewAuditEvent {
+            time: Utc::now(),
+            actor: caller.name.clone(),
+            action: rule.action.into(),
+            object_type: rule.object_type.into(),
+            object_id: target.object_id.clone(),
+            team: target.team.clone(),
+            outcome: outcome.into(),
+            source_addr: address.map(|a| a.to_string()),
+            details: Value::Object(details),
+        }
+    };
+
+    match decide(&principal, &target.permission) {
+        Decision::Allow => {}
+        Decision::NeedsSignIn => {
+            return Err(ApiError::Unauthenticated {
+                detail: "sign in first".into(),
+            }
+            .into_response());
+        }
+        Decision::Deny(why) => {
+            if rule.audited {
+                append(state, audit(audit_outcome::DENIED, 403, None)).await;
+            }
+            return Err(ApiError::PermissionDenied { detail: why }.into_response());
+        }
+    }
+    let mut request = request;
+    request.extensions_mut().insert(Authorized {
+        caller: caller.clone(),
+        team: target.team.clone(),
+    });
+    let response = next.run(request).await;
+    if rule.audited {
+        let status = response.status();
+        let outcome = if status.is_success() {
+            audit_outcome::SUCCESS
+        } else if status.as_u16() == 401 || status.as_u16() == 403 {
+            audit_outcome::DENIED
+        } else {
+            audit_outcome::FAILED
+        };
+        let change = response.extensions().get::<AuditChange>();
+        append(state, audit(outcome, status.as_u16(), change)).await;
+    }
+    Ok(response)
+}
+
+async fn append(state: &AppState, event: NewAuditEvent) {
+    if let Err(e) = state.store().append_audit_event(&event).await {
+        tracing::error!(error = %e, action = %event.action, "cannot write an audit event");
+    }
+}
+
+/// What a request acts on, and what it takes.
+struct Target {
+    object_id: String,
+    team: Option<String>,
+    permission: Permission,
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn body_str<'a>(body: Option<&'a Value>, key: &str) -> Option<&'a str> {
+    body?.get(key)?.as_str()
+}
+
+async fn resolve(
+    state: &AppState,
+    rule: &Rule,
+    params: &[(String, String)],
+    body: Option<&Value>,
+    caller: &Caller,
+) -> Result<Target, ApiError> {
+    let mut object_id = params
+        .iter()
+        .map(|(_, v)| v.as_str())
+        .collect::<Vec<_>>()
+        .join("/");
+    if object_id.is_empty() {
+        object_id = ["key", "connection_id", "dag_id", "username", "name"]
+            .iter()
+            .find_map(|k| body_str(body, k))
+            .unwrap_or("-")
+            .to_string();
+    }
+    let signed_in = |team: Option<String>| (team, Permission::SignedIn);
+    let (team, permission) = match rule.need {
+        Need::Public | Need::SignedIn => signed_in(None),
+        Need::OperateDag | Need::ReadDagLogs => {
+            let dag = param(params, "dag_id").or_else(|| body_str(body, "dag_id"));
+            match dag_team(state, dag).await? {
+                // An unknown DAG: the handler answers 404 (or 400), with no side effect.
+                None => signed_in(None),
+                Some(team) => {
+                    let permission = match rule.need {
+                        Need::OperateDag => Permission::Operate { team: team.clone() },
+                        _ => Permission::ReadLogs {
+                            readers: team
+                                .as_deref()
+                                .map(|t| state.engine.platform().log_readers(t))
+                                .unwrap_or_default(),
+                            team: team.clone(),
+                        },
+                    };
+                    (team, permission)
+                }
+            }
+        }
+        Need::ReadTeamObject | Need::ManageTeamObject | Need::CreateTeamObject => {
+            let existing = owned_object(state, rule, params, body).await?;
+            match (rule.need, existing) {
+                (Need::ReadTeamObject, Some(None)) => signed_in(None),
+                (Need::ReadTeamObject, Some(Some(team))) => (
+                    Some(team.clone()),
+                    Permission::ReadTeam { team: Some(team) },
+                ),
+                (Need::ReadTeamObject, None) => signed_in(None),
+                (_, Some(team)) => (team.clone(), Permission::ManageTeam { team }),
+                (Need::ManageTeamObject, None) => signed_in(None),
+                (_, None) => {
+                    let team = new_object_team(caller, body)?;
+                    (team.clone(), Permission::ManageTeam { team })
+                }
+            }
+        }
+        Need::ManageTeamPath => {
+            let team = param(params, "team_name").map(str::to_string);
+            (team.clone(), Permission::ManageTeam { team })
+        }
+        Need::CreateToken => match body_str(body, "team") {
+            Some(team) => (
+                Some(team.to_string()),
+                Permission::ManageTeam {
+                    team: Some(team.to_string()),
+                },
+            ),
+            None if caller.kind == CallerKind::ServiceAccount => {
+                return Err(ApiError::PermissionDenied {
+                    detail: "a service account cannot create tokens for itself; a team admin \
+                             creates service tokens with `team` and `role`"
+                        .into(),
+                });
+            }
+            None => signed_in(None),
+        },
+        Need::RevokeToken => {
+            let token = match param(params, "token_id") {
+                Some(id) => state.store().get_token(id).await?,
+                None => None,
+            };
+            match token {
+                None => signed_in(None),
+                Some(t) if t.username.as_deref() == Some(caller.name.as_str()) => signed_in(None),
+                Some(t) => match t.team {
+                    Some(team) => (
+                        Some(team.clone()),
+                        Permission::ManageTeam { team: Some(team) },
+                    ),
+                    None => (None, Permission::PlatformAdmin),
+                },
+            }
+        }
+        Need::SelfOrPlatformAdmin => {
+            let own = param(params, "username") == Some(caller.name.as_str())
+                && caller.kind != CallerKind::ServiceAccount;
+            if own {
+                signed_in(None)
+            } else {
+                (None, Permission::PlatformAdmin)
+            }
+        }
+        Need::AdminOfAnyTeam => (None, Permission::AdminOfAnyTeam),
+        Need::PlatformAdmin => (None, Permission::PlatformAdmin),
+    };
+    Ok(Target {
+        object_id,
+        team,
+        permission,
+    })
+}
+
+/// The team of DAG `dag_id`: `None` when there is no such DAG, `Some(None)` for a DAG of
+/// no team.
+async fn dag_team(
+    state: &AppState,
+    dag_id: Option<&str>,
+) -> Result<Option<Option<String>>, ApiError> {
+    let Some(dag_id) = dag_id.and_then(|d| DagId::new(d).ok()) else {
+        return Ok(None);
+    };
+    Ok(state
+        .store()
+        .get_dag(&dag_id)
+        .await?
+        .map(|d| d.team.map(|t| t.to_string())))
+}
+
+/// The owning team of the variable or connection the request names (in the path, or for
+/// a creation in the body): `None` when it does not exist.
+async fn owned_object(
+    state: &AppState,
+    rule: &Rule,
+    params: &[(String, String)],
+    body: Option<&Value>,
+) -> Result<Option<Option<String>>, ApiError> {
+    match rule.object_type {
+        "variable" => {
+            let Some(key) = param(params, "variable_key").or_else(|| body_str(body, "key")) else {
+                return Ok(None);
+            };
+            let key = key.trim_start_matches('/');
+            Ok(state.store().get_variable(key).await?.map(|v| v.team))
+        }
+        "connection" => {
+            let Some(id) =
+                param(params, "connection_id").or_else(|| body_str(body, "connection_id"))
+            else {
+                return Ok(None);
+            };
+            Ok(state.store().get_connection(id).await?.map(|c| c.team))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The team a new variable or connection will belong to: the body's `team`, else the
+/// caller's only admin team; platform admins create platform-wide ones by default.
+fn new_object_team(caller: &Caller, body: Option<&Value>) -> Result<Option<String>, ApiError> {
+    if let Some(team) = body_str(body, "team") {
+        return Ok(Some(team.to_string()));
+    }
+    if caller.platform_admin {
+        return Ok(None);
+    }
+    let admin_of: Vec<&str> = caller.teams_with(TeamRole::Admin).collect();
+    match admin_of.as_slice() {
+        [only] => Ok(Some((*only).to_string())),
+        // Leave it to `decide`, which says what role it takes.
+        [] => Ok(None),
+        several => Err(ApiError::bad_request(format!(
+            "`{}` is an admin of several teams ({}): name the owning team with `team`",
+            caller.name,
+            several.join(", ")
+        ))),
+    }
+}
+
+/// A copy of a JSON document with every secret-looking field replaced, for the audit
+/// trail: passwords, tokens, secrets, connection extras and variable values.
+pub fn redact(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let lower = k.to_ascii_lowercase();
+                    let secret = ["password", "secret", "token", "extra"]
+                        .iter()
+                        .any(|s| lower.contains(s))
+                        || lower == "value";
+                    let v = if secret && !v.is_null() {
+                        json!("<redacted>")
+                    } else {
+                        redact(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_secrets_at_any_depth() {
+        let v = json!({"key": "k", "value": "s3cret", "description": "d",
+                       "nested": [{"password": "p", "Api_Token": "t", "port": 5432}],
+                       "extra": "{\"k\": 1}", "token_info": null});
+        assert_eq!(
+            redact(&v),
+            json!({"key": "k", "value": "<redacted>", "description": "d",
+                   "nested": [{"password": "<redacted>", "Api_Token": "<redacted>", "port": 5432}],
+                   "extra": "<redacted>", "token_info": null})
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! Authentication, authorization and the audit trail of the API.
+//!
+//! Every `/api/v1` request passes through [`guard::guard`] before its handler: it finds the
+//! route's rule ([`rules`]), authenticates the caller ([`authenticate`]), works out the
+//! team of the object the route acts on, asks weir-core's [`weir_core::access::decide`],
+//! and writes the audit event of every change and sensitive read, allowed or denied.
+//! Handlers never check permissions themselves; those that create objects read the team
+//! the guard settled on from [`Authorized`], and those that change objects may describe
+//! the change with an [`AuditChange`] response extension.
+
+pub mod api_tokens;
+pub mod authenticate;
+mod bootstrap;
+pub mod guard;
+pub mod oidc;
+pub mod password;
+pub mod rate_limit;
+pub mod rules;
+
+pub use authenticate::Authenticator;
+pub use bootstrap::{AdminBootstrap, ensure_admin};
+
+use serde_json::Value;
+use weir_core::access::Caller;
+
+/// Audit outcomes.
+pub mod audit_outcome {
+    pub const SUCCESS: &str = "success";
+    pub const DENIED: &str = "denied";
+    pub const FAILED: &str = "failed";
+}
+
+/// What the guard settled for an allowed request, as a request extension.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    pub caller: Caller,
+    /// The team that owns the object acted on (for creations: the team that will own it).
+    pub team: Option<String>,
+}
+
+/// A handler's summary of what it changed, as a response extension; the guard puts it in
+/// the audit event. Never holds a secret or a password.
+#[derive(Debug, Clone, Default)]
+pub struct AuditChange {
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}

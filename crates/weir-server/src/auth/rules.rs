@@ -1,0 +1,353 @@
+//! The access rule of every route, in one table: what the route does (its audit action),
+//! what it acts on, and what its caller must hold. The guard ([`super::guard`]) looks the
+//! matched route up here before any handler runs; a route missing from the table is
+//! refused (fail closed), and a test checks that every route of the OpenAPI document has
+//! a rule.
+
+use axum::http::Method;
+
+/// What a route asks of its caller; the guard turns it into a
+/// [`weir_core::access::Permission`] once it knows the object's team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Anyone, signed in or not.
+    Public,
+    /// Anyone signed in (the shared view of every team's DAGs, runs, code and costs).
+    SignedIn,
+    /// Trigger, clear, pause or mark the DAG named in the path (or the body's `dag_id`).
+    OperateDag,
+    /// Read the task logs (and XComs) of the DAG in the path.
+    ReadDagLogs,
+    /// Read a variable or connection: its team's members; platform-wide ones: anyone.
+    ReadTeamObject,
+    /// Change a variable or connection: its team's admins; platform-wide ones: platform admins.
+    ManageTeamObject,
+    /// Create a variable or connection owned by the body's `team` (default: the caller's
+    /// only admin team).
+    CreateTeamObject,
+    /// Change the members of the team in the path.
+    ManageTeamPath,
+    /// Create a token: for oneself, or (with a body `team`) a team's service token.
+    CreateToken,
+    /// Revoke a token: its owner, its team's admins, platform admins.
+    RevokeToken,
+    /// The user in the path, or a platform admin.
+    SelfOrPlatformAdmin,
+    /// An admin of some team (what they see is narrowed to their teams).
+    AdminOfAnyTeam,
+    PlatformAdmin,
+}
+
+/// One route's rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// The audit action, `object_type.verb` (e.g. `dag.pause`).
+    pub action: &'static str,
+    /// What kind of object the path's parameters name.
+    pub object_type: &'static str,
+    pub need: Need,
+    /// Whether the call is written to the audit trail (every change, and sensitive reads).
+    pub audited: bool,
+}
+
+use Need::*;
+
+const fn read(action: &'static str, object_type: &'static str, need: Need) -> Rule {
+    Rule {
+        action,
+        object_type,
+        need,
+        audited: false,
+    }
+}
+
+const fn sensitive_read(action: &'static str, object_type: &'static str, need: Need) -> Rule {
+    Rule {
+        action,
+        object_type,
+        need,
+        audited: true,
+    }
+}
+
+const fn change(action: &'static str, object_type: &'static str, need: Need) -> Rule {
+    Rule {
+        action,
+        object_type,
+        need,
+        audited: true,
+    }
+}
+
+const DAG_RUN: &str = "/dags/{dag_id}/dagRuns/{dag_run_id}";
+const TASK_INSTANCE: &str = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}";
+
+/// (method, path as registered under `/api/v1`, rule).
+pub static RULES: &[(&str, &str, Rule)] = &[
+    ("GET", "/health", read("health.read", "server", Public)),
+    ("GET", "/version", read("version.read", "server", Public)),
+    (
+        "GET",
+        "/openapi.json",
+        read("openapi.read", "server", Public),
+    ),
+    ("GET", "/me", read("me.read", "user", SignedIn)),
+    // DAGs
+    ("GET", "/dags", read("dag.list", "dag", SignedIn)),
+    ("GET", "/dags/{dag_id}", read("dag.read", "dag", SignedIn)),
+    (
+        "PATCH",
+        "/dags/{dag_id}",
+        change("dag.update", "dag", OperateDag),
+    ),
+    (
+        "GET",
+        "/dags/{dag_id}/details",
+        read("dag.read", "dag", SignedIn),
+    ),
+    (
+        "GET",
+        "/dags/{dag_id}/tasks",
+        read("task.list", "dag", SignedIn),
+    ),
+    (
+        "GET",
+        "/dags/{dag_id}/tasks/{task_id}",
+        read("task.read", "task", SignedIn),
+    ),
+    (
+        "POST",
+        "/dags/{dag_id}/clearTaskInstances",
+        change("task_instance.clear", "dag", OperateDag),
+    ),
+    // DAG runs
+    (
+        "GET",
+        "/dags/{dag_id}/dagRuns",
+        read("dag_run.list", "dag", SignedIn),
+    ),
+    (
+        "POST",
+        "/dags/{dag_id}/dagRuns",
+        change("dag_run.trigger", "dag", OperateDag),
+    ),
+    (
+        "POST",
+        "/dags/~/dagRuns/list",
+        read("dag_run.list", "dag", SignedIn),
+    ),
+    ("GET", DAG_RUN, read("dag_run.read", "dag_run", SignedIn)),
+    (
+        "PATCH",
+        DAG_RUN,
+        change("dag_run.set_state", "dag_run", OperateDag),
+    ),
+    (
+        "DELETE",
+        DAG_RUN,
+        change("dag_run.delete", "dag_run", OperateDag),
+    ),
+    (
+        "POST",
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/clear",
+        change("dag_run.clear", "dag_run", OperateDag),
+    ),
+    (
+        "POST",
+        "/backfills",
+        change("dag_run.backfill", "dag", OperateDag),
+    ),
+    // Task instances
+    (
+        "GET",
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances",
+        read("task_instance.list", "dag_run", SignedIn),
+    ),
+    (
+        "POST",
+        "/dags/~/dagRuns/~/taskInstances/list",
+        read("task_instance.list", "dag_run", SignedIn),
+    ),
+    (
+        "GET",
+        TASK_INSTANCE,
+        read("task_instance.read", "task_instance", SignedIn),
+    ),
+    (
+        "PATCH",
+        TASK_INSTANCE,
+        change("task_instance.set_state", "task_instance", OperateDag),
+    ),
+    (
+        "GET",
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}",
+        read("task_instance.read", "task_instance", SignedIn),
+    ),
+    (
+        "GET",
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}",
+        sensitive_read("task_instance.read_log", "task_try", ReadDagLogs),
+    ),
+    (
+        "GET",
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries",
+        read("xcom.list", "task_instance", ReadDagLogs),
+    ),
+    (
+        "GET",
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}",
+        read("xcom.read", "xcom", ReadDagLogs),
+    ),
+    // Variables and connections
+    (
+        "GET",
+        "/variables",
+        read("variable.list", "variable", SignedIn),
+    ),
+    (
+        "POST",
+        "/variables",
+        change("variable.create", "variable", CreateTeamObject),
+    ),
+    (
+        "GET",
+        "/variables/{*variable_key}",
+        read("variable.read", "variable", ReadTeamObject),
+    ),
+    (
+        "PATCH",
+        "/variables/{*variable_key}",
+        change("variable.update", "variable", ManageTeamObject),
+    ),
+    (
+        "DELETE",
+        "/variables/{*variable_key}",
+        change("variable.delete", "variable", ManageTeamObject),
+    ),
+    (
+        "GET",
+        "/connections",
+        read("connection.list", "connection", SignedIn),
+    ),
+    (
+        "POST",
+        "/connections",
+        change("connection.create", "connection", CreateTeamObject),
+    ),
+    (
+        "GET",
+        "/connections/{connection_id}",
+        sensitive_read("connection.read", "connection", ReadTeamObject),
+    ),
+    (
+        "PATCH",
+        "/connections/{connection_id}",
+        change("connection.update", "connection", ManageTeamObject),
+    ),
+    (
+        "DELETE",
+        "/connections/{connection_id}",
+        change("connection.delete", "connection", ManageTeamObject),
+    ),
+    // Shared platform resources
+    ("GET", "/pools", read("pool.list", "pool", SignedIn)),
+    (
+        "GET",
+        "/pools/{pool_name}",
+        read("pool.read", "pool", SignedIn),
+    ),
+    (
+        "GET",
+        "/importErrors",
+        read("import_error.list", "import_error", SignedIn),
+    ),
+    (
+        "GET",
+        "/importErrors/{import_error_id}",
+        read("import_error.read", "import_error", SignedIn),
+    ),
+    ("GET", "/queues", read("queue.list", "queue", SignedIn)),
+    (
+        "GET",
+        "/queues/{queue_name}",
+        read("queue.read", "queue", SignedIn),
+    ),
+    ("GET", "/costs", read("cost.read", "cost", SignedIn)),
+    (
+        "GET",
+        "/jobDefinitions",
+        read("job_definition.list", "job_definition", SignedIn),
+    ),
+    (
+        "GET",
+        "/jobDefinitions/{job_definition_name}",
+        read("job_definition.read", "job_definition", SignedIn),
+    ),
+    (
+        "GET",
+        "/config",
+        sensitive_read("config.read", "server", PlatformAdmin),
+    ),
+    // Identity and access
+    ("GET", "/teams", read("team.list", "team", SignedIn)),
+    (
+        "GET",
+        "/teams/{team_name}",
+        read("team.read", "team", SignedIn),
+    ),
+    (
+        "PUT",
+        "/teams/{team_name}/members/{username}",
+        change("team.set_member", "team_member", ManageTeamPath),
+    ),
+    (
+        "DELETE",
+        "/teams/{team_name}/members/{username}",
+        change("team.remove_member", "team_member", ManageTeamPath),
+    ),
+    ("GET", "/users", read("user.list", "user", AdminOfAnyTeam)),
+    (
+        "POST",
+        "/users",
+        change("user.create", "user", PlatformAdmin),
+    ),
+    (
+        "GET",
+        "/users/{username}",
+        read("user.read", "user", SelfOrPlatformAdmin),
+    ),
+    (
+        "DELETE",
+        "/users/{username}",
+        change("user.delete", "user", PlatformAdmin),
+    ),
+    (
+        "POST",
+        "/users/{username}/password",
+        change("user.set_password", "user", SelfOrPlatformAdmin),
+    ),
+    ("GET", "/tokens", read("token.list", "token", SignedIn)),
+    (
+        "POST",
+        "/tokens",
+        change("token.create", "token", CreateToken),
+    ),
+    (
+        "DELETE",
+        "/tokens/{token_id}",
+        change("token.revoke", "token", RevokeToken),
+    ),
+    (
+        "GET",
+        "/auditEvents",
+        sensitive_read("audit_event.list", "audit_event", AdminOfAnyTeam),
+    ),
+];
+
+/// The rule of the route `path` (as registered, e.g. `/dags/{dag_id}`) for `method`.
+pub fn rule(method: &Method, path: &str) -> Option<Rule> {
+    RULES
+        .iter()
+        .find(|(m, p, _)| *m == method.as_str() && *p == path)
+        .map(|(_, _, r)| *r)
+}

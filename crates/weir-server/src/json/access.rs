@@ -1,0 +1,264 @@
+//! Weir's identity and access resources: the caller, users, teams and members, API
+//! tokens and audit events. Secrets never appear here: no password, no password hash,
+//! no token digest; a token's secret only in [`CreatedToken`], once.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use weir_store::{AuditEventRecord, MembershipRecord, TokenRecord, UserRecord};
+
+/// `GET /me`: who the server thinks the caller is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub username: String,
+    /// `user`, `sso_user` or `service_account`.
+    pub kind: String,
+    pub platform_admin: bool,
+    pub teams: Vec<TeamRoleEntry>,
+}
+
+/// A role in a team.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TeamRoleEntry {
+    pub team: String,
+    /// `viewer`, `operator` or `admin`.
+    pub role: String,
+}
+
+/// A team membership, as a user's or a team's list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Membership {
+    pub team: String,
+    pub username: String,
+    pub role: String,
+    /// `local` (set through the API) or `sso` (from the identity provider's groups, at sign-in).
+    pub source: String,
+}
+
+impl From<MembershipRecord> for Membership {
+    fn from(m: MembershipRecord) -> Self {
+        Membership {
+            team: m.team,
+            username: m.username,
+            role: m.role,
+            source: m.source,
+        }
+    }
+}
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub username: String,
+    pub email: Option<String>,
+    /// `local` (has a password) or `sso` (signs in through the identity provider).
+    pub source: String,
+    pub platform_admin: bool,
+    #[serde(with = "super::time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "super::time::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub teams: Vec<Membership>,
+}
+
+impl User {
+    pub fn new(u: UserRecord, teams: Vec<MembershipRecord>) -> Self {
+        User {
+            username: u.username,
+            email: u.email,
+            source: u.source,
+            platform_admin: u.platform_admin,
+            created_at: u.created_at,
+            last_login_at: u.last_login_at,
+            teams: teams.into_iter().map(Membership::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserCollection {
+    pub users: Vec<User>,
+    pub total_entries: i64,
+}
+
+/// `POST /users`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    pub username: String,
+    /// At least 8 characters; stored only as an argon2id hash.
+    pub password: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub platform_admin: bool,
+}
+
+/// `POST /users/{username}/password`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    pub password: String,
+}
+
+/// A team: its platform settings (from `weir.toml`) and its members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Team {
+    pub name: String,
+    pub weight: f64,
+    pub image_prefixes: Vec<String>,
+    /// `team` or `everyone`.
+    pub logs_readable_by: String,
+    pub members: Vec<Membership>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TeamCollection {
+    pub teams: Vec<Team>,
+    pub total_entries: i64,
+}
+
+/// `PUT /teams/{team_name}/members/{username}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberBody {
+    /// `viewer`, `operator` or `admin`.
+    pub role: String,
+}
+
+/// An API token, without its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenInfo {
+    pub token_id: String,
+    pub name: String,
+    /// The user the token acts for; `null` for a team's service token.
+    pub username: Option<String>,
+    /// The team of a service token.
+    pub team: Option<String>,
+    /// The role of a service token in its team.
+    pub role: Option<String>,
+    pub created_by: String,
+    #[serde(with = "super::time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "super::time::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(with = "super::time::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(with = "super::time::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<TokenRecord> for TokenInfo {
+    fn from(t: TokenRecord) -> Self {
+        TokenInfo {
+            token_id: t.id,
+            name: t.name,
+            username: t.username,
+            team: t.team,
+            role: t.role,
+            created_by: t.created_by,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+            last_used_at: t.last_used_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenCollection {
+    pub tokens: Vec<TokenInfo>,
+    pub total_entries: i64,
+}
+
+/// `POST /tokens`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenBody {
+    pub name: String,
+    /// Days until the token expires (default 90, at most 365); `null` for never.
+    #[serde(default = "default_expiry")]
+    pub expires_in_days: Option<u32>,
+    /// Make a service token of this team (needs its `admin` role) instead of a token of
+    /// the caller.
+    #[serde(default)]
+    pub team: Option<String>,
+    /// The service token's role in its team.
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+fn default_expiry() -> Option<u32> {
+    Some(90)
+}
+
+/// The answer to `POST /tokens`: the secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    pub token: String,
+    pub token_info: TokenInfo,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEvent {
+    pub id: i64,
+    #[serde(with = "super::time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub time: DateTime<Utc>,
+    pub actor: String,
+    /// `object_type.verb`, e.g. `dag.update`, `variable.delete`; `login` for sign-ins.
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub team: Option<String>,
+    /// `success`, `denied` or `failed`.
+    pub outcome: String,
+    pub source_address: Option<String>,
+    /// The request (secrets redacted) and, for some changes, a before/after summary.
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+impl From<AuditEventRecord> for AuditEvent {
+    fn from(e: AuditEventRecord) -> Self {
+        AuditEvent {
+            id: e.id,
+            time: e.time,
+            actor: e.actor,
+            action: e.action,
+            object_type: e.object_type,
+            object_id: e.object_id,
+            team: e.team,
+            outcome: e.outcome,
+            source_address: e.source_addr,
+            details: e.details,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEventCollection {
+    pub audit_events: Vec<AuditEvent>,
+    pub total_entries: i64,
+}
+
+/// Roles by team, for [`Me`].
+pub fn team_roles(teams: &BTreeMap<String, weir_core::access::TeamRole>) -> Vec<TeamRoleEntry> {
+    teams
+        .iter()
+        .map(|(team, role)| TeamRoleEntry {
+            team: team.clone(),
+            role: role.as_str().to_string(),
+        })
+        .collect()
+}

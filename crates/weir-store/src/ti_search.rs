@@ -1,0 +1,341 @@
+//! Searches across DAGs for the API's batch endpoints (Airflow's
+//! `POST /dags/~/dagRuns/~/taskInstances/list` and `POST /dags/~/dagRuns/list`): task
+//! instances and DAG runs filtered by lists of ids, states, pools, queues and date ranges,
+//! one page at a time with the count of all that match; and the database's URL for
+//! display, rebuilt from the pool's options so that it never holds a password.
+//!
+//! Every list filter is one bind (a JSON array, see `Dialect::json_text_elements`), so a
+//! search for thousands of DAG ids is still one statement.
+
+use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
+use sqlx::types::Json;
+use weir_core::ids::{DagId, RunId, TaskId};
+use weir_core::state::{DagRunState, TaskState};
+
+use crate::records::{DagRunOrder, DagRunRecord, Page, TaskInstanceRecord};
+use crate::sql::{Dialect, Ts, json_list, ts};
+use crate::{Backend, Result, Store};
+
+/// Filter and page of [`Store::search_task_instances`]. Empty lists and `None` bounds
+/// match everything; bounds are inclusive.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskInstanceSearch {
+    pub dag_ids: Vec<DagId>,
+    pub run_ids: Vec<RunId>,
+    pub task_ids: Vec<TaskId>,
+    pub states: Vec<TaskState>,
+    pub pools: Vec<String>,
+    pub queues: Vec<String>,
+    /// On the logical date of the instance's run.
+    pub logical_date_gte: Option<DateTime<Utc>>,
+    pub logical_date_lte: Option<DateTime<Utc>>,
+    pub start_date_gte: Option<DateTime<Utc>>,
+    pub start_date_lte: Option<DateTime<Utc>>,
+    pub end_date_gte: Option<DateTime<Utc>>,
+    pub end_date_lte: Option<DateTime<Utc>>,
+    /// Seconds from start to end; an instance that has not finished has no duration and
+    /// does not match a duration bound.
+    pub duration_gte: Option<f64>,
+    pub duration_lte: Option<f64>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A task instance found by [`Store::search_task_instances`], with its run's logical date.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskInstanceHit {
+    pub ti: TaskInstanceRecord,
+    pub logical_date: DateTime<Utc>,
+}
+
+impl_from_row!(TaskInstanceHit, |row| {
+    Ok(TaskInstanceHit {
+        ti: ::sqlx::FromRow::from_row(row)?,
+        logical_date: row.try_get::<Ts, _>("run_logical_date")?.0,
+    })
+});
+
+/// Filter, sort and page of [`Store::search_dag_runs`]. Empty lists and `None` bounds
+/// match everything; bounds are inclusive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DagRunSearch {
+    pub dag_ids: Vec<DagId>,
+    pub states: Vec<DagRunState>,
+    pub logical_date_gte: Option<DateTime<Utc>>,
+    pub logical_date_lte: Option<DateTime<Utc>>,
+    pub start_date_gte: Option<DateTime<Utc>>,
+    pub start_date_lte: Option<DateTime<Utc>>,
+    pub end_date_gte: Option<DateTime<Utc>>,
+    pub end_date_lte: Option<DateTime<Utc>>,
+    pub order_by: DagRunOrder,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Default for DagRunSearch {
+    fn default() -> Self {
+        DagRunSearch {
+            dag_ids: Vec::new(),
+            states: Vec::new(),
+            logical_date_gte: None,
+            logical_date_lte: None,
+            start_date_gte: None,
+            start_date_lte: None,
+            end_date_gte: None,
+            end_date_lte: None,
+            order_by: DagRunOrder::LogicalDate,
+            descending: false,
+            limit: 100,
+            offset: 0,
+        }
+    }
+}
+
+/// A JSON list bind, or NULL for "any".
+fn list_bind<T: std::fmt::Display>(items: &[T]) -> Option<Json<Vec<String>>> {
+    (!items.is_empty()).then(|| json_list(items))
+}
+
+/// Seconds from `ti.start_date` to `ti.end_date`, NULL unless both are set.
+fn duration_expr(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "((julianday(ti.end_date) - julianday(ti.start_date)) * 86400.0)",
+        Dialect::Postgres => {
+            "CAST(EXTRACT(EPOCH FROM (ti.end_date - ti.start_date)) AS DOUBLE PRECISION)"
+        }
+    }
+}
+
+/// The `FROM … WHERE` of [`Store::search_task_instances`] (binds `$1`‥`$14`).
+fn ti_from_where(dialect: Dialect) -> String {
+    let list = |p: &str| dialect.json_text_elements(p);
+    let duration = duration_expr(dialect);
+    format!(
+        "FROM task_instance ti
+         JOIN dag_run r ON r.dag_id = ti.dag_id AND r.run_id = ti.run_id
+         WHERE ($1 IS NULL OR ti.dag_id IN {dag_ids})
+           AND ($2 IS NULL OR ti.run_id IN {run_ids})
+           AND ($3 IS NULL OR ti.task_id IN {task_ids})
+           AND ($4 IS NULL OR ti.state IN {states})
+           AND ($5 IS NULL OR ti.pool IN {pools})
+           AND ($6 IS NULL OR ti.queue IN {queues})
+           AND ($7 IS NULL OR r.logical_date >= $7)
+           AND ($8 IS NULL OR r.logical_date <= $8)
+           AND ($9 IS NULL OR ti.start_date >= $9)
+           AND ($10 IS NULL OR ti.start_date <= $10)
+           AND ($11 IS NULL OR ti.end_date >= $11)
+           AND ($12 IS NULL OR ti.end_date <= $12)
+           AND ($13 IS NULL OR {duration} >= $13)
+           AND ($14 IS NULL OR {duration} <= $14)",
+        dag_ids = list("$1"),
+        run_ids = list("$2"),
+        task_ids = list("$3"),
+        states = list("$4"),
+        pools = list("$5"),
+        queues = list("$6"),
+    )
+}
+
+/// The `WHERE` of [`Store::search_dag_runs`] (binds `$1`‥`$8`).
+fn run_where(dialect: Dialect) -> String {
+    format!(
+        "WHERE ($1 IS NULL OR dag_id IN {dag_ids})
+           AND ($2 IS NULL OR state IN {states})
+           AND ($3 IS NULL OR logical_date >= $3)
+           AND ($4 IS NULL OR logical_date <= $4)
+           AND ($5 IS NULL OR start_date >= $5)
+           AND ($6 IS NULL OR start_date <= $6)
+           AND ($7 IS NULL OR end_date >= $7)
+           AND ($8 IS NULL OR end_date <= $8)",
+        dag_ids = dialect.json_text_elements("$1"),
+        states = dialect.json_text_elements("$2"),
+    )
+}
+
+/// The `ORDER BY` of [`Store::search_dag_runs`]: NULLs last both ways, ties broken by DAG
+/// and run id so pages never overlap.
+fn run_order(order: DagRunOrder, descending: bool) -> String {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let col = match order {
+        DagRunOrder::LogicalDate => "logical_date",
+        DagRunOrder::StartDate => "start_date",
+        DagRunOrder::EndDate => "end_date",
+        DagRunOrder::RunId => "run_id",
+        DagRunOrder::DagId => "dag_id",
+        DagRunOrder::State => "state",
+    };
+    format!("ORDER BY {col} {dir} NULLS LAST, dag_id {dir}, run_id {dir}")
+}
+
+/// A password-free `postgres://` URL from the parts of the connect options.
+fn postgres_url(user: &str, host: &str, port: u16, database: Option<&str>) -> String {
+    let user = if user.is_empty() {
+        String::new()
+    } else {
+        format!("{user}@")
+    };
+    let database = database.map(|d| format!("/{d}")).unwrap_or_default();
+    format!("postgres://{user}{host}:{port}{database}")
+}
+
+impl Store {
+    /// One page of the task instances matching `search`, by their run's logical date,
+    /// then DAG, run, task and map index; with the count of all that match.
+    pub async fn search_task_instances(
+        &self,
+        search: &TaskInstanceSearch,
+    ) -> Result<Page<TaskInstanceHit>> {
+        crate::sql::check_page(search.limit, search.offset)?;
+        let dag_ids = list_bind(&search.dag_ids);
+        let run_ids = list_bind(&search.run_ids);
+        let task_ids = list_bind(&search.task_ids);
+        let states = list_bind(&search.states);
+        let pools = list_bind(&search.pools);
+        let queues = list_bind(&search.queues);
+        let dates = [
+            ts(search.logical_date_gte),
+            ts(search.logical_date_lte),
+            ts(search.start_date_gte),
+            ts(search.start_date_lte),
+            ts(search.end_date_gte),
+            ts(search.end_date_lte),
+        ];
+        with_db!(self, |pool, dialect| {
+            let from = ti_from_where(dialect);
+            let list = format!(
+                "SELECT ti.*, r.logical_date AS run_logical_date {from}
+                 ORDER BY r.logical_date, ti.dag_id, ti.run_id, ti.task_id, ti.map_index
+                 LIMIT $15 OFFSET $16"
+            );
+            let mut query = sqlx::query_as(AssertSqlSafe(list))
+                .bind(&dag_ids)
+                .bind(&run_ids)
+                .bind(&task_ids)
+                .bind(&states)
+                .bind(&pools)
+                .bind(&queues);
+            for d in dates {
+                query = query.bind(d);
+            }
+            let items = query
+                .bind(search.duration_gte)
+                .bind(search.duration_lte)
+                .bind(search.limit)
+                .bind(search.offset)
+                .fetch_all(pool)
+                .await?;
+            let count = format!("SELECT COUNT(*) {from}");
+            let mut query = sqlx::query_scalar(AssertSqlSafe(count))
+                .bind(&dag_ids)
+                .bind(&run_ids)
+                .bind(&task_ids)
+                .bind(&states)
+                .bind(&pools)
+                .bind(&queues);
+            for d in dates {
+                query = query.bind(d);
+            }
+            let total_entries: i64 = query
+                .bind(search.duration_gte)
+                .bind(search.duration_lte)
+                .fetch_one(pool)
+                .await?;
+            Ok(Page {
+                items,
+                total_entries,
+            })
+        })
+    }
+
+    /// One page of the DAG runs matching `search`, sorted as it says, with the count of
+    /// all that match.
+    pub async fn search_dag_runs(&self, search: &DagRunSearch) -> Result<Page<DagRunRecord>> {
+        crate::sql::check_page(search.limit, search.offset)?;
+        let dag_ids = list_bind(&search.dag_ids);
+        let states = list_bind(&search.states);
+        let dates = [
+            ts(search.logical_date_gte),
+            ts(search.logical_date_lte),
+            ts(search.start_date_gte),
+            ts(search.start_date_lte),
+            ts(search.end_date_gte),
+            ts(search.end_date_lte),
+        ];
+        with_db!(self, |pool, dialect| {
+            let cond = run_where(dialect);
+            let order = run_order(search.order_by, search.descending);
+            let list = format!("SELECT * FROM dag_run {cond} {order} LIMIT $9 OFFSET $10");
+            let mut query = sqlx::query_as(AssertSqlSafe(list))
+                .bind(&dag_ids)
+                .bind(&states);
+            for d in dates {
+                query = query.bind(d);
+            }
+            let items = query
+                .bind(search.limit)
+                .bind(search.offset)
+                .fetch_all(pool)
+                .await?;
+            let count = format!("SELECT COUNT(*) FROM dag_run {cond}");
+            let mut query = sqlx::query_scalar(AssertSqlSafe(count))
+                .bind(&dag_ids)
+                .bind(&states);
+            for d in dates {
+                query = query.bind(d);
+            }
+            let total_entries: i64 = query.fetch_one(pool).await?;
+            Ok(Page {
+                items,
+                total_entries,
+            })
+        })
+    }
+
+    /// The database's URL for display, rebuilt from the connection options: never a
+    /// password (`sqlite:///path/weir.db`, `postgres://user@host:5432/weir`).
+    pub fn display_url(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let options = pool.connect_options();
+                format!("sqlite://{}", options.get_filename().display())
+            }
+            Backend::Postgres(pool) => {
+                let options = pool.connect_options();
+                match options.get_socket() {
+                    Some(socket) => format!(
+                        "{}?host={}",
+                        postgres_url(
+                            options.get_username(),
+                            "",
+                            options.get_port(),
+                            options.get_database()
+                        ),
+                        socket.display()
+                    ),
+                    None => postgres_url(
+                        options.get_username(),
+                        options.get_host(),
+                        options.get_port(),
+                        options.get_database(),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_hold_no_password() {
+        assert_eq!(
+            postgres_url("weir", "db", 5432, Some("weir")),
+            "postgres://weir@db:5432/weir"
+        );
+        assert_eq!(postgres_url("", "db", 5433, None), "postgres://db:5433");
+    }
+}

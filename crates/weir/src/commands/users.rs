@@ -1,0 +1,219 @@
+//! `weir users create|list|delete|set-password`: the server's users (local and SSO),
+//! their teams and roles. Creating and deleting users needs a platform admin; anyone may
+//! set their own password.
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::cli::{OutputFormat, ServerArgs, UsersCommand};
+use crate::commands::client;
+use crate::commands::output::{self, outln, print_json};
+use crate::commands::passwords;
+use crate::commands::server::with_client;
+
+/// What the server says about a user.
+#[derive(Debug, Deserialize)]
+struct User {
+    username: String,
+    #[serde(default)]
+    email: Option<String>,
+    /// `local` or `sso`.
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    platform_admin: bool,
+    #[serde(default)]
+    last_login_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    teams: Vec<Membership>,
+}
+
+/// A user's role in one team.
+#[derive(Debug, Deserialize)]
+struct Membership {
+    team: String,
+    role: String,
+}
+
+pub fn run(cmd: UsersCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
+    let format = server.output;
+    match cmd {
+        UsersCommand::Create {
+            username,
+            email,
+            platform_admin,
+            password_stdin,
+        } => {
+            // Read or make the password before any request, so a bad one is bad usage.
+            let (password, generated) = if password_stdin {
+                match passwords::from_stdin().and_then(|p| passwords::check(&p).map(|()| p)) {
+                    Ok(p) => (p, false),
+                    Err(e) => return Ok(output::usage(e)),
+                }
+            } else {
+                let password = passwords::generate().map_err(|e| {
+                    anyhow::anyhow!("cannot generate a password (no randomness: {e})")
+                })?;
+                (password, true)
+            };
+            with_client(server, |client| async move {
+                let body = json!({
+                    "username": username,
+                    "password": password,
+                    "email": email,
+                    "platform_admin": platform_admin,
+                });
+                let mut answer: Value = client
+                    .send(Method::POST, &["users"], &[], Some(&body))
+                    .await?;
+                if format == OutputFormat::Json {
+                    // A generated password is in the JSON too: it is shown nowhere else.
+                    if let (true, Value::Object(user)) = (generated, &mut answer) {
+                        user.insert("generated_password".into(), password.into());
+                    }
+                    print_json(&answer)?;
+                    return Ok(ExitCode::SUCCESS);
+                }
+                let user: User = client::parse("the new user", &answer)?;
+                outln!(
+                    "user {} created{}",
+                    user.username,
+                    if user.platform_admin {
+                        " (platform admin)"
+                    } else {
+                        ""
+                    }
+                )?;
+                if generated {
+                    outln!("password: {password}")?;
+                    outln!(
+                        "This is the only time it is shown. {0} can change it with \
+                         `weir users set-password {0}`.",
+                        user.username
+                    )?;
+                }
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        UsersCommand::List => with_client(server, |client| async move {
+            let (users, total) = client.get_all(&["users"], &[], "users").await?;
+            if format == OutputFormat::Json {
+                print_json(&json!({"users": users, "total_entries": total}))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if users.is_empty() {
+                outln!("no users")?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut t = output::table([
+                "USERNAME",
+                "SOURCE",
+                "PLATFORM ADMIN",
+                "EMAIL",
+                "TEAMS",
+                "LAST LOGIN",
+            ]);
+            for value in &users {
+                let user: User = client::parse("a user", value)?;
+                t.add_row(user_row(&user));
+            }
+            outln!("{t}")?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        UsersCommand::Delete { username } => with_client(server, |client| async move {
+            client
+                .send::<(), Value>(Method::DELETE, &["users", &username], &[], None)
+                .await?;
+            if format == OutputFormat::Table {
+                outln!("user {username} deleted")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
+        UsersCommand::SetPassword {
+            username,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                passwords::from_stdin()
+            } else {
+                passwords::prompt_new(&username, "use --password-stdin")
+            };
+            let password = match password.and_then(|p| passwords::check(&p).map(|()| p)) {
+                Ok(p) => p,
+                Err(e) => return Ok(output::usage(e)),
+            };
+            with_client(server, |client| async move {
+                let body = json!({ "password": password });
+                client
+                    .send::<_, Value>(
+                        Method::POST,
+                        &["users", &username, "password"],
+                        &[],
+                        Some(&body),
+                    )
+                    .await?;
+                if format == OutputFormat::Table {
+                    outln!("password of {username} changed")?;
+                }
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+    }
+}
+
+/// One line of `weir users list`.
+fn user_row(user: &User) -> Vec<String> {
+    let teams = if user.teams.is_empty() {
+        "-".to_string()
+    } else {
+        user.teams
+            .iter()
+            .map(|m| format!("{} ({})", m.team, m.role))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    vec![
+        user.username.clone(),
+        user.source.clone(),
+        if user.platform_admin { "yes" } else { "no" }.to_string(),
+        user.email.clone().unwrap_or_else(|| "-".to_string()),
+        teams,
+        output::time(user.last_login_at),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_row_lists_teams_with_roles() {
+        let user: User = client::parse(
+            "test",
+            &json!({
+                "username": "alice", "email": null, "source": "local", "platform_admin": false,
+                "created_at": "2026-01-01T00:00:00Z", "last_login_at": null,
+                "teams": [
+                    {"team": "finance", "role": "admin", "source": "local"},
+                    {"team": "ml", "role": "viewer", "source": "sso"}
+                ]
+            }),
+        )
+        .expect("a user");
+        assert_eq!(
+            user_row(&user),
+            [
+                "alice",
+                "local",
+                "no",
+                "-",
+                "finance (admin), ml (viewer)",
+                "-"
+            ]
+        );
+    }
+}
