@@ -125,13 +125,21 @@ impl fmt::Display for ClientError {
                 ),
                 Sent::Token(source @ TokenSource::Env) => write!(
                     f,
-                    "the server refused {source}: {detail}; set a valid token, or unset \
-                     WEIR_TOKEN and run `weir login`"
+                    "the server refused {source}: {}",
+                    advise(
+                        detail,
+                        "weir login",
+                        "set a valid token, or unset WEIR_TOKEN and run `weir login`"
+                    )
                 ),
                 Sent::Token(source @ TokenSource::Stored(_)) => write!(
                     f,
-                    "the server refused {source}: {detail}; run `weir login` again or set \
-                     WEIR_TOKEN"
+                    "the server refused {source}: {}",
+                    advise(
+                        detail,
+                        "weir login",
+                        "run `weir login` again or set WEIR_TOKEN"
+                    )
                 ),
                 Sent::Password { username } => {
                     write!(f, "cannot sign in as {username}: {detail}")
@@ -141,10 +149,13 @@ impl fmt::Display for ClientError {
             ClientError::TooManyAttempts {
                 detail,
                 retry_after_secs,
-            } => match retry_after_secs {
-                Some(secs) => write!(f, "{detail}; try again in {secs} s"),
-                None => write!(f, "{detail}; try again later"),
-            },
+            } => {
+                let advice = match retry_after_secs {
+                    Some(secs) => format!("try again in {secs} s"),
+                    None => "try again later".to_string(),
+                };
+                f.write_str(&advise(detail, "try again", &advice))
+            }
             ClientError::Protocol { url, reason } => {
                 write!(f, "unexpected answer from {url}: {reason}")
             }
@@ -153,6 +164,16 @@ impl fmt::Display for ClientError {
 }
 
 impl std::error::Error for ClientError {}
+
+/// The server's `detail`, then `advice` unless the detail already says it (mentions
+/// `key`): the server's wording is usually the more precise.
+fn advise(detail: &str, key: &str, advice: &str) -> String {
+    if detail.contains(key) {
+        detail.to_string()
+    } else {
+        format!("{detail}; {advice}")
+    }
+}
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
@@ -492,6 +513,12 @@ mod tests {
             "the detail; try again in 30 s"
         );
         assert_eq!(refused(None, StatusCode::NOT_FOUND, None), "the detail");
+        // Advice the server already gave is not repeated.
+        let c = Client::anonymous("http://h").expect("valid");
+        let body =
+            br#"{"detail": "locked; try again in 59 s", "status": 429, "title": "t", "type": "t"}"#;
+        let e = c.refusal(api_error(StatusCode::TOO_MANY_REQUESTS, body), Some(59));
+        assert_eq!(e.to_string(), "locked; try again in 59 s");
     }
 
     #[test]
