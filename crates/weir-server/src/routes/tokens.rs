@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use chrono::{TimeDelta, Utc};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use weir_core::access::{Permission, Principal, TeamRole, decide};
+use weir_core::access::TeamRole;
 use weir_store::{NewToken, TokenFilter};
 
 use crate::AppState;
@@ -142,24 +142,8 @@ async fn create_token(
             let role: TeamRole = role.parse().map_err(|e: weir_core::access::UnknownRole| {
                 ApiError::bad_request(e.to_string())
             })?;
-            // A team admin cannot mint a token stronger than itself (it holds admin, the
-            // strongest team role, so this only matters for future roles) — checked by
-            // the same rule as everything else.
-            let as_principal = Principal::Caller(caller.clone());
-            if !decide(
-                &as_principal,
-                &Permission::ManageTeam {
-                    team: Some(team.clone()),
-                },
-            )
-            .is_allowed()
-            {
-                return Err(ApiError::PermissionDenied {
-                    detail: format!(
-                        "creating a service token of team `{team}` needs its `admin` role"
-                    ),
-                });
-            }
+            // The guard has checked that the caller is an admin of `team`
+            // (`Need::CreateToken` reads the body's `team`).
             (None, Some(team.clone()), Some(role.as_str().to_string()))
         }
         (Some(_), None) => {
