@@ -170,12 +170,18 @@ pub enum UsersCommand {
     List,
     /// Delete a user.
     Delete { username: String },
-    /// Set a local user's password (your own, or anyone's as a platform admin).
+    /// Set a local user's password (your own, or anyone's as a platform admin). Changing
+    /// your own asks for your current password first.
     SetPassword {
         username: String,
-        /// Read the new password from the first line of standard input instead of asking.
+        /// Read the new password from standard input instead of asking (its first line, or
+        /// its second with --current-password-stdin).
         #[arg(long)]
         password_stdin: bool,
+        /// Read your current password from the first line of standard input instead of
+        /// asking (needed to change your own password; ignored for someone else's).
+        #[arg(long)]
+        current_password_stdin: bool,
     },
 }
 
