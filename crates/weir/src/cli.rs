@@ -196,10 +196,12 @@ pub enum TokensCommand {
         team: Option<String>,
         #[arg(long, value_enum, requires = "team")]
         role: Option<TeamRole>,
-        /// Days until the token expires (default 90).
+        /// Days until the token expires (default 90, or less when the token you signed
+        /// in with expires sooner: a token never outlives the token that made it).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=365), conflicts_with = "no_expiry")]
         expires_in_days: Option<u32>,
-        /// The token never expires.
+        /// The token never expires: only for service tokens (--team, --role) made by a
+        /// platform admin.
         #[arg(long)]
         no_expiry: bool,
     },
