@@ -87,7 +87,12 @@ impl AppState {
     /// State with `config`; single sign-on follows the platform config's `[auth.oidc]`.
     pub fn with_config(engine: EngineHandle, config: ApiConfig) -> Self {
         let oidc = engine.platform().auth.oidc.clone().map(OidcVerifier::new);
-        let auth = Authenticator::new(engine.store().clone(), oidc, config.login_limits);
+        let auth = Authenticator::new(
+            engine.store().clone(),
+            oidc,
+            config.login_limits,
+            config.password_cost,
+        );
         AppState {
             engine,
             config: Arc::new(config),

@@ -13,6 +13,7 @@ mod api {
     mod config_jobs;
     mod connections;
     mod costs;
+    mod credentials;
     mod dag_runs;
     mod dags;
     mod logs_xcom;

@@ -80,6 +80,9 @@ impl Provider {
             email_claim: "email".into(),
             groups_claim: "groups".into(),
             role_mappings: Vec::new(),
+            token_revalidate_after: weir_core::spec::model::HumanDuration(
+                weir_core::access::sso::DEFAULT_TOKEN_REVALIDATE_AFTER,
+            ),
         }
     }
 
@@ -665,6 +668,9 @@ async fn unreachable_provider_is_not_the_token_s_fault() {
         email_claim: "email".into(),
         groups_claim: "groups".into(),
         role_mappings: Vec::new(),
+        token_revalidate_after: weir_core::spec::model::HumanDuration(
+            weir_core::access::sso::DEFAULT_TOKEN_REVALIDATE_AFTER,
+        ),
     });
     let token = key.sign(&claims(issuer));
     let error = refuse(&verifier, &token).await;
@@ -694,6 +700,9 @@ async fn unreachable_provider_is_not_the_token_s_fault() {
         email_claim: "email".into(),
         groups_claim: "groups".into(),
         role_mappings: Vec::new(),
+        token_revalidate_after: weir_core::spec::model::HumanDuration(
+            weir_core::access::sso::DEFAULT_TOKEN_REVALIDATE_AFTER,
+        ),
     });
     let error = refuse(&verifier, &key.sign(&claims(&issuer))).await;
     assert!(

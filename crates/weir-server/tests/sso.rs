@@ -82,9 +82,14 @@ struct App {
 impl App {
     /// An engine trusting `issuer`, with DAGs `hello` (team data) and `ledger` (finance).
     async fn start(issuer: &str) -> App {
+        Self::start_with(issuer, "").await
+    }
+
+    /// The same, with `extra` lines in `[auth.oidc]`.
+    async fn start_with(issuer: &str, extra: &str) -> App {
         let toml = format!(
             "[[teams]]\nname = \"data\"\n\n[[teams]]\nname = \"finance\"\n\n\
-             [auth.oidc]\nissuer = \"{issuer}\"\naudience = [\"weir\"]\n\n\
+             [auth.oidc]\nissuer = \"{issuer}\"\naudience = [\"weir\"]\n{extra}\n\
              [[auth.oidc.role_mappings]]\nvalue = \"data-engineers\"\nteam = \"data\"\n\
              role = \"operator\"\n\n[[auth.oidc.role_mappings]]\nvalue = \"platform-team\"\n\
              role = \"platform_admin\"\n"
@@ -144,6 +149,32 @@ impl App {
             .oneshot(req.body(body).unwrap())
             .await
             .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Sends `body` as JSON with `Authorization: Bearer <token>`.
+    async fn send_json(
+        &self,
+        token: &str,
+        method: Method,
+        uri: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::to_vec(body).unwrap()))
+            .unwrap();
+        let response = self.app.clone().oneshot(req).await.unwrap();
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
@@ -361,4 +392,80 @@ async fn bearer_that_is_neither_jwt_nor_api_token_is_401() {
         let (status, body) = app.get(token, "/api/v1/me").await;
         assert_unauthorized(status, &body, "neither a Weir API token");
     }
+}
+
+#[tokio::test]
+async fn an_sso_users_api_token_lives_by_their_sso_sign_ins() {
+    let key = SigningKey::new("k1");
+    let issuer = provider(&key).await;
+    let window = std::time::Duration::from_secs(5);
+    let app = App::start_with(&issuer, "token_revalidate_after = \"5s\"").await;
+
+    // sam, an operator of `data` through the `data-engineers` group, makes an API token
+    // with their SSO token.
+    let sam = key.sign(&claims(&issuer, "sam", &["data-engineers"]));
+    let (status, made) = app
+        .send_json(
+            &sam,
+            Method::POST,
+            "/api/v1/tokens",
+            &json!({"name": "cli"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let token = made["token"].as_str().unwrap().to_string();
+    let (status, me) = app.get(&token, "/api/v1/me").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(
+        me["teams"],
+        json!([{"team": "data", "role": "operator"}]),
+        "{me}"
+    );
+    let (status, run) = app.trigger(&token, "hello").await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+
+    // Removed from the group: the next sign-in replaces the memberships, and the API
+    // token's roles are the user's memberships of now.
+    let removed = key.sign(&claims(&issuer, "sam", &[]));
+    let (status, me) = app.get(&removed, "/api/v1/me").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let (status, me) = app.get(&token, "/api/v1/me").await;
+    assert_eq!((status, &me["teams"]), (StatusCode::OK, &json!([])), "{me}");
+    let (status, body) = app.trigger(&token, "hello").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    // Without a single sign-on for longer than the window, the memberships are no longer
+    // confirmed by the identity provider: the token is refused.
+    let started = std::time::Instant::now();
+    let refused = loop {
+        let (status, body) = app.get(&token, "/api/v1/me").await;
+        if status != StatusCode::OK {
+            break (status, body);
+        }
+        assert!(
+            started.elapsed() < window * 4,
+            "the token still works {:?} after the last sign-in",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(started.elapsed() + std::time::Duration::from_millis(200) >= window / 2);
+    assert_unauthorized(
+        refused.0,
+        &refused.1,
+        "sign in again through single sign-on",
+    );
+
+    // A new sign-in brings it back, with the roles the identity provider gives now.
+    let mut again = claims(&issuer, "sam", &["data-engineers"]);
+    again["jti"] = json!("second sign-in");
+    let (status, me) = app.get(&key.sign(&again), "/api/v1/me").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let (status, me) = app.get(&token, "/api/v1/me").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(
+        me["teams"],
+        json!([{"team": "data", "role": "operator"}]),
+        "{me}"
+    );
 }

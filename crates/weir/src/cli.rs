@@ -170,12 +170,18 @@ pub enum UsersCommand {
     List,
     /// Delete a user.
     Delete { username: String },
-    /// Set a local user's password (your own, or anyone's as a platform admin).
+    /// Set a local user's password (your own, or anyone's as a platform admin). Changing
+    /// your own asks for your current password first.
     SetPassword {
         username: String,
-        /// Read the new password from the first line of standard input instead of asking.
+        /// Read the new password from standard input instead of asking (its first line, or
+        /// its second with --current-password-stdin).
         #[arg(long)]
         password_stdin: bool,
+        /// Read your current password from the first line of standard input instead of
+        /// asking (needed to change your own password; ignored for someone else's).
+        #[arg(long)]
+        current_password_stdin: bool,
     },
 }
 
@@ -190,10 +196,12 @@ pub enum TokensCommand {
         team: Option<String>,
         #[arg(long, value_enum, requires = "team")]
         role: Option<TeamRole>,
-        /// Days until the token expires (default 90).
+        /// Days until the token expires (default 90, or less when the token you signed
+        /// in with expires sooner: a token never outlives the token that made it).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=365), conflicts_with = "no_expiry")]
         expires_in_days: Option<u32>,
-        /// The token never expires.
+        /// The token never expires: only for service tokens (--team, --role) made by a
+        /// platform admin.
         #[arg(long)]
         no_expiry: bool,
     },

@@ -185,3 +185,74 @@ fn login_roles_audit_and_logout_through_the_cli() {
         text(&out)
     );
 }
+
+#[test]
+fn changing_your_own_password_through_the_cli_needs_the_current_one() {
+    let server = Server::start(&[("etl.yaml", DATA_DAG)]);
+    let admin_dir = tempfile::tempdir().unwrap();
+    let ada_dir = tempfile::tempdir().unwrap();
+    let admin = admin_dir.path().join("weir");
+    let ada = ada_dir.path().join("weir");
+    let out = weir(
+        &server,
+        &admin,
+        &["login", "--username", "admin", "--password-stdin"],
+        &format!("{ADMIN_PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = weir(
+        &server,
+        &admin,
+        &["users", "create", "ada", "--password-stdin"],
+        "ada-password-1\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = weir(
+        &server,
+        &ada,
+        &["login", "--username", "ada", "--password-stdin"],
+        "ada-password-1\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Standard input: the current password, then the new one.
+    let own = [
+        "users",
+        "set-password",
+        "ada",
+        "--current-password-stdin",
+        "--password-stdin",
+    ];
+    let out = weir(&server, &ada, &own, "not-my-password\nada-password-2\n");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("not your current password"),
+        "{}",
+        text(&out)
+    );
+    let out = weir(&server, &ada, &own, "ada-password-1\nada-password-2\n");
+    assert!(out.status.success(), "{}", text(&out));
+    let out = weir(
+        &server,
+        &ada,
+        &["login", "--username", "ada", "--password-stdin"],
+        "ada-password-2\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A platform admin resets it without knowing it.
+    let out = weir(
+        &server,
+        &admin,
+        &["users", "set-password", "ada", "--password-stdin"],
+        "ada-password-3\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = weir(
+        &server,
+        &ada,
+        &["login", "--username", "ada", "--password-stdin"],
+        "ada-password-3\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}

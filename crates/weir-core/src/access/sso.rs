@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::TeamRole;
+use crate::spec::model::HumanDuration;
+
+/// How old an SSO user's last sign-in may be for their API tokens to keep working, unless
+/// `[auth.oidc] token_revalidate_after` says otherwise.
+pub const DEFAULT_TOKEN_REVALIDATE_AFTER: std::time::Duration =
+    std::time::Duration::from_secs(12 * 3600);
 
 /// How Weir trusts an OpenID Connect provider's bearer tokens (JWTs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -40,6 +46,16 @@ pub struct OidcSettings {
     /// Which groups (or other claims) give which roles, applied at each sign-in.
     #[serde(default)]
     pub role_mappings: Vec<RoleMapping>,
+    /// An SSO user's API tokens work only while the user's last single sign-on is at most
+    /// this old (e.g. `12h`): their roles come from group memberships the identity
+    /// provider confirms only at a sign-in. Past it, the tokens are refused until the user
+    /// signs in through single sign-on again.
+    #[serde(default = "default_token_revalidate_after")]
+    pub token_revalidate_after: HumanDuration,
+}
+
+fn default_token_revalidate_after() -> HumanDuration {
+    HumanDuration(DEFAULT_TOKEN_REVALIDATE_AFTER)
 }
 
 fn default_leeway() -> u64 {

@@ -196,6 +196,9 @@ fn settings(mappings: Vec<RoleMapping>) -> OidcSettings {
         email_claim: "email".into(),
         groups_claim: "groups".into(),
         role_mappings: mappings,
+        token_revalidate_after: crate::spec::model::HumanDuration(
+            super::sso::DEFAULT_TOKEN_REVALIDATE_AFTER,
+        ),
     }
 }
 

@@ -8,7 +8,14 @@
 //! A successful password check is remembered for a minute (keyed by a digest of the
 //! password), because Airflow's client sends Basic credentials with every call and an
 //! argon2 check on each would cost tens of milliseconds. Failed sign-ins are counted by
-//! the [`LoginLimiter`] and written to the audit trail.
+//! the [`LoginLimiter`] (passwords per user and address, tokens per token) and written to
+//! the audit trail. An unknown user name costs the same argon2 check as a known one, so
+//! the time of a refusal does not tell which names exist.
+//!
+//! An API token of an SSO user works only while the user's last single sign-on is recent
+//! (`[auth.oidc] token_revalidate_after`, 12 hours by default): the SSO memberships the
+//! token's roles come from are refreshed only at a sign-in, so past that window they are
+//! stale and the token is refused until the user signs in through SSO again.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -24,7 +31,8 @@ use weir_store::{NewAuditEvent, Store, UserRecord};
 
 use super::oidc::{OidcVerifier, looks_like_jwt};
 use super::password;
-use super::rate_limit::{LoginLimiter, LoginLimits};
+use super::password::HashCost;
+use super::rate_limit::{Attempt, Blocked, LoginLimiter, LoginLimits};
 use super::{api_tokens, audit_outcome};
 use crate::error::ApiError;
 
@@ -32,6 +40,18 @@ use crate::error::ApiError;
 const PASSWORD_CACHE: Duration = Duration::from_secs(60);
 /// A token's `last_used_at` is written at most this often.
 const TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+/// What the dummy hash is a hash of. It is never compared with a stored password: it only
+/// makes unknown names cost an argon2 check.
+const DUMMY_PASSWORD: &str = "weir: no such user";
+
+/// Who signed in, and how long the credential they signed in with is good for.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub principal: Principal,
+    /// When the credential expires (an API token's expiry); `None` for a password, an SSO
+    /// token, or no credential.
+    pub expires_at: Option<DateTime<Utc>>,
+}
 
 /// Authenticates requests; one per server, shared by every request.
 pub struct Authenticator {
@@ -43,16 +63,40 @@ pub struct Authenticator {
     /// digest of an SSO token → (user name, token expiry): the token was verified and its
     /// groups synced, once.
     sso_sessions: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
+    /// An argon2 hash with the cost of new hashes, checked when the user does not exist or
+    /// has no password, so that such a refusal takes as long as a wrong password.
+    dummy_hash: Option<String>,
+    /// How old an SSO user's last sign-in may be for their API tokens to work.
+    sso_revalidate_after: chrono::TimeDelta,
 }
 
 impl Authenticator {
-    pub fn new(store: Store, oidc: Option<OidcVerifier>, limits: LoginLimits) -> Self {
+    pub fn new(
+        store: Store,
+        oidc: Option<OidcVerifier>,
+        limits: LoginLimits,
+        cost: HashCost,
+    ) -> Self {
+        let dummy_hash = match password::hash(DUMMY_PASSWORD, cost) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot make the dummy password hash");
+                None
+            }
+        };
+        let revalidate = oidc
+            .as_ref()
+            .map(|o| o.settings().token_revalidate_after.0)
+            .unwrap_or(weir_core::access::sso::DEFAULT_TOKEN_REVALIDATE_AFTER);
         Authenticator {
             store,
             oidc,
             limiter: LoginLimiter::new(limits),
             verified: Mutex::default(),
             sso_sessions: Mutex::default(),
+            dummy_hash,
+            sso_revalidate_after: chrono::TimeDelta::from_std(revalidate)
+                .unwrap_or(chrono::TimeDelta::MAX),
         }
     }
 
@@ -62,21 +106,40 @@ impl Authenticator {
         headers: &HeaderMap,
         address: Option<IpAddr>,
     ) -> Result<Principal, ApiError> {
+        self.sign_in(headers, address).await.map(|s| s.principal)
+    }
+
+    /// The caller of a request with these headers, from `address`, with the expiry of the
+    /// credential it presented.
+    pub async fn sign_in(
+        &self,
+        headers: &HeaderMap,
+        address: Option<IpAddr>,
+    ) -> Result<SignedIn, ApiError> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Ok(Principal::Anonymous);
+            return Ok(SignedIn {
+                principal: Principal::Anonymous,
+                expires_at: None,
+            });
         };
         let value = value
             .to_str()
             .map_err(|_| unauthenticated("the Authorization header is not valid text"))?;
         let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
         let credentials = credentials.trim();
+        let without_expiry = |principal| SignedIn {
+            principal,
+            expires_at: None,
+        };
         if scheme.eq_ignore_ascii_case("basic") {
-            self.basic(credentials, address).await
+            self.basic(credentials, address).await.map(without_expiry)
         } else if scheme.eq_ignore_ascii_case("bearer") {
             if credentials.starts_with(api_tokens::PREFIX) {
                 self.api_token(credentials, address).await
             } else {
-                self.sso_token(credentials, address).await
+                self.sso_token(credentials, address)
+                    .await
+                    .map(without_expiry)
             }
         } else {
             Err(unauthenticated(format!(
@@ -101,7 +164,8 @@ impl Authenticator {
         let (username, password) = decoded
             .split_once(':')
             .ok_or_else(|| unauthenticated("the Basic credentials are not `user:password`"))?;
-        self.limit(username, address)?;
+        let attempt = Attempt::Password { user: username };
+        self.limit(attempt, address)?;
         let digest = api_tokens::digest(password);
         let remembered = self
             .verified_lock()
@@ -109,8 +173,16 @@ impl Authenticator {
             .is_some_and(|(d, at)| *d == digest && at.elapsed() < PASSWORD_CACHE);
         let user = self.store.get_user(username).await?;
         let Some(user) = user.filter(|u| u.password_hash.is_some()) else {
+            // As slow as a wrong password, so the refusal does not say the name is unknown.
+            self.verify_dummy(password).await?;
             return Err(self
-                .failed_login(username, address, "basic", "no local user by that name")
+                .failed_login(
+                    username,
+                    attempt,
+                    address,
+                    "basic",
+                    "no local user by that name",
+                )
                 .await);
         };
         if !remembered {
@@ -121,10 +193,10 @@ impl Authenticator {
                 .map_err(ApiError::internal)?;
             if !ok {
                 return Err(self
-                    .failed_login(username, address, "basic", "wrong password")
+                    .failed_login(username, attempt, address, "basic", "wrong password")
                     .await);
             }
-            self.limiter.succeeded(username, address);
+            self.limiter.succeeded(attempt, address);
             self.verified_lock()
                 .insert(username.to_string(), (digest, Instant::now()));
             self.store.record_login(username, Utc::now()).await?;
@@ -133,12 +205,14 @@ impl Authenticator {
         self.caller_of(&user, CallerKind::User).await
     }
 
-    async fn api_token(&self, token: &str, address: Option<IpAddr>) -> Result<Principal, ApiError> {
+    async fn api_token(&self, token: &str, address: Option<IpAddr>) -> Result<SignedIn, ApiError> {
         const WHO: &str = "(api token)";
-        self.limit(WHO, address)?;
-        let Some(record) = self.store.token_by_hash(&api_tokens::digest(token)).await? else {
+        let digest = api_tokens::digest(token);
+        let attempt = Attempt::Token { digest: &digest };
+        self.limit(attempt, address)?;
+        let Some(record) = self.store.token_by_hash(&digest).await? else {
             return Err(self
-                .failed_login(WHO, address, "token", "unknown API token")
+                .failed_login(WHO, attempt, address, "token", "unknown API token")
                 .await);
         };
         let now = Utc::now();
@@ -157,7 +231,7 @@ impl Authenticator {
         if record.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY) {
             self.store.touch_token(&record.id, now).await?;
         }
-        match (&record.username, &record.team, &record.role) {
+        let principal = match (&record.username, &record.team, &record.role) {
             (Some(username), ..) => {
                 let user = self.store.get_user(username).await?.ok_or_else(|| {
                     unauthenticated(format!(
@@ -165,22 +239,61 @@ impl Authenticator {
                         record.name
                     ))
                 })?;
-                self.caller_of(&user, CallerKind::User).await
+                self.check_sso_freshness(&user, &record.name, now)?;
+                self.caller_of(&user, CallerKind::User).await?
             }
             (None, Some(team), Some(role)) => {
                 let role: TeamRole = role.parse().map_err(ApiError::internal)?;
-                Ok(Principal::Caller(Caller {
+                Principal::Caller(Caller {
                     name: format!("{team}:{}", record.name),
                     kind: CallerKind::ServiceAccount,
                     platform_admin: false,
                     teams: [(team.clone(), role)].into(),
-                }))
+                })
             }
-            _ => Err(unauthenticated(format!(
-                "API token `{}` belongs to nobody; revoke it and create a new one",
-                record.name
-            ))),
+            _ => {
+                return Err(unauthenticated(format!(
+                    "API token `{}` belongs to nobody; revoke it and create a new one",
+                    record.name
+                )));
+            }
+        };
+        // (A valid token has no failures to forget: its digest is never counted.)
+        Ok(SignedIn {
+            principal,
+            expires_at: record.expires_at,
+        })
+    }
+
+    /// Refuses the API token `token_name` of an SSO user whose last single sign-on is
+    /// older than the revalidation window: the SSO memberships its roles come from were
+    /// last confirmed then.
+    fn check_sso_freshness(
+        &self,
+        user: &UserRecord,
+        token_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        if user.source != "sso" {
+            return Ok(());
         }
+        let window = self.sso_revalidate_after;
+        let fresh = user
+            .last_login_at
+            .is_some_and(|at| now.signed_duration_since(at) <= window);
+        if fresh {
+            return Ok(());
+        }
+        let last = user
+            .last_login_at
+            .map_or_else(|| "never".to_string(), |at| at.to_rfc3339());
+        Err(unauthenticated(format!(
+            "API token `{token_name}` belongs to SSO user `{}`, whose last single sign-on \
+             ({last}) is older than {} ([auth.oidc] token_revalidate_after): sign in again \
+             through single sign-on, then the token works again",
+            user.username,
+            weir_core::duration::format_duration(window.to_std().unwrap_or_default()),
+        )))
     }
 
     async fn sso_token(&self, token: &str, address: Option<IpAddr>) -> Result<Principal, ApiError> {
@@ -196,8 +309,9 @@ impl Authenticator {
             ));
         }
         const WHO: &str = "(sso token)";
-        self.limit(WHO, address)?;
         let digest = api_tokens::digest(token);
+        let attempt = Attempt::Token { digest: &digest };
+        self.limit(attempt, address)?;
         let now = Utc::now();
         let known = self
             .sso_lock()
@@ -211,7 +325,9 @@ impl Authenticator {
                     Ok(identity) => identity,
                     Err(e) if e.is_token_problem() => {
                         let reason = e.to_string();
-                        return Err(self.failed_login(WHO, address, "sso", &reason).await);
+                        return Err(self
+                            .failed_login(WHO, attempt, address, "sso", &reason)
+                            .await);
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot verify an SSO token");
@@ -243,9 +359,13 @@ impl Authenticator {
                         e => e.into(),
                     })?;
                 self.audit_login(&identity.username, address, "sso").await;
+                self.limiter.succeeded(attempt, address);
                 let mut sessions = self.sso_lock();
                 sessions.retain(|_, (_, expires)| *expires > now);
-                sessions.insert(digest, (identity.username.clone(), identity.expires_at));
+                sessions.insert(
+                    digest.clone(),
+                    (identity.username.clone(), identity.expires_at),
+                );
                 identity.username
             }
         };
@@ -276,26 +396,99 @@ impl Authenticator {
         }))
     }
 
-    fn limit(&self, who: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
+    fn limit(&self, attempt: Attempt<'_>, address: Option<IpAddr>) -> Result<(), ApiError> {
         self.limiter
-            .check(who, address, Instant::now())
-            .map_err(|wait| ApiError::TooManyRequests {
-                detail: format!(
-                    "too many failed sign-ins for `{who}` from this address; try again in {wait} s"
-                ),
-                retry_after_secs: wait,
+            .check(attempt, address, Instant::now())
+            .map_err(|blocked| {
+                let wait = blocked.wait_secs();
+                let detail = match (blocked, attempt) {
+                    (Blocked::Address(_), _) => format!(
+                        "too many failed sign-ins from this address (more than {} in {} s, \
+                         whatever the credentials); try again in {wait} s",
+                        self.limiter.limits().per_address,
+                        self.limiter.limits().window.as_secs()
+                    ),
+                    (Blocked::Credential(_), Attempt::Password { user }) => format!(
+                        "too many failed sign-ins for `{user}` from this address; try again \
+                         in {wait} s"
+                    ),
+                    (Blocked::Credential(_), Attempt::Token { .. }) => format!(
+                        "this token was refused too many times; try again in {wait} s, with \
+                         a valid token"
+                    ),
+                };
+                ApiError::TooManyRequests {
+                    detail,
+                    retry_after_secs: wait,
+                }
             })
+    }
+
+    /// Checks `password` as the current password of `username` (before a change of it),
+    /// counted like a sign-in: refused when that user failed too often from `address`,
+    /// and a wrong one counts as a failed sign-in.
+    pub async fn check_current_password(
+        &self,
+        username: &str,
+        password: &str,
+        address: Option<IpAddr>,
+    ) -> Result<bool, ApiError> {
+        let attempt = Attempt::Password { user: username };
+        self.limit(attempt, address)?;
+        let stored = self
+            .store
+            .get_user(username)
+            .await?
+            .and_then(|u| u.password_hash);
+        let ok = match stored {
+            Some(stored) => {
+                let given = password.to_string();
+                tokio::task::spawn_blocking(move || password::verify(&given, &stored))
+                    .await
+                    .map_err(ApiError::internal)?
+            }
+            None => {
+                self.verify_dummy(password).await?;
+                false
+            }
+        };
+        if ok {
+            self.limiter.succeeded(attempt, address);
+        } else {
+            let _ = self
+                .failed_login(
+                    username,
+                    attempt,
+                    address,
+                    "current_password",
+                    "wrong current password",
+                )
+                .await;
+        }
+        Ok(ok)
+    }
+
+    /// Runs one argon2 check against the dummy hash (its result is always a refusal).
+    async fn verify_dummy(&self, password: &str) -> Result<(), ApiError> {
+        if let Some(stored) = self.dummy_hash.clone() {
+            let given = password.to_string();
+            tokio::task::spawn_blocking(move || password::verify(&given, &stored))
+                .await
+                .map_err(ApiError::internal)?;
+        }
+        Ok(())
     }
 
     /// Counts and audits a failed sign-in, and returns the 401 to send.
     async fn failed_login(
         &self,
         who: &str,
+        attempt: Attempt<'_>,
         address: Option<IpAddr>,
         method: &str,
         reason: &str,
     ) -> ApiError {
-        self.limiter.failed(who, address, Instant::now());
+        self.limiter.failed(attempt, address, Instant::now());
         self.append(NewAuditEvent {
             time: Utc::now(),
             actor: who.to_string(),
@@ -310,6 +503,7 @@ impl Authenticator {
         .await;
         let detail = match method {
             "basic" => "wrong user name or password".to_string(),
+            "current_password" => "the current password is wrong".to_string(),
             _ => reason.to_string(),
         };
         unauthenticated(detail)

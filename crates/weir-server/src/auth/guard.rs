@@ -14,6 +14,7 @@ use weir_core::access::{Caller, CallerKind, Decision, Permission, Principal, Tea
 use weir_core::ids::DagId;
 use weir_store::NewAuditEvent;
 
+use super::redact::redact;
 use super::rules::{self, Need, Rule};
 use super::{AuditChange, Authorized, audit_outcome};
 use crate::AppState;
@@ -27,7 +28,12 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 async fn guarded(state: &AppState, request: Request, next: Next) -> Result<Response, Response> {
-    let method = request.method().clone();
+    // HEAD is GET without the body (axum answers it with the GET handler and drops the
+    // body), so it has GET's rule.
+    let method = match request.method() {
+        &Method::HEAD => Method::GET,
+        m => m.clone(),
+    };
     let Some(route) = request
         .extensions()
         .get::<MatchedPath>()
@@ -50,11 +56,12 @@ async fn guarded(state: &AppState, request: Request, next: Next) -> Result<Respo
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let principal = state
+    let signed_in = state
         .auth
-        .authenticate(request.headers(), address)
+        .sign_in(request.headers(), address)
         .await
         .map_err(IntoResponse::into_response)?;
+    let principal = signed_in.principal;
     let caller = match &principal {
         Principal::Caller(c) => c.clone(),
         Principal::Anonymous => {
@@ -102,14 +109,14 @@ async fn guarded(state: &AppState, request: Request, next: Next) -> Result<Respo
         details.insert("route".into(), json!(route));
         details.insert("status".into(), json!(status));
         if let Some(body) = &body_json {
-            details.insert("request".into(), redact(body));
+            details.insert("request".into(), redact(rule.object_type, body));
         }
         if let Some(change) = change {
             if let Some(before) = &change.before {
-                details.insert("before".into(), redact(before));
+                details.insert("before".into(), redact(rule.object_type, before));
             }
             if let Some(after) = &change.after {
-                details.insert("after".into(), redact(after));
+                details.insert("after".into(), redact(rule.object_type, after));
             }
         }
         NewAuditEvent {
@@ -144,6 +151,8 @@ async fn guarded(state: &AppState, request: Request, next: Next) -> Result<Respo
     request.extensions_mut().insert(Authorized {
         caller: caller.clone(),
         team: target.team.clone(),
+        address,
+        credential_expires_at: signed_in.expires_at,
     });
     let response = next.run(request).await;
     if rule.audited {
@@ -363,49 +372,5 @@ fn new_object_team(caller: &Caller, body: Option<&Value>) -> Result<Option<Strin
             caller.name,
             several.join(", ")
         ))),
-    }
-}
-
-/// A copy of a JSON document with every secret-looking field replaced, for the audit
-/// trail: passwords, tokens, secrets, connection extras and variable values.
-pub fn redact(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let lower = k.to_ascii_lowercase();
-                    let secret = ["password", "secret", "token", "extra"]
-                        .iter()
-                        .any(|s| lower.contains(s))
-                        || lower == "value";
-                    let v = if secret && !v.is_null() {
-                        json!("<redacted>")
-                    } else {
-                        redact(v)
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
-        other => other.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redaction_hides_secrets_at_any_depth() {
-        let v = json!({"key": "k", "value": "s3cret", "description": "d",
-                       "nested": [{"password": "p", "Api_Token": "t", "port": 5432}],
-                       "extra": "{\"k\": 1}", "token_info": null});
-        assert_eq!(
-            redact(&v),
-            json!({"key": "k", "value": "<redacted>", "description": "d",
-                   "nested": [{"password": "<redacted>", "Api_Token": "<redacted>", "port": 5432}],
-                   "extra": "<redacted>", "token_info": null})
-        );
     }
 }

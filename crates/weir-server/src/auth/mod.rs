@@ -15,6 +15,7 @@ pub mod guard;
 pub mod oidc;
 pub mod password;
 pub mod rate_limit;
+mod redact;
 pub mod rules;
 
 pub use authenticate::Authenticator;
@@ -36,6 +37,11 @@ pub struct Authorized {
     pub caller: Caller,
     /// The team that owns the object acted on (for creations: the team that will own it).
     pub team: Option<String>,
+    /// Where the request came from (for the sign-in limits of a password change).
+    pub address: Option<std::net::IpAddr>,
+    /// When the credential the caller signed in with expires (an API token's expiry):
+    /// tokens it creates may not outlive it.
+    pub credential_expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A handler's summary of what it changed, as a response extension; the guard puts it in

@@ -104,6 +104,10 @@ pub struct NewUserBody {
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     pub password: String,
+    /// The password being replaced: needed to change your own password (a platform admin
+    /// setting someone else's does not give it).
+    #[serde(default)]
+    pub current_password: Option<String>,
 }
 
 /// A team: its platform settings (from `weir.toml`) and its members.
@@ -185,9 +189,16 @@ pub struct TokenCollection {
 #[serde(deny_unknown_fields)]
 pub struct NewTokenBody {
     pub name: String,
-    /// Days until the token expires (default 90, at most 365); `null` for never.
-    #[serde(default = "default_expiry")]
-    pub expires_in_days: Option<u32>,
+    /// Days until the token expires: 1 to 365. Left out: 90, or less when the token the
+    /// caller signed in with expires sooner (a token never outlives the token that made
+    /// it). `null` (never expires) only for service tokens made by platform admins.
+    #[serde(
+        default,
+        deserialize_with = "given",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<u32>)]
+    pub expires_in_days: Option<Option<u32>>,
     /// Make a service token of this team (needs its `admin` role) instead of a token of
     /// the caller.
     #[serde(default)]
@@ -197,8 +208,10 @@ pub struct NewTokenBody {
     pub role: Option<String>,
 }
 
-fn default_expiry() -> Option<u32> {
-    Some(90)
+/// `Some(value)` for a field that is present, `null` included (absent is the default,
+/// `None`).
+fn given<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
 }
 
 /// The answer to `POST /tokens`: the secret, shown this once.

@@ -161,7 +161,11 @@ fn sections(state: &AppState) -> Vec<ConfigSection> {
                 .option("username_claim", &oidc.username_claim)
                 .option("email_claim", &oidc.email_claim)
                 .option("groups_claim", &oidc.groups_claim)
-                .option("role_mappings", oidc.role_mappings.len()),
+                .option("role_mappings", oidc.role_mappings.len())
+                .option(
+                    "token_revalidate_after",
+                    weir_core::duration::format_duration(oidc.token_revalidate_after.0),
+                ),
         );
     }
     sections

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use weir_core::access::TeamRole;
@@ -24,6 +24,8 @@ path_params!(TokenPath {
 
 /// Longest life of a token.
 const MAX_EXPIRY_DAYS: u32 = 365;
+/// Life of a token when the request does not say.
+const DEFAULT_EXPIRY_DAYS: u32 = 90;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -122,21 +124,8 @@ async fn create_token(
             "`name` must be 1 to 100 printable characters, e.g. `cli@laptop` or `ci-deploy`",
         ));
     }
-    let expires_at = match body.expires_in_days {
-        Some(0) => {
-            return Err(ApiError::bad_request(
-                "`expires_in_days` must be 1 or more (or null for a token that never expires)",
-            ));
-        }
-        Some(days) if days > MAX_EXPIRY_DAYS => {
-            return Err(ApiError::bad_request(format!(
-                "`expires_in_days` is at most {MAX_EXPIRY_DAYS}"
-            )));
-        }
-        Some(days) => Some(Utc::now() + TimeDelta::days(i64::from(days))),
-        None => None,
-    };
     let caller = &auth.caller;
+    let expires_at = expiry(&body, &auth, Utc::now())?;
     let (username, team, role) = match (&body.team, &body.role) {
         (Some(team), Some(role)) => {
             let role: TeamRole = role.parse().map_err(|e: weir_core::access::UnknownRole| {
@@ -180,7 +169,7 @@ async fn create_token(
         after: Some(
             serde_json::json!({"token_id": info.token_id, "name": info.name,
             "username": info.username, "team": info.team, "role": info.role,
-            "expires_at": info.expires_at}),
+            "expires_at": info.expires_at, "never_expires": info.expires_at.is_none()}),
         ),
     };
     Ok((
@@ -191,6 +180,54 @@ async fn create_token(
             token_info: info,
         }),
     ))
+}
+
+/// When a new token expires (`None`: never). Every token expires within
+/// [`MAX_EXPIRY_DAYS`] (by default [`DEFAULT_EXPIRY_DAYS`]), and never after the token the
+/// caller signed in with, so a stolen token cannot mint a longer-lived one. Only platform
+/// admins' service tokens may never expire, or outlive the token that made them; the
+/// guard audits their creation like every other.
+fn expiry(
+    body: &NewTokenBody,
+    auth: &Authorized,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let platform_service_token = auth.caller.platform_admin && body.team.is_some();
+    let cap = if platform_service_token {
+        None
+    } else {
+        auth.credential_expires_at
+    };
+    let days = match body.expires_in_days {
+        Some(None) if platform_service_token => return Ok(None),
+        Some(None) => {
+            return Err(ApiError::bad_request(format!(
+                "`expires_in_days: null` (a token that never expires) is only for service \
+                 tokens made by platform admins; give a number of days, 1 to {MAX_EXPIRY_DAYS}"
+            )));
+        }
+        Some(Some(days)) if days == 0 || days > MAX_EXPIRY_DAYS => {
+            return Err(ApiError::bad_request(format!(
+                "`expires_in_days` must be 1 to {MAX_EXPIRY_DAYS} (got {days})"
+            )));
+        }
+        Some(Some(days)) => days,
+        None => {
+            let default = now + TimeDelta::days(i64::from(DEFAULT_EXPIRY_DAYS));
+            return Ok(Some(cap.map_or(default, |cap| cap.min(default))));
+        }
+    };
+    let at = now + TimeDelta::days(i64::from(days));
+    match cap {
+        Some(cap) if at > cap => Err(ApiError::bad_request(format!(
+            "`expires_in_days` is at most {} here: a token may not outlive the token you \
+             signed in with, which expires at {}; ask for fewer days, or sign in with your \
+             password or single sign-on to make a longer-lived one",
+            (cap - now).num_days(),
+            cap.to_rfc3339()
+        ))),
+        _ => Ok(Some(at)),
+    }
 }
 
 /// Revoke a token: it stops working at once.

@@ -169,7 +169,8 @@ async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Set a local user's password.
+/// Set a local user's password. Changing your own needs `current_password`; a platform
+/// admin setting someone else's does not.
 #[utoipa::path(post, path = "/users/{username}/password", operation_id = "set_user_password",
     tag = "Identity", params(UserPath), request_body = PasswordBody,
     responses((status = 204, description = "Changed."),
@@ -177,6 +178,7 @@ async fn delete_user(
               (status = 404, response = NotFound)))]
 async fn set_password(
     State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
     path: UserPath,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
@@ -190,6 +192,25 @@ async fn set_password(
             "`{}` signs in through the identity provider and has no password here",
             path.username
         )));
+    }
+    // Your own password: prove you know it, so a stolen token cannot take the account
+    // over. (The guard let others through only as platform admins.)
+    if auth.caller.name == path.username {
+        let Some(current) = body.current_password.as_deref() else {
+            return Err(ApiError::bad_request(
+                "give your current password as `current_password` to change your own password \
+                 (`weir users set-password` asks for it)",
+            ));
+        };
+        let ok = state
+            .auth
+            .check_current_password(&path.username, current, auth.address)
+            .await?;
+        if !ok {
+            return Err(ApiError::bad_request(
+                "`current_password` is not your current password; nothing was changed",
+            ));
+        }
     }
     let hash = hash_password(&state, body.password).await?;
     state

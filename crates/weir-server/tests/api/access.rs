@@ -417,7 +417,7 @@ fn rows(import_error_id: i64) -> Vec<Row> {
             "POST",
             "/users/{username}/password",
             "/api/v1/users/dora/password",
-            Some(json!({"password": "a new password"})),
+            Some(json!({"password": "a new password", "current_password": "password-of-dora"})),
             &[Dora, Admin],
         ),
         // Team admins see users (to add members) and their teams' audit trail.

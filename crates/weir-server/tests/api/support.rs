@@ -77,6 +77,15 @@ impl TestApp {
 
     /// The same, with this platform config (`weir.toml`) instead of the standalone one.
     pub async fn start_with_platform(platform: Option<PlatformConfig>) -> TestApp {
+        let api_config = ApiConfig {
+            password_cost: HashCost::FAST_FOR_TESTS,
+            ..ApiConfig::default()
+        };
+        Self::start_with(platform, api_config).await
+    }
+
+    /// The same, with these API settings.
+    pub async fn start_with(platform: Option<PlatformConfig>, api_config: ApiConfig) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let dags = dir.path().join("dags");
         std::fs::create_dir_all(&dags).expect("dags dir");
@@ -98,10 +107,6 @@ impl TestApp {
         config.platform = platform;
         let engine = Engine::start(config, store).await.expect("engine starts");
         let handle = engine.handle();
-        let api_config = ApiConfig {
-            password_cost: HashCost::FAST_FOR_TESTS,
-            ..ApiConfig::default()
-        };
         let admin_token = create_user(handle.store(), "admin", true).await;
         TestApp {
             app: router(AppState::with_config(handle.clone(), api_config)),

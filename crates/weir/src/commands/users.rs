@@ -136,18 +136,52 @@ pub fn run(cmd: UsersCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
         UsersCommand::SetPassword {
             username,
             password_stdin,
+            current_password_stdin,
         } => {
-            let password = if password_stdin {
-                passwords::from_stdin()
+            // Standard input holds the current password first, then the new one.
+            let current = if current_password_stdin {
+                match passwords::from_stdin() {
+                    Ok(p) => Some(p),
+                    Err(e) => return Ok(output::usage(e)),
+                }
             } else {
-                passwords::prompt_new(&username, "use --password-stdin")
+                None
             };
-            let password = match password.and_then(|p| passwords::check(&p).map(|()| p)) {
-                Ok(p) => p,
-                Err(e) => return Ok(output::usage(e)),
+            let new_from_stdin = if password_stdin {
+                match passwords::from_stdin().and_then(|p| passwords::check(&p).map(|()| p)) {
+                    Ok(p) => Some(p),
+                    Err(e) => return Ok(output::usage(e)),
+                }
+            } else {
+                None
             };
             with_client(server, |client| async move {
-                let body = json!({ "password": password });
+                // Your own password needs the current one; a platform admin resetting
+                // someone else's does not.
+                let me: Value = client.get(&["me"], &[]).await?;
+                let own = me["username"].as_str() == Some(username.as_str());
+                let current = match (own, current) {
+                    (false, _) => None,
+                    (true, Some(current)) => Some(current),
+                    (true, None) => match passwords::prompt(
+                        &format!("Current password for {username}: "),
+                        "use --current-password-stdin",
+                    ) {
+                        Ok(current) => Some(current),
+                        Err(e) => return Ok(output::usage(e)),
+                    },
+                };
+                let password = match new_from_stdin {
+                    Some(p) => p,
+                    None => match passwords::prompt_new(&username, "use --password-stdin") {
+                        Ok(p) => p,
+                        Err(e) => return Ok(output::usage(e)),
+                    },
+                };
+                let mut body = json!({ "password": password });
+                if let Some(current) = current {
+                    body["current_password"] = current.into();
+                }
                 client
                     .send::<_, Value>(
                         Method::POST,
