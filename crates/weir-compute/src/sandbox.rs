@@ -188,8 +188,9 @@ impl Sandbox {
         for (name, value) in env {
             let value = match name.to_str() {
                 // Paths of the host that mean nothing (or too much) inside.
-                Some("HOME" | "TMPDIR" | "USER" | "LOGNAME" | "PWD" | "OLDPWD") => continue,
-                Some("WEIR_XCOM") => OsString::from(SANDBOX_XCOM),
+                Some("HOME" | "TMPDIR" | "USER" | "LOGNAME" | "PWD" | "OLDPWD" | "WEIR_XCOM") => {
+                    continue;
+                }
                 Some("PATH") => {
                     has_path = true;
                     value
@@ -201,7 +202,9 @@ impl Sandbox {
         if !has_path {
             cmd.env("PATH", SANDBOX_PATH);
         }
-        cmd.env("HOME", SANDBOX_WORK).env("TMPDIR", "/tmp");
+        cmd.env("HOME", SANDBOX_WORK)
+            .env("TMPDIR", "/tmp")
+            .env("WEIR_XCOM", SANDBOX_XCOM);
         if switch_to.is_some() {
             cmd.env("USER", &self.user).env("LOGNAME", &self.user);
         }
