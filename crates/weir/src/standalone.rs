@@ -2,6 +2,7 @@
 //! SQLite database (or PostgreSQL with `--db`), ready in well under a second.
 
 use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -47,8 +48,19 @@ pub fn run(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
+    // Everything Weir creates from here on (database, try folders, logs) is its user's
+    // alone; the home itself is made owner-only even when it existed.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     std::fs::create_dir_all(&args.home)
         .with_context(|| format!("cannot create Weir's home {}", args.home.display()))?;
+    std::fs::set_permissions(&args.home, std::fs::Permissions::from_mode(0o700)).with_context(
+        || format!("cannot make Weir's home {} owner-only (0700)", args.home.display()),
+    )?;
+    if args.config.is_none() {
+        eprintln!(
+            "warning: no weir.toml (--config): shell tasks run unsandboxed, as this server's              OS user, and can read everything it can (Weir's database included). Fine for              one person on a laptop; for a shared server give a weir.toml, and shell tasks              run in the bubblewrap sandbox."
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
