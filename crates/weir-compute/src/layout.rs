@@ -311,7 +311,11 @@ mod tests {
                      2: POSIX  ADVISORY  WRITE 55 00:2a:99 0 EOF\n\
                      3: FLOCK  ADVISORY  WRITE 4343 103:02:99 0 EOF\n";
         assert_eq!(flock_holders(table, 1234), vec![4242]);
-        assert_eq!(flock_holders(table, 99), vec![4343], "not a waiter nor a POSIX lock");
+        assert_eq!(
+            flock_holders(table, 99),
+            vec![4343],
+            "not a waiter nor a POSIX lock"
+        );
         assert!(flock_holders(table, 5).is_empty());
 
         let tmp = tempfile::tempdir().expect("tempdir");

@@ -18,8 +18,8 @@
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io;
-use std::path::{Path, PathBuf};
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -100,7 +100,8 @@ impl ProcessBackend {
         // The supervisor's own complaints (before it can write timestamped lines) land in
         // the log, where whoever investigates the try will look.
         let log_path = try_dir.join(LOG);
-        let log = layout::open_append(&log_path).map_err(|e| ComputeError::io("open", &log_path, e))?;
+        let log =
+            layout::open_append(&log_path).map_err(|e| ComputeError::io("open", &log_path, e))?;
         // The lock file doubles as the "launched" marker: creating it exclusively makes a
         // second submit of the same try fail instead of running the task twice.
         let lock_path = try_dir.join(LOCK);

@@ -273,7 +273,10 @@ mod tests {
             .expect_err("must fail");
         assert!(err.contains("`/nonexistent/bwrap` was not found"), "{err}");
         assert!(err.contains("bubblewrap"), "{err}");
-        assert!(err.contains("allow_unsandboxed_shell = true` for team `beta`"), "{err}");
+        assert!(
+            err.contains("allow_unsandboxed_shell = true` for team `beta`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -142,7 +142,8 @@ async fn cancel_after_a_restart_never_trusts_the_pid_file() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("try");
     let mut previous = start_supervisor(&dir, "echo ready; sleep 30");
-    assert!(poll_until(Duration::from_secs(5), || log_text(&dir).contains("ready")
+    assert!(poll_until(Duration::from_secs(5), || log_text(&dir)
+        .contains("ready")
         && dir.join("supervisor.pid").exists()));
     let mut bystander = std::process::Command::new("sleep")
         .arg("30")

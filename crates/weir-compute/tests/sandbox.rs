@@ -88,7 +88,12 @@ async fn a_sandboxed_task_sees_nothing_of_weir_or_the_server() {
         ),
         "{lines:?}"
     );
-    for refused in ["no-db-read", "no-db-write", "no-other-log", "no-server-proc"] {
+    for refused in [
+        "no-db-read",
+        "no-db-write",
+        "no-other-log",
+        "no-server-proc",
+    ] {
         assert!(lines.contains(&refused.to_owned()), "{refused}: {lines:?}");
     }
     assert!(!text.contains("DATABASE-CONTENTS") && !text.contains("ALPHA-LOG-LINE"));
@@ -110,10 +115,19 @@ async fn a_sandboxed_task_sees_nothing_of_weir_or_the_server() {
         "{\"rows\": 3}\n"
     );
     assert_eq!(fs::metadata(work(&dir)).expect("work").uid(), 65534);
-    assert_eq!(fs::metadata(work(&dir).join("mine")).expect("mine").uid(), 65534);
+    assert_eq!(
+        fs::metadata(work(&dir).join("mine")).expect("mine").uid(),
+        65534
+    );
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&work(&dir)), 0o700);
-    for file in ["log", "status.json", "xcom.json", "supervisor.pid", "supervisor.lock"] {
+    for file in [
+        "log",
+        "status.json",
+        "xcom.json",
+        "supervisor.pid",
+        "supervisor.lock",
+    ] {
         assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
     }
 }
@@ -140,7 +154,11 @@ async fn sandboxed_tasks_keep_exit_codes_usage_timeout_and_cancel() {
     let began = Instant::now();
     let timed_out = run(spec, sandbox()).await;
     assert_eq!(timed_out.reason, EndReason::TimedOut, "{timed_out:?}");
-    assert!(began.elapsed() < Duration::from_secs(5), "{:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
     assert!(poll_until(Duration::from_secs(2), || try_processes(&dir).is_empty()));
 
     let dir = tmp.path().join("cancel");
@@ -149,7 +167,8 @@ async fn sandboxed_tasks_keep_exit_codes_usage_timeout_and_cancel() {
     let running = backend().submit(spec).await.expect("submit");
     let handle = running.cancel_handle();
     let waiter = tokio::spawn(running.wait());
-    assert!(poll_until(Duration::from_secs(5), || log_text(&dir).contains("started")));
+    assert!(poll_until(Duration::from_secs(5), || log_text(&dir)
+        .contains("started")));
     assert!(!try_processes(&dir).is_empty(), "task should be running");
     handle.cancel();
     let cancelled = waiter.await.expect("join");
@@ -207,9 +226,15 @@ async fn a_sandbox_that_cannot_start_fails_the_try_and_never_runs_it_unsandboxed
         let EndReason::LaunchFailed(why) = &outcome.reason else {
             panic!("expected a launch failure, got {outcome:?}");
         };
-        assert!(why.starts_with("the shell sandbox could not start: "), "{why}");
+        assert!(
+            why.starts_with("the shell sandbox could not start: "),
+            "{why}"
+        );
         assert!(why.contains(expected), "{why}");
-        assert!(why.contains("`allow_unsandboxed_shell = true` for team `beta`"), "{why}");
+        assert!(
+            why.contains("`allow_unsandboxed_shell = true` for team `beta`"),
+            "{why}"
+        );
         assert!(log_text(&dir).contains(expected), "{}", log_text(&dir));
         assert!(!work(&dir).join("ran").exists(), "the task ran anyway");
     }

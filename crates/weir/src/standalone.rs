@@ -54,7 +54,12 @@ pub fn run(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.home)
         .with_context(|| format!("cannot create Weir's home {}", args.home.display()))?;
     std::fs::set_permissions(&args.home, std::fs::Permissions::from_mode(0o700)).with_context(
-        || format!("cannot make Weir's home {} owner-only (0700)", args.home.display()),
+        || {
+            format!(
+                "cannot make Weir's home {} owner-only (0700)",
+                args.home.display()
+            )
+        },
     )?;
     if args.config.is_none() {
         eprintln!(

@@ -95,11 +95,7 @@ tasks:
       SERVER_PID: "__PID__"
 "#;
     // The DAGs name the home's paths and the server's pid: written once it runs.
-    let mut server = Server::start_with(
-        &[],
-        Some(PLATFORM),
-        &[("SOME_SERVER_SECRET", CANARY)],
-    );
+    let mut server = Server::start_with(&[], Some(PLATFORM), &[("SOME_SERVER_SECRET", CANARY)]);
     let home = std::fs::canonicalize(server.home()).unwrap();
     let db = home.join("weir.db");
     let pid = server.pid().unwrap();

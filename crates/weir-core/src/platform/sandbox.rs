@@ -166,9 +166,19 @@ mod tests {
     #[test]
     fn bad_sandbox_settings_are_reported() {
         let report = crate::platform::parse("[sandbox]\nuser = \"\"\nnetwrk = true\n");
-        let text: Vec<String> = report.diagnostics.iter().map(|d| d.message.clone()).collect();
-        assert!(text.iter().any(|m| m.contains("`user` must name")), "{text:?}");
-        assert!(text.iter().any(|m| m.contains("unknown key `netwrk`")), "{text:?}");
+        let text: Vec<String> = report
+            .diagnostics
+            .iter()
+            .map(|d| d.message.clone())
+            .collect();
+        assert!(
+            text.iter().any(|m| m.contains("`user` must name")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|m| m.contains("unknown key `netwrk`")),
+            "{text:?}"
+        );
         let typo = crate::platform::parse("[sandbx]\n");
         assert!(
             typo.diagnostics

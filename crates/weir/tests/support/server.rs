@@ -30,7 +30,11 @@ impl Server {
     }
 
     /// A server with a platform config (`weir.toml` text) and extra environment.
-    pub fn start_with(files: &[(&str, &str)], config: Option<&str>, env: &[(&str, &str)]) -> Server {
+    pub fn start_with(
+        files: &[(&str, &str)],
+        config: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("dags")).unwrap();
         for (name, yaml) in files {
