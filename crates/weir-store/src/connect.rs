@@ -167,21 +167,6 @@ impl BeginWrite for PgPool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://weir:secret@db:5432/weir"),
-            "postgres://weir:***@db:5432/weir"
-        );
-        assert_eq!(redact("postgres://db/weir"), "postgres://db/weir");
-        assert_eq!(redact("/var/lib/weir.db"), "/var/lib/weir.db");
-    }
-}
-
 /// Makes a SQLite database and its `-wal`/`-shm` files readable and writable by their
 /// owner only: the database holds every team's connections, users and audit trail.
 fn owner_only(db: &std::path::Path) -> Result<()> {
@@ -202,4 +187,19 @@ fn owner_only(db: &std::path::Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://weir:secret@db:5432/weir"),
+            "postgres://weir:***@db:5432/weir"
+        );
+        assert_eq!(redact("postgres://db/weir"), "postgres://db/weir");
+        assert_eq!(redact("/var/lib/weir.db"), "/var/lib/weir.db");
+    }
 }

@@ -7,6 +7,8 @@
 //! These tests need root (the server switches tasks to `nobody`) and Debian's
 //! `bubblewrap`; without them they say so on stderr and check nothing (CI runs as root).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
