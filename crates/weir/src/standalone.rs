@@ -91,6 +91,9 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(crate::platform_config::load)
         .transpose()?;
+    if let Some(platform) = &config.platform {
+        sandbox_notes(platform);
+    }
     config.jobs_folder = crate::platform_config::jobs_folder(args.jobs.as_deref(), &args.dags);
     config.docker_socket = args.docker_socket.clone();
     let engine = Engine::start(config, store.clone()).await?;
@@ -130,6 +133,28 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
     weir_server::serve(listener, state, shutdown_signal()).await?;
     engine.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says at start what would otherwise only show when a sandboxed shell task fails, or
+/// is weaker than the config suggests.
+fn sandbox_notes(platform: &weir_core::platform::PlatformConfig) {
+    let program = &platform.sandbox.program;
+    let found = if program.contains('/') {
+        std::path::Path::new(program).is_file()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
+    };
+    if !found {
+        eprintln!(
+            "warning: the shell sandbox program `{program}` was not found: sandboxed shell              tasks will fail until Debian's `bubblewrap` is installed (or `[sandbox] program`              points at `bwrap`)"
+        );
+    }
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!(
+            "note: this server does not run as root, so sandboxed shell tasks run as its own              OS user (`[sandbox] user` and `shell_user` need root); the sandbox still hides              Weir's home, the server's processes and its environment"
+        );
+    }
 }
 
 async fn shutdown_signal() {

@@ -184,4 +184,32 @@ async fn without_bwrap_a_sandboxed_task_fails_saying_what_to_do() {
     );
     assert!(!log.contains("RAN"), "{log}");
     assert!(find_files(&server.home().join("logs"), "ran").is_empty());
+    // Said at start, too.
+    assert!(
+        server
+            .output()
+            .contains("the shell sandbox program `/nonexistent/bwrap` was not found"),
+        "{}",
+        server.output()
+    );
+}
+
+/// Standalone without a weir.toml (one person on a laptop) runs shell tasks unsandboxed,
+/// and says so when it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_without_a_config_says_shell_tasks_run_unsandboxed() {
+    let dag = "dag: mine\nteam: me\npaused: false\ntasks:\n  t:\n    shell: 'echo \"uid=$(id -u) home=$HOME\"'\n";
+    let server = Server::start(&[("mine.yaml", dag)]);
+    assert!(
+        server
+            .output()
+            .contains("warning: no weir.toml (--config): shell tasks run unsandboxed"),
+        "{}",
+        server.output()
+    );
+    let (state, log) = run_and_read_log(&server, "mine").await;
+    assert_eq!(state, "success", "{log}");
+    let uid = nix::unistd::Uid::effective();
+    assert!(log.contains(&format!("uid={uid} ")), "{log}");
+    assert!(!log.contains("home=/weir/work"), "{log}");
 }

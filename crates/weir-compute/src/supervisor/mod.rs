@@ -8,8 +8,10 @@
 //!    SIGHUP or a Ctrl-C aimed at the server never reach the task;
 //! 2. takes the try folder's lock for its whole life (see [`crate::layout`]) and refuses to
 //!    run when `status.json` already exists (the try was settled, e.g. declared lost);
-//! 3. starts the command in a process group of its own, in `try_dir/work`, and copies its
-//!    stdout and stderr into `try_dir/log`;
+//! 3. starts the command in a process group of its own, in `try_dir/work` (inside the
+//!    bubblewrap sandbox when asked, see [`crate::sandbox`]; a sandbox that cannot start
+//!    fails the try, it never runs unsandboxed), and copies its stdout and stderr into
+//!    `try_dir/log`;
 //! 4. stops the whole group (SIGTERM, then SIGKILL after the grace) when the timeout
 //!    passes or when it receives SIGTERM/SIGINT itself (a cancel);
 //! 5. after the command ends, kills what it left behind in its group, measures the usage
