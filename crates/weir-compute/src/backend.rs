@@ -82,6 +82,7 @@ use weir_core::ids::TryKey;
 
 use crate::container::ContainerLaunch;
 use crate::error::Result;
+use crate::sandbox::Sandbox;
 
 /// A boxed, sendable future: the trait returns these so it stays usable as `dyn Backend`
 /// (the engine picks a backend per compute environment at run time).
@@ -106,6 +107,9 @@ pub struct LaunchSpec {
     /// For container backends (docker, kubernetes, …): the image and its resources. The
     /// process backend ignores it; container backends require it and ignore `command`.
     pub container: Option<ContainerLaunch>,
+    /// For the process backend: run the command in this sandbox (see
+    /// [`crate::sandbox`]); `None` runs it as the server's user, unconfined.
+    pub sandbox: Option<Sandbox>,
 }
 
 impl LaunchSpec {
@@ -119,6 +123,7 @@ impl LaunchSpec {
             try_dir: try_dir.into(),
             timeout: None,
             container: None,
+            sandbox: None,
         }
     }
 

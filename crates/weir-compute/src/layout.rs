@@ -8,8 +8,12 @@
 //!   supervisor.lock  held (flock) by the live supervisor for its whole life
 //!   supervisor.pid   the supervisor's pid (to cancel an adopted try)
 //!   task.pgid        the task's process group id (where /proc cannot be searched)
+//!   xcom.json        the task's XCom (`$WEIR_XCOM`)
 //!   work/            the task's working directory
 //! ```
+//!
+//! Everything here is owner-only: the folder 0700, its files 0600. A sandboxed task
+//! sees only `work/` and `xcom.json` (both handed to its user); the rest is Weir's.
 //!
 //! Liveness is decided by the lock, not by the pid: the kernel drops a flock when its
 //! holder dies, so a held lock means "the supervisor is alive" with no pid-reuse doubt,
@@ -19,6 +23,7 @@
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -39,6 +44,12 @@ pub const SUPERVISOR_PID: &str = "supervisor.pid";
 pub const TASK_PGID: &str = "task.pgid";
 /// The task's working directory.
 pub const WORK: &str = "work";
+/// The file a task writes its XCom to (`$WEIR_XCOM`).
+pub const XCOM: &str = "xcom.json";
+/// Mode of the try folder: only Weir's user may enter it.
+pub const DIR_MODE: u32 = 0o700;
+/// Mode of the files in it.
+pub const FILE_MODE: u32 = 0o600;
 /// Variable set in every task's environment to its try folder; it also marks the task's
 /// processes, so the backend only ever kills processes that belong to the try.
 pub const TRY_DIR_ENV: &str = "WEIR_TRY_DIR";
@@ -57,8 +68,34 @@ pub(crate) fn stamp(at: DateTime<Utc>) -> String {
 /// guard against a crash of a process, not of the machine, and fsync costs milliseconds.
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
-    fs::write(&tmp, bytes)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(&tmp)?;
+    file.write_all(bytes)?;
+    drop(file);
     fs::rename(&tmp, dir.join(name))
+}
+
+/// Opens (creating, owner-only) a file of the try folder for appending.
+pub(crate) fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
+
+/// Creates the try folder (and missing parents) owner-only, and makes sure an existing
+/// one is owner-only too.
+pub(crate) fn create_try_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
 }
 
 /// Reads `status.json`: `None` when it does not exist yet.
@@ -95,10 +132,7 @@ pub(crate) fn read_pid(dir: &Path, name: &str) -> Option<i32> {
 
 /// Appends one timestamped line to the log (used for Weir's own remarks).
 pub(crate) fn append_log_line(dir: &Path, line: &str) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(LOG))?;
+    let mut file = open_append(&dir.join(LOG))?;
     file.write_all(format!("{} {line}\n", stamp(Utc::now())).as_bytes())
 }
 
@@ -116,12 +150,57 @@ pub(crate) fn probe_lock(dir: &Path) -> io::Result<LockProbe> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(FILE_MODE)
         .open(dir.join(LOCK))?;
     match file.try_lock() {
         Ok(()) => Ok(LockProbe::Free(file)),
         Err(TryLockError::WouldBlock) => Ok(LockProbe::Held),
         Err(TryLockError::Error(e)) => Err(e),
     }
+}
+
+/// The pid of the process that holds the supervisor lock of `dir`, read from the
+/// kernel (`/proc/locks`, and the holder's open files), never from a file in the folder:
+/// a task could write any pid into `supervisor.pid` to make the server signal a process
+/// of its choosing. `None` when nobody holds it (or there is no `/proc`).
+pub(crate) fn lock_holder(dir: &Path) -> Option<i32> {
+    let lock = dir.join(LOCK);
+    let ino = fs::metadata(&lock).ok()?.ino();
+    let table = fs::read_to_string("/proc/locks").ok()?;
+    // The device in /proc/locks is the kernel's (on overlayfs, the layer's), so match the
+    // inode there and prove the rest by the holder having this very file open.
+    flock_holders(&table, ino)
+        .into_iter()
+        .find(|pid| has_open(*pid, &lock))
+}
+
+/// The pids holding a `flock` on an inode numbered `ino`, from a `/proc/locks` text.
+/// Lines look like `1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF`; waiters
+/// (`1: -> FLOCK ...`) are not holders.
+fn flock_holders(table: &str, ino: u64) -> Vec<i32> {
+    table
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            if fields.next()? != "FLOCK" {
+                return None;
+            }
+            let _advisory = fields.next()?;
+            let _access = fields.next()?;
+            let pid: i32 = fields.next()?.parse().ok()?;
+            let inode: u64 = fields.next()?.rsplit(':').next()?.parse().ok()?;
+            (inode == ino && pid > 0).then_some(pid)
+        })
+        .collect()
+}
+
+/// Whether process `pid` has `path` open.
+fn has_open(pid: i32, path: &Path) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| fs::read_link(fd.path()).is_ok_and(|target| target == path))
 }
 
 /// Kills (SIGKILL) whatever is left of the try's task: every live process that carries
@@ -223,6 +302,30 @@ mod tests {
         fs::write(dir.path().join(STATUS), b"{").expect("write");
         let lost = read_status(dir.path()).expect("read").expect("some");
         assert!(matches!(lost.reason, EndReason::Lost(_)), "{lost:?}");
+    }
+
+    #[test]
+    fn lock_holders_come_from_the_kernel_table() {
+        let table = "1: FLOCK  ADVISORY  WRITE 4242 00:2a:1234 0 EOF\n\
+                     1: -> FLOCK  ADVISORY  WRITE 777 00:2a:99 0 EOF\n\
+                     2: POSIX  ADVISORY  WRITE 55 00:2a:99 0 EOF\n\
+                     3: FLOCK  ADVISORY  WRITE 4343 103:02:99 0 EOF\n";
+        assert_eq!(flock_holders(table, 1234), vec![4242]);
+        assert_eq!(
+            flock_holders(table, 99),
+            vec![4343],
+            "not a waiter nor a POSIX lock"
+        );
+        assert!(flock_holders(table, 5).is_empty());
+
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = fs::canonicalize(tmp.path()).expect("canonical");
+        assert_eq!(lock_holder(&dir), None);
+        let held = probe_lock(&dir).expect("probe");
+        let me = i32::try_from(std::process::id()).expect("pid");
+        assert_eq!(lock_holder(&dir), Some(me));
+        drop(held);
+        assert_eq!(lock_holder(&dir), None);
     }
 
     #[test]

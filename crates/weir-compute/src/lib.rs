@@ -19,6 +19,7 @@ pub mod container;
 pub mod docker;
 pub mod layout;
 pub mod process;
+pub mod sandbox;
 pub mod supervisor;
 
 mod capture;
@@ -31,3 +32,4 @@ pub use container::{ContainerLaunch, HostMount, PullPolicy};
 pub use docker::{DockerBackend, DockerConfig, HostCapacity};
 pub use error::{ComputeError, Result};
 pub use process::ProcessBackend;
+pub use sandbox::Sandbox;

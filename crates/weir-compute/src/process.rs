@@ -18,6 +18,7 @@
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -43,7 +44,10 @@ pub const INHERITED_ENV: &[&str] = &[
     "PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME",
 ];
 
-/// `PATH` for tasks when the server has none.
+/// What a sandboxed task inherits from the server: not its `PATH`, home or user.
+pub const SANDBOX_INHERITED_ENV: &[&str] = &["LANG", "LC_ALL", "TZ"];
+
+/// `PATH` for tasks when the server has none, and for sandboxed tasks.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// How often an adopted try is looked at.
@@ -87,7 +91,7 @@ impl ProcessBackend {
             .supervisor
             .split_first()
             .ok_or(ComputeError::NoSupervisor)?;
-        fs::create_dir_all(&spec.try_dir)
+        layout::create_try_dir(&spec.try_dir)
             .map_err(|e| ComputeError::io("create", &spec.try_dir, e))?;
         // Canonical, so the supervisor's marker and later adoption agree on the path.
         let try_dir = fs::canonicalize(&spec.try_dir)
@@ -96,17 +100,15 @@ impl ProcessBackend {
         // The supervisor's own complaints (before it can write timestamped lines) land in
         // the log, where whoever investigates the try will look.
         let log_path = try_dir.join(LOG);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| ComputeError::io("open", &log_path, e))?;
+        let log =
+            layout::open_append(&log_path).map_err(|e| ComputeError::io("open", &log_path, e))?;
         // The lock file doubles as the "launched" marker: creating it exclusively makes a
         // second submit of the same try fail instead of running the task twice.
         let lock_path = try_dir.join(LOCK);
         if let Err(e) = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(layout::FILE_MODE)
             .open(&lock_path)
         {
             return Err(if e.kind() == io::ErrorKind::AlreadyExists {
@@ -119,11 +121,21 @@ impl ProcessBackend {
             });
         }
 
+        // The program is found on the server's PATH, since a sandboxed task's supervisor
+        // gets the task's (minimal) PATH; not found, the name stays and the supervisor
+        // fails the try saying so.
+        let sandbox = spec.sandbox.clone().map(|mut sandbox| {
+            if let Some(path) = crate::sandbox::resolve_program(&sandbox.program) {
+                sandbox.program = path.display().to_string();
+            }
+            sandbox
+        });
         let args = SupervisorArgs {
             try_dir: try_dir.clone(),
             timeout: spec.timeout,
             kill_grace: self.kill_grace,
             mask_env: spec.secret_env.clone(),
+            sandbox,
             command: vec!["sh".into(), "-c".into(), spec.command.into()],
         };
         let mut cmd = Command::new(program);
@@ -133,12 +145,17 @@ impl ProcessBackend {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log); // opened before the marker, so a failure leaves no marker
-        for name in INHERITED_ENV {
+        // A sandboxed task inherits only the locale and zone; its PATH is minimal.
+        let inherited: &[&str] = match &args.sandbox {
+            Some(_) => SANDBOX_INHERITED_ENV,
+            None => INHERITED_ENV,
+        };
+        for name in inherited {
             if let Some(value) = std::env::var_os(name) {
                 cmd.env(name, value);
             }
         }
-        if std::env::var_os("PATH").is_none() {
+        if args.sandbox.is_some() || std::env::var_os("PATH").is_none() {
             cmd.env("PATH", DEFAULT_PATH);
         }
         // WEIR_TRY_DIR is the supervisor's to set (on the task only): it marks the
@@ -289,8 +306,8 @@ async fn watch_adopted(ctx: Ctx, cancel: CancelHandle, lost_why: String) -> TryO
         if cancel.is_cancelled() {
             match term_sent_at {
                 None => {
-                    // A supervisor that holds the lock but has not written its pid yet is
-                    // signalled at a later look.
+                    // Not found: the lock changed hands between the look and now; the
+                    // next look settles it or finds the holder.
                     if signal_supervisor(&ctx.try_dir, Signal::SIGTERM) {
                         term_sent_at = Some(Instant::now());
                     }
@@ -366,10 +383,11 @@ fn settle(ctx: &Ctx, lock: fs::File, cancelled: bool, lost_why: &str) -> TryOutc
     outcome
 }
 
-/// Signals the supervisor named in the try folder (only called while it holds its lock,
-/// so the pid is its own). Returns whether the pid was known.
+/// Signals the supervisor of the try: the process the kernel says holds its lock, never
+/// a pid read from the folder (see [`layout::lock_holder`]). Returns whether it was
+/// found.
 fn signal_supervisor(dir: &Path, signal: Signal) -> bool {
-    let Some(pid) = layout::read_pid(dir, SUPERVISOR_PID) else {
+    let Some(pid) = layout::lock_holder(dir) else {
         return false;
     };
     let _ = kill(Pid::from_raw(pid), signal);

@@ -135,6 +135,41 @@ async fn an_adopted_try_can_be_cancelled() {
     assert!(previous.wait().expect("reap").success());
 }
 
+/// Issue 17, finding 5c: `supervisor.pid` is a file a task could write. Cancelling an
+/// adopted try must signal the process that holds the try's lock, not the pid in it.
+#[tokio::test]
+async fn cancel_after_a_restart_never_trusts_the_pid_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("try");
+    let mut previous = start_supervisor(&dir, "echo ready; sleep 30");
+    assert!(poll_until(Duration::from_secs(5), || log_text(&dir)
+        .contains("ready")
+        && dir.join("supervisor.pid").exists()));
+    let mut bystander = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("start an unrelated process");
+    let bystander_pid = i32::try_from(bystander.id()).expect("pid");
+    fs::write(dir.join("supervisor.pid"), format!("{bystander_pid}\n")).expect("forge");
+
+    let adopted = backend().adopt(key("t"), dir.clone()).await.expect("adopt");
+    let Adopted::Running(running) = adopted else {
+        panic!("expected a running try, got {adopted:?}");
+    };
+    running.cancel();
+    let outcome = running.wait().await;
+    assert_eq!(outcome.reason, EndReason::Cancelled, "{outcome:?}");
+    // The real supervisor stopped (and recorded the cancel); the bystander lives on.
+    assert!(previous.wait().expect("reap").success());
+    assert!(poll_until(Duration::from_secs(2), || try_processes(&dir).is_empty()));
+    assert!(
+        alive(bystander_pid),
+        "the server signalled the pid written in supervisor.pid"
+    );
+    bystander.kill().expect("kill the bystander");
+    bystander.wait().expect("reap the bystander");
+}
+
 #[tokio::test]
 async fn adopting_a_try_that_never_started_is_lost() {
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -5,6 +5,7 @@
 //! starts it, so after a crash the engine always looks for it (adoption) and never
 //! starts a second copy.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,7 +30,7 @@ use crate::service::Shared;
 /// Largest XCom value a task may return.
 pub const MAX_XCOM_BYTES: u64 = 1024 * 1024;
 /// The file a task writes its XCom to (`$WEIR_XCOM`), inside its try folder.
-pub const XCOM_FILE: &str = "xcom.json";
+pub const XCOM_FILE: &str = weir_compute::layout::XCOM;
 
 /// The try folder: `<home>/logs/<dag>/<run>/<task>/<map index>/<try>`.
 pub fn try_dir(logs: &Path, key: &TryKey) -> PathBuf {
@@ -130,10 +131,15 @@ pub async fn start_try(
     if !shared.store.start_try(&claim, &record, &running).await? {
         return Ok(Started::Lost);
     }
-    std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io {
-        path: dir.display().to_string(),
-        source,
-    })?;
+    // Owner-only, as the backend makes it: the try folder holds the task's log and XCom.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(weir_compute::layout::DIR_MODE)
+        .create(&dir)
+        .map_err(|source| EngineError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
 
     let spec = match prepared {
         Ok(spec) => spec,
@@ -251,6 +257,7 @@ pub(crate) fn append_log(dir: &Path, line: &str) {
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(weir_compute::layout::FILE_MODE)
         .open(weir_compute::layout::log_path(dir))
     {
         let _ = writeln!(f, "{stamp} [weir] {line}");

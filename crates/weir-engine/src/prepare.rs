@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use chrono::SecondsFormat;
-use weir_compute::{ContainerLaunch, LaunchSpec};
+use weir_compute::{ContainerLaunch, LaunchSpec, Sandbox};
+use weir_core::platform::ShellIsolation;
 use weir_core::template::{self, TemplateContext};
 use weir_store::{DagRunRecord, TaskInstanceRecord};
 
@@ -120,6 +121,20 @@ pub async fn shell(
         let mut spec = LaunchSpec::new(ti.key.try_key(try_number), rendered, dir);
         spec.env = env;
         spec.timeout = eff.timeout;
+        spec.sandbox = match shared.platform.shell_isolation(&version.spec.team) {
+            ShellIsolation::Unsandboxed => None,
+            ShellIsolation::Sandboxed {
+                user,
+                network,
+                program,
+                team,
+            } => Some(Sandbox {
+                user,
+                network,
+                program,
+                team,
+            }),
+        };
         Ok(spec)
     })();
     Ok(prepared)

@@ -96,10 +96,18 @@ impl Engine {
         store: Store,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine> {
-        std::fs::create_dir_all(config.logs_dir()).map_err(|source| crate::EngineError::Io {
-            path: config.logs_dir().display().to_string(),
-            source,
-        })?;
+        // Owner-only: other teams' tries live here (logs, XComs).
+        std::fs::create_dir_all(config.logs_dir())
+            .and_then(|()| {
+                std::fs::set_permissions(
+                    config.logs_dir(),
+                    std::os::unix::fs::PermissionsExt::from_mode(weir_compute::layout::DIR_MODE),
+                )
+            })
+            .map_err(|source| crate::EngineError::Io {
+                path: config.logs_dir().display().to_string(),
+                source,
+            })?;
         let (tx, rx) = mpsc::unbounded_channel();
         let process = ProcessBackend::new(config.supervisor_command.clone());
         let platform = match config.platform.clone() {

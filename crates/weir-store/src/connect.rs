@@ -55,6 +55,7 @@ impl Store {
             url: redact(url_or_path),
             detail,
         };
+        let mut sqlite_file = None;
         let store = if url_or_path.starts_with("postgres://")
             || url_or_path.starts_with("postgresql://")
         {
@@ -92,10 +93,17 @@ impl Store {
             } else {
                 SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
             };
+            let file = (!in_memory).then(|| connect.get_filename().to_path_buf());
             let pool = pool_options.connect_with(connect).await?;
-            Store {
+            let store = Store {
                 backend: Backend::Sqlite(pool),
+            };
+            if let Some(file) = &file {
+                // Before the first write: SQLite gives the WAL files the database's mode.
+                owner_only(file)?;
             }
+            sqlite_file = file;
+            store
         } else {
             return Err(bad(
                 "expected a file path, a `sqlite:` URL or a `postgres://` URL".to_string(),
@@ -103,6 +111,9 @@ impl Store {
         };
         if options.migrate {
             store.migrate().await?;
+        }
+        if let Some(file) = &sqlite_file {
+            owner_only(file)?;
         }
         Ok(store)
     }
@@ -154,6 +165,28 @@ impl BeginWrite for PgPool {
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.begin().await
     }
+}
+
+/// Makes a SQLite database and its `-wal`/`-shm` files readable and writable by their
+/// owner only: the database holds every team's connections, users and audit trail.
+fn owner_only(db: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let path = std::path::PathBuf::from(name);
+        match std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(StoreError::Permissions {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

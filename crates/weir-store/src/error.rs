@@ -58,6 +58,13 @@ pub enum StoreError {
     #[error("cannot open the store at `{url}`: {detail}")]
     InvalidUrl { url: String, detail: String },
 
+    #[error("cannot make the database file `{path}` owner-only (mode 0600): {source}")]
+    Permissions {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 

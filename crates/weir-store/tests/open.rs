@@ -32,6 +32,23 @@ async fn a_plain_path_is_a_wal_sqlite_file_that_survives_reopening() {
     assert_eq!(store.get_variable("k").await.unwrap().unwrap().value, "v");
 }
 
+/// Issue 17: the database holds every team's connection passwords; only Weir's own OS
+/// user may read or write it (or its WAL files), whatever the umask.
+#[tokio::test]
+async fn sqlite_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("weir.db");
+    let store = Store::open(path.to_str().unwrap()).await.unwrap();
+    store.set_variable("k", "v", None, None).await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{}{suffix}", path.display());
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}: {mode:o}");
+    }
+    store.close().await;
+}
+
 #[tokio::test]
 async fn an_in_memory_store_keeps_its_data_across_calls() {
     let store = Store::open("sqlite::memory:").await.unwrap();

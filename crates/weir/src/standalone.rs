@@ -2,6 +2,7 @@
 //! SQLite database (or PostgreSQL with `--db`), ready in well under a second.
 
 use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -47,8 +48,24 @@ pub fn run(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
+    // Everything Weir creates from here on (database, try folders, logs) is its user's
+    // alone; the home itself is made owner-only even when it existed.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     std::fs::create_dir_all(&args.home)
         .with_context(|| format!("cannot create Weir's home {}", args.home.display()))?;
+    std::fs::set_permissions(&args.home, std::fs::Permissions::from_mode(0o700)).with_context(
+        || {
+            format!(
+                "cannot make Weir's home {} owner-only (0700)",
+                args.home.display()
+            )
+        },
+    )?;
+    if args.config.is_none() {
+        eprintln!(
+            "warning: no weir.toml (--config): shell tasks run unsandboxed, as this server's              OS user, and can read everything it can (Weir's database included). Fine for              one person on a laptop; for a shared server give a weir.toml, and shell tasks              run in the bubblewrap sandbox."
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -74,6 +91,9 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(crate::platform_config::load)
         .transpose()?;
+    if let Some(platform) = &config.platform {
+        sandbox_notes(platform);
+    }
     config.jobs_folder = crate::platform_config::jobs_folder(args.jobs.as_deref(), &args.dags);
     config.docker_socket = args.docker_socket.clone();
     let engine = Engine::start(config, store.clone()).await?;
@@ -113,6 +133,28 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
     weir_server::serve(listener, state, shutdown_signal()).await?;
     engine.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says at start what would otherwise only show when a sandboxed shell task fails, or
+/// is weaker than the config suggests.
+fn sandbox_notes(platform: &weir_core::platform::PlatformConfig) {
+    let program = &platform.sandbox.program;
+    let found = if program.contains('/') {
+        std::path::Path::new(program).is_file()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
+    };
+    if !found {
+        eprintln!(
+            "warning: the shell sandbox program `{program}` was not found: sandboxed shell              tasks will fail until Debian's `bubblewrap` is installed (or `[sandbox] program`              points at `bwrap`)"
+        );
+    }
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!(
+            "note: this server does not run as root, so sandboxed shell tasks run as its own              OS user (`[sandbox] user` and `shell_user` need root); the sandbox still hides              Weir's home, the server's processes and its environment"
+        );
+    }
 }
 
 async fn shutdown_signal() {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{ComputeError, Result};
+use crate::sandbox::Sandbox;
 
 /// Default time between SIGTERM and SIGKILL when stopping a task.
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(10);
@@ -19,6 +20,8 @@ pub struct SupervisorArgs {
     pub kill_grace: Duration,
     /// Names of environment variables whose values are masked in the log.
     pub mask_env: Vec<String>,
+    /// Run the command in this sandbox (see [`crate::sandbox`]); `None`: as is.
+    pub sandbox: Option<Sandbox>,
     /// The program and its arguments, e.g. `["sh", "-c", "echo hi"]`.
     pub command: Vec<OsString>,
 }
@@ -35,6 +38,7 @@ impl SupervisorArgs {
         let mut timeout = None;
         let mut kill_grace = DEFAULT_KILL_GRACE;
         let mut mask_env = Vec::new();
+        let (mut user, mut program, mut team, mut network) = (None, None, None, true);
         while let Some(arg) = args.next() {
             let arg = arg.to_str().map(str::to_owned).unwrap_or_default();
             let mut value = || {
@@ -46,11 +50,17 @@ impl SupervisorArgs {
                 "--timeout-ms" => timeout = Some(Duration::from_millis(millis(&value()?)?)),
                 "--grace-ms" => kill_grace = Duration::from_millis(millis(&value()?)?),
                 "--mask-env" => mask_env.push(value()?.to_string_lossy().into_owned()),
+                "--sandbox-user" => user = Some(value()?.to_string_lossy().into_owned()),
+                "--sandbox-program" => program = Some(value()?.to_string_lossy().into_owned()),
+                "--sandbox-team" => team = Some(value()?.to_string_lossy().into_owned()),
+                "--sandbox-no-network" => network = false,
                 "--" => break,
                 other => {
                     return Err(ComputeError::Usage(format!(
                         "unexpected argument `{other}`; usage: supervise --try-dir DIR \
-                         [--timeout-ms N] [--grace-ms N] [--mask-env NAME]... -- COMMAND..."
+                         [--timeout-ms N] [--grace-ms N] [--mask-env NAME]... \
+                         [--sandbox-user USER [--sandbox-program BWRAP] [--sandbox-team TEAM] \
+                         [--sandbox-no-network]] -- COMMAND..."
                     )));
                 }
             }
@@ -60,11 +70,26 @@ impl SupervisorArgs {
         if command.is_empty() {
             return Err(ComputeError::Usage("no command after `--`".into()));
         }
+        let sandbox = match user {
+            Some(user) => Some(Sandbox {
+                user,
+                network,
+                program: program.unwrap_or_else(|| "bwrap".into()),
+                team: team.unwrap_or_default(),
+            }),
+            None if program.is_some() || team.is_some() || !network => {
+                return Err(ComputeError::Usage(
+                    "the --sandbox-* options need --sandbox-user".into(),
+                ));
+            }
+            None => None,
+        };
         Ok(Self {
             try_dir,
             timeout,
             kill_grace,
             mask_env,
+            sandbox,
             command,
         })
     }
@@ -82,6 +107,19 @@ impl SupervisorArgs {
         for name in &self.mask_env {
             out.push("--mask-env".into());
             out.push(name.into());
+        }
+        if let Some(sandbox) = &self.sandbox {
+            for (flag, value) in [
+                ("--sandbox-user", &sandbox.user),
+                ("--sandbox-program", &sandbox.program),
+                ("--sandbox-team", &sandbox.team),
+            ] {
+                out.push(flag.into());
+                out.push(value.into());
+            }
+            if !sandbox.network {
+                out.push("--sandbox-no-network".into());
+            }
         }
         out.push("--".into());
         out.extend(self.command.iter().cloned());
@@ -109,6 +147,12 @@ mod tests {
             timeout: Some(Duration::from_millis(1500)),
             kill_grace: Duration::from_millis(250),
             mask_env: vec!["PW".into(), "TOKEN".into()],
+            sandbox: Some(Sandbox {
+                user: "nobody".into(),
+                network: false,
+                program: "/usr/bin/bwrap".into(),
+                team: "beta".into(),
+            }),
             command: vec!["sh".into(), "-c".into(), "echo -- --try-dir".into()],
         };
         assert_eq!(SupervisorArgs::parse(args.to_args()).expect("parse"), args);
@@ -116,6 +160,7 @@ mod tests {
         assert_eq!(minimal.timeout, None);
         assert_eq!(minimal.kill_grace, DEFAULT_KILL_GRACE);
         assert_eq!(minimal.try_dir, Path::new("d"));
+        assert_eq!(minimal.sandbox, None);
     }
 
     #[test]
@@ -126,6 +171,7 @@ mod tests {
             &["--try-dir", "d", "--timeout-ms", "soon", "--", "true"],
             &["--try-dir"],
             &["--frobnicate", "--", "true"],
+            &["--try-dir", "d", "--sandbox-no-network", "--", "true"],
         ] {
             let err = SupervisorArgs::parse(bad.iter().copied()).expect_err("must fail");
             assert!(matches!(err, ComputeError::Usage(_)), "{bad:?}: {err}");

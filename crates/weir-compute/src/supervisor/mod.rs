@@ -8,8 +8,10 @@
 //!    SIGHUP or a Ctrl-C aimed at the server never reach the task;
 //! 2. takes the try folder's lock for its whole life (see [`crate::layout`]) and refuses to
 //!    run when `status.json` already exists (the try was settled, e.g. declared lost);
-//! 3. starts the command in a process group of its own, in `try_dir/work`, and copies its
-//!    stdout and stderr into `try_dir/log`;
+//! 3. starts the command in a process group of its own, in `try_dir/work` (inside the
+//!    bubblewrap sandbox when asked, see [`crate::sandbox`]; a sandbox that cannot start
+//!    fails the try, it never runs unsandboxed), and copies its stdout and stderr into
+//!    `try_dir/log`;
 //! 4. stops the whole group (SIGTERM, then SIGKILL after the grace) when the timeout
 //!    passes or when it receives SIGTERM/SIGINT itself (a cancel);
 //! 5. after the command ends, kills what it left behind in its group, measures the usage
@@ -32,6 +34,7 @@ mod watch;
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -103,7 +106,7 @@ impl Supervisor {
     /// Takes the lock and prepares the folder. `Ok(None)`: the try is already settled.
     fn start(args: &SupervisorArgs) -> Result<Option<Self>> {
         let dir = &args.try_dir;
-        fs::create_dir_all(dir).map_err(|e| ComputeError::io("create", dir, e))?;
+        layout::create_try_dir(dir).map_err(|e| ComputeError::io("create", dir, e))?;
         // Canonical, so the WEIR_TRY_DIR marker matches what the backend looks for.
         let try_dir = fs::canonicalize(dir).map_err(|e| ComputeError::io("resolve", dir, e))?;
         let lock_path = try_dir.join(LOCK);
@@ -111,6 +114,7 @@ impl Supervisor {
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(layout::FILE_MODE)
             .open(&lock_path)
             .map_err(|e| ComputeError::io("open", &lock_path, e))?;
         // Blocking: if the backend holds it for a moment (deciding the try is lost), we
@@ -127,11 +131,8 @@ impl Supervisor {
         )
         .map_err(|e| ComputeError::io("write", try_dir.join(SUPERVISOR_PID), e))?;
         let log_path = try_dir.join(LOG);
-        let log_file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| ComputeError::io("open", &log_path, e))?;
+        let log_file =
+            layout::open_append(&log_path).map_err(|e| ComputeError::io("open", &log_path, e))?;
         let secrets = args
             .mask_env
             .iter()
@@ -177,21 +178,30 @@ impl Supervisor {
         }
     }
 
-    /// Starts the task in a process group of its own.
+    /// Starts the task in a process group of its own (in its sandbox, if it has one).
     fn spawn(&mut self, args: &SupervisorArgs) -> Result<Task, String> {
-        let work = self.try_dir.join(WORK);
-        fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-        let mut cmd = Command::new(&args.command[0]);
-        cmd.args(&args.command[1..])
-            .current_dir(&work)
-            .env(TRY_DIR_ENV, &self.try_dir)
+        let mut cmd = match &args.sandbox {
+            Some(sandbox) => {
+                sandbox.command(&self.try_dir, &args.command, std::env::vars_os().collect())?
+            }
+            None => {
+                let work = self.try_dir.join(WORK);
+                fs::create_dir_all(&work)
+                    .map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+                let mut cmd = Command::new(&args.command[0]);
+                cmd.args(&args.command[1..]).current_dir(&work);
+                cmd
+            }
+        };
+        let shown = cmd.get_program().to_string_lossy().into_owned();
+        cmd.env(TRY_DIR_ENV, &self.try_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("cannot run `{}`: {e}", args.command[0].to_string_lossy()))?;
+            .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
         let pid = Pid::from_raw(child.id() as i32);
         if let Err(e) =
             layout::write_atomic(&self.try_dir, TASK_PGID, pid_line(child.id()).as_bytes())

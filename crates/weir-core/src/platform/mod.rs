@@ -9,6 +9,7 @@
 //! [`Diagnostic`]: crate::spec::Diagnostic
 
 mod read;
+mod sandbox;
 mod validate;
 
 #[cfg(test)]
@@ -20,6 +21,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use read::{PlatformReport, parse};
+pub use sandbox::{DEFAULT_SANDBOX_PROGRAM, DEFAULT_SANDBOX_USER, SandboxSettings, ShellIsolation};
 
 use crate::access::LogReaders;
 use crate::access::sso::OidcSettings;
@@ -56,6 +58,9 @@ pub struct PlatformConfig {
     /// How callers sign in beyond local users and tokens (`[auth.oidc]`).
     #[serde(default)]
     pub auth: AuthSettings,
+    /// How `shell` tasks are isolated (`[sandbox]`).
+    #[serde(default)]
+    pub sandbox: SandboxSettings,
     /// Whether this config came from a file or stands in for a missing one.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -222,6 +227,15 @@ pub struct Team {
     /// admins, the default, since logs may hold the team's data) or `"everyone"`.
     #[serde(default)]
     pub logs_readable_by: LogReaders,
+    /// The OS user the team's `shell` tasks run as, inside the sandbox; `[sandbox] user`
+    /// when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell_user: Option<String>,
+    /// Run the team's `shell` tasks without the sandbox, as the server's own OS user,
+    /// with everything it can reach (Weir's database included). Only for a team
+    /// trusted as much as the platform's operators.
+    #[serde(default)]
+    pub allow_unsandboxed_shell: bool,
 }
 
 /// The `[auth]` table: sign-in beyond local users and API tokens.
@@ -281,6 +295,7 @@ impl PlatformConfig {
             queues: vec![queue],
             teams: Vec::new(),
             auth: AuthSettings::default(),
+            sandbox: SandboxSettings::default(),
             origin: ConfigOrigin::StandaloneDefault,
         }
     }

@@ -11,14 +11,15 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::validate::{Located, validate};
-use super::{AuthSettings, ComputeEnvironment, PlatformConfig, Queue, Team};
+use super::{AuthSettings, ComputeEnvironment, PlatformConfig, Queue, SandboxSettings, Team};
 use crate::access::sso::OidcSettings;
 use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
 
 /// Sections `weir.toml` may hold; each is an array of tables (`[[queues]]`).
 const SECTIONS: [&str; 3] = ["compute_environments", "queues", "teams"];
-/// The one plain table `weir.toml` may hold (`[auth]`, with `[auth.oidc]`).
+/// The plain tables `weir.toml` may hold: `[auth]` (with `[auth.oidc]`) and `[sandbox]`.
 const AUTH: &str = "auth";
+const SANDBOX: &str = "sandbox";
 
 /// Most problems reported for one entry before giving up on it.
 const MAX_PROBLEMS: usize = 32;
@@ -68,6 +69,7 @@ pub fn parse(source: &str) -> PlatformReport {
         queues: Vec::new(),
         teams: Vec::new(),
         auth: AuthSettings::default(),
+        sandbox: SandboxSettings::default(),
         origin: super::ConfigOrigin::File,
     };
     let mut located = Located::default();
@@ -109,14 +111,25 @@ pub fn parse(source: &str) -> PlatformReport {
                     config.auth = auth;
                 }
             }
+            SANDBOX => {
+                if let Some(sandbox) =
+                    entry::<SandboxSettings>(value, "[sandbox] table", source, &mut diags)
+                {
+                    for problem in sandbox.problems() {
+                        diags.push(Diagnostic::error(key_pos, format!("[sandbox] {problem}")));
+                    }
+                    config.sandbox = sandbox;
+                }
+            }
             other => {
                 let d = Diagnostic::error(key_pos, format!("unknown section `{other}`"));
                 diags.push(
-                    match did_you_mean(other, SECTIONS.into_iter().chain([AUTH])) {
+                    match did_you_mean(other, SECTIONS.into_iter().chain([AUTH, SANDBOX])) {
                         Some(AUTH) => d.with_help(format!("did you mean `[{AUTH}]`?")),
+                        Some(SANDBOX) => d.with_help(format!("did you mean `[{SANDBOX}]`?")),
                         Some(s) => d.with_help(format!("did you mean `[[{s}]]`?")),
                         None => d.with_help(format!(
-                            "weir.toml holds these sections: {}, [{AUTH}]",
+                            "weir.toml holds these sections: {}, [{AUTH}], [{SANDBOX}]",
                             SECTIONS.map(|s| format!("[[{s}]]")).join(", ")
                         )),
                     },

@@ -15,6 +15,9 @@ pub struct Server {
     log: PathBuf,
     /// The platform admin's API token, sent with every request and CLI call.
     pub token: String,
+    /// A `weir.toml` to start with (`--config`), and extra variables for the server.
+    config: Option<PathBuf>,
+    env: Vec<(String, String)>,
 }
 
 /// The password `weir standalone` gives its first user, `admin`, in these tests.
@@ -23,18 +26,37 @@ pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 impl Server {
     /// A server on a fresh home and DAG folder holding `files` (name, YAML).
     pub fn start(files: &[(&str, &str)]) -> Server {
+        Self::start_with(files, None, &[])
+    }
+
+    /// A server with a platform config (`weir.toml` text) and extra environment.
+    pub fn start_with(
+        files: &[(&str, &str)],
+        config: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("dags")).unwrap();
         for (name, yaml) in files {
             std::fs::write(dir.path().join("dags").join(name), yaml).unwrap();
         }
         let log = dir.path().join("server.log");
+        let config = config.map(|text| {
+            let path = dir.path().join("weir.toml");
+            std::fs::write(&path, text).unwrap();
+            path
+        });
         let mut server = Server {
             dir,
             url: String::new(),
             token: String::new(),
             child: None,
             log,
+            config,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         server.restart();
         server
@@ -55,13 +77,19 @@ impl Server {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+        command
             .args(["standalone", "--port", "0", "--dags"])
             .arg(self.dags())
             .arg("--home")
-            .arg(self.home())
+            .arg(self.home());
+        if let Some(config) = &self.config {
+            command.arg("--config").arg(config);
+        }
+        let mut child = command
             .env("WEIR_LOG", "info,sqlx=warn")
             .env("WEIR_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -106,6 +134,11 @@ impl Server {
         })
         .join()
         .unwrap()
+    }
+
+    /// The server process's pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// kill -9.
