@@ -62,6 +62,7 @@ pub struct ProcessBackend {
     /// The command that starts a supervisor, e.g. `[current_exe, "supervise"]`.
     supervisor: Vec<OsString>,
     kill_grace: Duration,
+    log_max_bytes: Option<u64>,
 }
 
 impl ProcessBackend {
@@ -76,12 +77,19 @@ impl ProcessBackend {
         Self {
             supervisor: supervisor.into_iter().map(Into::into).collect(),
             kill_grace: DEFAULT_KILL_GRACE,
+            log_max_bytes: None,
         }
     }
 
     /// Sets the time between SIGTERM and SIGKILL when a task is stopped.
     pub fn with_kill_grace(mut self, grace: Duration) -> Self {
         self.kill_grace = grace;
+        self
+    }
+
+    /// Caps each try's log at `max` bytes of task output (`[logs] max_bytes_per_try`).
+    pub fn with_log_limit(mut self, max: u64) -> Self {
+        self.log_max_bytes = Some(max);
         self
     }
 
@@ -127,6 +135,7 @@ impl ProcessBackend {
             timeout: spec.timeout,
             kill_grace: self.kill_grace,
             mask_env: spec.secret_env.clone(),
+            log_max_bytes: self.log_max_bytes,
             command: vec!["sh".into(), "-c".into(), spec.command.into()],
         };
         let mut cmd = Command::new(program);

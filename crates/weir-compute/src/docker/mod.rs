@@ -109,6 +109,9 @@ pub struct DockerConfig {
     pub init: bool,
     /// How the XCom file leaves the container (see [`xcom`]).
     pub xcom: XcomTransfer,
+    /// Most bytes of output a try's log keeps (`[logs] max_bytes_per_try`; see
+    /// [`logs`]); None: all of it.
+    pub log_max_bytes: Option<u64>,
 }
 
 impl Default for DockerConfig {
@@ -123,6 +126,7 @@ impl Default for DockerConfig {
             pids_limit: Some(4096),
             init: true,
             xcom: XcomTransfer::default(),
+            log_max_bytes: None,
         }
     }
 }
@@ -242,6 +246,7 @@ impl DockerBackend {
                     kill_grace: self.config.kill_grace,
                     resume: Resume::start(),
                     xcom: self.config.xcom,
+                    log_max_bytes: self.config.log_max_bytes,
                 };
                 let task = tokio::spawn(watch::watch(watch, cancel.clone()));
                 Ok(RunningTry::new(spec.key, try_dir, cancel, joined(task)))
@@ -348,6 +353,7 @@ impl DockerBackend {
             kill_grace: self.config.kill_grace,
             resume,
             xcom,
+            log_max_bytes: self.config.log_max_bytes,
         };
         let cancel = CancelHandle::new();
         if state.running == Some(true)

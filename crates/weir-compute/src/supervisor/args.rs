@@ -19,6 +19,8 @@ pub struct SupervisorArgs {
     pub kill_grace: Duration,
     /// Names of environment variables whose values are masked in the log.
     pub mask_env: Vec<String>,
+    /// Most bytes of task output the log keeps (`[logs] max_bytes_per_try`); None: all.
+    pub log_max_bytes: Option<u64>,
     /// The program and its arguments, e.g. `["sh", "-c", "echo hi"]`.
     pub command: Vec<OsString>,
 }
@@ -35,6 +37,7 @@ impl SupervisorArgs {
         let mut timeout = None;
         let mut kill_grace = DEFAULT_KILL_GRACE;
         let mut mask_env = Vec::new();
+        let mut log_max_bytes = None;
         while let Some(arg) = args.next() {
             let arg = arg.to_str().map(str::to_owned).unwrap_or_default();
             let mut value = || {
@@ -46,11 +49,13 @@ impl SupervisorArgs {
                 "--timeout-ms" => timeout = Some(Duration::from_millis(millis(&value()?)?)),
                 "--grace-ms" => kill_grace = Duration::from_millis(millis(&value()?)?),
                 "--mask-env" => mask_env.push(value()?.to_string_lossy().into_owned()),
+                "--log-max-bytes" => log_max_bytes = Some(number(&value()?, "bytes")?),
                 "--" => break,
                 other => {
                     return Err(ComputeError::Usage(format!(
                         "unexpected argument `{other}`; usage: supervise --try-dir DIR \
-                         [--timeout-ms N] [--grace-ms N] [--mask-env NAME]... -- COMMAND..."
+                         [--timeout-ms N] [--grace-ms N] [--mask-env NAME]... \
+                         [--log-max-bytes N] -- COMMAND..."
                     )));
                 }
             }
@@ -65,6 +70,7 @@ impl SupervisorArgs {
             timeout,
             kill_grace,
             mask_env,
+            log_max_bytes,
             command,
         })
     }
@@ -83,6 +89,10 @@ impl SupervisorArgs {
             out.push("--mask-env".into());
             out.push(name.into());
         }
+        if let Some(max) = self.log_max_bytes {
+            out.push("--log-max-bytes".into());
+            out.push(max.to_string().into());
+        }
         out.push("--".into());
         out.extend(self.command.iter().cloned());
         out
@@ -90,10 +100,13 @@ impl SupervisorArgs {
 }
 
 fn millis(value: &OsStr) -> Result<u64> {
-    value
-        .to_str()
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| ComputeError::Usage(format!("`{}` is not a number of ms", value.display())))
+    number(value, "ms")
+}
+
+fn number(value: &OsStr, unit: &str) -> Result<u64> {
+    value.to_str().and_then(|v| v.parse().ok()).ok_or_else(|| {
+        ComputeError::Usage(format!("`{}` is not a number of {unit}", value.display()))
+    })
 }
 
 #[cfg(test)]
@@ -109,6 +122,7 @@ mod tests {
             timeout: Some(Duration::from_millis(1500)),
             kill_grace: Duration::from_millis(250),
             mask_env: vec!["PW".into(), "TOKEN".into()],
+            log_max_bytes: Some(1 << 20),
             command: vec!["sh".into(), "-c".into(), "echo -- --try-dir".into()],
         };
         assert_eq!(SupervisorArgs::parse(args.to_args()).expect("parse"), args);
@@ -116,6 +130,7 @@ mod tests {
         assert_eq!(minimal.timeout, None);
         assert_eq!(minimal.kill_grace, DEFAULT_KILL_GRACE);
         assert_eq!(minimal.try_dir, Path::new("d"));
+        assert_eq!(minimal.log_max_bytes, None);
     }
 
     #[test]
@@ -124,6 +139,7 @@ mod tests {
             &["--", "true"][..],
             &["--try-dir", "d"],
             &["--try-dir", "d", "--timeout-ms", "soon", "--", "true"],
+            &["--try-dir", "d", "--log-max-bytes", "1Mi", "--", "true"],
             &["--try-dir"],
             &["--frobnicate", "--", "true"],
         ] {

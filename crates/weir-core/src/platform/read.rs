@@ -17,8 +17,9 @@ use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
 
 /// Sections `weir.toml` may hold; each is an array of tables (`[[queues]]`).
 const SECTIONS: [&str; 3] = ["compute_environments", "queues", "teams"];
-/// The one plain table `weir.toml` may hold (`[auth]`, with `[auth.oidc]`).
+/// The plain tables `weir.toml` may hold: `[auth]` (with `[auth.oidc]`) and `[logs]`.
 const AUTH: &str = "auth";
+const LOGS: &str = "logs";
 
 /// Most problems reported for one entry before giving up on it.
 const MAX_PROBLEMS: usize = 32;
@@ -68,6 +69,7 @@ pub fn parse(source: &str) -> PlatformReport {
         queues: Vec::new(),
         teams: Vec::new(),
         auth: AuthSettings::default(),
+        logs: super::LogSettings::default(),
         origin: super::ConfigOrigin::File,
     };
     let mut located = Located::default();
@@ -109,14 +111,19 @@ pub fn parse(source: &str) -> PlatformReport {
                     config.auth = auth;
                 }
             }
+            LOGS => {
+                if let Some(logs) = entry(value, "[logs] table", source, &mut diags) {
+                    config.logs = logs;
+                }
+            }
             other => {
                 let d = Diagnostic::error(key_pos, format!("unknown section `{other}`"));
                 diags.push(
-                    match did_you_mean(other, SECTIONS.into_iter().chain([AUTH])) {
-                        Some(AUTH) => d.with_help(format!("did you mean `[{AUTH}]`?")),
+                    match did_you_mean(other, SECTIONS.into_iter().chain([AUTH, LOGS])) {
+                        Some(t @ (AUTH | LOGS)) => d.with_help(format!("did you mean `[{t}]`?")),
                         Some(s) => d.with_help(format!("did you mean `[[{s}]]`?")),
                         None => d.with_help(format!(
-                            "weir.toml holds these sections: {}, [{AUTH}]",
+                            "weir.toml holds these sections: {}, [{AUTH}], [{LOGS}]",
                             SECTIONS.map(|s| format!("[[{s}]]")).join(", ")
                         )),
                     },
