@@ -96,6 +96,12 @@ impl Engine {
         store: Store,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine> {
+        let mut config = config;
+        // Tasks run in their own folders: the try folders (and `$WEIR_XCOM` in them) must
+        // not be relative to the engine's working directory.
+        if let Ok(home) = std::path::absolute(&config.home) {
+            config.home = home;
+        }
         std::fs::create_dir_all(config.logs_dir()).map_err(|source| crate::EngineError::Io {
             path: config.logs_dir().display().to_string(),
             source,

@@ -38,7 +38,7 @@ pub fn parse_date_arg(text: &str) -> Result<DateTime<Utc>, String> {
 /// The platform admin standalone creates on an empty database.
 const ADMIN: &str = "admin";
 
-pub fn run(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: StandaloneArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
     if !args.dags.is_dir() {
         eprintln!(
@@ -49,11 +49,23 @@ pub fn run(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
     }
     std::fs::create_dir_all(&args.home)
         .with_context(|| format!("cannot create Weir's home {}", args.home.display()))?;
+    // Tasks run in their own folders, so every path they are given (`$WEIR_XCOM`, the
+    // try folder) must not depend on the server's working directory: resolve the
+    // relative defaults (`.weir`, `dags`) once, here.
+    args.home = absolute(&args.home)?;
+    args.dags = absolute(&args.dags)?;
+    args.jobs = args.jobs.as_deref().map(absolute).transpose()?;
+    args.config = args.config.as_deref().map(absolute).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(serve(args))
+}
+
+/// `path` made absolute against the working directory (symbolic links kept as given).
+fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot resolve the path {}", path.display()))
 }
 
 async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
