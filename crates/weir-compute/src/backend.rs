@@ -31,6 +31,7 @@
 //! | killed because of [`RunningTry::cancel`] | `Cancelled` | whatever it ended with |
 //! | the command could not be started | `LaunchFailed(why)` | `None` |
 //! | the backend lost it (supervisor or node gone, no result recorded) | `Lost(why)` | `None` |
+//! | found by `adopt` never to have started (see below) | `NeverStarted(why)` | `None` |
 //!
 //! A try that ends after its timeout fired or after a cancel reports `TimedOut` /
 //! `Cancelled` even if it managed to exit 0 during the grace period: the engine asked for
@@ -64,9 +65,20 @@
 //!   `submit` returned (wait, cancel);
 //! - [`Adopted::Finished`] with the recorded outcome when it ended while the engine was
 //!   down;
+//! - [`Adopted::NeverStarted`] when the try provably never started: its folder does not
+//!   exist, or nothing in it records a start (process: no `supervisor.pid`, no
+//!   `task.pgid`, and the supervisor lock is free; docker: no container and no launch
+//!   marker, or a container that was created but never started). The backend records
+//!   that verdict (`status.json` with [`EndReason::NeverStarted`]) under the lock, so a
+//!   supervisor that comes up late refuses to run; the engine then queues the task again
+//!   without counting the try against its retries;
 //! - [`Adopted::Finished`] with [`EndReason::Lost`] when the job is gone without a result;
 //!   the backend then also kills whatever is left of the task, so a retry never runs
 //!   beside a stray first copy. `adopt` is idempotent: asking again gives the same answer.
+//!
+//! Only `adopt` answers "never started": a supervisor that `submit` spawned and that dies
+//! before recording a start is `Lost` (its retry is counted), so a broken supervisor can
+//! never make the engine queue a task again and again.
 
 use std::fmt;
 use std::future::Future;
@@ -159,6 +171,9 @@ pub enum EndReason {
     Lost(String),
     /// The command could not be started.
     LaunchFailed(String),
+    /// After a restart, the backend found that the try never started (see
+    /// [`Adopted::NeverStarted`]); nothing ran, so the engine queues the task again.
+    NeverStarted(String),
 }
 
 impl fmt::Display for EndReason {
@@ -171,6 +186,7 @@ impl fmt::Display for EndReason {
             Self::OutOfMemory => f.write_str("out of memory (OOM-killed)"),
             Self::Lost(why) => write!(f, "lost: {why}"),
             Self::LaunchFailed(why) => write!(f, "could not start: {why}"),
+            Self::NeverStarted(why) => write!(f, "never started: {why}"),
         }
     }
 }
@@ -322,6 +338,9 @@ pub enum Adopted {
     Running(RunningTry),
     /// The try already ended (or was lost); here is its final outcome.
     Finished(TryOutcome),
+    /// The try provably never started (why): nothing of it ran, and the backend made
+    /// sure nothing will. The engine may queue the task again under a new try.
+    NeverStarted(String),
 }
 
 impl Adopted {
@@ -330,6 +349,10 @@ impl Adopted {
         match self {
             Self::Running(running) => running.wait().await,
             Self::Finished(outcome) => outcome,
+            Self::NeverStarted(why) => {
+                let now = Utc::now();
+                TryOutcome::without_usage(EndReason::NeverStarted(why), now, now)
+            }
         }
     }
 }

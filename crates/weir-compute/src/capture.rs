@@ -4,6 +4,10 @@
 //! a [`LineSplitter`] per pipe, and each complete line is written to the log with a single
 //! `write` on an unbuffered file, so a reader following the log (`tail -f`) sees every line
 //! as soon as the task prints it, and lines never interleave mid-line.
+//!
+//! A [`LogLimit`] caps a try's log (`[logs] max_bytes_per_try`): past it, one line says the
+//! log was truncated, later task lines are read and dropped (so the task never blocks on
+//! a full pipe and runs to its normal end), and a closing line counts the dropped bytes.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -43,31 +47,142 @@ impl Masker {
     }
 }
 
+/// What [`LogLimit::admit`] says about one task line.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Write it.
+    Write,
+    /// Drop it, and write this notice instead (once, at the limit).
+    Notice(String),
+    /// Drop it.
+    Drop,
+}
+
+/// The size limit of one try's log. Weir's own remarks are not counted, so the log may
+/// end a few short lines past the limit.
+#[derive(Debug, Clone)]
+pub(crate) struct LogLimit {
+    max: u64,
+    written: u64,
+    dropped: u64,
+    truncated: bool,
+}
+
+impl LogLimit {
+    /// A limit of `max` bytes on a log that already holds `already` bytes (a resumed
+    /// copy): one already past the limit counts as truncated, without a second notice.
+    pub(crate) fn new(max: u64, already: u64) -> Self {
+        Self {
+            max,
+            written: already,
+            dropped: 0,
+            truncated: already >= max,
+        }
+    }
+
+    /// No limit.
+    pub(crate) fn unlimited() -> Self {
+        Self::new(u64::MAX, 0)
+    }
+
+    /// Whether a log line of `line_len` bytes (as written, with stamp and newline) of a
+    /// task line of `raw_len` bytes fits; counts it either way.
+    pub(crate) fn admit(&mut self, line_len: usize, raw_len: usize) -> Admit {
+        let line_len = line_len as u64;
+        if !self.truncated && self.written.saturating_add(line_len) <= self.max {
+            self.written += line_len;
+            return Admit::Write;
+        }
+        // The task's bytes, with the newline that ended the line.
+        self.dropped = self.dropped.saturating_add(raw_len as u64 + 1);
+        if self.truncated {
+            return Admit::Drop;
+        }
+        self.truncated = true;
+        Admit::Notice(format!(
+            "log truncated: this try's output reached the log limit of {} \
+             ([logs] max_bytes_per_try in weir.toml); the rest is dropped while the task \
+             runs on",
+            weir_core::platform::format_bytes(self.max)
+        ))
+    }
+
+    /// Whether output was dropped.
+    pub(crate) fn truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// The closing remark: how much was dropped, if anything was.
+    pub(crate) fn summary(&self) -> Option<String> {
+        (self.dropped > 0).then(|| {
+            format!(
+                "log truncated: {} bytes of output were dropped past the log limit",
+                self.dropped
+            )
+        })
+    }
+}
+
 /// The try's log file.
 #[derive(Debug)]
 pub(crate) struct LogSink {
     file: File,
     masker: Masker,
+    limit: LogLimit,
 }
 
 impl LogSink {
     pub(crate) fn new(file: File, masker: Masker) -> Self {
-        Self { file, masker }
+        Self {
+            file,
+            masker,
+            limit: LogLimit::unlimited(),
+        }
     }
 
-    /// Appends one line (given without its newline) with the current timestamp.
+    /// Caps the task's lines at `max` bytes of log, counting what the file holds.
+    pub(crate) fn with_limit(mut self, max: u64) -> Self {
+        let already = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+        self.limit = LogLimit::new(max, already);
+        self
+    }
+
+    /// Appends one task line (given without its newline) with the current timestamp,
+    /// unless the log is full.
     pub(crate) fn line(&mut self, raw: &[u8]) -> io::Result<()> {
+        let out = self.format(raw);
+        match self.limit.admit(out.len(), raw.len()) {
+            Admit::Write => self.file.write_all(out.as_bytes()),
+            Admit::Notice(notice) => self.write_remark(&notice),
+            Admit::Drop => Ok(()),
+        }
+    }
+
+    fn format(&self, raw: &[u8]) -> String {
         let text = String::from_utf8_lossy(raw);
         let mut out = stamp(Utc::now());
         out.push(' ');
         out.push_str(&self.masker.mask(&text));
         out.push('\n');
+        out
+    }
+
+    fn write_remark(&mut self, text: &str) -> io::Result<()> {
+        let out = self.format(format!("[weir] {text}").as_bytes());
         self.file.write_all(out.as_bytes())
     }
 
-    /// Writes one of Weir's own lines (best effort: the log is a courtesy).
+    /// Writes one of Weir's own lines (best effort: the log is a courtesy). Never
+    /// dropped by the limit.
     pub(crate) fn remark(&mut self, text: &str) {
-        let _ = self.line(format!("[weir] {text}").as_bytes());
+        let _ = self.write_remark(text);
+    }
+
+    /// Writes the limit's closing remark, if output was dropped.
+    pub(crate) fn finish(&mut self) {
+        if let Some(summary) = self.limit.summary() {
+            self.remark(&summary);
+        }
     }
 }
 
@@ -155,6 +270,37 @@ mod tests {
         assert_eq!(masker.mask("x abcdef y abc"), "x *** y ***");
         assert_eq!(masker.mask("nothing here"), "nothing here");
         assert_eq!(Masker::default().mask("abc"), "abc");
+    }
+
+    #[test]
+    fn a_full_log_says_so_once_and_counts_what_it_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log");
+        let file = File::create(&path).expect("create");
+        // Each line is 24 (stamp) + 1 + 8 + 1 (newline) = 34 bytes: two fit in 100.
+        let mut sink = LogSink::new(file, Masker::default()).with_limit(100);
+        for _ in 0..10 {
+            sink.line(b"abcdefgh").expect("write");
+        }
+        sink.finish();
+        let text = std::fs::read_to_string(&path).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[0].ends_with(" abcdefgh") && lines[1].ends_with(" abcdefgh"));
+        assert!(
+            lines[2].contains("[weir] log truncated") && lines[2].contains("limit of 100 ("),
+            "{text}"
+        );
+        // Eight lines of 8 bytes and a newline each were dropped.
+        assert!(lines[3].ends_with("72 bytes of output were dropped past the log limit"));
+        assert_eq!(text.matches("log truncated").count(), 2, "one notice");
+
+        let mut limit = LogLimit::new(10, 10);
+        assert!(limit.truncated(), "a resumed copy of a full log");
+        assert_eq!(limit.admit(5, 1), Admit::Drop);
+        let mut free = LogLimit::unlimited();
+        assert_eq!(free.admit(1 << 20, 1 << 20), Admit::Write);
+        assert_eq!(free.summary(), None);
     }
 
     #[test]

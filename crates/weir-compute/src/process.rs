@@ -11,6 +11,9 @@
 //! - A supervisor that died without a status (killed, machine restart) makes the try
 //!   `Lost`: the backend takes the lock, kills what is left of the task's process group
 //!   and records the verdict, so the supervisor can never run it late.
+//! - At adoption, a try whose folder does not exist, or in which no supervisor ever
+//!   recorded a start (no `supervisor.pid`, no `task.pgid`, lock free), is
+//!   [`Adopted::NeverStarted`]: the verdict is recorded the same way.
 //!
 //! File operations here use blocking `std::fs` on purpose: they are a handful of
 //! metadata calls on a local folder, far cheaper than a hop to tokio's blocking pool.
@@ -63,6 +66,7 @@ pub struct ProcessBackend {
     /// The command that starts a supervisor, e.g. `[current_exe, "supervise"]`.
     supervisor: Vec<OsString>,
     kill_grace: Duration,
+    log_max_bytes: Option<u64>,
 }
 
 impl ProcessBackend {
@@ -77,12 +81,19 @@ impl ProcessBackend {
         Self {
             supervisor: supervisor.into_iter().map(Into::into).collect(),
             kill_grace: DEFAULT_KILL_GRACE,
+            log_max_bytes: None,
         }
     }
 
     /// Sets the time between SIGTERM and SIGKILL when a task is stopped.
     pub fn with_kill_grace(mut self, grace: Duration) -> Self {
         self.kill_grace = grace;
+        self
+    }
+
+    /// Caps each try's log at `max` bytes of task output (`[logs] max_bytes_per_try`).
+    pub fn with_log_limit(mut self, max: u64) -> Self {
+        self.log_max_bytes = Some(max);
         self
     }
 
@@ -136,6 +147,7 @@ impl ProcessBackend {
             kill_grace: self.kill_grace,
             mask_env: spec.secret_env.clone(),
             sandbox,
+            log_max_bytes: self.log_max_bytes,
             command: vec!["sh".into(), "-c".into(), spec.command.into()],
         };
         let mut cmd = Command::new(program);
@@ -189,13 +201,10 @@ impl ProcessBackend {
         let try_dir = match fs::canonicalize(&try_dir) {
             Ok(dir) => dir,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let now = Utc::now();
-                let why = format!("try folder `{}` does not exist", try_dir.display());
-                return Ok(Adopted::Finished(TryOutcome::without_usage(
-                    EndReason::Lost(why),
-                    now,
-                    now,
-                )));
+                // The engine creates the folder before the supervisor is spawned, so
+                // nothing can have run, nor start late.
+                let why = format!("its try folder `{}` does not exist", try_dir.display());
+                return Ok(Adopted::NeverStarted(why));
             }
             Err(e) => return Err(ComputeError::io("resolve", try_dir, e)),
         };
@@ -204,8 +213,11 @@ impl ProcessBackend {
             started_at: None,
             kill_grace: self.kill_grace,
         };
-        if let Some(outcome) = look(&ctx, false, ADOPT_LOST) {
-            return Ok(Adopted::Finished(outcome));
+        if let Some(outcome) = look(&ctx, false, ADOPT_LOST, true) {
+            return Ok(match outcome.reason {
+                EndReason::NeverStarted(why) => Adopted::NeverStarted(why),
+                _ => Adopted::Finished(outcome),
+            });
         }
         let cancel = CancelHandle::new();
         let task = tokio::spawn(watch_adopted(ctx, cancel.clone(), ADOPT_LOST.to_owned()));
@@ -299,7 +311,7 @@ async fn watch_adopted(ctx: Ctx, cancel: CancelHandle, lost_why: String) -> TryO
     let mut term_sent_at: Option<Instant> = None;
     let mut killed = false;
     loop {
-        if let Some(outcome) = look(&ctx, cancel.is_cancelled(), &lost_why) {
+        if let Some(outcome) = look(&ctx, cancel.is_cancelled(), &lost_why, false) {
             return outcome;
         }
         // The supervisor was alive at that look.
@@ -330,8 +342,9 @@ async fn watch_adopted(ctx: Ctx, cancel: CancelHandle, lost_why: String) -> TryO
 }
 
 /// One look at the try folder: the outcome if the try has ended, `None` while its
-/// supervisor lives. A dead supervisor without a status is settled here.
-fn look(ctx: &Ctx, cancelled: bool, lost_why: &str) -> Option<TryOutcome> {
+/// supervisor lives. A dead supervisor without a status is settled here; `adopting`:
+/// this is adoption's first look, where a try with no start recorded is `NeverStarted`.
+fn look(ctx: &Ctx, cancelled: bool, lost_why: &str, adopting: bool) -> Option<TryOutcome> {
     let dir = &ctx.try_dir;
     let unreadable = |e: io::Error| {
         let now = Utc::now();
@@ -345,23 +358,35 @@ fn look(ctx: &Ctx, cancelled: bool, lost_why: &str) -> Option<TryOutcome> {
     }
     match layout::probe_lock(dir) {
         Ok(LockProbe::Held) => None,
-        Ok(LockProbe::Free(lock)) => Some(settle(ctx, lock, cancelled, lost_why)),
+        Ok(LockProbe::Free(lock)) => Some(settle(ctx, lock, cancelled, lost_why, adopting)),
         Err(e) => Some(unreadable(e)),
     }
 }
 
 /// Records the verdict on a try whose supervisor is gone without a status. Runs while
 /// holding the supervisor lock, so a late supervisor will see the verdict and not run.
-fn settle(ctx: &Ctx, lock: fs::File, cancelled: bool, lost_why: &str) -> TryOutcome {
+fn settle(
+    ctx: &Ctx,
+    lock: fs::File,
+    cancelled: bool,
+    lost_why: &str,
+    adopting: bool,
+) -> TryOutcome {
     let dir = &ctx.try_dir;
     // The supervisor may have written its status just before releasing the lock.
     if let Ok(Some(outcome)) = layout::read_status(dir) {
         return outcome;
     }
-    let ran = dir.join(SUPERVISOR_PID).exists();
+    // A supervisor writes its pid right after taking the lock, before it starts the
+    // task; the task's group id follows the task's start.
+    let ran = dir.join(SUPERVISOR_PID).exists() || dir.join(TASK_PGID).exists();
     let killed = layout::kill_task_processes(dir);
     let reason = if cancelled {
         EndReason::Cancelled
+    } else if adopting && !ran && !killed {
+        // The previous server stopped between recording the try and its supervisor's
+        // start: nothing ran, and the status written below stops a late supervisor.
+        EndReason::NeverStarted("no supervisor ran in its try folder".into())
     } else if !ran {
         EndReason::Lost("the try was never started: no supervisor ran in its folder".into())
     } else if killed {

@@ -171,31 +171,56 @@ async fn cancel_after_a_restart_never_trusts_the_pid_file() {
 }
 
 #[tokio::test]
-async fn adopting_a_try_that_never_started_is_lost() {
+async fn adopting_a_try_that_never_started_says_so_and_it_never_runs_late() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let missing = backend()
         .adopt(key("t"), tmp.path().join("nowhere"))
         .await
         .expect("adopt");
     assert!(
-        matches!(missing, Adopted::Finished(ref o) if matches!(o.reason, EndReason::Lost(_))),
+        matches!(missing, Adopted::NeverStarted(ref why) if why.contains("does not exist")),
         "{missing:?}"
     );
 
+    // The crash came after the backend created the folder and its lock file, before the
+    // supervisor took the lock: nothing records a start.
     let empty = tmp.path().join("empty");
     fs::create_dir(&empty).expect("mkdir");
-    let outcome = backend()
+    fs::write(empty.join("supervisor.lock"), "").expect("lock file");
+    let adopted = backend()
         .adopt(key("t"), empty.clone())
         .await
-        .expect("adopt")
-        .wait()
-        .await;
+        .expect("adopt");
     assert!(
-        matches!(outcome.reason, EndReason::Lost(ref why) if why.contains("never started")),
-        "{outcome:?}"
+        matches!(adopted, Adopted::NeverStarted(ref why) if why.contains("no supervisor ran")),
+        "{adopted:?}"
     );
     assert!(
         empty.join("status.json").exists(),
         "the verdict is recorded"
     );
+    // Asking again gives the same answer, and a supervisor that comes up late (spawned
+    // just before the crash) refuses to run the task.
+    let again = backend()
+        .adopt(key("t"), empty.clone())
+        .await
+        .expect("adopt");
+    assert!(matches!(again, Adopted::NeverStarted(_)), "{again:?}");
+    let late = start_supervisor(&empty, "echo late > late")
+        .wait()
+        .expect("late");
+    assert_eq!(late.code(), Some(3));
+    assert!(!work(&empty).join("late").exists());
+
+    // A supervisor that recorded its start and died is lost, not "never started".
+    let started = tmp.path().join("started");
+    fs::create_dir(&started).expect("mkdir");
+    fs::write(started.join("supervisor.pid"), "999999\n").expect("pid");
+    let outcome = backend()
+        .adopt(key("t"), started.clone())
+        .await
+        .expect("adopt")
+        .wait()
+        .await;
+    assert!(matches!(outcome.reason, EndReason::Lost(_)), "{outcome:?}");
 }

@@ -488,3 +488,39 @@ async fn ping_and_capacity() {
     );
     assert!(capacity.memory_bytes > 64 << 20, "{capacity:?}");
 }
+
+#[tokio::test]
+async fn a_log_past_its_limit_is_truncated_and_the_container_runs_to_its_end() {
+    let docker = docker().await;
+    require_image(&docker).await;
+    let _cleanup = Cleanup::new("dk_loud");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("loud");
+    const MAX: usize = 1 << 20;
+    let backend = DockerBackend::new(DockerConfig {
+        log_max_bytes: Some(MAX as u64),
+        ..config()
+    });
+    // 5 MB of 100-byte lines, then an XCom written after all of it.
+    let script = "yes 012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678 | head -c 5000000; echo '\"done\"' > \"$WEIR_XCOM\"; echo last-line";
+    let outcome = backend
+        .submit(spec(key("dk_loud", "loud"), script, &dir))
+        .await
+        .expect("submit")
+        .wait()
+        .await;
+    assert!(outcome.succeeded(), "{outcome:?}");
+    let xcom = std::fs::read_to_string(dir.join("xcom.json")).expect("xcom.json");
+    assert_eq!(xcom.trim(), "\"done\"", "the task ran past its output");
+    let text = log_text(&dir);
+    assert!(text.len() <= MAX + 1024, "the log has {} bytes", text.len());
+    assert!(text.lines().filter(|l| l.ends_with("5678")).count() > 8_000);
+    let notice = "[weir] log truncated: this try's output reached the log limit of 1Mi";
+    assert_eq!(text.matches(notice).count(), 1, "one notice");
+    assert!(
+        text.contains("bytes of output were dropped past the log limit"),
+        "{}",
+        &text[text.len().saturating_sub(600)..]
+    );
+    assert!(!text.contains("last-line"));
+}

@@ -214,7 +214,7 @@ async fn cancel_works_on_an_adopted_try() {
 }
 
 #[tokio::test]
-async fn absent_containers_are_lost_or_recorded() {
+async fn absent_containers_are_never_started_lost_or_recorded() {
     let docker = docker().await;
     let _cleanup = Cleanup::new("dk_adopt_none");
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -227,19 +227,16 @@ async fn absent_containers_are_lost_or_recorded() {
         .adopt(key("dk_adopt_none", "never"), never.clone())
         .await
         .expect("adopt");
-    let Adopted::Finished(outcome) = adopted else {
-        panic!("{adopted:?}");
-    };
     assert!(
-        matches!(&outcome.reason, EndReason::Lost(why) if why.contains("never started")),
-        "{outcome:?}"
+        matches!(&adopted, Adopted::NeverStarted(why) if why.contains("no container was created")),
+        "{adopted:?}"
     );
     // Recorded, so the answer is stable.
     let again = backend
         .adopt(key("dk_adopt_none", "never"), never)
         .await
         .expect("adopt");
-    assert!(matches!(again, Adopted::Finished(o) if o == outcome));
+    assert!(matches!(again, Adopted::NeverStarted(_)), "{again:?}");
 
     // Launched, then its container vanished without a result.
     let gone = tmp.path().join("gone");
@@ -259,7 +256,10 @@ async fn absent_containers_are_lost_or_recorded() {
         .adopt(key("dk_adopt_none", "missing"), tmp.path().join("missing"))
         .await
         .expect("adopt");
-    assert!(matches!(missing, Adopted::Finished(o) if matches!(o.reason, EndReason::Lost(_))));
+    assert!(
+        matches!(&missing, Adopted::NeverStarted(why) if why.contains("does not exist")),
+        "{missing:?}"
+    );
     drop(docker);
 }
 
@@ -330,14 +330,14 @@ async fn container_created_but_never_started() {
         key
     };
 
-    // Adopted: reported lost (nothing ran) and removed.
+    // Adopted: reported never started (nothing ran) and removed.
     let key_a = create("adopted").await;
     let dir = tmp.path().join("a");
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(dir.join("container"), backend().container_name(&key_a)).expect("marker");
     let adopted = backend().adopt(key_a.clone(), dir).await.expect("adopt");
     assert!(
-        matches!(&adopted, Adopted::Finished(o) if matches!(&o.reason, EndReason::Lost(why) if why.contains("never started"))),
+        matches!(&adopted, Adopted::NeverStarted(why) if why.contains("created but not started")),
         "{adopted:?}"
     );
     assert_eq!(containers_of(&docker, &key_a).await, 0);

@@ -332,3 +332,52 @@ async fn processes_escaping_the_group_are_killed_too() {
         "{lines:?}"
     );
 }
+
+/// A task printing 5 MB (50,000 lines of 100 bytes) under a 1 MiB log limit.
+const LOUD: &str = "yes 012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678 | head -c 5000000; echo done > finished; echo last-line";
+
+/// Checks a log written under a 1 MiB limit from [`LOUD`]: within the limit plus Weir's
+/// few remarks, one notice, and a closing count of exactly what was dropped.
+fn assert_truncated_log(text: &str) {
+    const MAX: usize = 1 << 20;
+    assert!(text.len() <= MAX + 1024, "the log has {} bytes", text.len());
+    let kept = text.lines().filter(|l| l.ends_with("5678")).count();
+    assert!(kept > 8_000, "only {kept} lines kept");
+    let notice = "[weir] log truncated: this try's output reached the log limit of 1Mi";
+    assert_eq!(text.matches(notice).count(), 1, "one notice");
+    let dropped = (50_000 - kept) * 100 + "last-line\n".len();
+    assert!(
+        text.contains(&format!(
+            "[weir] log truncated: {dropped} bytes of output were dropped past the log limit"
+        )),
+        "{}",
+        &text[text.len().saturating_sub(600)..]
+    );
+    assert!(!text.contains("last-line"));
+}
+
+#[tokio::test]
+async fn a_log_past_its_limit_is_truncated_and_the_task_runs_to_its_end() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("try");
+    let outcome = backend()
+        .with_log_limit(1 << 20)
+        .submit(LaunchSpec::new(key("loud"), LOUD, &dir))
+        .await
+        .expect("submit")
+        .wait()
+        .await;
+    assert!(outcome.succeeded(), "{outcome:?}");
+    assert!(
+        work(&dir).join("finished").exists(),
+        "the task ran past its output"
+    );
+    let text = log_text(&dir);
+    assert_truncated_log(&text);
+    assert!(
+        log_lines(&dir)
+            .last()
+            .is_some_and(|l| l.starts_with("[weir] exited with code 0")),
+        "the closing line is still there"
+    );
+}

@@ -80,6 +80,9 @@ impl TaskState {
     /// Clearing (any state back to `none`) and a user's mark (any state to `success` or
     /// `failed`) are always allowed; everything else follows the life of a try:
     /// none → scheduled → queued → running → success | failed | up_for_retry → scheduled.
+    /// Running → scheduled is the one way back that costs no try: after a crash, a try
+    /// its backend proves never started (no folder, no supervisor ever ran) is queued
+    /// again, without counting against the task's retries.
     pub fn transition(self, to: TaskState) -> Result<TaskState, IllegalTransition> {
         use TaskState as S;
         let legal = match self {
@@ -95,7 +98,10 @@ impl TaskState {
                 to,
                 S::None | S::Scheduled | S::Running | S::Success | S::Failed | S::UpForRetry
             ),
-            S::Running => matches!(to, S::None | S::Success | S::Failed | S::UpForRetry),
+            S::Running => matches!(
+                to,
+                S::None | S::Scheduled | S::Success | S::Failed | S::UpForRetry
+            ),
             S::UpForRetry => matches!(to, S::None | S::Scheduled | S::Success | S::Failed),
             S::Success | S::Failed | S::UpstreamFailed | S::Skipped => {
                 matches!(to, S::None | S::Success | S::Failed)
@@ -258,6 +264,15 @@ mod tests {
         let s = s.transition(TaskState::UpForRetry).unwrap();
         let s = s.transition(TaskState::Scheduled).unwrap();
         assert_eq!(s, TaskState::Scheduled);
+    }
+
+    #[test]
+    fn a_try_that_never_started_goes_back_to_scheduled() {
+        assert_eq!(
+            TaskState::Running.transition(TaskState::Scheduled),
+            Ok(TaskState::Scheduled)
+        );
+        assert!(TaskState::Running.transition(TaskState::Queued).is_err());
     }
 
     #[test]

@@ -358,27 +358,28 @@ pub async fn finish_try(
             _ => None,
         },
     );
+    // Tries that never started (closed so by recovery after a crash) used no retry.
+    let attempt = if succeeded || current.is_none() {
+        key.try_number
+    } else {
+        let never_started = shared.store.count_never_started_tries(&ti_key).await?;
+        key.try_number.saturating_sub(never_started).max(1)
+    };
     let may_retry = retryable
         && current.is_some()
         && match &strategy {
             Some(strategy) => matches!(
-                strategy.decide(
-                    key.try_number,
-                    outcome.exit_code,
-                    &batch_reason(&outcome.reason)
-                ),
+                strategy.decide(attempt, outcome.exit_code, &batch_reason(&outcome.reason)),
                 weir_core::job_def::RetryDecision::Retry
             ),
-            None => policy
-                .as_ref()
-                .is_some_and(|p| p.can_retry_after(key.try_number)),
+            None => policy.as_ref().is_some_and(|p| p.can_retry_after(attempt)),
         };
     let (state, retry_at) = if succeeded {
         (TaskState::Success, None)
     } else if may_retry {
         let delay = policy
             .as_ref()
-            .map(|p| p.delay_before_try(key.try_number + 1))
+            .map(|p| p.delay_before_try(attempt + 1))
             .unwrap_or_default();
         let at: DateTime<Utc> = now + chrono::TimeDelta::from_std(delay).unwrap_or_default();
         (TaskState::UpForRetry, Some(at))

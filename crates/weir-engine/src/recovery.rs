@@ -1,7 +1,8 @@
 //! Start-up recovery: nothing stays stuck after a crash. Tries the store says are
 //! running are adopted from their backend (or found finished, or lost and retried per
-//! policy); instances queued but never started go back to scheduled; instances waiting
-//! to retry get their timers back.
+//! policy); tries the backend proves never started are closed as such and their
+//! instances go back to scheduled without using a retry, as do instances queued but
+//! never started; instances waiting to retry get their timers back.
 
 use std::sync::Arc;
 
@@ -20,16 +21,7 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
         let key = record.key.clone();
         let Some(dir) = record.try_dir.clone() else {
             // Recorded but never given a folder: it never started.
-            let outcome = weir_compute::TryOutcome::without_usage(
-                weir_compute::EndReason::Lost("never started".into()),
-                record.started_at,
-                shared.now(),
-            );
-            shared.notify(Event::TryFinished {
-                key,
-                outcome,
-                retryable: true,
-            });
+            requeue_never_started(shared, &record, "it was never given a try folder").await?;
             continue;
         };
         let adopted_try = match record.executor.as_deref() {
@@ -47,6 +39,9 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
                 let watched = watched_after_restart(shared, &key, &running).await?;
                 crate::launch::watch(shared, key, running, watched);
                 adopted += 1;
+            }
+            Ok(Adopted::NeverStarted(why)) => {
+                requeue_never_started(shared, &record, &why).await?;
             }
             Ok(Adopted::Finished(outcome)) => {
                 shared.notify(Event::TryFinished {
@@ -107,6 +102,55 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
             adopted,
             "adopted tries that kept running while the server was down"
         );
+    }
+    Ok(())
+}
+
+/// Closes a try that never started (its record says `never started: why`, state
+/// `scheduled`) and puts its task instance back to scheduled, with its try number
+/// unchanged: the next try gets the next number, but tries closed this way do not count
+/// against the task's retries (see `launch::finish_try`).
+async fn requeue_never_started(
+    shared: &Arc<Shared>,
+    record: &weir_store::TryRecord,
+    why: &str,
+) -> Result<()> {
+    let key = &record.key;
+    let ti_key = TaskInstanceKey::from(key);
+    let ti = shared.store.get_task_instance(&ti_key).await?;
+    // Only the instance's current try may move it: a cleared or marked instance stays.
+    let current = ti
+        .as_ref()
+        .is_some_and(|t| t.state == TaskState::Running && t.try_number == key.try_number);
+    let reason = format!("never started: {why}");
+    let outcome = weir_store::TryOutcome {
+        state: TaskState::Scheduled,
+        exit_code: None,
+        reason: Some(reason.clone()),
+        finished_at: shared.now(),
+        cpu_seconds: None,
+        peak_rss_bytes: None,
+    };
+    let mut update = TaskInstanceUpdate::new(ti_key, TaskState::Running, TaskState::Scheduled);
+    update.start_date = Some(None);
+    update.end_date = Some(None);
+    let moved = shared
+        .store
+        .end_try(key, &outcome, None, None, current.then_some(&update))
+        .await?;
+    if let Some(dir) = record.try_dir.as_deref().map(std::path::Path::new)
+        && dir.is_dir()
+    {
+        crate::launch::append_log(
+            dir,
+            &format!(
+                "try {} {reason}; the task goes back to the queue (no retry used)",
+                key.try_number
+            ),
+        );
+    }
+    if moved {
+        info!(%key, reason, "try never started; queued again without using a retry");
     }
     Ok(())
 }

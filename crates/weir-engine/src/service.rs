@@ -96,6 +96,12 @@ impl Engine {
         store: Store,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine> {
+        let mut config = config;
+        // Tasks run in their own folders: the try folders (and `$WEIR_XCOM` in them) must
+        // not be relative to the engine's working directory.
+        if let Ok(home) = std::path::absolute(&config.home) {
+            config.home = home;
+        }
         // Owner-only: other teams' tries live here (logs, XComs).
         std::fs::create_dir_all(config.logs_dir())
             .and_then(|()| {
@@ -109,30 +115,38 @@ impl Engine {
                 source,
             })?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let process = ProcessBackend::new(config.supervisor_command.clone());
         let platform = match config.platform.clone() {
-            Some(p) => p,
-            None => {
+            Some(p) if !p.needs_default_compute() => p,
+            given => {
                 // Standalone: a Docker environment sized to the host when the daemon answers.
                 // A daemon that hangs must not hold up start-up: half a second to answer.
-                let docker = docker_backend(&config);
+                let docker = docker_backend(&config, None);
                 let ping = docker.ping();
                 let docker_up = matches!(
                     tokio::time::timeout(std::time::Duration::from_millis(500), ping).await,
                     Ok(Ok(()))
                 );
-                weir_core::platform::PlatformConfig::standalone_default(
+                let defaults = weir_core::platform::PlatformConfig::standalone_default(
                     host_vcpus(),
                     host_memory_bytes(),
                     docker_up,
-                )
+                );
+                // A file with no environments and no queues (say, only `[[teams]]`) keeps
+                // the standalone ones, and its own team rules.
+                match given {
+                    Some(file) => file.or_defaults(defaults),
+                    None => defaults,
+                }
             }
         };
+        let log_max_bytes = platform.logs.max_bytes_per_try.0;
+        let process =
+            ProcessBackend::new(config.supervisor_command.clone()).with_log_limit(log_max_bytes);
         let docker = platform
             .compute_environments
             .iter()
             .any(|e| e.backend == weir_core::platform::Backend::Docker)
-            .then(|| docker_backend(&config));
+            .then(|| docker_backend(&config, Some(log_max_bytes)));
         let views = Mutex::new(crate::queues::empty_views(&platform));
         let shared = Arc::new(Shared {
             platform,
@@ -364,7 +378,10 @@ fn host_memory_bytes() -> u64 {
 }
 
 /// The Docker backend on the configured socket (or the default one).
-fn docker_backend(config: &EngineConfig) -> weir_compute::DockerBackend {
+fn docker_backend(
+    config: &EngineConfig,
+    log_max_bytes: Option<u64>,
+) -> weir_compute::DockerBackend {
     let defaults = weir_compute::DockerConfig::default();
     weir_compute::DockerBackend::new(weir_compute::DockerConfig {
         socket: config
@@ -378,6 +395,7 @@ fn docker_backend(config: &EngineConfig) -> weir_compute::DockerBackend {
                 .iter()
                 .any(|t| t.allow_privileged || t.allow_host_network || t.allow_host_mounts)
         }),
+        log_max_bytes,
         ..defaults
     })
 }

@@ -109,6 +109,27 @@ impl Store {
         })
     }
 
+    /// How many tries of a task instance were closed as never started (state
+    /// `scheduled`: the crash came before their supervisor or container ran, and the
+    /// instance went back to the queue). They do not count against its retries.
+    pub async fn count_never_started_tries(&self, key: &TaskInstanceKey) -> Result<u32> {
+        with_db!(self, |pool| {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM task_try
+                 WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4
+                   AND state = $5 AND finished_at IS NOT NULL",
+            )
+            .bind(key.dag_id.as_str())
+            .bind(key.run_id.as_str())
+            .bind(key.task_id.as_str())
+            .bind(i64::from(key.map_index))
+            .bind(weir_core::state::TaskState::Scheduled.as_str())
+            .fetch_one(pool)
+            .await?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        })
+    }
+
     /// Every try that started and has not finished, oldest first (for recovery).
     pub async fn list_unfinished_tries(&self) -> Result<Vec<TryRecord>> {
         with_db!(self, |pool| {

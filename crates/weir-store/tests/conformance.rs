@@ -71,6 +71,7 @@ conformance!(
     task_instances::ti_update_sets_and_clears_fields,
     task_instances::ti_state_queries_and_counts,
     task_instances::tries_record_and_list_unfinished,
+    task_instances::never_started_tries_are_counted,
     misc::xcom_upserts_lists_and_clears,
     misc::variables_crud_and_pages,
     misc::import_errors_are_replaced_per_file,

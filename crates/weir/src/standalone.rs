@@ -39,7 +39,7 @@ pub fn parse_date_arg(text: &str) -> Result<DateTime<Utc>, String> {
 /// The platform admin standalone creates on an empty database.
 const ADMIN: &str = "admin";
 
-pub fn run(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: StandaloneArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
     if !args.dags.is_dir() {
         eprintln!(
@@ -63,14 +63,29 @@ pub fn run(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
     )?;
     if args.config.is_none() {
         eprintln!(
-            "warning: no weir.toml (--config): shell tasks run unsandboxed, as this server's              OS user, and can read everything it can (Weir's database included). Fine for              one person on a laptop; for a shared server give a weir.toml, and shell tasks              run in the bubblewrap sandbox."
+            "warning: no weir.toml (--config): shell tasks run unsandboxed, as this server's \
+             OS user, and can read everything it can (Weir's database included). Fine for \
+             one person on a laptop; for a shared server give a weir.toml, and shell tasks \
+             run in the bubblewrap sandbox."
         );
     }
+    // Tasks run in their own folders, so every path they are given (`$WEIR_XCOM`, the
+    // try folder) must not depend on the server's working directory: resolve the
+    // relative defaults (`.weir`, `dags`) once, here.
+    args.home = absolute(&args.home)?;
+    args.dags = absolute(&args.dags)?;
+    args.jobs = args.jobs.as_deref().map(absolute).transpose()?;
+    args.config = args.config.as_deref().map(absolute).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(serve(args))
+}
+
+/// `path` made absolute against the working directory (symbolic links kept as given).
+fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot resolve the path {}", path.display()))
 }
 
 async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {

@@ -17,6 +17,14 @@
 //! a line printed twice is kept twice). The daemon is asked for the output since the
 //! window's start (whole seconds: the API takes no fraction). Weir's own `[weir] …`
 //! lines are not task lines and do not count.
+//!
+//! # Size limit
+//!
+//! With a limit (`[logs] max_bytes_per_try`), the copy stops writing task lines once the
+//! log would pass it: one `[weir] log truncated` line, then the output is read on and
+//! dropped, and a closing remark counts the dropped bytes. A log already past the limit
+//! when a copy resumes stays as it is (no second notice); the count then covers what
+//! this copy dropped.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -30,7 +38,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
 use super::client::{is_not_found, is_unreachable};
-use crate::capture::{LineSplitter, Masker};
+use crate::capture::{Admit, LineSplitter, LogLimit, Masker};
 use crate::layout::stamp;
 
 /// How much of the log's end is read to find where to resume.
@@ -122,21 +130,29 @@ impl Resume {
     }
 }
 
-/// Appends timestamped, masked lines to the log.
-struct LogFile {
+/// Appends timestamped, masked lines to the log, within its size limit.
+struct LogFile<'a> {
     file: File,
     masker: Masker,
     resume: Resume,
+    limit: &'a mut LogLimit,
 }
 
-impl LogFile {
+impl LogFile<'_> {
     fn line(&mut self, at: &str, raw: &[u8]) -> io::Result<()> {
         let text = self.masker.mask(&String::from_utf8_lossy(raw));
         if self.resume.already_copied(at, &text) {
             return Ok(());
         }
         let out = format!("{at} {text}\n");
-        self.file.write_all(out.as_bytes())
+        match self.limit.admit(out.len(), raw.len()) {
+            Admit::Write => self.file.write_all(out.as_bytes()),
+            Admit::Notice(notice) => {
+                let line = format!("{} [weir] {notice}\n", stamp(Utc::now()));
+                self.file.write_all(line.as_bytes())
+            }
+            Admit::Drop => Ok(()),
+        }
     }
 }
 
@@ -153,7 +169,8 @@ fn split_frame(frame: &[u8]) -> (String, &[u8]) {
 
 /// Copies the output of container `name` into the log at `path` until the container has
 /// stopped and all its output is copied; reconnects (resuming from the file) while the
-/// daemon is away. Returns a remark for the log when the copy had to stop early.
+/// daemon is away. Keeps the log within `max_bytes` (see the module docs). Returns the
+/// remarks for the log: why the copy had to stop early, how much the limit dropped.
 ///
 /// The live stream may end before the daemon has stored the container's last output (a
 /// last line without newline, or lines printed just before the exit), so a second,
@@ -163,14 +180,29 @@ pub(crate) async fn follow(
     name: String,
     path: PathBuf,
     masker: Masker,
+    resume: Resume,
+    max_bytes: Option<u64>,
+) -> Vec<String> {
+    let already = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let mut limit = max_bytes.map_or_else(LogLimit::unlimited, |max| LogLimit::new(max, already));
+    let stopped = follow_within(&docker, &name, &path, &masker, resume, &mut limit).await;
+    stopped.into_iter().chain(limit.summary()).collect()
+}
+
+async fn follow_within(
+    docker: &Docker,
+    name: &str,
+    path: &Path,
+    masker: &Masker,
     mut resume: Resume,
+    limit: &mut LogLimit,
 ) -> Option<String> {
     loop {
-        match copy(&docker, &name, &path, &masker, resume, true).await {
+        match copy(docker, name, path, masker, resume, true, limit).await {
             Ok(()) => break,
             Err(Stop::Api(e)) if is_unreachable(&e) => {
                 tokio::time::sleep(RECONNECT).await;
-                match Resume::from_log(&path) {
+                match Resume::from_log(path) {
                     Ok(r) => resume = r,
                     Err(e) => return Some(format!("cannot read the log to resume it: {e}")),
                 }
@@ -178,11 +210,15 @@ pub(crate) async fn follow(
             Err(stop) => return stop.remark(),
         }
     }
-    let resume = match Resume::from_log(&path) {
+    if limit.truncated() {
+        // Whatever is still missing would be dropped (and counted twice).
+        return None;
+    }
+    let resume = match Resume::from_log(path) {
         Ok(r) => r,
         Err(e) => return Some(format!("cannot read the log to complete it: {e}")),
     };
-    copy(&docker, &name, &path, &masker, resume, false)
+    copy(docker, name, path, masker, resume, false, limit)
         .await
         .err()
         .and_then(Stop::remark)
@@ -213,6 +249,7 @@ async fn copy(
     masker: &Masker,
     resume: Resume,
     live: bool,
+    limit: &mut LogLimit,
 ) -> Result<(), Stop> {
     let file = OpenOptions::new()
         .create(true)
@@ -231,6 +268,7 @@ async fn copy(
         file,
         masker: masker.clone(),
         resume,
+        limit,
     };
     let mut streams = [Pending::default(), Pending::default()];
     let mut output = docker.logs(name, Some(options));
@@ -332,10 +370,12 @@ mod tests {
         let path = dir.path().join("log");
         let file = File::create(&path).expect("create");
         let resume = Resume::from_tail("2026-11-27T12:00:00.000Z old\n");
+        let mut limit = LogLimit::unlimited();
         let mut log = LogFile {
             file,
             masker: Masker::new(vec!["pw".into()]),
             resume,
+            limit: &mut limit,
         };
         let mut out = Pending::default();
         let t0 = "2026-11-27T12:00:00.000Z".to_owned();

@@ -40,8 +40,9 @@
 //!
 //! [`Backend::adopt`] looks the container up by name: still running → the watch resumes
 //! (log copy resumed without duplicates; the timeout counts from the container's start);
-//! ended → settled at once; absent → the recorded `status.json`, or `Lost`. A container
-//! created but never started is removed and reported `Lost` (nothing ran). When the
+//! ended → settled at once; absent → the recorded `status.json`, or `Lost`. A try with
+//! no container and no launch marker, or whose container was created but never started
+//! (it is removed), is [`Adopted::NeverStarted`]: nothing ran. When the
 //! daemon cannot be reached, `submit` and `adopt` return
 //! [`ComputeError::BackendUnavailable`] and nothing is started; a watch in progress keeps
 //! retrying until the daemon is back.
@@ -108,6 +109,9 @@ pub struct DockerConfig {
     pub init: bool,
     /// How the XCom file leaves the container (see [`xcom`]).
     pub xcom: XcomTransfer,
+    /// Most bytes of output a try's log keeps (`[logs] max_bytes_per_try`; see
+    /// [`logs`]); None: all of it.
+    pub log_max_bytes: Option<u64>,
 }
 
 impl Default for DockerConfig {
@@ -122,6 +126,7 @@ impl Default for DockerConfig {
             pids_limit: Some(4096),
             init: true,
             xcom: XcomTransfer::default(),
+            log_max_bytes: None,
         }
     }
 }
@@ -241,6 +246,7 @@ impl DockerBackend {
                     kill_grace: self.config.kill_grace,
                     resume: Resume::start(),
                     xcom: self.config.xcom,
+                    log_max_bytes: self.config.log_max_bytes,
                 };
                 let task = tokio::spawn(watch::watch(watch, cancel.clone()));
                 Ok(RunningTry::new(spec.key, try_dir, cancel, joined(task)))
@@ -268,9 +274,9 @@ impl DockerBackend {
         let try_dir = match fs::canonicalize(&try_dir) {
             Ok(dir) => dir,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let why = format!("try folder `{}` does not exist", try_dir.display());
-                let outcome = TryOutcome::without_usage(EndReason::Lost(why), now, now);
-                return Ok(Adopted::Finished(outcome));
+                // The engine creates the folder before submitting the try.
+                let why = format!("its try folder `{}` does not exist", try_dir.display());
+                return Ok(Adopted::NeverStarted(why));
             }
             Err(e) => return Err(ComputeError::io("resolve", try_dir, e)),
         };
@@ -282,7 +288,10 @@ impl DockerBackend {
             if let Ok(docker) = self.conn.get().await {
                 watch::remove(&docker, &name).await;
             }
-            return Ok(Adopted::Finished(outcome));
+            return Ok(match outcome.reason {
+                EndReason::NeverStarted(why) => Adopted::NeverStarted(why),
+                _ => Adopted::Finished(outcome),
+            });
         }
         let docker = self.conn.get().await?;
         let inspected = match docker
@@ -291,12 +300,11 @@ impl DockerBackend {
         {
             Ok(inspected) => inspected,
             Err(e) if is_not_found(&e) => {
-                let why = if try_dir.join(CONTAINER_MARKER).exists() {
-                    format!("its container `{name}` is gone and no outcome was recorded")
-                } else {
-                    "the try was never started: no container was created for it".to_owned()
-                };
                 let stop = watch::read_stop_reason(&try_dir);
+                if stop.is_none() && !try_dir.join(CONTAINER_MARKER).exists() {
+                    return Ok(never_started(&try_dir, "no container was created for it"));
+                }
+                let why = format!("its container `{name}` is gone and no outcome was recorded");
                 return Ok(Adopted::Finished(settle_lost(&try_dir, stop, &why, now)));
             }
             Err(e) => return Err(self.conn.error("inspect the try's container", e)),
@@ -314,8 +322,8 @@ impl DockerBackend {
         let Some(started_at) = watch::parse_time(state.started_at.as_deref()) else {
             // Created, never started: nothing ran, so nothing is lost by removing it.
             watch::remove(&docker, &name).await;
-            let why = "the try was never started: its container was created but not started";
-            return Ok(Adopted::Finished(settle_lost(&try_dir, None, why, now)));
+            let why = "its container was created but not started";
+            return Ok(never_started(&try_dir, why));
         };
         // The transfer the container was created with, whatever the configuration now.
         let mounted = inspected
@@ -345,6 +353,7 @@ impl DockerBackend {
             kill_grace: self.config.kill_grace,
             resume,
             xcom,
+            log_max_bytes: self.config.log_max_bytes,
         };
         let cancel = CancelHandle::new();
         if state.running == Some(true)
@@ -399,6 +408,16 @@ fn mark_launched(dir: &Path, name: &str) -> io::Result<()> {
         .create_new(true)
         .open(dir.join(CONTAINER_MARKER))?;
     marker.write_all(name.as_bytes())
+}
+
+/// Records that a try never started (so adopting it again gives the same answer).
+fn never_started(dir: &Path, why: &str) -> Adopted {
+    let now = Utc::now();
+    settle(
+        dir,
+        &TryOutcome::without_usage(EndReason::NeverStarted(why.to_owned()), now, now),
+    );
+    Adopted::NeverStarted(why.to_owned())
 }
 
 /// Records an outcome reached without a container.

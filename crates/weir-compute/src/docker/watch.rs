@@ -54,6 +54,8 @@ pub(crate) struct Watch {
     pub resume: Resume,
     /// How the XCom file comes out.
     pub xcom: XcomTransfer,
+    /// The log's size limit, if any.
+    pub log_max_bytes: Option<u64>,
 }
 
 enum Waited {
@@ -85,6 +87,7 @@ pub(crate) async fn watch(w: Watch, cancel: CancelHandle) -> TryOutcome {
         log_path,
         w.masker.clone(),
         w.resume.clone(),
+        w.log_max_bytes,
     ));
     let sampler = Sampler::start(w.docker.clone(), w.name.clone());
     let deadline = w.timeout.map(|timeout| {
@@ -132,8 +135,7 @@ pub(crate) async fn watch(w: Watch, cancel: CancelHandle) -> TryOutcome {
 
     let mut remarks = Vec::new();
     match tokio::time::timeout(LOG_DRAIN, &mut output).await {
-        Ok(Ok(None)) => {}
-        Ok(Ok(Some(remark))) => remarks.push(remark),
+        Ok(Ok(stopped)) => remarks.extend(stopped),
         Ok(Err(e)) => remarks.push(format!("the log copy stopped: {e}")),
         Err(_) => {
             output.abort();

@@ -22,6 +22,8 @@ pub struct SupervisorArgs {
     pub mask_env: Vec<String>,
     /// Run the command in this sandbox (see [`crate::sandbox`]); `None`: as is.
     pub sandbox: Option<Sandbox>,
+    /// Most bytes of task output the log keeps (`[logs] max_bytes_per_try`); None: all.
+    pub log_max_bytes: Option<u64>,
     /// The program and its arguments, e.g. `["sh", "-c", "echo hi"]`.
     pub command: Vec<OsString>,
 }
@@ -39,6 +41,7 @@ impl SupervisorArgs {
         let mut kill_grace = DEFAULT_KILL_GRACE;
         let mut mask_env = Vec::new();
         let (mut user, mut program, mut team, mut network) = (None, None, None, true);
+        let mut log_max_bytes = None;
         while let Some(arg) = args.next() {
             let arg = arg.to_str().map(str::to_owned).unwrap_or_default();
             let mut value = || {
@@ -54,13 +57,14 @@ impl SupervisorArgs {
                 "--sandbox-program" => program = Some(value()?.to_string_lossy().into_owned()),
                 "--sandbox-team" => team = Some(value()?.to_string_lossy().into_owned()),
                 "--sandbox-no-network" => network = false,
+                "--log-max-bytes" => log_max_bytes = Some(number(&value()?, "bytes")?),
                 "--" => break,
                 other => {
                     return Err(ComputeError::Usage(format!(
                         "unexpected argument `{other}`; usage: supervise --try-dir DIR \
                          [--timeout-ms N] [--grace-ms N] [--mask-env NAME]... \
                          [--sandbox-user USER [--sandbox-program BWRAP] [--sandbox-team TEAM] \
-                         [--sandbox-no-network]] -- COMMAND..."
+                         [--sandbox-no-network]] [--log-max-bytes N] -- COMMAND..."
                     )));
                 }
             }
@@ -90,6 +94,7 @@ impl SupervisorArgs {
             kill_grace,
             mask_env,
             sandbox,
+            log_max_bytes,
             command,
         })
     }
@@ -121,6 +126,10 @@ impl SupervisorArgs {
                 out.push("--sandbox-no-network".into());
             }
         }
+        if let Some(max) = self.log_max_bytes {
+            out.push("--log-max-bytes".into());
+            out.push(max.to_string().into());
+        }
         out.push("--".into());
         out.extend(self.command.iter().cloned());
         out
@@ -128,10 +137,13 @@ impl SupervisorArgs {
 }
 
 fn millis(value: &OsStr) -> Result<u64> {
-    value
-        .to_str()
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| ComputeError::Usage(format!("`{}` is not a number of ms", value.display())))
+    number(value, "ms")
+}
+
+fn number(value: &OsStr, unit: &str) -> Result<u64> {
+    value.to_str().and_then(|v| v.parse().ok()).ok_or_else(|| {
+        ComputeError::Usage(format!("`{}` is not a number of {unit}", value.display()))
+    })
 }
 
 #[cfg(test)]
@@ -153,6 +165,7 @@ mod tests {
                 program: "/usr/bin/bwrap".into(),
                 team: "beta".into(),
             }),
+            log_max_bytes: Some(1 << 20),
             command: vec!["sh".into(), "-c".into(), "echo -- --try-dir".into()],
         };
         assert_eq!(SupervisorArgs::parse(args.to_args()).expect("parse"), args);
@@ -161,6 +174,7 @@ mod tests {
         assert_eq!(minimal.kill_grace, DEFAULT_KILL_GRACE);
         assert_eq!(minimal.try_dir, Path::new("d"));
         assert_eq!(minimal.sandbox, None);
+        assert_eq!(minimal.log_max_bytes, None);
     }
 
     #[test]
@@ -169,6 +183,7 @@ mod tests {
             &["--", "true"][..],
             &["--try-dir", "d"],
             &["--try-dir", "d", "--timeout-ms", "soon", "--", "true"],
+            &["--try-dir", "d", "--log-max-bytes", "1Mi", "--", "true"],
             &["--try-dir"],
             &["--frobnicate", "--", "true"],
             &["--try-dir", "d", "--sandbox-no-network", "--", "true"],

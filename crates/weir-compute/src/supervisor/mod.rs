@@ -2,7 +2,8 @@
 //! result survives a crash of the server.
 //!
 //! The `weir` binary runs it as the hidden subcommand
-//! `weir supervise --try-dir DIR [--timeout-ms N] [--grace-ms N] [--mask-env NAME]... -- CMD...`.
+//! `weir supervise --try-dir DIR [--timeout-ms N] [--grace-ms N] [--mask-env NAME]...
+//! [--log-max-bytes N] -- CMD...`.
 //! It
 //! 1. leaves the server's session (`setsid`), so the server's death, its terminal's
 //!    SIGHUP or a Ctrl-C aimed at the server never reach the task;
@@ -139,9 +140,13 @@ impl Supervisor {
             .filter_map(std::env::var_os)
             .map(|value| value.to_string_lossy().into_owned())
             .collect();
+        let mut log = LogSink::new(log_file, Masker::new(secrets));
+        if let Some(max) = args.log_max_bytes {
+            log = log.with_limit(max);
+        }
         Ok(Some(Self {
             try_dir,
-            log: LogSink::new(log_file, Masker::new(secrets)),
+            log,
             _lock: lock,
         }))
     }
@@ -168,6 +173,7 @@ impl Supervisor {
                 }
             }
         };
+        self.log.finish();
         self.remark(&describe(&outcome));
         match layout::write_status(&self.try_dir, &outcome) {
             Ok(()) => 0,

@@ -61,6 +61,9 @@ pub struct PlatformConfig {
     /// How `shell` tasks are isolated (`[sandbox]`).
     #[serde(default)]
     pub sandbox: SandboxSettings,
+    /// Limits on tries' logs (`[logs]`).
+    #[serde(default)]
+    pub logs: LogSettings,
     /// Whether this config came from a file or stands in for a missing one.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -247,6 +250,32 @@ pub struct AuthSettings {
     pub oidc: Option<OidcSettings>,
 }
 
+/// The `[logs]` table: limits on what tries write to their logs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// Most bytes of output one try's log keeps, e.g. `"100Mi"` (the default). Past it
+    /// the log says it was truncated, the rest of the output is read and dropped, and
+    /// the task runs on to its normal end.
+    #[serde(default = "default_max_log_bytes")]
+    pub max_bytes_per_try: MemorySize,
+}
+
+/// The default of `[logs] max_bytes_per_try`: 100 MiB.
+pub const DEFAULT_MAX_LOG_BYTES_PER_TRY: u64 = 100 * 1024 * 1024;
+
+fn default_max_log_bytes() -> MemorySize {
+    MemorySize(DEFAULT_MAX_LOG_BYTES_PER_TRY)
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            max_bytes_per_try: default_max_log_bytes(),
+        }
+    }
+}
+
 fn default_weight() -> f64 {
     1.0
 }
@@ -296,14 +325,22 @@ impl PlatformConfig {
             teams: Vec::new(),
             auth: AuthSettings::default(),
             sandbox: SandboxSettings::default(),
+            logs: LogSettings::default(),
             origin: ConfigOrigin::StandaloneDefault,
         }
     }
 
-    /// A file that sets teams but no environments or queues keeps `defaults`' (usually
-    /// [`Self::standalone_default`]) environments and queues; team rules stay the file's.
+    /// Whether this config declares no compute environments and no queues, so
+    /// [`Self::or_defaults`] gives it the standalone ones.
+    pub fn needs_default_compute(&self) -> bool {
+        self.compute_environments.is_empty() && self.queues.is_empty()
+    }
+
+    /// A file that declares no compute environments and no queues (say, only `[[teams]]`)
+    /// keeps `defaults`' (usually [`Self::standalone_default`]) environments and queues;
+    /// everything else (team rules, auth, logs) stays the file's.
     pub fn or_defaults(mut self, defaults: PlatformConfig) -> PlatformConfig {
-        if self.compute_environments.is_empty() && self.queues.is_empty() {
+        if self.needs_default_compute() {
             self.compute_environments = defaults.compute_environments;
             self.queues = defaults.queues;
         }

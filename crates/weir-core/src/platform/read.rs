@@ -17,9 +17,11 @@ use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
 
 /// Sections `weir.toml` may hold; each is an array of tables (`[[queues]]`).
 const SECTIONS: [&str; 3] = ["compute_environments", "queues", "teams"];
-/// The plain tables `weir.toml` may hold: `[auth]` (with `[auth.oidc]`) and `[sandbox]`.
+/// The plain tables `weir.toml` may hold: `[auth]` (with `[auth.oidc]`), `[sandbox]` and
+/// `[logs]`.
 const AUTH: &str = "auth";
 const SANDBOX: &str = "sandbox";
+const LOGS: &str = "logs";
 
 /// Most problems reported for one entry before giving up on it.
 const MAX_PROBLEMS: usize = 32;
@@ -70,6 +72,7 @@ pub fn parse(source: &str) -> PlatformReport {
         teams: Vec::new(),
         auth: AuthSettings::default(),
         sandbox: SandboxSettings::default(),
+        logs: super::LogSettings::default(),
         origin: super::ConfigOrigin::File,
     };
     let mut located = Located::default();
@@ -121,15 +124,21 @@ pub fn parse(source: &str) -> PlatformReport {
                     config.sandbox = sandbox;
                 }
             }
+            LOGS => {
+                if let Some(logs) = entry(value, "[logs] table", source, &mut diags) {
+                    config.logs = logs;
+                }
+            }
             other => {
                 let d = Diagnostic::error(key_pos, format!("unknown section `{other}`"));
                 diags.push(
-                    match did_you_mean(other, SECTIONS.into_iter().chain([AUTH, SANDBOX])) {
-                        Some(AUTH) => d.with_help(format!("did you mean `[{AUTH}]`?")),
-                        Some(SANDBOX) => d.with_help(format!("did you mean `[{SANDBOX}]`?")),
+                    match did_you_mean(other, SECTIONS.into_iter().chain([AUTH, SANDBOX, LOGS])) {
+                        Some(t @ (AUTH | SANDBOX | LOGS)) => {
+                            d.with_help(format!("did you mean `[{t}]`?"))
+                        }
                         Some(s) => d.with_help(format!("did you mean `[[{s}]]`?")),
                         None => d.with_help(format!(
-                            "weir.toml holds these sections: {}, [{AUTH}], [{SANDBOX}]",
+                            "weir.toml holds these sections: {}, [{AUTH}], [{SANDBOX}], [{LOGS}]",
                             SECTIONS.map(|s| format!("[[{s}]]")).join(", ")
                         )),
                     },

@@ -389,3 +389,30 @@ fn auth_section_problems_are_located() {
     let text = report.render("weir.toml", "[autth]\nx = 1\n");
     assert!(text.contains("did you mean `[auth]`"), "{text}");
 }
+
+#[test]
+fn log_limit_is_a_size_with_a_default() {
+    assert_eq!(
+        load("").logs.max_bytes_per_try,
+        MemorySize(DEFAULT_MAX_LOG_BYTES_PER_TRY)
+    );
+    let c = load("[logs]\nmax_bytes_per_try = \"1Mi\"\n");
+    assert_eq!(c.logs.max_bytes_per_try, MemorySize(1024 * 1024));
+    assert_eq!(load(EXAMPLE).logs, LogSettings::default());
+
+    let bad = problems("[logs]\nmax_bytes_per_try = \"lots\"\n");
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    let typo = problems("[logs]\nmax_bytes = \"1Mi\"\n");
+    assert!(
+        typo.iter()
+            .any(|(_, m)| m.contains("unknown key `max_bytes`")),
+        "{typo:?}"
+    );
+    let section = problems("[log]\nmax_bytes_per_try = \"1Mi\"\n");
+    assert!(
+        section
+            .iter()
+            .any(|(_, m)| m.contains("unknown section `log`")),
+        "{section:?}"
+    );
+}

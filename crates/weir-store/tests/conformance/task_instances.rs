@@ -347,3 +347,43 @@ pub async fn tries_record_and_list_unfinished(store: Store) {
     assert_eq!(keys, ["daily/r1/b[-1]#1", "daily/r1/a[-1]#2"]);
     assert_eq!(store.get_try(&a.try_key(3)).await.unwrap(), None);
 }
+
+pub async fn never_started_tries_are_counted(store: Store) {
+    dag_with_run(&store, "daily").await;
+    let a = ti_key("daily", "r1", "a", UNMAPPED);
+    let b = ti_key("daily", "r1", "b", UNMAPPED);
+    assert_eq!(store.count_never_started_tries(&a).await.unwrap(), 0);
+    for n in 1..=3 {
+        store
+            .insert_try(&TryRecord::started(a.try_key(n), day(n)))
+            .await
+            .unwrap();
+    }
+    store
+        .insert_try(&TryRecord::started(b.try_key(1), day(1)))
+        .await
+        .unwrap();
+    let closed = |state| TryOutcome {
+        state,
+        exit_code: None,
+        reason: Some("never started".into()),
+        finished_at: day(4),
+        cpu_seconds: None,
+        peak_rss_bytes: None,
+    };
+    // Try 1 never started, try 2 failed, try 3 is still running.
+    assert!(
+        store
+            .finish_try(&a.try_key(1), &closed(TaskState::Scheduled))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_try(&a.try_key(2), &closed(TaskState::UpForRetry))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.count_never_started_tries(&a).await.unwrap(), 1);
+    assert_eq!(store.count_never_started_tries(&b).await.unwrap(), 0);
+}

@@ -73,7 +73,10 @@ fn validate(
     let mut bag = load_bag(sources);
     if let Some(config) = config {
         // With a platform config, its rules are part of validation too.
-        let platform = crate::platform_config::load(config)?;
+        // A file with no environments and no queues keeps standalone's (their names
+        // are what validation checks; the sizes do not matter here).
+        let standalone = weir_core::platform::PlatformConfig::standalone_default(1.0, 1, true);
+        let platform = crate::platform_config::load(config)?.or_defaults(standalone);
         let dags_dir = paths.first().map(|p| {
             if p.is_dir() {
                 p.clone()
