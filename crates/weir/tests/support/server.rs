@@ -15,6 +15,8 @@ pub struct Server {
     log: PathBuf,
     /// The platform admin's API token, sent with every request and CLI call.
     pub token: String,
+    /// Extra arguments of `weir standalone` (e.g. `--config`), kept across restarts.
+    pub args: Vec<String>,
 }
 
 /// The password `weir standalone` gives its first user, `admin`, in these tests.
@@ -23,21 +25,37 @@ pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 impl Server {
     /// A server on a fresh home and DAG folder holding `files` (name, YAML).
     pub fn start(files: &[(&str, &str)]) -> Server {
+        let mut server = Server::new(files);
+        server.restart();
+        server
+    }
+
+    /// A fresh home and DAG folder holding `files` (name, YAML; names may hold folders),
+    /// not started yet: set the folder up further, then call [`Server::restart`].
+    pub fn new(files: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("dags")).unwrap();
         for (name, yaml) in files {
-            std::fs::write(dir.path().join("dags").join(name), yaml).unwrap();
+            let path = dir.path().join("dags").join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).unwrap();
+            }
+            std::fs::write(path, yaml).unwrap();
         }
         let log = dir.path().join("server.log");
-        let mut server = Server {
+        Server {
             dir,
             url: String::new(),
             token: String::new(),
             child: None,
             log,
-        };
-        server.restart();
-        server
+            args: Vec::new(),
+        }
+    }
+
+    /// The server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn dags(&self) -> PathBuf {
@@ -60,6 +78,7 @@ impl Server {
             .arg(self.dags())
             .arg("--home")
             .arg(self.home())
+            .args(&self.args)
             .env("WEIR_LOG", "info,sqlx=warn")
             .env("WEIR_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::piped())
