@@ -3,6 +3,8 @@
 //! import errors of files that are gone, DAG ids taken over by another team, and a file
 //! borrowing the platform team.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 mod support;
 
 use std::os::unix::fs::symlink;
