@@ -51,9 +51,9 @@ async fn load_off_runtime(dir: &Path) -> Result<Loaded> {
     .await
     {
         Ok(Ok(loaded)) => loaded.map_err(folder_error),
-        Ok(Err(e)) => Err(EngineError::InvalidRequest(format!(
-            "reading the DAG folder failed: {e}"
-        ))),
+        Ok(Err(e)) => Err(folder_error(std::io::Error::other(format!(
+            "the thread reading it failed: {e}"
+        )))),
         Err(_) => Err(folder_error(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             format!(
