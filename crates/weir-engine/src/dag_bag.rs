@@ -2,19 +2,24 @@
 //! (DAGs, content-addressed versions, import errors) and into the in-memory cache.
 //!
 //! A file that fails validation becomes an import error and changes nothing else: the
-//! DAGs it defined before stay as they were, so runs in flight keep going.
+//! DAGs it defined before stay as they were, so runs in flight keep going. A DAG id
+//! stays with the team that registered it; a file that claims it for another team, or
+//! declares a team outside its `[[teams]] paths`, is an import error. Import errors of
+//! files no longer in the folder are removed by each sync (so also at start-up).
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use weir_core::ids::{DagId, TeamId};
-use weir_core::spec::bag::load_bag;
+use weir_core::spec::bag::{BagInput, BagRules, Registered, load_bag_with};
 use weir_core::spec::model::ScheduleSpec;
 use weir_store::{DagFilter, DagRecord, Store};
 
 use crate::dag_cache::{DagCache, DagVersion};
+use crate::dag_files::Loaded;
 use crate::error::{EngineError, Result};
 use crate::service::Shared;
 
@@ -28,70 +33,111 @@ pub struct SyncReport {
     pub files_with_errors: usize,
 }
 
-/// The DAG files under `dir`, recursively, sorted; hidden entries skipped.
-pub fn find_dag_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(&d)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for path in entries.into_iter().rev() {
-            let hidden = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if hidden {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
+/// How long reading a folder may take before the sync gives up (a hung network file
+/// system): the reads run off the async runtime, so nothing else waits meanwhile.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Loads every file of the folder and brings the store in line with it.
-pub async fn sync_folder(shared: &Shared, dir: &Path) -> Result<SyncReport> {
-    let (store, cache, unpause_all) = (&shared.store, &shared.cache, shared.config.unpause_all);
-    let jobs = sync_jobs(shared).await?;
+/// Reads `dir` on a blocking thread, within [`READ_TIMEOUT`].
+async fn load_off_runtime(dir: &Path) -> Result<Loaded> {
+    let owned = dir.to_path_buf();
     let folder_error = |source| EngineError::DagFolder {
         path: dir.display().to_string(),
         source,
     };
-    let paths = find_dag_files(dir).map_err(folder_error)?;
-    let mut files = Vec::with_capacity(paths.len());
-    for path in &paths {
-        let shown = path.display().to_string();
-        match std::fs::read(path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => files.push((shown, text)),
-                Err(_) => {
-                    store
-                        .replace_import_errors(
-                            &shown,
-                            &[format!("{shown}: error: the file is not UTF-8 text")],
-                        )
-                        .await?;
-                }
-            },
-            // Deleted between listing and reading: the next sync sees it gone.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                store
-                    .replace_import_errors(&shown, &[format!("{shown}: error: cannot read: {e}")])
-                    .await?;
-            }
+    match tokio::time::timeout(
+        READ_TIMEOUT,
+        tokio::task::spawn_blocking(move || crate::dag_files::load_folder(&owned)),
+    )
+    .await
+    {
+        Ok(Ok(loaded)) => loaded.map_err(folder_error),
+        Ok(Err(e)) => Err(folder_error(std::io::Error::other(format!(
+            "the thread reading it failed: {e}"
+        )))),
+        Err(_) => Err(folder_error(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "reading it took more than {} s; is it on a file system that hangs?",
+                READ_TIMEOUT.as_secs()
+            ),
+        ))),
+    }
+}
+
+/// Every DAG the store knows (active or not) with its team and file: a DAG id stays
+/// with the team that registered it first.
+async fn registered_dags(store: &Store) -> Result<HashMap<String, Registered>> {
+    let mut out = HashMap::new();
+    let mut offset = 0;
+    loop {
+        let page = store
+            .list_dags(&DagFilter {
+                only_active: false,
+                offset,
+                limit: 500,
+                ..DagFilter::default()
+            })
+            .await?;
+        for dag in &page.items {
+            out.insert(
+                dag.dag_id.to_string(),
+                Registered {
+                    team: dag.team.as_ref().map(ToString::to_string),
+                    file: dag.file_path.clone(),
+                },
+            );
+        }
+        offset += 500;
+        if page.items.is_empty() || offset >= page.total_entries {
+            break;
         }
     }
+    Ok(out)
+}
+
+/// `path` relative to `dir`, `/`-separated (for `[[teams]] paths`).
+fn relative(path: &Path, dir: &Path) -> String {
+    let rel = path.strip_prefix(dir).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Loads every file of the folder and brings the store in line with it. One sync at a
+/// time: the watcher's and a requested one queue.
+pub async fn sync_folder(shared: &Shared, dir: &Path) -> Result<SyncReport> {
+    let _one_at_a_time = shared.dag_sync.lock().await;
+    let (store, cache, unpause_all) = (&shared.store, &shared.cache, shared.config.unpause_all);
+    // Files seen in this sync: import errors of any other file are removed at the end.
+    let mut present: HashSet<String> = HashSet::new();
+    let jobs = sync_jobs(shared, &mut present).await?;
+    let loaded = load_off_runtime(dir).await?;
+    for (path, reason) in &loaded.refused {
+        let shown = path.display().to_string();
+        store
+            .replace_import_errors(&shown, &[format!("{shown}: error: {reason}")])
+            .await?;
+        present.insert(shown);
+    }
+    let files: Vec<BagInput> = loaded
+        .files
+        .into_iter()
+        .map(|(path, source)| BagInput {
+            rel_path: relative(&path, dir),
+            path: path.display().to_string(),
+            source,
+        })
+        .collect();
+    present.extend(files.iter().map(|f| f.path.clone()));
+    let registered = registered_dags(store).await?;
     let platform = shared.platform.clone();
     let bag = tokio::task::spawn_blocking(move || {
-        let mut bag = load_bag(files);
+        let rules = BagRules {
+            registered: Some(&registered),
+            platform: Some(&platform),
+        };
+        let mut bag = load_bag_with(files, rules);
         // The platform's rules (images, job definitions, queues) are validation too.
         for file in &mut bag {
             let mut kept = Vec::new();
@@ -205,6 +251,12 @@ pub async fn sync_folder(shared: &Shared, dir: &Path) -> Result<SyncReport> {
     }
     let keep: Vec<DagId> = keep.into_iter().collect();
     store.deactivate_dags_not_in(&keep).await?;
+    // Files deleted or moved away take their import errors with them.
+    for filename in store.import_error_files().await? {
+        if !present.contains(&filename) {
+            store.replace_import_errors(&filename, &[]).await?;
+        }
+    }
     Ok(report)
 }
 
@@ -247,21 +299,29 @@ pub async fn register(
 }
 
 /// Loads the job definitions folder (`jobs/`), records its broken files as import
-/// errors, and installs the catalog; returns it.
-async fn sync_jobs(shared: &Shared) -> Result<weir_core::job_def::JobCatalog> {
+/// errors (and adds every file it saw to `present`), and installs the catalog; returns it.
+async fn sync_jobs(
+    shared: &Shared,
+    present: &mut HashSet<String>,
+) -> Result<weir_core::job_def::JobCatalog> {
     let Some(dir) = shared.config.jobs_folder.clone().filter(|d| d.is_dir()) else {
         return Ok(shared.jobs.read().map(|j| j.clone()).unwrap_or_default());
     };
-    let paths = find_dag_files(&dir).map_err(|source| EngineError::DagFolder {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    let mut files = Vec::new();
-    for path in paths {
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            files.push((path.display().to_string(), text));
-        }
+    let loaded = load_off_runtime(&dir).await?;
+    for (path, reason) in &loaded.refused {
+        let shown = path.display().to_string();
+        shared
+            .store
+            .replace_import_errors(&shown, &[format!("{shown}: error: {reason}")])
+            .await?;
+        present.insert(shown);
     }
+    let files: Vec<(String, String)> = loaded
+        .files
+        .into_iter()
+        .map(|(path, text)| (path.display().to_string(), text))
+        .collect();
+    present.extend(files.iter().map(|(path, _)| path.clone()));
     let (catalog, reports) = weir_core::job_def::load_jobs(files, &shared.platform);
     for file in &reports {
         let errors: Vec<String> = if file.report.has_errors() {

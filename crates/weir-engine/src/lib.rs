@@ -13,6 +13,7 @@ mod clock;
 mod config;
 mod dag_bag;
 mod dag_cache;
+mod dag_files;
 mod dispatch;
 mod error;
 mod events;
@@ -30,7 +31,8 @@ mod workload;
 
 pub use clock::{Clock, SystemClock};
 pub use config::EngineConfig;
-pub use dag_bag::{SyncReport, find_dag_files};
+pub use dag_bag::SyncReport;
+pub use dag_files::find_dag_files;
 pub use error::{EngineError, Result};
 pub use handle::{ClearRequest, EngineHandle, TriggerRequest};
 pub use queues::{EnvironmentView, QueueView, WaitingView};

@@ -45,6 +45,9 @@ pub(crate) struct Shared {
     pub jobs: std::sync::RwLock<weir_core::job_def::JobCatalog>,
     /// Each (queue, team)'s recent usage, for fair share.
     pub usage: Mutex<HashMap<(String, String), weir_core::fair_share::DecayedUsage>>,
+    /// Held for a whole sync of the DAG folder: the watcher and `sync_dags` never
+    /// interleave their writes of DAGs and import errors.
+    pub dag_sync: tokio::sync::Mutex<()>,
     /// What the last dispatch pass saw, for `GET /api/v1/queues`.
     pub views: Mutex<(
         Vec<crate::queues::QueueView>,
@@ -151,6 +154,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             platform,
             views,
+            dag_sync: tokio::sync::Mutex::new(()),
             docker,
             docker_health: Mutex::new(None),
             jobs: std::sync::RwLock::new(weir_core::job_def::JobCatalog::default()),

@@ -38,6 +38,18 @@ impl Store {
         Ok(())
     }
 
+    /// The files that have import errors, sorted (a sync removes those of files that
+    /// are gone).
+    pub async fn import_error_files(&self) -> Result<Vec<String>> {
+        with_db!(self, |pool| {
+            Ok(
+                sqlx::query_scalar("SELECT DISTINCT filename FROM import_error ORDER BY filename")
+                    .fetch_all(pool)
+                    .await?,
+            )
+        })
+    }
+
     /// One import error.
     pub async fn get_import_error(
         &self,

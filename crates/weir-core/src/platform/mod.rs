@@ -8,6 +8,7 @@
 //!
 //! [`Diagnostic`]: crate::spec::Diagnostic
 
+mod dag_paths;
 mod read;
 mod sandbox;
 mod validate;
@@ -20,6 +21,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use dag_paths::path_is_under;
 pub use read::{PlatformReport, parse};
 pub use sandbox::{DEFAULT_SANDBOX_PROGRAM, DEFAULT_SANDBOX_USER, SandboxSettings, ShellIsolation};
 
@@ -239,6 +241,13 @@ pub struct Team {
     /// trusted as much as the platform's operators.
     #[serde(default)]
     pub allow_unsandboxed_shell: bool,
+    /// Where the team's DAG files must live, like a CODEOWNERS entry: folders relative to
+    /// the DAG folder, `/`-separated and matched by whole path components (`"marketing/"`
+    /// holds `marketing/daily.yaml` and `marketing/sub/x.yaml`, not `marketing-x/y.yaml`;
+    /// `"shared/revenue.yaml"` names one file). No globs. A file elsewhere that declares
+    /// the team is an import error. Empty (the default): the team may be declared anywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
 }
 
 /// The `[auth]` table: sign-in beyond local users and API tokens.

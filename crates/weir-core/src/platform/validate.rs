@@ -187,6 +187,17 @@ pub(super) fn validate(config: &PlatformConfig, located: &Located, diags: &mut V
                 .with_help("a team's fair share is proportional to its weight; 1 is the default"),
             );
         }
+        for (j, entry) in t.paths.iter().enumerate() {
+            if let Some(problem) = super::dag_paths::path_entry_problem(entry) {
+                diags.push(
+                    Diagnostic::error(
+                        p.item("paths", j),
+                        format!("team `{}`: path `{entry}` {problem}", t.name),
+                    )
+                    .with_help("write a folder relative to the DAG folder, e.g. \"marketing/\""),
+                );
+            }
+        }
         for (j, prefix) in t.image_prefixes.iter().enumerate() {
             let pos = p.item("image_prefixes", j);
             if prefix.trim().is_empty() || prefix.chars().any(char::is_whitespace) {

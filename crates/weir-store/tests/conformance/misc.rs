@@ -133,6 +133,10 @@ pub async fn import_errors_are_replaced_per_file(store: Store) {
         .unwrap();
     let page = store.list_import_errors(100, 0).await.unwrap();
     assert_eq!(page.total_entries, 3);
+    assert_eq!(
+        store.import_error_files().await.unwrap(),
+        ["dags/a.yaml", "dags/b.yaml"]
+    );
     assert_eq!(page.items[0].filename, "dags/a.yaml");
     assert_eq!(page.items[0].stack_trace, "a:0:1: error 0");
     let id = page.items[2].import_error_id;
@@ -155,6 +159,7 @@ pub async fn import_errors_are_replaced_per_file(store: Store) {
         .unwrap();
     let page = store.list_import_errors(100, 0).await.unwrap();
     assert_eq!(page.total_entries, 1);
+    assert_eq!(store.import_error_files().await.unwrap(), ["dags/b.yaml"]);
     assert_eq!(
         store.list_import_errors(100, 1).await.unwrap().items.len(),
         0

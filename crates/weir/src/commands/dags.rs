@@ -6,8 +6,9 @@ mod remote;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use weir_core::platform::PlatformConfig;
 use weir_core::spec::Severity;
-use weir_core::spec::bag::load_bag;
+use weir_core::spec::bag::{BagInput, BagRules, load_bag_with};
 use weir_core::spec::model::DagFile;
 
 use crate::cli::{DagsCommand, OutputFormat};
@@ -70,31 +71,56 @@ fn validate(
             .with_context(|| format!("{} is not UTF-8 text", file.display()))?;
         sources.push((file.display().to_string(), text));
     }
-    let mut bag = load_bag(sources);
-    if let Some(config) = config {
-        // With a platform config, its rules are part of validation too.
-        // A file with no environments and no queues keeps standalone's (their names
-        // are what validation checks; the sizes do not matter here).
-        let standalone = weir_core::platform::PlatformConfig::standalone_default(1.0, 1, true);
-        let platform = crate::platform_config::load(config)?.or_defaults(standalone);
-        let dags_dir = paths.first().map(|p| {
-            if p.is_dir() {
-                p.clone()
-            } else {
-                p.parent()
-                    .unwrap_or(std::path::Path::new("."))
-                    .to_path_buf()
-            }
-        });
+    // With a platform config, its rules are part of validation too. A file with no
+    // environments and no queues keeps standalone's (their names are what validation
+    // checks; the sizes do not matter here).
+    let platform = config
+        .map(crate::platform_config::load)
+        .transpose()?
+        .map(|p| p.or_defaults(PlatformConfig::standalone_default(1.0, 1, true)));
+    let dags_dir = paths.first().map(|p| {
+        if p.is_dir() {
+            p.clone()
+        } else {
+            p.parent()
+                .unwrap_or(std::path::Path::new("."))
+                .to_path_buf()
+        }
+    });
+    let inputs = sources
+        .into_iter()
+        .zip(&files)
+        .map(|((path, source), file)| BagInput {
+            // `[[teams]] paths` are relative to the DAG folder (the first path given).
+            rel_path: dags_dir
+                .as_deref()
+                .and_then(|d| file.strip_prefix(d).ok())
+                .unwrap_or(file)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/"),
+            path,
+            source,
+        })
+        .collect();
+    let mut bag = load_bag_with(
+        inputs,
+        BagRules {
+            registered: None,
+            platform: platform.as_ref(),
+        },
+    );
+    if let Some(platform) = &platform {
         let jobs_dir = dags_dir.and_then(|d| crate::platform_config::jobs_folder(jobs, &d));
         let (catalog, job_files) = match jobs_dir {
-            Some(dir) => crate::platform_config::load_job_folder(&dir, &platform)?,
+            Some(dir) => crate::platform_config::load_job_folder(&dir, platform)?,
             None => Default::default(),
         };
         for file in &mut bag {
             for dag in &file.report.dags {
                 let problems =
-                    weir_core::spec::policy::check(dag, &file.source, &platform, &catalog);
+                    weir_core::spec::policy::check(dag, &file.source, platform, &catalog);
                 file.report.diagnostics.extend(problems);
             }
             if file.report.has_errors() {

@@ -15,9 +15,10 @@ pub struct Server {
     log: PathBuf,
     /// The platform admin's API token, sent with every request and CLI call.
     pub token: String,
-    /// A `weir.toml` to start with (`--config`), and extra variables for the server.
-    config: Option<PathBuf>,
-    env: Vec<(String, String)>,
+    /// Extra arguments of `weir standalone` (e.g. `--config`), kept across restarts.
+    pub args: Vec<String>,
+    /// Extra variables for the server's environment, kept across restarts.
+    pub env: Vec<(String, String)>,
 }
 
 /// The password `weir standalone` gives its first user, `admin`, in these tests.
@@ -26,7 +27,9 @@ pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 impl Server {
     /// A server on a fresh home and DAG folder holding `files` (name, YAML).
     pub fn start(files: &[(&str, &str)]) -> Server {
-        Self::start_with(files, None, &[])
+        let mut server = Server::new(files);
+        server.restart();
+        server
     }
 
     /// A server with a platform config (`weir.toml` text) and extra environment.
@@ -35,31 +38,48 @@ impl Server {
         config: Option<&str>,
         env: &[(&str, &str)],
     ) -> Server {
+        let mut server = Server::new(files);
+        if let Some(text) = config {
+            let path = server.dir.path().join("weir.toml");
+            std::fs::write(&path, text).unwrap();
+            server.args.push("--config".into());
+            server.args.push(path.display().to_string());
+        }
+        server.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        server.restart();
+        server
+    }
+
+    /// A fresh home and DAG folder holding `files` (name, YAML; names may hold folders),
+    /// not started yet: set the folder up further, then call [`Server::restart`].
+    pub fn new(files: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("dags")).unwrap();
         for (name, yaml) in files {
-            std::fs::write(dir.path().join("dags").join(name), yaml).unwrap();
+            let path = dir.path().join("dags").join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).unwrap();
+            }
+            std::fs::write(path, yaml).unwrap();
         }
         let log = dir.path().join("server.log");
-        let config = config.map(|text| {
-            let path = dir.path().join("weir.toml");
-            std::fs::write(&path, text).unwrap();
-            path
-        });
-        let mut server = Server {
+        Server {
             dir,
             url: String::new(),
             token: String::new(),
             child: None,
             log,
-            config,
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        };
-        server.restart();
-        server
+            args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    /// The server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn dags(&self) -> PathBuf {
@@ -77,16 +97,12 @@ impl Server {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
-        command
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["standalone", "--port", "0", "--dags"])
             .arg(self.dags())
             .arg("--home")
-            .arg(self.home());
-        if let Some(config) = &self.config {
-            command.arg("--config").arg(config);
-        }
-        let mut child = command
+            .arg(self.home())
+            .args(&self.args)
             .env("WEIR_LOG", "info,sqlx=warn")
             .env("WEIR_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -134,11 +150,6 @@ impl Server {
         })
         .join()
         .unwrap()
-    }
-
-    /// The server process's pid, while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
     }
 
     /// kill -9.
