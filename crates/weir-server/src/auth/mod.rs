@@ -16,6 +16,7 @@ pub mod oidc;
 pub mod password;
 pub mod rate_limit;
 pub mod rules;
+pub mod visibility;
 
 pub use authenticate::Authenticator;
 pub use bootstrap::{AdminBootstrap, ensure_admin};
