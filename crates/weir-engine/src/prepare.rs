@@ -116,7 +116,9 @@ pub async fn shell(
     };
     let eff = version.spec.effective(task);
     let prepared = (|| {
-        let rendered = render(command, "`shell`", &ctx)?;
+        // The one field rendered with shell quoting: it is the only one a shell parses.
+        let rendered = template::render_shell(command, &ctx)
+            .map_err(|e| (format!("cannot render `shell`: {}", e.message), true))?;
         let env = environment(run, ti, try_number, &dir.join(XCOM_FILE), &eff.env, &ctx)?;
         let mut spec = LaunchSpec::new(ti.key.try_key(try_number), rendered, dir);
         spec.env = env;

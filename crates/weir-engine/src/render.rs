@@ -55,17 +55,10 @@ pub async fn context(
     let text = spec.tasks.get(task_id).map(task_text).unwrap_or_default();
     let mentions = |needle: &str| text.contains(needle);
     if mentions("var") {
-        let mut offset = 0;
-        loop {
-            let page = store.list_variables(500, offset).await?;
-            let n = page.items.len() as i64;
-            for v in page.items {
-                ctx.variables.insert(v.key, v.value);
-            }
-            offset += n;
-            if n == 0 || offset >= page.total_entries {
-                break;
-            }
+        // Only the DAG's own team's variables and platform-wide ones: another team's
+        // variable reads as not set, the same as one that does not exist.
+        for v in store.variables_of_team(&spec.team).await? {
+            ctx.variables.insert(v.key, v.value);
         }
     }
     if mentions("xcom_pull") {

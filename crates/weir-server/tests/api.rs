@@ -20,6 +20,7 @@ mod api {
     mod misc;
     mod openapi;
     mod queues;
+    mod run_data;
     mod serve;
     mod task_instances;
 }

@@ -60,6 +60,19 @@ impl Store {
         })
     }
 
+    /// Every variable a DAG of `team` may read in its templates: the team's own and the
+    /// platform-wide ones (no team), sorted by key. Never another team's.
+    pub async fn variables_of_team(&self, team: &str) -> Result<Vec<VariableRecord>> {
+        with_db!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT * FROM variable WHERE team IS NULL OR team = $1 ORDER BY key",
+            )
+            .bind(team)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
     /// Deletes a variable; returns whether it existed.
     pub async fn delete_variable(&self, key: &str) -> Result<bool> {
         with_db!(self, |pool| {

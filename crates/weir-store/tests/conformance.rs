@@ -74,6 +74,7 @@ conformance!(
     task_instances::never_started_tries_are_counted,
     misc::xcom_upserts_lists_and_clears,
     misc::variables_crud_and_pages,
+    misc::variables_of_a_team_are_its_own_and_platform_wide,
     misc::import_errors_are_replaced_per_file,
     misc::pools_crud_and_default_pool,
     misc::negative_pages_are_refused,

@@ -285,3 +285,121 @@ async fn catch_up_creates_every_missed_interval_in_order() {
         today - chrono::Days::new(1)
     );
 }
+
+/// Issue 17, finding 1b: a run's conf went into `sh -c` raw, so `$(…)` in it ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conf_values_in_shell_commands_are_text_not_commands() {
+    let h = Harness::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pwned = dir.path().join("pwned");
+    let pwned2 = dir.path().join("pwned2");
+    let pwned3 = dir.path().join("pwned3");
+    let conf = json!({
+        "x": format!("$(touch {})", pwned.display()),
+        "y": format!("; touch {}", pwned2.display()),
+        "z": format!("\"; touch {}; echo \"", pwned3.display()),
+        "pipe": "| tr a-z A-Z",
+    });
+    let run = h
+        .run(
+            r#"dag: injected
+team: t
+tasks:
+  bare: {shell: "echo {{ conf.x }}"}
+  separator: {shell: "echo {{ conf.y }}"}
+  in_quotes: {shell: 'echo "z={{ conf.z }} x={{ conf.x }}"'}
+  opted_out: {shell: "echo safe-shell {{ conf.pipe | safe }}"}
+"#,
+            conf.clone(),
+        )
+        .await;
+    assert_eq!(
+        run.state,
+        DagRunState::Success,
+        "{:?}",
+        h.states(&run).await
+    );
+    let log = h.log(&run, "bare", 1).await;
+    assert!(log.contains(conf["x"].as_str().unwrap()), "{log}");
+    let log = h.log(&run, "separator", 1).await;
+    assert!(log.contains(conf["y"].as_str().unwrap()), "{log}");
+    let log = h.log(&run, "in_quotes", 1).await;
+    let expected = format!(
+        "z={} x={}",
+        conf["z"].as_str().unwrap(),
+        conf["x"].as_str().unwrap()
+    );
+    assert!(log.contains(&expected), "{log}");
+    // `| safe` is shell syntax on purpose: the pipe ran.
+    assert!(h.log(&run, "opted_out", 1).await.contains("SAFE-SHELL"));
+    for file in [&pwned, &pwned2, &pwned3] {
+        assert!(!file.exists(), "{} was created", file.display());
+    }
+}
+
+/// Issue 17, finding 2a: templates saw every team's variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_see_their_own_teams_and_platform_variables_only() {
+    let h = Harness::start().await;
+    let s = &h.store;
+    s.set_variable("alpha_var", "alpha-secret", None, Some("alpha"))
+        .await
+        .unwrap();
+    s.set_variable("alpha_json", r#"{"k": "alpha-json"}"#, None, Some("alpha"))
+        .await
+        .unwrap();
+    s.set_variable("beta_var", "beta-own", None, Some("beta"))
+        .await
+        .unwrap();
+    s.set_variable("shared", "platform-wide", None, None)
+        .await
+        .unwrap();
+    let beta = h
+        .run(
+            r#"dag: beta_dag
+team: beta
+tasks:
+  own: {shell: "echo {{ var.value.beta_var }} {{ var.value.shared }}"}
+  other: {shell: "echo {{ var.value.alpha_var }}"}
+  other_json: {shell: "echo {{ var.json.alpha_json.k }}"}
+  other_get: {shell: "echo {{ var.value.get('alpha_var', 'fallback') }}"}
+"#,
+            json!({}),
+        )
+        .await;
+    let states = h.states(&beta).await;
+    assert_eq!(states["own"], TaskState::Success);
+    assert!(
+        h.log(&beta, "own", 1)
+            .await
+            .contains("beta-own platform-wide")
+    );
+    assert_eq!(states["other"], TaskState::Failed);
+    // The same words as for a variable that does not exist anywhere.
+    let log = h.log(&beta, "other", 1).await;
+    assert!(log.contains("variable `alpha_var` is not set"), "{log}");
+    let log = h.log(&beta, "other_json", 1).await;
+    assert!(log.contains("variable `alpha_json` is not set"), "{log}");
+    assert!(h.log(&beta, "other_get", 1).await.contains("fallback"));
+    for task in ["own", "other", "other_json", "other_get"] {
+        let log = h.log(&beta, task, 1).await;
+        assert!(
+            !log.contains("alpha-"),
+            "{task} saw alpha's variable: {log}"
+        );
+        assert!(!log.contains("alpha team"), "{task}: {log}");
+    }
+    let alpha = h
+        .run(
+            "dag: alpha_dag\nteam: alpha\ntasks:\n  own: {shell: 'echo {{ var.value.alpha_var }} {{ var.json.alpha_json.k }} {{ var.value.shared }}'}\n  other: {shell: 'echo {{ var.value.beta_var }}'}\n",
+            json!({}),
+        )
+        .await;
+    let log = h.log(&alpha, "own", 1).await;
+    assert!(
+        log.contains("alpha-secret alpha-json platform-wide"),
+        "{log}"
+    );
+    let log = h.log(&alpha, "other", 1).await;
+    assert!(log.contains("variable `beta_var` is not set"), "{log}");
+}

@@ -451,3 +451,54 @@ fn every_bundled_example_validates() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("0 errors"), "{text}");
 }
+
+/// Issue 17, finding 1b, through the binary: a trigger's conf is text in a shell
+/// command, in `weir standalone` and in `weir dags test` alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conf_in_a_shell_command_is_text_through_the_binary() {
+    let scratch = tempfile::tempdir().unwrap();
+    let at = |name: &str| scratch.path().join(name).display().to_string();
+    let conf = serde_json::json!({
+        "x": format!("$(touch {})", at("pwned")),
+        "y": format!("; touch {}", at("pwned2")),
+        "z": format!("\"; touch {}; echo \"", at("pwned3")),
+    })
+    .to_string();
+    let yaml = "dag: quoted\nteam: t\npaused: false\nparams: {x: a, y: b, z: c}\ntasks:\n  say: {shell: 'echo {{ params.x }} {{ params.y }} \"z={{ params.z }}\"; exit 3'}\n";
+    let server = Server::start(&[("quoted.yaml", yaml)]);
+    let out = server.cli(&[
+        "dags", "trigger", "quoted", "--conf", &conf, "--wait", "-o", "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run_id = run["dag_run_id"].as_str().unwrap().to_string();
+    let out = server.cli(&["tasks", "logs", "quoted", &run_id, "say"]);
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    let expected = format!(
+        "$(touch {}) ; touch {} z=\"; touch {}; echo \"",
+        at("pwned"),
+        at("pwned2"),
+        at("pwned3")
+    );
+    assert!(log.contains(&expected), "{log}");
+
+    let file = scratch.path().join("quoted.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["dags", "test"])
+        .arg(&file)
+        .args(["--conf", &conf])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(&expected), "{text}");
+    for name in ["pwned", "pwned2", "pwned3"] {
+        assert!(!scratch.path().join(name).exists(), "{name} was created");
+    }
+}

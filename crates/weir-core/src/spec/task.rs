@@ -17,6 +17,8 @@ pub struct TemplateSite {
     pub text: String,
     pub pos: Pos,
     pub block: bool,
+    /// A `shell` command, whose values are shell-quoted when rendered.
+    pub shell: bool,
 }
 
 /// Where a task's parts were written, for the checks that need the whole DAG.
@@ -40,6 +42,7 @@ fn templated(
         text: text.clone(),
         pos: node.pos,
         block,
+        shell: false,
     });
     Some(text)
 }
@@ -59,6 +62,7 @@ fn templated_list(
                     text: text.clone(),
                     pos,
                     block: false,
+                    shell: false,
                 });
                 text
             })
@@ -80,6 +84,7 @@ fn templated_map(
                     text: v.clone(),
                     pos,
                     block: false,
+                    shell: false,
                 });
                 (k, v)
             })
@@ -253,7 +258,7 @@ pub fn read_task(
                 _ => None,
             },
             Value::Scalar(s) if !n.is_null() => {
-                sites.push(TemplateSite { text: s.text.clone(), pos: n.pos, block: s.block });
+                sites.push(TemplateSite { text: s.text.clone(), pos: n.pos, block: s.block, shell: false });
                 Some(ForEach::Template(s.text.clone()))
             }
             _ => {
@@ -322,7 +327,12 @@ fn read_kind(
     diags: &mut Diags,
 ) -> Option<TaskKind> {
     match name {
-        "shell" => templated(node, "`shell`", sites, diags).map(TaskKind::Shell),
+        "shell" => templated(node, "`shell`", sites, diags).map(|command| {
+            if let Some(site) = sites.last_mut() {
+                site.shell = true;
+            }
+            TaskKind::Shell(command)
+        }),
         "job" => id_value(node, "job definition name", diags).map(TaskKind::Job),
         "noop" => match &node.value {
             _ if node.is_null() => Some(TaskKind::Noop(NoopTask {})),

@@ -282,6 +282,19 @@ fn template_syntax_errors_point_into_the_string() {
 }
 
 #[test]
+fn shell_commands_may_not_hold_the_quoting_markers() {
+    let (line, col, msg, _) =
+        one_error("dag: x\nteam: t\ntasks:\n  a:\n    shell: \"echo \u{E000}{{ ds }}\"\n");
+    assert_eq!((line, col), (5, 18));
+    assert!(msg.contains("U+E000"), "{msg}");
+    // Other fields are not shell commands: the characters are data there.
+    assert!(
+        errors("dag: x\nteam: t\ntasks:\n  a:\n    shell: echo\n    env: {A: \"\u{E000}\"}\n")
+            .is_empty()
+    );
+}
+
+#[test]
 fn for_each_misuse() {
     let errs = errors(
         r#"dag: x

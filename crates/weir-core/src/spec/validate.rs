@@ -117,6 +117,13 @@ fn template_pos(site: &TemplateSite, source: &str, line: usize, col: usize) -> P
 }
 
 fn check_template(site: &TemplateSite, source: &str, fans_out: bool, diags: &mut Diags) {
+    if site.shell
+        && let Err(e) = template::check_shell(&site.text)
+    {
+        let pos = template_pos(site, source, e.line.unwrap_or(1), e.column.unwrap_or(1));
+        diags.push(Diagnostic::error(pos, e.message));
+        return;
+    }
     if !site.text.contains("{{") && !site.text.contains("{%") && !site.text.contains("{#") {
         return;
     }

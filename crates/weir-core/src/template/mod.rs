@@ -24,6 +24,7 @@
 
 mod objects;
 mod scan;
+mod shell;
 #[cfg(test)]
 mod tests;
 
@@ -32,8 +33,9 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use minijinja::value::Kwargs;
 use minijinja::value::{Serde, Value, ValueKind};
-use minijinja::{Environment, ErrorKind, Output, State, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, ErrorKind, Output, State, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 
 pub use scan::referenced_xcom_tasks;
@@ -188,25 +190,51 @@ fn environment() -> &'static Environment<'static> {
         env.set_debug(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.set_formatter(format_value);
+        // Shell commands are compiled under their own name, which turns on shell quoting
+        // (see `shell`); every other field renders values as they are.
+        env.set_auto_escape_callback(|name| {
+            if name == shell::TEMPLATE_NAME {
+                AutoEscape::Custom(shell::MODE.into())
+            } else {
+                AutoEscape::None
+            }
+        });
+        // minijinja marks `tojson`'s output safe (for HTML); in a shell command JSON is
+        // data like any other value, so it is quoted.
+        env.add_filter(
+            "tojson",
+            |value: &Value,
+             indent: Option<Value>,
+             args: Kwargs|
+             -> Result<Value, minijinja::Error> {
+                let json = minijinja::filters::tojson(value, indent, args)?;
+                Ok(Value::from(json.as_str().unwrap_or_default()))
+            },
+        );
         objects::register_filters(&mut env);
         env
     });
     &ENV
 }
 
-/// Renders lists and maps as JSON, everything else as Jinja does.
+/// Renders lists and maps as JSON, everything else as Jinja does; in a shell command,
+/// marks the value for quoting.
 fn format_value(
     out: &mut Output,
     state: &mut State,
     value: &Value,
 ) -> Result<(), minijinja::Error> {
-    match value.kind() {
-        ValueKind::Seq | ValueKind::Map => {
-            let json = serde_json::to_string(value)
-                .map_err(|e| minijinja::Error::new(ErrorKind::BadSerialization, e.to_string()))?;
-            out.write_str(&json).map_err(minijinja::Error::from)
-        }
-        _ => minijinja::escape_formatter(out, state, value),
+    let shell = matches!(state.auto_escape(), AutoEscape::Custom(mode) if mode == shell::MODE);
+    let text = match value.kind() {
+        ValueKind::Seq | ValueKind::Map => serde_json::to_string(value)
+            .map_err(|e| minijinja::Error::new(ErrorKind::BadSerialization, e.to_string()))?,
+        _ if shell => value.to_string(),
+        _ => return minijinja::escape_formatter(out, state, value),
+    };
+    if shell {
+        shell::write_value(out, &text, value.is_safe())
+    } else {
+        out.write_str(&text).map_err(minijinja::Error::from)
     }
 }
 
@@ -258,6 +286,48 @@ pub fn render(source: &str, ctx: &TemplateContext) -> Result<String, TemplateErr
     environment()
         .render_str(source, objects::context_value(ctx))
         .map_err(|e| convert_error(&e, source, 0, Some(ctx)))
+}
+
+/// Renders a `shell` command: every `{{ … }}` value is inserted as literal text, quoted
+/// for where it lands in the command (one word when unquoted, escaped inside double
+/// quotes, …), unless it is marked `| safe`. See the `shell` module.
+pub fn render_shell(source: &str, ctx: &TemplateContext) -> Result<String, TemplateError> {
+    no_reserved_chars(source)?;
+    let marked = environment()
+        .render_named_str(shell::TEMPLATE_NAME, source, objects::context_value(ctx))
+        .map_err(|e| convert_error(&e, source, 0, Some(ctx)))?;
+    shell::quote_marked(&marked).map_err(|message| TemplateError {
+        kind: TemplateErrorKind::Render,
+        message,
+        line: None,
+        column: None,
+    })
+}
+
+/// Checks a `shell` command template at validation time: it parses, and it does not
+/// hold the characters shell quoting reserves.
+pub fn check_shell(source: &str) -> Result<(), TemplateError> {
+    no_reserved_chars(source)?;
+    environment()
+        .template_from_named_str(shell::TEMPLATE_NAME, source)
+        .map(|_| ())
+        .map_err(|e| convert_error(&e, source, 0, None))
+}
+
+fn no_reserved_chars(source: &str) -> Result<(), TemplateError> {
+    if shell::has_marker(source) {
+        let offset = source.find([shell::OPEN, shell::CLOSE]).unwrap_or(0);
+        let (line, column) = line_column(source, offset);
+        return Err(TemplateError {
+            kind: TemplateErrorKind::Syntax,
+            message: "a shell command may not hold the characters U+E000 and U+E001 (Weir \
+                      reserves them to quote template values); remove them"
+                .to_string(),
+            line: Some(line),
+            column: Some(column),
+        });
+    }
+    Ok(())
 }
 
 /// Renders a template to a value: when the string is a single `{{ expression }}`

@@ -365,3 +365,130 @@ fn unknown_names_suggest_context_names() {
             .is_empty()
     );
 }
+
+fn sh(source: &str, conf: serde_json::Value) -> Result<String, TemplateError> {
+    let mut c = ctx();
+    c.conf = conf;
+    render_shell(source, &c)
+}
+
+fn sh_ok(source: &str, conf: serde_json::Value) -> String {
+    sh(source, conf).unwrap_or_else(|e| panic!("{source}: {e}"))
+}
+
+#[test]
+fn shell_commands_quote_values_as_one_word() {
+    let attack = json!({"x": "$(touch pwned)", "y": "; touch pwned2", "q": "it's"});
+    assert_eq!(
+        sh_ok("echo {{ conf.x }}", attack.clone()),
+        "echo '$(touch pwned)'"
+    );
+    assert_eq!(
+        sh_ok("echo {{ conf.y }}", attack.clone()),
+        "echo '; touch pwned2'"
+    );
+    // Each value splits back into exactly the word it was.
+    for key in ["x", "y", "q"] {
+        let out = sh_ok(&format!("printf %s {{{{ conf.{key} }}}}"), attack.clone());
+        let words = shlex::split(&out).unwrap_or_default();
+        assert_eq!(words.len(), 3, "{out}");
+        assert_eq!(Some(words[2].as_str()), attack[key].as_str(), "{out}");
+    }
+    // Safe words stay bare, so `echo {{ ds }}` prints what it always did.
+    assert_eq!(
+        sh_ok("echo {{ ds }} {{ ts }}", json!({})),
+        "echo 2026-01-05 2026-01-05T00:00:00+00:00"
+    );
+    assert_eq!(sh_ok("echo {{ conf.e }}", json!({"e": ""})), "echo ''");
+    // Lists and maps are one JSON word.
+    assert_eq!(
+        sh_ok("echo {{ ti.xcom_pull('list_files') }}", json!({})),
+        r#"echo '["a.csv","b.csv"]'"#
+    );
+    // `tojson` is data too, not shell syntax.
+    assert_eq!(
+        sh_ok("echo {{ conf.x | tojson }}", attack.clone()),
+        r#"echo '"$(touch pwned)"'"#
+    );
+    // Template text itself is the author's shell syntax.
+    assert_eq!(
+        sh_ok("a=1; echo $a && ls {% if true %}| wc{% endif %}", json!({})),
+        "a=1; echo $a && ls | wc"
+    );
+}
+
+#[test]
+fn shell_quoting_follows_where_the_value_lands() {
+    let conf = json!({"x": "$(touch p) `id` \"q\" \\ it's"});
+    // Inside double quotes: the characters double quotes keep live are escaped.
+    assert_eq!(
+        sh_ok(r#"echo "x={{ conf.x }}""#, conf.clone()),
+        r#"echo "x=\$(touch p) \`id\` \"q\" \\ it's""#
+    );
+    // Inside single quotes: a quote closes, escapes and reopens.
+    assert_eq!(
+        sh_ok("echo 'x={{ conf.x }}'", conf.clone()),
+        r#"echo 'x=$(touch p) `id` "q" \ it'\''s'"#
+    );
+    // Inside `$( )` within double quotes the value is a word again.
+    assert_eq!(
+        sh_ok(r#"echo "$(printf %s {{ conf.y }})""#, json!({"y": "a; b"})),
+        r#"echo "$(printf %s 'a; b')""#
+    );
+    // Backquotes unescape once more.
+    assert_eq!(
+        sh_ok("echo `echo {{ conf.y }}`", json!({"y": "a`b"})),
+        r"echo `echo 'a\`b'`"
+    );
+    // A heredoc body with an unquoted delimiter expands like double quotes.
+    assert_eq!(
+        sh_ok(
+            "cat <<EOF\n{{ conf.y }}\nEOF\necho {{ conf.y }}",
+            json!({"y": "$(x)"})
+        ),
+        "cat <<EOF\n\\$(x)\nEOF\necho '$(x)'"
+    );
+    // A line break would end a comment or a heredoc early.
+    let e = sh("echo # {{ conf.y }}", json!({"y": "a\ntouch p"})).unwrap_err();
+    assert!(e.message.contains("comment"), "{e}");
+    let e = sh(
+        "cat <<'EOF'\n{{ conf.y }}\nEOF",
+        json!({"y": "EOF\ntouch p"}),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("here-document"), "{e}");
+}
+
+#[test]
+fn shell_safe_opts_out_and_other_fields_are_not_quoted() {
+    let conf = json!({"cmd": "ls | wc -l"});
+    assert_eq!(sh_ok("{{ conf.cmd | safe }}", conf.clone()), "ls | wc -l");
+    // `render` (env values, container arguments, outlets, ...) never quotes.
+    let mut c = ctx();
+    c.conf = conf;
+    assert_eq!(
+        render("{{ conf.cmd }}", &c).ok().as_deref(),
+        Some("ls | wc -l")
+    );
+    assert_eq!(
+        render_value("{{ conf.cmd }}", &c).ok(),
+        Some(json!("ls | wc -l"))
+    );
+}
+
+#[test]
+fn shell_commands_refuse_what_cannot_be_quoted() {
+    let e = sh("echo {{ conf.x }}", json!({"x": "a\u{0}b"})).unwrap_err();
+    assert!(e.message.contains("NUL"), "{e}");
+    let e = sh("echo {{ conf.x }}", json!({"x": "a\u{E000}b"})).unwrap_err();
+    assert!(e.message.contains("U+E000"), "{e}");
+    let e = check_shell("echo \u{E001}").unwrap_err();
+    assert_eq!(e.kind, TemplateErrorKind::Syntax);
+    assert!(check_shell("echo {{ ds }}").is_ok());
+    let e = sh("echo \\{{ conf.x }}", json!({"x": "a"})).unwrap_err();
+    assert!(e.message.contains("backslash"), "{e}");
+    // Strict undefined still names what is missing.
+    let e = sh("echo {{ conf.missing }}", json!({})).unwrap_err();
+    assert_eq!(e.kind, TemplateErrorKind::Undefined);
+    assert!(e.message.contains("conf.missing"), "{e}");
+}

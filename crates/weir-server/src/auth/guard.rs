@@ -224,13 +224,7 @@ async fn resolve(
                 Some(team) => {
                     let permission = match rule.need {
                         Need::OperateDag => Permission::Operate { team: team.clone() },
-                        _ => Permission::ReadLogs {
-                            readers: team
-                                .as_deref()
-                                .map(|t| state.engine.platform().log_readers(t))
-                                .unwrap_or_default(),
-                            team: team.clone(),
-                        },
+                        _ => read_logs(state, team.clone()),
                     };
                     (team, permission)
                 }
@@ -309,9 +303,22 @@ async fn resolve(
     })
 }
 
+/// Reading the task logs of a DAG of `team` (`None`: a DAG of no team), under the team's
+/// `logs_readable_by`. Also what shows a run's conf and rendered fields
+/// ([`super::visibility`]).
+pub(crate) fn read_logs(state: &AppState, team: Option<String>) -> Permission {
+    Permission::ReadLogs {
+        readers: team
+            .as_deref()
+            .map(|t| state.engine.platform().log_readers(t))
+            .unwrap_or_default(),
+        team,
+    }
+}
+
 /// The team of DAG `dag_id`: `None` when there is no such DAG, `Some(None)` for a DAG of
 /// no team.
-async fn dag_team(
+pub(crate) async fn dag_team(
     state: &AppState,
     dag_id: Option<&str>,
 ) -> Result<Option<Option<String>>, ApiError> {

@@ -17,6 +17,7 @@ pub mod password;
 pub mod rate_limit;
 mod redact;
 pub mod rules;
+pub mod visibility;
 
 pub use authenticate::Authenticator;
 pub use bootstrap::{AdminBootstrap, ensure_admin};

@@ -36,6 +36,8 @@ pub struct DagRun {
     #[schema(value_type = DagStateSchema)]
     pub state: DagRunState,
     pub external_trigger: bool,
+    /// The run's conf. `{}` for callers who may not read the DAG's task logs (it may
+    /// hold the team's data).
     #[schema(value_type = Object)]
     pub conf: Value,
     pub note: Option<String>,
@@ -107,6 +109,8 @@ pub struct TaskInstance {
     pub queued_when: Option<DateTime<Utc>>,
     pub pid: Option<u32>,
     pub rendered_map_index: Option<String>,
+    /// The rendered `command` once a try started. `{}` for callers who may not read the
+    /// DAG's task logs (it may hold pulled XComs and variable values).
     pub rendered_fields: serde_json::Map<String, Value>,
     pub sla_miss: Option<Value>,
     pub trigger: Option<Value>,

@@ -3,14 +3,16 @@
 //! interval whose logical date is in `[from_date, to_date]`, skipping dates that already
 //! have one, and returns the runs it created.
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use weir_core::ids::DagId;
 
 use super::load_dag;
 use crate::AppState;
+use crate::auth::Authorized;
+use crate::auth::visibility::Visibility;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::json::{BackfillRequest, BackfillResponse, DagRun};
@@ -39,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 )]
 async fn backfill(
     State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
     ApiJson(body): ApiJson<BackfillRequest>,
 ) -> Result<Json<BackfillResponse>, ApiError> {
     let dag_id = DagId::new(body.dag_id.as_str())
@@ -52,9 +55,11 @@ async fn backfill(
         .engine
         .backfill(&dag_id, body.from_date.0, body.to_date.0, conf)
         .await?;
+    let total_entries = i64::try_from(runs.len()).unwrap_or(i64::MAX);
+    let runs = runs.into_iter().map(DagRun::from).collect();
     Ok(Json(BackfillResponse {
         dag_id: dag_id.to_string(),
-        total_entries: i64::try_from(runs.len()).unwrap_or(i64::MAX),
-        dag_runs: runs.into_iter().map(DagRun::from).collect(),
+        total_entries,
+        dag_runs: Visibility::new(&state, &auth).runs(runs).await?,
     }))
 }

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use weir_core::ids::{DagId, RunId, TaskId};
@@ -17,6 +17,8 @@ use weir_store::ti_search::{DagRunSearch, TaskInstanceSearch};
 
 use super::dag_runs::ORDERS;
 use super::spec_of;
+use crate::auth::Authorized;
+use crate::auth::visibility::Visibility;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::json::batch::{ListDagRunsForm, ListTaskInstanceForm};
@@ -90,6 +92,7 @@ fn ids<T>(
 )]
 async fn list_dag_runs_batch(
     State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
     ApiJson(form): ApiJson<ListDagRunsForm>,
 ) -> Result<Json<DagRunCollection>, ApiError> {
     let (limit, offset) = page(form.page_offset, form.page_limit, &state.config)?;
@@ -134,8 +137,9 @@ async fn list_dag_runs_batch(
         offset,
     };
     let found = state.store().search_dag_runs(&search).await?;
+    let runs = found.items.into_iter().map(DagRun::from).collect();
     Ok(Json(DagRunCollection {
-        dag_runs: found.items.into_iter().map(DagRun::from).collect(),
+        dag_runs: Visibility::new(&state, &auth).runs(runs).await?,
         total_entries: found.total_entries,
     }))
 }
@@ -177,6 +181,7 @@ fn task_state(s: Option<&str>) -> Result<TaskState, String> {
 )]
 async fn list_task_instances_batch(
     State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
     ApiJson(form): ApiJson<ListTaskInstanceForm>,
 ) -> Result<Json<TaskInstanceCollection>, ApiError> {
     if form.executor.is_some() {
@@ -277,7 +282,9 @@ async fn list_task_instances_batch(
         task_instances.push(TaskInstance::new(hit.ti, hit.logical_date, op));
     }
     Ok(Json(TaskInstanceCollection {
-        task_instances,
+        task_instances: Visibility::new(&state, &auth)
+            .task_instances(task_instances)
+            .await?,
         total_entries: found.total_entries,
     }))
 }

@@ -2,9 +2,9 @@
 //! `GET|PATCH|DELETE /dags/{dag_id}/dagRuns/{dag_run_id}` and
 //! `POST /dags/{dag_id}/dagRuns/{dag_run_id}/clear`.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use weir_core::ids::{DagId, RunId};
@@ -15,6 +15,8 @@ use weir_store::{DagRunFilter, DagRunOrder};
 use super::task_instances::to_json;
 use super::{load_dag, load_run, spec_of};
 use crate::AppState;
+use crate::auth::Authorized;
+use crate::auth::visibility::Visibility;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, DagSelector, QueryParams, path_params};
 use crate::json::batch::{ClearDagRun, ClearDagRunResponse};
@@ -81,6 +83,7 @@ pub(super) const ORDERS: [(&str, DagRunOrder); 8] = [
 )]
 async fn list_runs(
     State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
     path: DagsPath,
     q: QueryParams,
 ) -> Result<Json<DagRunCollection>, ApiError> {
@@ -137,8 +140,9 @@ async fn list_runs(
         offset: page.offset,
     };
     let found = state.store().list_dag_runs(&filter).await?;
+    let runs = found.items.into_iter().map(DagRun::from).collect();
     Ok(Json(DagRunCollection {
-        dag_runs: found.items.into_iter().map(DagRun::from).collect(),
+        dag_runs: Visibility::new(&state, &auth).runs(runs).await?,
         total_entries: found.total_entries,
     }))
 }
@@ -164,6 +168,7 @@ async fn list_runs(
 )]
 async fn trigger(
     State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
     path: DagPath,
     ApiJson(body): ApiJson<TriggerDagRun>,
 ) -> Result<Json<DagRun>, ApiError> {
@@ -212,7 +217,7 @@ async fn trigger(
             },
         )
         .await?;
-    Ok(Json(run.into()))
+    Ok(Json(Visibility::new(&state, &auth).run(run.into()).await?))
 }
 
 /// Get a DAG run.
@@ -228,10 +233,13 @@ async fn trigger(
         (status = 404, response = NotFound),
     )
 )]
-async fn get_run(State(state): State<AppState>, path: RunPath) -> Result<Json<DagRun>, ApiError> {
-    Ok(Json(
-        load_run(&state, &path.dag_id, &path.run_id).await?.into(),
-    ))
+async fn get_run(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
+    path: RunPath,
+) -> Result<Json<DagRun>, ApiError> {
+    let run = load_run(&state, &path.dag_id, &path.run_id).await?;
+    Ok(Json(Visibility::new(&state, &auth).run(run.into()).await?))
 }
 
 /// Set a DAG run's state.
@@ -254,6 +262,7 @@ async fn get_run(State(state): State<AppState>, path: RunPath) -> Result<Json<Da
 )]
 async fn set_state(
     State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
     path: RunPath,
     ApiJson(body): ApiJson<UpdateDagRunState>,
 ) -> Result<Json<DagRun>, ApiError> {
@@ -271,7 +280,7 @@ async fn set_state(
         .engine
         .set_dag_run_state(&path.dag_id, &path.run_id, body.state)
         .await?;
-    Ok(Json(run.into()))
+    Ok(Json(Visibility::new(&state, &auth).run(run.into()).await?))
 }
 
 /// Delete a DAG run.
@@ -333,6 +342,7 @@ async fn delete_run(State(state): State<AppState>, path: RunPath) -> Result<Stat
 )]
 async fn clear_run(
     State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
     path: RunPath,
     ApiJson(body): ApiJson<ClearDagRun>,
 ) -> Result<Json<ClearDagRunResponse>, ApiError> {
@@ -352,16 +362,19 @@ async fn clear_run(
             },
         )
         .await?;
+    let mut visibility = Visibility::new(&state, &auth);
     if body.dry_run {
         let spec = spec_of(&state, &path.dag_id).await;
         let total = i64::try_from(cleared.len()).unwrap_or(i64::MAX);
+        let task_instances = to_json(cleared, &run, spec.as_deref());
         return Ok(Json(ClearDagRunResponse::TaskInstances(
             TaskInstanceCollection {
-                task_instances: to_json(cleared, &run, spec.as_deref()),
+                task_instances: visibility.task_instances(task_instances).await?,
                 total_entries: total,
             },
         )));
     }
     let run = load_run(&state, &path.dag_id, &path.run_id).await?;
-    Ok(Json(ClearDagRunResponse::Run(Box::new(run.into()))))
+    let run = visibility.run(run.into()).await?;
+    Ok(Json(ClearDagRunResponse::Run(Box::new(run))))
 }

@@ -2,8 +2,8 @@
 //! `PATCH .../taskInstances/{task_id}` (set one instance's state) and
 //! `POST /dags/{dag_id}/clearTaskInstances`.
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use weir_core::ids::{DagId, MapIndex, RunId, TaskId, UNMAPPED};
@@ -14,6 +14,8 @@ use weir_store::{DagRunRecord, TaskInstanceKey, TaskInstanceRecord};
 
 use super::{RunDates, load_dag, load_run, spec_of};
 use crate::AppState;
+use crate::auth::Authorized;
+use crate::auth::visibility::Visibility;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryParams, path_params};
 use crate::json::batch::{UpdateTaskInstance, UpdateTaskState};
@@ -92,6 +94,7 @@ pub(crate) fn to_json(
 )]
 async fn list_task_instances(
     State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
     path: RunPath,
     q: QueryParams,
 ) -> Result<Json<TaskInstanceCollection>, ApiError> {
@@ -123,8 +126,11 @@ async fn list_task_instances(
     }
     let total = i64::try_from(tis.len()).unwrap_or(i64::MAX);
     let spec = spec_of(&state, &path.dag_id).await;
+    let task_instances = to_json(page.slice(tis), &run, spec.as_deref());
     Ok(Json(TaskInstanceCollection {
-        task_instances: to_json(page.slice(tis), &run, spec.as_deref()),
+        task_instances: Visibility::new(&state, &auth)
+            .task_instances(task_instances)
+            .await?,
         total_entries: total,
     }))
 }
@@ -172,9 +178,18 @@ pub(crate) async fn load_task_instance(
 )]
 async fn get_task_instance(
     State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
     path: TiPath,
 ) -> Result<Json<TaskInstance>, ApiError> {
-    one(&state, path.dag_id, path.run_id, path.task_id, UNMAPPED).await
+    one(
+        &state,
+        &auth,
+        path.dag_id,
+        path.run_id,
+        path.task_id,
+        UNMAPPED,
+    )
+    .await
 }
 
 /// Get a mapped task instance.
@@ -192,10 +207,12 @@ async fn get_task_instance(
 )]
 async fn get_mapped_task_instance(
     State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
     path: MappedTiPath,
 ) -> Result<Json<TaskInstance>, ApiError> {
     one(
         &state,
+        &auth,
         path.dag_id,
         path.run_id,
         path.task_id,
@@ -206,6 +223,7 @@ async fn get_mapped_task_instance(
 
 async fn one(
     state: &AppState,
+    auth: &Authorized,
     dag_id: DagId,
     run_id: RunId,
     task_id: TaskId,
@@ -220,7 +238,8 @@ async fn one(
     let (ti, run) = load_task_instance(state, &key).await?;
     let spec = spec_of(state, &key.dag_id).await;
     let op = operator(spec.as_deref(), &key.task_id);
-    Ok(Json(TaskInstance::new(ti, run.logical_date, op)))
+    let ti = TaskInstance::new(ti, run.logical_date, op);
+    Ok(Json(Visibility::new(state, auth).task_instance(ti).await?))
 }
 
 /// Update the state of a task instance.

@@ -119,6 +119,32 @@ pub async fn variables_crud_and_pages(store: Store) {
     assert_eq!(store.list_variables(100, 0).await.unwrap().total_entries, 3);
 }
 
+pub async fn variables_of_a_team_are_its_own_and_platform_wide(store: Store) {
+    for (key, team) in [
+        ("a_own", Some("alpha")),
+        ("b_own", Some("beta")),
+        ("shared", None),
+        ("alphabet", Some("alphabet")),
+    ] {
+        store.set_variable(key, "x", None, team).await.unwrap();
+    }
+    let keys = |vars: Vec<weir_store::VariableRecord>| -> Vec<String> {
+        vars.into_iter().map(|v| v.key).collect()
+    };
+    assert_eq!(
+        keys(store.variables_of_team("beta").await.unwrap()),
+        ["b_own", "shared"]
+    );
+    assert_eq!(
+        keys(store.variables_of_team("alpha").await.unwrap()),
+        ["a_own", "shared"]
+    );
+    assert_eq!(
+        keys(store.variables_of_team("nobody").await.unwrap()),
+        ["shared"]
+    );
+}
+
 pub async fn import_errors_are_replaced_per_file(store: Store) {
     let traces = |n: usize, file: &str| -> Vec<String> {
         (0..n).map(|i| format!("{file}:{i}:1: error {i}")).collect()
