@@ -67,32 +67,40 @@ async fn load_off_runtime(dir: &Path) -> Result<Loaded> {
 /// Every DAG the store knows (active or not) with its team and file: a DAG id stays
 /// with the team that registered it first.
 async fn registered_dags(store: &Store) -> Result<HashMap<String, Registered>> {
-    let mut out = HashMap::new();
+    Ok(every_dag(store, false)
+        .await?
+        .into_iter()
+        .map(|dag| {
+            let registered = Registered {
+                team: dag.team.as_ref().map(ToString::to_string),
+                file: dag.file_path.clone(),
+            };
+            (dag.dag_id.to_string(), registered)
+        })
+        .collect())
+}
+
+/// Every DAG of the store (only the active ones, if asked), page by page.
+async fn every_dag(store: &Store, only_active: bool) -> Result<Vec<DagRecord>> {
+    const PAGE: i64 = 500;
+    let mut out = Vec::new();
     let mut offset = 0;
     loop {
         let page = store
             .list_dags(&DagFilter {
-                only_active: false,
+                only_active,
                 offset,
-                limit: 500,
+                limit: PAGE,
                 ..DagFilter::default()
             })
             .await?;
-        for dag in &page.items {
-            out.insert(
-                dag.dag_id.to_string(),
-                Registered {
-                    team: dag.team.as_ref().map(ToString::to_string),
-                    file: dag.file_path.clone(),
-                },
-            );
-        }
-        offset += 500;
-        if page.items.is_empty() || offset >= page.total_entries {
-            break;
+        let done = page.items.is_empty();
+        out.extend(page.items);
+        offset += PAGE;
+        if done || offset >= page.total_entries {
+            return Ok(out);
         }
     }
-    Ok(out)
 }
 
 /// `path` relative to `dir`, `/`-separated (for `[[teams]] paths`).
@@ -229,24 +237,9 @@ pub async fn sync_folder(shared: &Shared, dir: &Path) -> Result<SyncReport> {
         }
     }
     // DAGs of files that are broken now keep their last good version.
-    let mut offset = 0;
-    loop {
-        let page = store
-            .list_dags(&DagFilter {
-                only_active: true,
-                offset,
-                limit: 500,
-                ..DagFilter::default()
-            })
-            .await?;
-        for dag in &page.items {
-            if broken_files.contains(&dag.file_path) {
-                keep.insert(dag.dag_id.clone());
-            }
-        }
-        offset += 500;
-        if page.items.is_empty() || offset >= page.total_entries {
-            break;
+    for dag in every_dag(store, true).await? {
+        if broken_files.contains(&dag.file_path) {
+            keep.insert(dag.dag_id);
         }
     }
     let keep: Vec<DagId> = keep.into_iter().collect();
