@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, header};
@@ -64,8 +64,12 @@ pub struct Authenticator {
     /// groups synced, once.
     sso_sessions: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
     /// An argon2 hash with the cost of new hashes, checked when the user does not exist or
-    /// has no password, so that such a refusal takes as long as a wrong password.
-    dummy_hash: Option<String>,
+    /// has no password, so that such a refusal takes as long as a wrong password. Made at
+    /// the first such refusal, not at start: hashing costs ~20 MiB that the allocator keeps
+    /// (an idle server that never refuses a name need not pay it) and tens of
+    /// milliseconds of start-up.
+    dummy_hash: Arc<OnceLock<Option<String>>>,
+    hash_cost: HashCost,
     /// How old an SSO user's last sign-in may be for their API tokens to work.
     sso_revalidate_after: chrono::TimeDelta,
 }
@@ -77,13 +81,6 @@ impl Authenticator {
         limits: LoginLimits,
         cost: HashCost,
     ) -> Self {
-        let dummy_hash = match password::hash(DUMMY_PASSWORD, cost) {
-            Ok(h) => Some(h),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot make the dummy password hash");
-                None
-            }
-        };
         let revalidate = oidc
             .as_ref()
             .map(|o| o.settings().token_revalidate_after.0)
@@ -94,7 +91,8 @@ impl Authenticator {
             limiter: LoginLimiter::new(limits),
             verified: Mutex::default(),
             sso_sessions: Mutex::default(),
-            dummy_hash,
+            dummy_hash: Arc::default(),
+            hash_cost: cost,
             sso_revalidate_after: chrono::TimeDelta::from_std(revalidate)
                 .unwrap_or(chrono::TimeDelta::MAX),
         }
@@ -470,12 +468,22 @@ impl Authenticator {
 
     /// Runs one argon2 check against the dummy hash (its result is always a refusal).
     async fn verify_dummy(&self, password: &str) -> Result<(), ApiError> {
-        if let Some(stored) = self.dummy_hash.clone() {
-            let given = password.to_string();
-            tokio::task::spawn_blocking(move || password::verify(&given, &stored))
-                .await
-                .map_err(ApiError::internal)?;
-        }
+        let (dummy, cost) = (Arc::clone(&self.dummy_hash), self.hash_cost);
+        let given = password.to_string();
+        tokio::task::spawn_blocking(move || {
+            let stored = dummy.get_or_init(|| match password::hash(DUMMY_PASSWORD, cost) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot make the dummy password hash");
+                    None
+                }
+            });
+            if let Some(stored) = stored {
+                password::verify(&given, stored);
+            }
+        })
+        .await
+        .map_err(ApiError::internal)?;
         Ok(())
     }
 
