@@ -7,6 +7,9 @@
 //! tasks, tasks per second, and the process's peak RSS. Then `weir standalone`'s
 //! time-to-ready and idle RSS on the bundled examples.
 //!
+//! `chain40sb` and `wide200sb` run their shell tasks in the bubblewrap sandbox (a `weir.toml`
+//! declaring the team; they need root and `bwrap`, and say so when skipped).
+//!
 //! Targets on the 2-core CI machine: chain40 ≤ 5 ms overhead per task, wide1000 < 5 s,
 //! standalone ready < 1 s and idle RSS < 60 MB.
 
@@ -26,6 +29,22 @@ use weir_store::Store;
 struct Workload {
     name: &'static str,
     yaml: String,
+    /// Run the shell tasks in the bubblewrap sandbox (a `weir.toml` declaring the team),
+    /// as a shared server does.
+    sandboxed: bool,
+}
+
+/// A `weir.toml` declaring the benchmark's team: its shell tasks are sandboxed.
+const SANDBOXED_PLATFORM: &str = "[[teams]]\nname = \"bench\"\n";
+
+/// Why sandboxed workloads cannot run here, if they cannot (they need root and `bwrap`).
+fn sandbox_unavailable() -> Option<&'static str> {
+    if !nix::unistd::Uid::effective().is_root() {
+        return Some("not root");
+    }
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("bwrap").is_file()));
+    (!found).then_some("no `bwrap` on PATH (Debian's bubblewrap)")
 }
 
 fn chain(n: usize) -> String {
@@ -101,13 +120,17 @@ struct Finished {
 }
 
 /// Starts an engine on `db`, registers `yaml`, triggers it and waits for success.
-async fn run_once(db: &str, home: &Path, yaml: &str) -> Finished {
+async fn run_once(db: &str, home: &Path, yaml: &str, sandboxed: bool) -> Finished {
     let store = Store::open(db).await.expect("store");
     // As `weir standalone` does: the small supervisor binary that sits beside `weir`.
     let supervisor = OsString::from(env!("CARGO_BIN_EXE_weir-supervisor"));
     let mut config = EngineConfig::new(home.to_path_buf(), vec![supervisor]);
     config.run_schedules = false;
     config.parallelism = 64;
+    if sandboxed {
+        let report = weir_core::platform::parse(SANDBOXED_PLATFORM);
+        config.platform = Some(report.config.expect("the benchmark's weir.toml is valid"));
+    }
     let engine = Engine::start(config, store.clone()).await.expect("engine");
     let handle = engine.handle();
     let spec = weir_core::spec::load_file(yaml)
@@ -156,7 +179,7 @@ async fn run_workload(db_label: &str, db: &str, home: &Path, w: &Workload) {
         dag_id,
         run_id,
         wall,
-    } = run_once(db, home, &w.yaml).await;
+    } = run_once(db, home, &w.yaml, w.sandboxed).await;
     // Critical path of the tasks' own time: longest path through the graph.
     let tis = store.list_task_instances(&dag_id, &run_id).await.unwrap();
     let mut own: HashMap<String, f64> = HashMap::new();
@@ -233,18 +256,32 @@ fn main() {
         Workload {
             name: "chain10",
             yaml: chain(10),
+            sandboxed: false,
         },
         Workload {
             name: "chain40",
             yaml: chain(40),
+            sandboxed: false,
         },
         Workload {
             name: "fan40",
             yaml: fan(40),
+            sandboxed: false,
         },
         Workload {
             name: "wide1000",
             yaml: wide(1000),
+            sandboxed: false,
+        },
+        Workload {
+            name: "chain40sb",
+            yaml: chain(40),
+            sandboxed: true,
+        },
+        Workload {
+            name: "wide200sb",
+            yaml: wide(200),
+            sandboxed: true,
         },
     ];
     let mut dbs: Vec<(String, Option<String>)> = vec![("sqlite".into(), None)];
@@ -264,6 +301,12 @@ fn main() {
         .unwrap();
     for (label, url) in &dbs {
         for w in &workloads {
+            if w.sandboxed
+                && let Some(why) = sandbox_unavailable()
+            {
+                println!("| {:<9} | {label:<8} | skipped: {why} |", w.name);
+                continue;
+            }
             let home = tempfile::tempdir().unwrap();
             let db = url
                 .clone()
@@ -373,7 +416,7 @@ async fn container_numbers() {
         let direct = docker_runs(chained, true, io.path());
         let home = tempfile::tempdir().unwrap();
         let db = home.path().join("weir.db").display().to_string();
-        let finished = run_once(&db, home.path(), &container_dag(name, 20, chained)).await;
+        let finished = run_once(&db, home.path(), &container_dag(name, 20, chained), false).await;
         let weir = finished.wall;
         finished.engine.shutdown().await;
         rows.push((name, weir, direct, plain));
