@@ -36,11 +36,15 @@ pub fn load_job_folder(
     dir: &Path,
     platform: &PlatformConfig,
 ) -> anyhow::Result<(JobCatalog, Vec<JobFile>)> {
-    let mut files = Vec::new();
-    for path in crate::dag_files::find(&[dir.to_path_buf()])? {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        files.push((path.display().to_string(), text));
+    let loaded = crate::dag_files::load(&[dir.to_path_buf()])
+        .with_context(|| format!("cannot read the job definitions folder {}", dir.display()))?;
+    if let Some((path, reason)) = loaded.refused.first() {
+        bail!("{}: error: {reason}", path.display());
     }
+    let files = loaded
+        .files
+        .into_iter()
+        .map(|(path, text)| (path.display().to_string(), text))
+        .collect();
     Ok(load_jobs(files, platform))
 }

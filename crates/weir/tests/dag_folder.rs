@@ -361,3 +361,47 @@ name = "marketing"
     let (status, _) = server.get("/dags/borrowed").await;
     assert_eq!(status, 404);
 }
+
+/// `weir dags validate` (a CI gate, run on anyone's checkout) reads a folder as the
+/// server does: a FIFO neither hangs it nor is skipped silently, a link out of the
+/// folder is an error that quotes nothing of its target, and a good file still counts.
+#[test]
+fn dags_validate_reports_what_it_cannot_read_without_hanging_or_quoting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let dags = dir.path().join("dags");
+    std::fs::create_dir_all(&dags).unwrap();
+    std::fs::write(dags.join("good.yaml"), GOOD).unwrap();
+    mkfifo(&dags.join("pipe.yaml"));
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = secrets.path().join("secret.yaml");
+    std::fs::write(&secret, "root:SECRET-HASH-LINE\n").unwrap();
+    symlink(&secret, dags.join("leak.yaml")).unwrap();
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let exe = env!("CARGO_BIN_EXE_weir");
+    let folder = dags.clone();
+    std::thread::spawn(move || {
+        let out = std::process::Command::new(exe)
+            .args(["dags", "validate"])
+            .arg(&folder)
+            .output()
+            .unwrap();
+        let _ = tx.send(out);
+    });
+    let out = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("weir dags validate hung on the folder");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("pipe.yaml"), "{text}");
+    assert!(text.contains("not a regular file"), "{text}");
+    assert!(text.contains("leak.yaml"), "{text}");
+    assert!(text.contains("outside the DAG folder"), "{text}");
+    assert!(!text.contains("SECRET-HASH-LINE"), "{text}");
+    assert!(!text.contains(&secret.display().to_string()), "{text}");
+    assert!(text.contains("1 valid DAG"), "{text}");
+}

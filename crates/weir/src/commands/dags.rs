@@ -5,7 +5,6 @@ mod remote;
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use weir_core::platform::PlatformConfig;
 use weir_core::spec::Severity;
 use weir_core::spec::bag::{BagInput, BagRules, load_bag_with};
@@ -62,15 +61,13 @@ fn validate(
     config: Option<&std::path::Path>,
     jobs: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
-    let files = crate::dag_files::find(paths)?;
-    let mut sources = Vec::with_capacity(files.len());
-    for file in &files {
-        let bytes =
-            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        let text = String::from_utf8(bytes)
-            .with_context(|| format!("{} is not UTF-8 text", file.display()))?;
-        sources.push((file.display().to_string(), text));
-    }
+    let loaded = crate::dag_files::load(paths)?;
+    let files: Vec<std::path::PathBuf> = loaded.files.iter().map(|(p, _)| p.clone()).collect();
+    let sources: Vec<(String, String)> = loaded
+        .files
+        .into_iter()
+        .map(|(path, text)| (path.display().to_string(), text))
+        .collect();
     // With a platform config, its rules are part of validation too. A file with no
     // environments and no queues keeps standalone's (their names are what validation
     // checks; the sizes do not matter here).
@@ -140,6 +137,24 @@ fn validate(
                 }),
         );
     }
+    // What the folder holds but cannot be read (a FIFO, a link out of the folder, a file
+    // too large) is an error, as it is an import error on the server.
+    bag.extend(
+        loaded
+            .refused
+            .into_iter()
+            .map(|(path, reason)| weir_core::spec::bag::BagFile {
+                path: path.display().to_string(),
+                source: String::new(),
+                report: weir_core::spec::FileReport {
+                    dags: Vec::new(),
+                    diagnostics: vec![weir_core::spec::Diagnostic::error(
+                        weir_core::spec::Pos::new(1, 1),
+                        reason,
+                    )],
+                },
+            }),
+    );
     let count = |sev: Severity| -> usize {
         bag.iter()
             .map(|f| {
