@@ -327,3 +327,18 @@ async fn a_config_with_only_teams_and_logs_keeps_the_standalone_queue_and_enviro
         .unwrap();
     assert_eq!(validate.status.code(), Some(0), "{}", text(&validate));
 }
+
+/// The bundled examples and the documented `examples/weir.toml` agree: every example is
+/// valid under the platform config a newcomer copies (teams, images, paths).
+#[test]
+fn the_bundled_examples_validate_against_the_example_platform_config() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["dags", "validate", "--config"])
+        .arg(examples.join("weir.toml"))
+        .arg(examples.join("dags"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(", 0 errors"), "{}", text(&out));
+}
