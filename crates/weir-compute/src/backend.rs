@@ -344,6 +344,15 @@ pub enum Adopted {
 }
 
 impl Adopted {
+    /// A try whose outcome is already settled in its folder: one recorded as never
+    /// started stays so (so adopting it again gives the same answer).
+    pub fn settled(outcome: TryOutcome) -> Self {
+        match outcome.reason {
+            EndReason::NeverStarted(why) => Self::NeverStarted(why),
+            _ => Self::Finished(outcome),
+        }
+    }
+
     /// The final outcome, waiting for it if the try is still running.
     pub async fn wait(self) -> TryOutcome {
         match self {

@@ -88,9 +88,9 @@ pub(crate) fn open_append(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Creates the try folder (and missing parents) owner-only, and makes sure an existing
-/// one is owner-only too.
-pub(crate) fn create_try_dir(dir: &Path) -> io::Result<()> {
+/// Creates a folder of Weir's (a try folder, the logs folder, the home; and missing
+/// parents) owner-only, and makes sure an existing one is owner-only too.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(DIR_MODE)
@@ -131,7 +131,7 @@ pub(crate) fn read_pid(dir: &Path, name: &str) -> Option<i32> {
 }
 
 /// Appends one timestamped line to the log (used for Weir's own remarks).
-pub(crate) fn append_log_line(dir: &Path, line: &str) -> io::Result<()> {
+pub fn append_log_line(dir: &Path, line: &str) -> io::Result<()> {
     let mut file = open_append(&dir.join(LOG))?;
     file.write_all(format!("{} {line}\n", stamp(Utc::now())).as_bytes())
 }

@@ -50,8 +50,9 @@ pub const INHERITED_ENV: &[&str] = &[
 /// What a sandboxed task inherits from the server: not its `PATH`, home or user.
 pub const SANDBOX_INHERITED_ENV: &[&str] = &["LANG", "LC_ALL", "TZ"];
 
-/// `PATH` for tasks when the server has none, and for sandboxed tasks.
-const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// `PATH` for tasks when the server has none, and inside the sandbox when the task sets
+/// none.
+pub(crate) const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// How often an adopted try is looked at.
 pub const ADOPT_POLL: Duration = Duration::from_millis(100);
@@ -102,7 +103,7 @@ impl ProcessBackend {
             .supervisor
             .split_first()
             .ok_or(ComputeError::NoSupervisor)?;
-        layout::create_try_dir(&spec.try_dir)
+        layout::create_private_dir(&spec.try_dir)
             .map_err(|e| ComputeError::io("create", &spec.try_dir, e))?;
         // Canonical, so the supervisor's marker and later adoption agree on the path.
         let try_dir = fs::canonicalize(&spec.try_dir)
@@ -214,10 +215,7 @@ impl ProcessBackend {
             kill_grace: self.kill_grace,
         };
         if let Some(outcome) = look(&ctx, false, ADOPT_LOST, true) {
-            return Ok(match outcome.reason {
-                EndReason::NeverStarted(why) => Adopted::NeverStarted(why),
-                _ => Adopted::Finished(outcome),
-            });
+            return Ok(Adopted::settled(outcome));
         }
         let cancel = CancelHandle::new();
         let task = tokio::spawn(watch_adopted(ctx, cancel.clone(), ADOPT_LOST.to_owned()));

@@ -37,15 +37,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nix::unistd::{Gid, Uid, User, chown};
-use serde::{Deserialize, Serialize};
+
+use crate::process::DEFAULT_PATH;
 
 /// Where the task's work folder is mounted inside the sandbox.
 pub const SANDBOX_WORK: &str = "/weir/work";
 /// Where the task's XCom file is mounted inside the sandbox.
 pub const SANDBOX_XCOM: &str = "/weir/xcom.json";
-
-/// `PATH` inside the sandbox when the task sets none.
-const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// System folders mounted read-only when they exist (a symlink, as `/bin` on merged-usr
 /// systems, is recreated as the same symlink).
@@ -56,160 +54,156 @@ const SYSTEM_DIRS: &[&str] = &[
 /// Where util-linux's `setpriv` may be.
 const SETPRIV: &[&str] = &["/usr/bin/setpriv", "/bin/setpriv"];
 
-/// How one try's `shell` task is sandboxed (from the platform's policy).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sandbox {
-    /// The OS user the task runs as, when the supervisor runs as root.
-    pub user: String,
-    /// Whether the task keeps the network.
-    pub network: bool,
-    /// The bubblewrap program: a name looked up on `PATH`, or a path.
-    pub program: String,
-    /// The task's team, named in messages that say what to change.
-    pub team: String,
-}
+/// How one try's `shell` task is sandboxed: the platform policy's decision
+/// ([`weir_core::platform::PlatformConfig::shell_isolation`]), as it is.
+pub use weir_core::platform::ShellSandbox as Sandbox;
 
-impl Sandbox {
-    /// The message a try fails with when the sandbox cannot be set up.
-    fn cannot_start(&self, why: impl std::fmt::Display) -> String {
-        format!(
-            "the shell sandbox could not start: {why}; or, to run team `{team}`'s shell \
+/// The message a try fails with when `sandbox` cannot be set up.
+fn cannot_start(sandbox: &Sandbox, why: impl std::fmt::Display) -> String {
+    format!(
+        "the shell sandbox could not start: {why}; or, to run team `{team}`'s shell \
              tasks without the sandbox (as the server's own user, with access to Weir's \
              database), set `allow_unsandboxed_shell = true` for team `{team}` in weir.toml",
-            team = self.team
-        )
-    }
+        team = sandbox.team
+    )
+}
 
-    /// Prepares the try's work folder and XCom file for the sandbox user and builds the
-    /// command that runs `command` (the task's argv) in the sandbox. `env` is the task's
-    /// environment as the supervisor received it. Errors are the try's launch failure.
-    pub(crate) fn command(
-        &self,
-        try_dir: &Path,
-        command: &[OsString],
-        env: Vec<(OsString, OsString)>,
-    ) -> Result<Command, String> {
-        let program = resolve_program(&self.program).ok_or_else(|| {
-            self.cannot_start(format_args!(
+/// Prepares the try's work folder and XCom file for the sandbox user and builds the
+/// command that runs `command` (the task's argv) in the sandbox. `env` is the task's
+/// environment as the supervisor received it. Errors are the try's launch failure.
+pub(crate) fn command(
+    sandbox: &Sandbox,
+    try_dir: &Path,
+    command: &[OsString],
+    env: Vec<(OsString, OsString)>,
+) -> Result<Command, String> {
+    let program = resolve_program(&sandbox.program).ok_or_else(|| {
+        cannot_start(
+            sandbox,
+            format_args!(
                 "`{}` was not found; install Debian's `bubblewrap` package (or set \
                  `[sandbox] program` to where `bwrap` is)",
-                self.program
-            ))
-        })?;
-        // Only root can switch users; anyone else runs the sandbox as themselves.
-        let switch_to = if Uid::effective().is_root() {
-            match User::from_name(&self.user) {
-                Ok(Some(user)) => Some((user.uid, user.gid)),
-                Ok(None) => {
-                    return Err(self.cannot_start(format_args!(
+                sandbox.program
+            ),
+        )
+    })?;
+    // Only root can switch users; anyone else runs the sandbox as themselves.
+    let switch_to = if Uid::effective().is_root() {
+        match User::from_name(&sandbox.user) {
+            Ok(Some(user)) => Some((user.uid, user.gid)),
+            Ok(None) => {
+                return Err(cannot_start(
+                    sandbox,
+                    format_args!(
                         "the OS user `{}` does not exist on this host; create it (e.g. \
                          `useradd --system --no-create-home {}`), or set `[sandbox] user` \
                          or the team's `shell_user` to an existing one",
-                        self.user, self.user
-                    )));
-                }
-                Err(e) => {
-                    return Err(self.cannot_start(format_args!(
-                        "cannot look up the OS user `{}`: {e}",
-                        self.user
-                    )));
-                }
+                        sandbox.user, sandbox.user
+                    ),
+                ));
             }
-        } else {
-            None
-        };
-        let setpriv = match switch_to {
-            Some(_) => Some(
-                SETPRIV
-                    .iter()
-                    .map(Path::new)
-                    .find(|p| p.is_file())
-                    .ok_or_else(|| {
-                        self.cannot_start(
-                            "util-linux's `setpriv` (to switch to the sandbox user) was not \
+            Err(e) => {
+                return Err(cannot_start(
+                    sandbox,
+                    format_args!("cannot look up the OS user `{}`: {e}", sandbox.user),
+                ));
+            }
+        }
+    } else {
+        None
+    };
+    let setpriv = match switch_to {
+        Some(_) => Some(
+            SETPRIV
+                .iter()
+                .map(Path::new)
+                .find(|p| p.is_file())
+                .ok_or_else(|| {
+                    cannot_start(
+                        sandbox,
+                        "util-linux's `setpriv` (to switch to the sandbox user) was not \
                              found in /usr/bin or /bin",
-                        )
-                    })?,
-            ),
-            None => None,
-        };
-        let (work, xcom) = prepare_folder(try_dir, switch_to).map_err(|e| self.cannot_start(e))?;
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let (work, xcom) = prepare_folder(try_dir, switch_to).map_err(|e| cannot_start(sandbox, e))?;
 
-        let mut cmd = Command::new(program);
-        cmd.args(["--unshare-pid", "--unshare-ipc", "--unshare-uts"]);
-        if !self.network {
-            cmd.arg("--unshare-net");
-        }
-        let mut hide = None;
-        for dir in SYSTEM_DIRS {
-            let path = Path::new(dir);
-            match fs::symlink_metadata(path) {
-                Ok(meta) if meta.file_type().is_symlink() => {
-                    if let Ok(target) = fs::read_link(path) {
-                        cmd.arg("--symlink").arg(target).arg(path);
-                    }
-                }
-                Ok(meta) if meta.is_dir() => {
-                    cmd.arg("--ro-bind").arg(path).arg(path);
-                    // Weir's home under a system folder (e.g. /opt/weir) is hidden.
-                    if let Ok(rest) = try_dir.strip_prefix(path)
-                        && let Some(first) = rest.components().next()
-                    {
-                        hide = Some(path.join(first));
-                    }
-                }
-                _ => {}
-            }
-        }
-        if let Some(hidden) = hide {
-            cmd.arg("--tmpfs").arg(hidden);
-        }
-        cmd.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
-        cmd.args(["--perms", "0755", "--dir", "/weir"]);
-        cmd.arg("--bind").arg(&work).arg(SANDBOX_WORK);
-        cmd.arg("--bind").arg(&xcom).arg(SANDBOX_XCOM);
-        cmd.args(["--chdir", SANDBOX_WORK, "--"]);
-        if let (Some(setpriv), Some((uid, gid))) = (setpriv, switch_to) {
-            cmd.arg(setpriv)
-                .arg(format!("--reuid={uid}"))
-                .arg(format!("--regid={gid}"))
-                .args([
-                    "--clear-groups",
-                    "--inh-caps=-all",
-                    "--bounding-set=-all",
-                    "--no-new-privs",
-                    "--",
-                ]);
-        }
-        cmd.args(command);
-
-        cmd.env_clear();
-        let mut has_path = false;
-        for (name, value) in env {
-            let value = match name.to_str() {
-                // Paths of the host that mean nothing (or too much) inside.
-                Some("HOME" | "TMPDIR" | "USER" | "LOGNAME" | "PWD" | "OLDPWD" | "WEIR_XCOM") => {
-                    continue;
-                }
-                Some("PATH") => {
-                    has_path = true;
-                    value
-                }
-                _ => value,
-            };
-            cmd.env(name, value);
-        }
-        if !has_path {
-            cmd.env("PATH", SANDBOX_PATH);
-        }
-        cmd.env("HOME", SANDBOX_WORK)
-            .env("TMPDIR", "/tmp")
-            .env("WEIR_XCOM", SANDBOX_XCOM);
-        if switch_to.is_some() {
-            cmd.env("USER", &self.user).env("LOGNAME", &self.user);
-        }
-        Ok(cmd)
+    let mut cmd = Command::new(program);
+    cmd.args(["--unshare-pid", "--unshare-ipc", "--unshare-uts"]);
+    if !sandbox.network {
+        cmd.arg("--unshare-net");
     }
+    let mut hide = None;
+    for dir in SYSTEM_DIRS {
+        let path = Path::new(dir);
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                if let Ok(target) = fs::read_link(path) {
+                    cmd.arg("--symlink").arg(target).arg(path);
+                }
+            }
+            Ok(meta) if meta.is_dir() => {
+                cmd.arg("--ro-bind").arg(path).arg(path);
+                // Weir's home under a system folder (e.g. /opt/weir) is hidden.
+                if let Ok(rest) = try_dir.strip_prefix(path)
+                    && let Some(first) = rest.components().next()
+                {
+                    hide = Some(path.join(first));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(hidden) = hide {
+        cmd.arg("--tmpfs").arg(hidden);
+    }
+    cmd.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
+    cmd.args(["--perms", "0755", "--dir", "/weir"]);
+    cmd.arg("--bind").arg(&work).arg(SANDBOX_WORK);
+    cmd.arg("--bind").arg(&xcom).arg(SANDBOX_XCOM);
+    cmd.args(["--chdir", SANDBOX_WORK, "--"]);
+    if let (Some(setpriv), Some((uid, gid))) = (setpriv, switch_to) {
+        cmd.arg(setpriv)
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .args([
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--no-new-privs",
+                "--",
+            ]);
+    }
+    cmd.args(command);
+
+    cmd.env_clear();
+    let mut has_path = false;
+    for (name, value) in env {
+        let value = match name.to_str() {
+            // Paths of the host that mean nothing (or too much) inside.
+            Some("HOME" | "TMPDIR" | "USER" | "LOGNAME" | "PWD" | "OLDPWD" | "WEIR_XCOM") => {
+                continue;
+            }
+            Some("PATH") => {
+                has_path = true;
+                value
+            }
+            _ => value,
+        };
+        cmd.env(name, value);
+    }
+    if !has_path {
+        cmd.env("PATH", DEFAULT_PATH);
+    }
+    cmd.env("HOME", SANDBOX_WORK)
+        .env("TMPDIR", "/tmp")
+        .env("WEIR_XCOM", SANDBOX_XCOM);
+    if switch_to.is_some() {
+        cmd.env("USER", &sandbox.user).env("LOGNAME", &sandbox.user);
+    }
+    Ok(cmd)
 }
 
 /// Creates the work folder (0700) and an empty XCom file (0600), owned by the sandbox
@@ -246,7 +240,7 @@ pub(crate) fn resolve_program(program: &str) -> Option<PathBuf> {
         let path = PathBuf::from(program);
         return path.is_file().then_some(path);
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| SANDBOX_PATH.into());
+    let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
@@ -268,9 +262,13 @@ mod tests {
     #[test]
     fn a_missing_program_names_the_package_and_the_opt_out() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let err = sandbox("/nonexistent/bwrap", "nobody")
-            .command(dir.path(), &["true".into()], Vec::new())
-            .expect_err("must fail");
+        let err = command(
+            &sandbox("/nonexistent/bwrap", "nobody"),
+            dir.path(),
+            &["true".into()],
+            Vec::new(),
+        )
+        .expect_err("must fail");
         assert!(err.contains("`/nonexistent/bwrap` was not found"), "{err}");
         assert!(err.contains("bubblewrap"), "{err}");
         assert!(

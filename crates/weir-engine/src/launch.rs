@@ -5,7 +5,6 @@
 //! starts it, so after a crash the engine always looks for it (adoption) and never
 //! starts a second copy.
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -132,14 +131,10 @@ pub async fn start_try(
         return Ok(Started::Lost);
     }
     // Owner-only, as the backend makes it: the try folder holds the task's log and XCom.
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(weir_compute::layout::DIR_MODE)
-        .create(&dir)
-        .map_err(|source| EngineError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
+    weir_compute::layout::create_private_dir(&dir).map_err(|source| EngineError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
 
     let spec = match prepared {
         Ok(spec) => spec,
@@ -252,16 +247,8 @@ fn spawn_waiter(shared: &Arc<Shared>, key: TryKey, running: weir_compute::Runnin
 
 /// Appends an engine line to a try's log, in the log's own format.
 pub(crate) fn append_log(dir: &Path, line: &str) {
-    use std::io::Write as _;
-    let stamp = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(weir_compute::layout::FILE_MODE)
-        .open(weir_compute::layout::log_path(dir))
-    {
-        let _ = writeln!(f, "{stamp} [weir] {line}");
-    }
+    // Best effort: the log is a courtesy, the store holds the outcome.
+    let _ = weir_compute::layout::append_log_line(dir, &format!("[weir] {line}"));
 }
 
 /// Reads the task's XCom file: None if it wrote none, Err if it is unusable.

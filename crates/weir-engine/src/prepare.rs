@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use chrono::SecondsFormat;
-use weir_compute::{ContainerLaunch, LaunchSpec, Sandbox};
+use weir_compute::{ContainerLaunch, LaunchSpec};
 use weir_core::platform::ShellIsolation;
 use weir_core::template::{self, TemplateContext};
 use weir_store::{DagRunRecord, TaskInstanceRecord};
@@ -125,17 +125,7 @@ pub async fn shell(
         spec.timeout = eff.timeout;
         spec.sandbox = match shared.platform.shell_isolation(&version.spec.team) {
             ShellIsolation::Unsandboxed => None,
-            ShellIsolation::Sandboxed {
-                user,
-                network,
-                program,
-                team,
-            } => Some(Sandbox {
-                user,
-                network,
-                program,
-                team,
-            }),
+            ShellIsolation::Sandboxed(sandbox) => Some(sandbox),
         };
         Ok(spec)
     })();

@@ -106,17 +106,12 @@ impl Engine {
             config.home = home;
         }
         // Owner-only: other teams' tries live here (logs, XComs).
-        std::fs::create_dir_all(config.logs_dir())
-            .and_then(|()| {
-                std::fs::set_permissions(
-                    config.logs_dir(),
-                    std::os::unix::fs::PermissionsExt::from_mode(weir_compute::layout::DIR_MODE),
-                )
-            })
-            .map_err(|source| crate::EngineError::Io {
+        weir_compute::layout::create_private_dir(&config.logs_dir()).map_err(|source| {
+            crate::EngineError::Io {
                 path: config.logs_dir().display().to_string(),
                 source,
-            })?;
+            }
+        })?;
         let (tx, rx) = mpsc::unbounded_channel();
         let platform = match config.platform.clone() {
             Some(p) if !p.needs_default_compute() => p,

@@ -2,7 +2,6 @@
 //! SQLite database (or PostgreSQL with `--db`), ready in well under a second.
 
 use std::ffi::OsString;
-use std::os::unix::fs::PermissionsExt;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -51,16 +50,12 @@ pub fn run(mut args: StandaloneArgs) -> anyhow::Result<ExitCode> {
     // Everything Weir creates from here on (database, try folders, logs) is its user's
     // alone; the home itself is made owner-only even when it existed.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    std::fs::create_dir_all(&args.home)
-        .with_context(|| format!("cannot create Weir's home {}", args.home.display()))?;
-    std::fs::set_permissions(&args.home, std::fs::Permissions::from_mode(0o700)).with_context(
-        || {
-            format!(
-                "cannot make Weir's home {} owner-only (0700)",
-                args.home.display()
-            )
-        },
-    )?;
+    weir_compute::layout::create_private_dir(&args.home).with_context(|| {
+        format!(
+            "cannot create Weir's home {} owner-only (0700)",
+            args.home.display()
+        )
+    })?;
     if args.config.is_none() {
         eprintln!(
             "warning: no weir.toml (--config): shell tasks run unsandboxed, as this server's \

@@ -288,10 +288,7 @@ impl DockerBackend {
             if let Ok(docker) = self.conn.get().await {
                 watch::remove(&docker, &name).await;
             }
-            return Ok(match outcome.reason {
-                EndReason::NeverStarted(why) => Adopted::NeverStarted(why),
-                _ => Adopted::Finished(outcome),
-            });
+            return Ok(Adopted::settled(outcome));
         }
         let docker = self.conn.get().await?;
         let inspected = match docker

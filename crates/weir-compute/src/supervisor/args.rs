@@ -78,7 +78,8 @@ impl SupervisorArgs {
             Some(user) => Some(Sandbox {
                 user,
                 network,
-                program: program.unwrap_or_else(|| "bwrap".into()),
+                program: program
+                    .unwrap_or_else(|| weir_core::platform::DEFAULT_SANDBOX_PROGRAM.into()),
                 team: team.unwrap_or_default(),
             }),
             None if program.is_some() || team.is_some() || !network => {

@@ -107,7 +107,7 @@ impl Supervisor {
     /// Takes the lock and prepares the folder. `Ok(None)`: the try is already settled.
     fn start(args: &SupervisorArgs) -> Result<Option<Self>> {
         let dir = &args.try_dir;
-        layout::create_try_dir(dir).map_err(|e| ComputeError::io("create", dir, e))?;
+        layout::create_private_dir(dir).map_err(|e| ComputeError::io("create", dir, e))?;
         // Canonical, so the WEIR_TRY_DIR marker matches what the backend looks for.
         let try_dir = fs::canonicalize(dir).map_err(|e| ComputeError::io("resolve", dir, e))?;
         let lock_path = try_dir.join(LOCK);
@@ -187,9 +187,12 @@ impl Supervisor {
     /// Starts the task in a process group of its own (in its sandbox, if it has one).
     fn spawn(&mut self, args: &SupervisorArgs) -> Result<Task, String> {
         let mut cmd = match &args.sandbox {
-            Some(sandbox) => {
-                sandbox.command(&self.try_dir, &args.command, std::env::vars_os().collect())?
-            }
+            Some(sandbox) => crate::sandbox::command(
+                sandbox,
+                &self.try_dir,
+                &args.command,
+                std::env::vars_os().collect(),
+            )?,
             None => {
                 let work = self.try_dir.join(WORK);
                 fs::create_dir_all(&work)

@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 
 pub use dag_paths::path_is_under;
 pub use read::{PlatformReport, parse};
-pub use sandbox::{DEFAULT_SANDBOX_PROGRAM, DEFAULT_SANDBOX_USER, SandboxSettings, ShellIsolation};
+pub use sandbox::{
+    DEFAULT_SANDBOX_PROGRAM, DEFAULT_SANDBOX_USER, SandboxSettings, ShellIsolation, ShellSandbox,
+};
 
 use crate::access::LogReaders;
 use crate::access::sso::OidcSettings;

@@ -75,16 +75,21 @@ pub enum ShellIsolation {
     /// As the server's own OS user, with the server's view of the machine.
     Unsandboxed,
     /// In the sandbox.
-    Sandboxed {
-        /// The OS user the task runs as (when the server can switch users).
-        user: String,
-        /// Whether the task keeps the network.
-        network: bool,
-        /// The bubblewrap program.
-        program: String,
-        /// The team, for messages that say what to change.
-        team: String,
-    },
+    Sandboxed(ShellSandbox),
+}
+
+/// The sandbox one try's `shell` task runs in: what the policy decided, carried to the
+/// process backend and the supervisor as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShellSandbox {
+    /// The OS user the task runs as (when the server can switch users).
+    pub user: String,
+    /// Whether the task keeps the network.
+    pub network: bool,
+    /// The bubblewrap program: a name looked up on `PATH`, or a path.
+    pub program: String,
+    /// The task's team, named in messages that say what to change.
+    pub team: String,
 }
 
 impl PlatformConfig {
@@ -100,12 +105,12 @@ impl PlatformConfig {
         let user = entry
             .and_then(|t| t.shell_user.clone())
             .unwrap_or_else(|| self.sandbox.user.clone());
-        ShellIsolation::Sandboxed {
+        ShellIsolation::Sandboxed(ShellSandbox {
             user,
             network: self.sandbox.network,
             program: self.sandbox.program.clone(),
             team: team.to_string(),
-        }
+        })
     }
 }
 
@@ -134,11 +139,13 @@ mod tests {
              [[teams]]\nname = \"gamma\"\nshell_user = \"gamma-jobs\"\n",
         );
         assert_eq!(c.shell_isolation("alpha"), ShellIsolation::Unsandboxed);
-        let sandboxed = |user: &str, team: &str| ShellIsolation::Sandboxed {
-            user: user.into(),
-            network: false,
-            program: "bwrap".into(),
-            team: team.into(),
+        let sandboxed = |user: &str, team: &str| {
+            ShellIsolation::Sandboxed(ShellSandbox {
+                user: user.into(),
+                network: false,
+                program: "bwrap".into(),
+                team: team.into(),
+            })
         };
         assert_eq!(c.shell_isolation("beta"), sandboxed("weir-task", "beta"));
         assert_eq!(c.shell_isolation("gamma"), sandboxed("gamma-jobs", "gamma"));
@@ -154,12 +161,12 @@ mod tests {
         let c = load("");
         assert_eq!(
             c.shell_isolation("t"),
-            ShellIsolation::Sandboxed {
+            ShellIsolation::Sandboxed(ShellSandbox {
                 user: "nobody".into(),
                 network: true,
                 program: "bwrap".into(),
                 team: "t".into(),
-            }
+            })
         );
     }
 
