@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use weir_core::ids::{DagId, TeamId};
+use weir_core::platform::relative_to_dag_folder;
 use weir_core::spec::bag::{BagInput, BagRules, Registered, load_bag_with};
 use weir_core::spec::model::ScheduleSpec;
 use weir_store::{DagFilter, DagRecord, Store};
@@ -64,6 +65,30 @@ async fn load_off_runtime(dir: &Path) -> Result<Loaded> {
     }
 }
 
+/// Reads `dir` (off the runtime): records each path it refused as that path's import
+/// error, adds every path it saw to `present`, and returns the readable files.
+async fn read_folder(
+    store: &Store,
+    dir: &Path,
+    present: &mut HashSet<String>,
+) -> Result<Vec<(std::path::PathBuf, String)>> {
+    let loaded = load_off_runtime(dir).await?;
+    for (path, reason) in &loaded.refused {
+        let shown = path.display().to_string();
+        store
+            .replace_import_errors(&shown, &[format!("{shown}: error: {reason}")])
+            .await?;
+        present.insert(shown);
+    }
+    present.extend(
+        loaded
+            .files
+            .iter()
+            .map(|(path, _)| path.display().to_string()),
+    );
+    Ok(loaded.files)
+}
+
 /// Every DAG the store knows (active or not) with its team and file: a DAG id stays
 /// with the team that registered it first.
 async fn registered_dags(store: &Store) -> Result<HashMap<String, Registered>> {
@@ -103,15 +128,6 @@ async fn every_dag(store: &Store, only_active: bool) -> Result<Vec<DagRecord>> {
     }
 }
 
-/// `path` relative to `dir`, `/`-separated (for `[[teams]] paths`).
-fn relative(path: &Path, dir: &Path) -> String {
-    let rel = path.strip_prefix(dir).unwrap_or(path);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// Loads every file of the folder and brings the store in line with it. One sync at a
 /// time: the watcher's and a requested one queue.
 pub async fn sync_folder(shared: &Shared, dir: &Path) -> Result<SyncReport> {
@@ -120,24 +136,15 @@ pub async fn sync_folder(shared: &Shared, dir: &Path) -> Result<SyncReport> {
     // Files seen in this sync: import errors of any other file are removed at the end.
     let mut present: HashSet<String> = HashSet::new();
     let jobs = sync_jobs(shared, &mut present).await?;
-    let loaded = load_off_runtime(dir).await?;
-    for (path, reason) in &loaded.refused {
-        let shown = path.display().to_string();
-        store
-            .replace_import_errors(&shown, &[format!("{shown}: error: {reason}")])
-            .await?;
-        present.insert(shown);
-    }
-    let files: Vec<BagInput> = loaded
-        .files
+    let files: Vec<BagInput> = read_folder(store, dir, &mut present)
+        .await?
         .into_iter()
         .map(|(path, source)| BagInput {
-            rel_path: relative(&path, dir),
+            rel_path: relative_to_dag_folder(&path, dir),
             path: path.display().to_string(),
             source,
         })
         .collect();
-    present.extend(files.iter().map(|f| f.path.clone()));
     let registered = registered_dags(store).await?;
     let platform = shared.platform.clone();
     let bag = tokio::task::spawn_blocking(move || {
@@ -300,21 +307,11 @@ async fn sync_jobs(
     let Some(dir) = shared.config.jobs_folder.clone().filter(|d| d.is_dir()) else {
         return Ok(shared.jobs.read().map(|j| j.clone()).unwrap_or_default());
     };
-    let loaded = load_off_runtime(&dir).await?;
-    for (path, reason) in &loaded.refused {
-        let shown = path.display().to_string();
-        shared
-            .store
-            .replace_import_errors(&shown, &[format!("{shown}: error: {reason}")])
-            .await?;
-        present.insert(shown);
-    }
-    let files: Vec<(String, String)> = loaded
-        .files
+    let files: Vec<(String, String)> = read_folder(&shared.store, &dir, present)
+        .await?
         .into_iter()
         .map(|(path, text)| (path.display().to_string(), text))
         .collect();
-    present.extend(files.iter().map(|(path, _)| path.clone()));
     let (catalog, reports) = weir_core::job_def::load_jobs(files, &shared.platform);
     for file in &reports {
         let errors: Vec<String> = if file.report.has_errors() {

@@ -2,7 +2,19 @@
 //! CODEOWNERS entry, so a file cannot borrow another team's privileges (its images, its
 //! privileged containers) just by writing `team: platform`.
 
+use std::path::Path;
+
 use super::PlatformConfig;
+
+/// `path` relative to the DAG folder `dir`, `/`-separated: the form `[[teams]] paths`
+/// are written in. A path outside `dir` is given whole.
+pub fn relative_to_dag_folder(path: &Path, dir: &Path) -> String {
+    let rel = path.strip_prefix(dir).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
 
 impl PlatformConfig {
     /// Whether the DAG file at `rel_path` (relative to the DAG folder, `/`-separated) may

@@ -89,14 +89,10 @@ fn validate(
         .zip(&files)
         .map(|((path, source), file)| BagInput {
             // `[[teams]] paths` are relative to the DAG folder (the first path given).
-            rel_path: dags_dir
-                .as_deref()
-                .and_then(|d| file.strip_prefix(d).ok())
-                .unwrap_or(file)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/"),
+            rel_path: weir_core::platform::relative_to_dag_folder(
+                file,
+                dags_dir.as_deref().unwrap_or(std::path::Path::new("")),
+            ),
             path,
             source,
         })
