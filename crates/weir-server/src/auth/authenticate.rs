@@ -172,7 +172,7 @@ impl Authenticator {
         let user = self.store.get_user(username).await?;
         let Some(user) = user.filter(|u| u.password_hash.is_some()) else {
             // As slow as a wrong password, so the refusal does not say the name is unknown.
-            self.verify_dummy(password).await?;
+            self.verify_password(password, None).await?;
             return Err(self
                 .failed_login(
                     username,
@@ -184,11 +184,9 @@ impl Authenticator {
                 .await);
         };
         if !remembered {
-            let stored = user.password_hash.clone().unwrap_or_default();
-            let given = password.to_string();
-            let ok = tokio::task::spawn_blocking(move || password::verify(&given, &stored))
-                .await
-                .map_err(ApiError::internal)?;
+            let ok = self
+                .verify_password(password, user.password_hash.clone())
+                .await?;
             if !ok {
                 return Err(self
                     .failed_login(username, attempt, address, "basic", "wrong password")
@@ -438,18 +436,7 @@ impl Authenticator {
             .get_user(username)
             .await?
             .and_then(|u| u.password_hash);
-        let ok = match stored {
-            Some(stored) => {
-                let given = password.to_string();
-                tokio::task::spawn_blocking(move || password::verify(&given, &stored))
-                    .await
-                    .map_err(ApiError::internal)?
-            }
-            None => {
-                self.verify_dummy(password).await?;
-                false
-            }
-        };
+        let ok = self.verify_password(password, stored).await?;
         if ok {
             self.limiter.succeeded(attempt, address);
         } else {
@@ -466,25 +453,34 @@ impl Authenticator {
         Ok(ok)
     }
 
-    /// Runs one argon2 check against the dummy hash (its result is always a refusal).
-    async fn verify_dummy(&self, password: &str) -> Result<(), ApiError> {
+    /// One argon2 check of `password` against the `stored` hash, off the runtime; with
+    /// none (no such user, or one without a password) against the dummy hash, so the
+    /// refusal costs the same as a wrong password.
+    async fn verify_password(
+        &self,
+        password: &str,
+        stored: Option<String>,
+    ) -> Result<bool, ApiError> {
         let (dummy, cost) = (Arc::clone(&self.dummy_hash), self.hash_cost);
         let given = password.to_string();
-        tokio::task::spawn_blocking(move || {
-            let stored = dummy.get_or_init(|| match password::hash(DUMMY_PASSWORD, cost) {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot make the dummy password hash");
-                    None
+        tokio::task::spawn_blocking(move || match stored {
+            Some(stored) => password::verify(&given, &stored),
+            None => {
+                let dummy = dummy.get_or_init(|| match password::hash(DUMMY_PASSWORD, cost) {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot make the dummy password hash");
+                        None
+                    }
+                });
+                if let Some(dummy) = dummy {
+                    password::verify(&given, dummy);
                 }
-            });
-            if let Some(stored) = stored {
-                password::verify(&given, stored);
+                false
             }
         })
         .await
-        .map_err(ApiError::internal)?;
-        Ok(())
+        .map_err(ApiError::internal)
     }
 
     /// Counts and audits a failed sign-in, and returns the 401 to send.
