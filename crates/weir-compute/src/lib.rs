@@ -17,6 +17,7 @@
 pub mod backend;
 pub mod container;
 pub mod docker;
+pub mod host;
 pub mod layout;
 pub mod process;
 pub mod sandbox;
@@ -31,5 +32,6 @@ pub use backend::{
 pub use container::{ContainerLaunch, HostMount, PullPolicy};
 pub use docker::{DockerBackend, DockerConfig, HostCapacity};
 pub use error::{ComputeError, Result};
+pub use host::{HostResources, effective_platform};
 pub use process::ProcessBackend;
 pub use sandbox::Sandbox;

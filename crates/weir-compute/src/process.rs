@@ -68,6 +68,9 @@ pub struct ProcessBackend {
     supervisor: Vec<OsString>,
     kill_grace: Duration,
     log_max_bytes: Option<u64>,
+    /// The server's environment, as the binary read it: tasks inherit the few
+    /// [`INHERITED_ENV`] variables of it, and sandbox programs are looked up on its `PATH`.
+    server_environment: Vec<(OsString, OsString)>,
 }
 
 impl ProcessBackend {
@@ -83,7 +86,23 @@ impl ProcessBackend {
             supervisor: supervisor.into_iter().map(Into::into).collect(),
             kill_grace: DEFAULT_KILL_GRACE,
             log_max_bytes: None,
+            server_environment: Vec::new(),
         }
+    }
+
+    /// Sets the server's environment (`std::env::vars_os()`, read by the binary). Without
+    /// it, tasks inherit nothing from the server and get [`DEFAULT_PATH`].
+    pub fn with_server_environment(mut self, vars: Vec<(OsString, OsString)>) -> Self {
+        self.server_environment = vars;
+        self
+    }
+
+    /// The server's value of `name`, if it has one.
+    fn server_var(&self, name: &str) -> Option<&OsString> {
+        self.server_environment
+            .iter()
+            .find(|(n, _)| n.to_str() == Some(name))
+            .map(|(_, value)| value)
     }
 
     /// Sets the time between SIGTERM and SIGKILL when a task is stopped.
@@ -137,7 +156,8 @@ impl ProcessBackend {
         // gets the task's (minimal) PATH; not found, the name stays and the supervisor
         // fails the try saying so.
         let sandbox = spec.sandbox.clone().map(|mut sandbox| {
-            if let Some(path) = crate::sandbox::resolve_program(&sandbox.program) {
+            let search_path = self.server_var("PATH").map(OsString::as_os_str);
+            if let Some(path) = crate::sandbox::resolve_program(&sandbox.program, search_path) {
                 sandbox.program = path.display().to_string();
             }
             sandbox
@@ -164,11 +184,11 @@ impl ProcessBackend {
             None => INHERITED_ENV,
         };
         for name in inherited {
-            if let Some(value) = std::env::var_os(name) {
+            if let Some(value) = self.server_var(name) {
                 cmd.env(name, value);
             }
         }
-        if args.sandbox.is_some() || std::env::var_os("PATH").is_none() {
+        if args.sandbox.is_some() || self.server_var("PATH").is_none() {
             cmd.env("PATH", DEFAULT_PATH);
         }
         // WEIR_TRY_DIR is the supervisor's to set (on the task only): it marks the

@@ -30,7 +30,7 @@
 //! by `bwrap` as `128 + signal` (the shell's convention), so an unsandboxed
 //! `Signalled(9)` is `Exited` with code 137 in the sandbox.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -77,7 +77,11 @@ pub(crate) fn command(
     command: &[OsString],
     env: Vec<(OsString, OsString)>,
 ) -> Result<Command, String> {
-    let program = resolve_program(&sandbox.program).ok_or_else(|| {
+    let search_path = env
+        .iter()
+        .find(|(name, _)| name == "PATH")
+        .map(|(_, value)| value.as_os_str());
+    let program = resolve_program(&sandbox.program, search_path).ok_or_else(|| {
         cannot_start(
             sandbox,
             format_args!(
@@ -234,14 +238,15 @@ fn prepare_folder(try_dir: &Path, owner: Option<(Uid, Gid)>) -> Result<(PathBuf,
     Ok((work, xcom))
 }
 
-/// The program's path: as given when it holds a `/`, else the first match on `PATH`.
-pub(crate) fn resolve_program(program: &str) -> Option<PathBuf> {
+/// The program's path: as given when it holds a `/`, else the first match on
+/// `search_path` (a `PATH` value; None: the default one).
+pub(crate) fn resolve_program(program: &str, search_path: Option<&OsStr>) -> Option<PathBuf> {
     if program.contains('/') {
         let path = PathBuf::from(program);
         return path.is_file().then_some(path);
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
-    std::env::split_paths(&path)
+    let path = search_path.unwrap_or(OsStr::new(DEFAULT_PATH));
+    std::env::split_paths(path)
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
 }
@@ -279,8 +284,9 @@ mod tests {
 
     #[test]
     fn programs_resolve_on_path_or_as_paths() {
-        assert!(resolve_program("sh").is_some());
-        assert!(resolve_program("/bin/sh").is_some());
-        assert!(resolve_program("no-such-program-anywhere").is_none());
+        assert!(resolve_program("sh", None).is_some());
+        assert!(resolve_program("/bin/sh", None).is_some());
+        assert!(resolve_program("no-such-program-anywhere", None).is_none());
+        assert!(resolve_program("sh", Some(OsStr::new("/nonexistent"))).is_none());
     }
 }

@@ -1,7 +1,12 @@
-//! The engine's settings, built once by the binary and passed in.
+//! The engine's settings: its slice of Weir's one typed config, built once by the binary
+//! (from the command line, `weir.toml` and the host) and passed in. The engine reads no
+//! file of settings and no environment variable itself.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use weir_core::platform::PlatformConfig;
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -22,17 +27,25 @@ pub struct EngineConfig {
     pub hostname: String,
     /// Whether to run scheduled DAGs (false for `weir dags test`).
     pub run_schedules: bool,
-    /// Queues, compute environments, teams' policies and prices (`weir.toml`); None
-    /// for the standalone default, sized to this host.
-    pub platform: Option<weir_core::platform::PlatformConfig>,
+    /// The platform in force: queues, compute environments, teams' policies and prices
+    /// (`weir.toml`, completed by the standalone default; see
+    /// `weir_compute::effective_platform`).
+    pub platform: Arc<PlatformConfig>,
     /// The job definitions folder (`jobs/` beside `dags/`); None when absent.
     pub jobs_folder: Option<PathBuf>,
     /// The Docker daemon's socket; None for the default (`/var/run/docker.sock`).
     pub docker_socket: Option<PathBuf>,
+    /// The server's environment variables, as the binary read them: shell tasks inherit
+    /// a few (`PATH`, `HOME`, locale; see `weir_compute::process::INHERITED_ENV`).
+    pub server_environment: Vec<(OsString, OsString)>,
 }
 
 impl EngineConfig {
-    pub fn new(home: PathBuf, supervisor_command: Vec<OsString>) -> Self {
+    pub fn new(
+        home: PathBuf,
+        supervisor_command: Vec<OsString>,
+        platform: Arc<PlatformConfig>,
+    ) -> Self {
         EngineConfig {
             home,
             dags_folder: None,
@@ -40,11 +53,12 @@ impl EngineConfig {
             unpause_all: false,
             supervisor_command,
             max_catchup_runs_per_pass: 1000,
-            hostname: std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
+            hostname: "localhost".into(),
             run_schedules: true,
-            platform: None,
+            platform,
             jobs_folder: None,
             docker_socket: None,
+            server_environment: Vec::new(),
         }
     }
 

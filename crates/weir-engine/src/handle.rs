@@ -264,11 +264,6 @@ impl EngineHandle {
             .unwrap_or_default()
     }
 
-    /// The platform in force (`weir.toml`, or the standalone default).
-    pub fn platform(&self) -> &weir_core::platform::PlatformConfig {
-        &self.shared.platform
-    }
-
     /// The settings the engine was started with (for `GET /api/v1/config`).
     pub fn config(&self) -> &crate::EngineConfig {
         &self.shared.config

@@ -36,7 +36,7 @@ pub(crate) struct Shared {
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,
     /// The platform in force: from `weir.toml`, or the standalone default.
-    pub platform: weir_core::platform::PlatformConfig,
+    pub platform: Arc<weir_core::platform::PlatformConfig>,
     /// The Docker backend, when the platform has a Docker environment.
     pub docker: Option<weir_compute::DockerBackend>,
     /// When the Docker daemon last answered a ping, and whether it was up.
@@ -113,33 +113,11 @@ impl Engine {
             }
         })?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let platform = match config.platform.clone() {
-            Some(p) if !p.needs_default_compute() => p,
-            given => {
-                // Standalone: a Docker environment sized to the host when the daemon answers.
-                // A daemon that hangs must not hold up start-up: half a second to answer.
-                let docker = docker_backend(&config, None);
-                let ping = docker.ping();
-                let docker_up = matches!(
-                    tokio::time::timeout(std::time::Duration::from_millis(500), ping).await,
-                    Ok(Ok(()))
-                );
-                let defaults = weir_core::platform::PlatformConfig::standalone_default(
-                    host_vcpus(),
-                    host_memory_bytes(),
-                    docker_up,
-                );
-                // A file with no environments and no queues (say, only `[[teams]]`) keeps
-                // the standalone ones, and its own team rules.
-                match given {
-                    Some(file) => file.or_defaults(defaults),
-                    None => defaults,
-                }
-            }
-        };
+        let platform = config.platform.clone();
         let log_max_bytes = platform.logs.max_bytes_per_try.0;
-        let process =
-            ProcessBackend::new(config.supervisor_command.clone()).with_log_limit(log_max_bytes);
+        let process = ProcessBackend::new(config.supervisor_command.clone())
+            .with_log_limit(log_max_bytes)
+            .with_server_environment(config.server_environment.clone());
         let docker = platform
             .compute_environments
             .iter()
@@ -360,22 +338,6 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
     earliest(next_wake, retry_at)
 }
 
-/// This host's CPUs, for the standalone default platform.
-fn host_vcpus() -> f64 {
-    std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
-}
-
-/// This host's memory, for the standalone default platform.
-fn host_memory_bytes() -> u64 {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    meminfo
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map_or(4 << 30, |kb| kb * 1024)
-}
-
 /// The Docker backend on the configured socket (or the default one).
 fn docker_backend(
     config: &EngineConfig,
@@ -389,11 +351,11 @@ fn docker_backend(
             .unwrap_or(defaults.socket.clone()),
         // The backend refuses privileges unless allowed at all; which team may use them
         // is the engine's check (`prepare`), per the platform config.
-        allow_privileged: config.platform.as_ref().is_some_and(|p| {
-            p.teams
-                .iter()
-                .any(|t| t.allow_privileged || t.allow_host_network || t.allow_host_mounts)
-        }),
+        allow_privileged: config
+            .platform
+            .teams
+            .iter()
+            .any(|t| t.allow_privileged || t.allow_host_network || t.allow_host_mounts),
         log_max_bytes,
         ..defaults
     })

@@ -29,6 +29,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
+use weir_core::platform::PlatformConfig;
 use weir_engine::EngineHandle;
 
 pub use auth::password::HashCost;
@@ -69,24 +70,31 @@ impl Default for ApiConfig {
     }
 }
 
-/// What every handler gets: the engine (and through it the store), the settings and the
-/// authenticator.
+/// What every handler gets: the engine (and through it the store), the settings, the
+/// platform config and the authenticator.
 #[derive(Clone)]
 pub struct AppState {
     pub engine: EngineHandle,
     pub config: Arc<ApiConfig>,
+    /// The platform in force (`weir.toml`): teams and their rules (`logs_readable_by`),
+    /// `[auth]`. The same value the engine was given, handed to the server by the binary.
+    pub platform: Arc<PlatformConfig>,
     pub auth: Arc<Authenticator>,
 }
 
 impl AppState {
     /// State with the default settings.
-    pub fn new(engine: EngineHandle) -> Self {
-        Self::with_config(engine, ApiConfig::default())
+    pub fn new(engine: EngineHandle, platform: Arc<PlatformConfig>) -> Self {
+        Self::with_config(engine, ApiConfig::default(), platform)
     }
 
     /// State with `config`; single sign-on follows the platform config's `[auth.oidc]`.
-    pub fn with_config(engine: EngineHandle, config: ApiConfig) -> Self {
-        let oidc = engine.platform().auth.oidc.clone().map(OidcVerifier::new);
+    pub fn with_config(
+        engine: EngineHandle,
+        config: ApiConfig,
+        platform: Arc<PlatformConfig>,
+    ) -> Self {
+        let oidc = platform.auth.oidc.clone().map(OidcVerifier::new);
         let auth = Authenticator::new(
             engine.store().clone(),
             oidc,
@@ -96,6 +104,7 @@ impl AppState {
         AppState {
             engine,
             config: Arc::new(config),
+            platform,
             auth: Arc::new(auth),
         }
     }

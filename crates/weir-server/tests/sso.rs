@@ -109,12 +109,19 @@ impl App {
         let store = Store::open(dir.path().join("weir.db").to_str().unwrap())
             .await
             .unwrap();
-        let mut config = EngineConfig::new(dir.path().join("home"), vec!["/bin/false".into()]);
+        let platform = std::sync::Arc::new(
+            report
+                .config
+                .expect("valid test platform")
+                .or_defaults(PlatformConfig::standalone_default(4.0, 8 << 30, false)),
+        );
+        let mut config = EngineConfig::new(
+            dir.path().join("home"),
+            vec!["/bin/false".into()],
+            platform.clone(),
+        );
         config.dags_folder = Some(dags);
         config.run_schedules = false;
-        config.platform = report
-            .config
-            .map(|c| c.or_defaults(PlatformConfig::standalone_default(4.0, 8 << 30, false)));
         let engine = Engine::start(config, store).await.unwrap();
         let handle = engine.handle();
         let admin = local_admin(handle.store()).await;
@@ -122,7 +129,7 @@ impl App {
             password_cost: HashCost::FAST_FOR_TESTS,
             ..ApiConfig::default()
         };
-        let app = router(AppState::with_config(handle, api_config));
+        let app = router(AppState::with_config(handle, api_config, platform));
         App {
             app,
             admin,

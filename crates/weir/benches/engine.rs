@@ -124,13 +124,16 @@ async fn run_once(db: &str, home: &Path, yaml: &str, sandboxed: bool) -> Finishe
     let store = Store::open(db).await.expect("store");
     // As `weir standalone` does: the small supervisor binary that sits beside `weir`.
     let supervisor = OsString::from(env!("CARGO_BIN_EXE_weir-supervisor"));
-    let mut config = EngineConfig::new(home.to_path_buf(), vec![supervisor]);
+    let given = sandboxed.then(|| {
+        let report = weir_core::platform::parse(SANDBOXED_PLATFORM);
+        report.config.expect("the benchmark's weir.toml is valid")
+    });
+    let host = weir_compute::HostResources::probe(None).await;
+    let platform = std::sync::Arc::new(weir_compute::effective_platform(given, host));
+    let mut config = EngineConfig::new(home.to_path_buf(), vec![supervisor], platform);
     config.run_schedules = false;
     config.parallelism = 64;
-    if sandboxed {
-        let report = weir_core::platform::parse(SANDBOXED_PLATFORM);
-        config.platform = Some(report.config.expect("the benchmark's weir.toml is valid"));
-    }
+    config.server_environment = std::env::vars_os().collect();
     let engine = Engine::start(config, store.clone()).await.expect("engine");
     let handle = engine.handle();
     let spec = weir_core::spec::load_file(yaml)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use weir_core::ids::DagId;
 use weir_core::state::{DagRunState, TaskState};
-use weir_engine::{Engine, EngineConfig, TriggerRequest};
+use weir_engine::{Engine, TriggerRequest};
 use weir_store::Store;
 
 use crate::cli::DagsTestArgs;
@@ -86,7 +86,8 @@ pub fn run(args: DagsTestArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async move {
         let store = Store::open(&home.join("weir.db").display().to_string()).await?;
-        let mut config = EngineConfig::new(home.clone(), crate::standalone::supervisor_command()?);
+        let platform = crate::platform_config::effective(None, None).await;
+        let mut config = crate::platform_config::engine_config(home.clone(), platform)?;
         config.run_schedules = false;
         let engine = Engine::start(config, store.clone()).await?;
         let handle = engine.handle();

@@ -19,7 +19,10 @@ fn main() -> ExitCode {
     // exists (it sets the signal mask every later thread inherits), so it is dispatched
     // here, before argument parsing and before any runtime.
     if std::env::args_os().nth(1).is_some_and(|a| a == "supervise") {
-        let code = weir_compute::supervisor::main(std::env::args_os().skip(2));
+        let code = weir_compute::supervisor::main(
+            std::env::args_os().skip(2),
+            std::env::vars_os().collect(),
+        );
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     let cli = match cli::Cli::try_parse() {

@@ -2,6 +2,7 @@
 //! commands that need them, with located diagnostics on any problem.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use weir_core::job_def::{JobCatalog, JobFile, load_jobs};
@@ -47,4 +48,28 @@ pub fn load_job_folder(
         .map(|(path, text)| (path.display().to_string(), text))
         .collect();
     Ok(load_jobs(files, platform))
+}
+
+/// The platform in force, resolved once for this host: the file's, with the standalone
+/// default's compute environments when it declares none (or no file at all).
+pub async fn effective(
+    given: Option<PlatformConfig>,
+    docker_socket: Option<&Path>,
+) -> Arc<PlatformConfig> {
+    let host = weir_compute::HostResources::probe(docker_socket).await;
+    Arc::new(weir_compute::effective_platform(given, host))
+}
+
+/// The engine's settings every command starts from: its home, the supervisor, the
+/// platform, and what the engine must not read itself (this host's name, the server's
+/// environment, which shell tasks partly inherit).
+pub fn engine_config(
+    home: PathBuf,
+    platform: Arc<PlatformConfig>,
+) -> anyhow::Result<weir_engine::EngineConfig> {
+    let mut config =
+        weir_engine::EngineConfig::new(home, crate::standalone::supervisor_command()?, platform);
+    config.hostname = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+    config.server_environment = std::env::vars_os().collect();
+    Ok(config)
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
-use weir_engine::{Engine, EngineConfig};
+use weir_engine::Engine;
 use weir_store::Store;
 
 use crate::cli::StandaloneArgs;
@@ -92,18 +92,20 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(&db)
         .await
         .with_context(|| format!("cannot open the database {db}"))?;
-    let mut config = EngineConfig::new(args.home.clone(), supervisor_command()?);
-    config.dags_folder = Some(args.dags.clone());
-    config.unpause_all = args.unpause_all;
-    config.parallelism = args.parallelism.max(1);
-    config.platform = args
+    // weir.toml is read here, once; the engine and the server each get the result.
+    let given = args
         .config
         .as_deref()
         .map(crate::platform_config::load)
         .transpose()?;
-    if let Some(platform) = &config.platform {
+    if let Some(platform) = &given {
         sandbox_notes(platform);
     }
+    let platform = crate::platform_config::effective(given, args.docker_socket.as_deref()).await;
+    let mut config = crate::platform_config::engine_config(args.home.clone(), platform.clone())?;
+    config.dags_folder = Some(args.dags.clone());
+    config.unpause_all = args.unpause_all;
+    config.parallelism = args.parallelism.max(1);
     config.jobs_folder = crate::platform_config::jobs_folder(args.jobs.as_deref(), &args.dags);
     config.docker_socket = args.docker_socket.clone();
     let engine = Engine::start(config, store.clone()).await?;
@@ -139,7 +141,7 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
         db,
         started.elapsed().as_millis()
     );
-    let state = weir_server::AppState::with_config(engine.handle(), api_config);
+    let state = weir_server::AppState::with_config(engine.handle(), api_config, platform);
     weir_server::serve(listener, state, shutdown_signal()).await?;
     engine.shutdown().await;
     Ok(ExitCode::SUCCESS)

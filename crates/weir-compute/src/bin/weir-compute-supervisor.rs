@@ -4,5 +4,8 @@
 fn main() {
     // First thing, before any other thread exists: the supervisor blocks signals in the
     // calling thread and relies on every later thread inheriting that mask.
-    std::process::exit(weir_compute::supervisor::main(std::env::args_os().skip(1)));
+    std::process::exit(weir_compute::supervisor::main(
+        std::env::args_os().skip(1),
+        std::env::vars_os().collect(),
+    ));
 }

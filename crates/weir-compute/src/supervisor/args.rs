@@ -192,6 +192,6 @@ mod tests {
             let err = SupervisorArgs::parse(bad.iter().copied()).expect_err("must fail");
             assert!(matches!(err, ComputeError::Usage(_)), "{bad:?}: {err}");
         }
-        assert_eq!(crate::supervisor::main(["--nope"]), 2);
+        assert_eq!(crate::supervisor::main(["--nope"], Vec::new()), 2);
     }
 }

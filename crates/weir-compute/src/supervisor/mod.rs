@@ -52,15 +52,17 @@ use crate::layout::{self, LOCK, LOG, SUPERVISOR_PID, TASK_PGID, TRY_DIR_ENV, WOR
 use watch::{SignalPipe, Task};
 
 /// Entry point for `weir supervise ARGS...`: parses `args` (what follows `supervise`),
-/// supervises, and returns the process exit code. Call it first thing in `main`, before
-/// any thread or async runtime starts, and exit with its result.
-pub fn main<I, S>(args: I) -> i32
+/// supervises, and returns the process exit code. `environment` is the supervisor's
+/// own (`std::env::vars_os()`, as the backend set it up): the task's variables and
+/// the values to mask. Call it first thing in `main`, before any thread or async
+/// runtime starts, and exit with its result.
+pub fn main<I, S>(args: I, environment: Vec<(OsString, OsString)>) -> i32
 where
     I: IntoIterator<Item = S>,
     S: Into<OsString>,
 {
     match SupervisorArgs::parse(args) {
-        Ok(args) => run(args),
+        Ok(args) => run(args, environment),
         Err(e) => {
             eprintln!("weir supervise: {e}");
             2
@@ -69,7 +71,7 @@ where
 }
 
 /// Supervises one try; returns the process exit code (see the module docs).
-pub fn run(args: SupervisorArgs) -> i32 {
+pub fn run(args: SupervisorArgs, environment: Vec<(OsString, OsString)>) -> i32 {
     // Own session first: from here on, nothing aimed at the server's group reaches us.
     // It fails only if we already lead a group, which is harmless.
     let _ = setsid();
@@ -85,8 +87,8 @@ pub fn run(args: SupervisorArgs) -> i32 {
         // Adopt orphaned grandchildren, so we can reap them and count their usage.
         let _ = nix::sys::prctl::set_child_subreaper(true);
     }
-    match Supervisor::start(&args) {
-        Ok(Some(sup)) => sup.supervise(&args, signals),
+    match Supervisor::start(&args, &environment) {
+        Ok(Some(sup)) => sup.supervise(&args, signals, environment),
         Ok(None) => 3,
         Err(e) => {
             eprintln!("weir supervise: {e}");
@@ -105,7 +107,7 @@ struct Supervisor {
 
 impl Supervisor {
     /// Takes the lock and prepares the folder. `Ok(None)`: the try is already settled.
-    fn start(args: &SupervisorArgs) -> Result<Option<Self>> {
+    fn start(args: &SupervisorArgs, environment: &[(OsString, OsString)]) -> Result<Option<Self>> {
         let dir = &args.try_dir;
         layout::create_private_dir(dir).map_err(|e| ComputeError::io("create", dir, e))?;
         // Canonical, so the WEIR_TRY_DIR marker matches what the backend looks for.
@@ -137,8 +139,12 @@ impl Supervisor {
         let secrets = args
             .mask_env
             .iter()
-            .filter_map(std::env::var_os)
-            .map(|value| value.to_string_lossy().into_owned())
+            .filter_map(|name| {
+                environment
+                    .iter()
+                    .find(|(n, _)| n.to_str() == Some(name.as_str()))
+            })
+            .map(|(_, value)| value.to_string_lossy().into_owned())
             .collect();
         let mut log = LogSink::new(log_file, Masker::new(secrets));
         if let Some(max) = args.log_max_bytes {
@@ -152,13 +158,18 @@ impl Supervisor {
     }
 
     /// Runs the task to its end and records the outcome; returns the exit code.
-    fn supervise(mut self, args: &SupervisorArgs, mut signals: SignalPipe) -> i32 {
+    fn supervise(
+        mut self,
+        args: &SupervisorArgs,
+        mut signals: SignalPipe,
+        environment: Vec<(OsString, OsString)>,
+    ) -> i32 {
         let started_at = Utc::now();
         let outcome = if signals.stop_pending() {
             // Cancelled before the task even started: do not start it.
             TryOutcome::without_usage(EndReason::Cancelled, started_at, Utc::now())
         } else {
-            match self.spawn(args) {
+            match self.spawn(args, environment) {
                 Ok(task) => watch::watch(
                     &self.try_dir,
                     &mut self.log,
@@ -185,14 +196,15 @@ impl Supervisor {
     }
 
     /// Starts the task in a process group of its own (in its sandbox, if it has one).
-    fn spawn(&mut self, args: &SupervisorArgs) -> Result<Task, String> {
+    fn spawn(
+        &mut self,
+        args: &SupervisorArgs,
+        environment: Vec<(OsString, OsString)>,
+    ) -> Result<Task, String> {
         let mut cmd = match &args.sandbox {
-            Some(sandbox) => crate::sandbox::command(
-                sandbox,
-                &self.try_dir,
-                &args.command,
-                std::env::vars_os().collect(),
-            )?,
+            Some(sandbox) => {
+                crate::sandbox::command(sandbox, &self.try_dir, &args.command, environment)?
+            }
             None => {
                 let work = self.try_dir.join(WORK);
                 fs::create_dir_all(&work)

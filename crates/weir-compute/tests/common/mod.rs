@@ -26,7 +26,9 @@ pub fn key(task: &str) -> TryKey {
 
 /// A backend using this crate's supervisor binary, with a short kill grace.
 pub fn backend() -> ProcessBackend {
-    ProcessBackend::new([SUPERVISOR]).with_kill_grace(Duration::from_secs(1))
+    ProcessBackend::new([SUPERVISOR])
+        .with_kill_grace(Duration::from_secs(1))
+        .with_server_environment(std::env::vars_os().collect())
 }
 
 /// Starts a supervisor directly, as a previous server would have.

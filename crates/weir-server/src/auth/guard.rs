@@ -310,7 +310,7 @@ pub(crate) fn read_logs(state: &AppState, team: Option<String>) -> Permission {
     Permission::ReadLogs {
         readers: team
             .as_deref()
-            .map(|t| state.engine.platform().log_readers(t))
+            .map(|t| state.platform.log_readers(t))
             .unwrap_or_default(),
         team,
     }

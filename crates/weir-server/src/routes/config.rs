@@ -75,7 +75,7 @@ fn path_text(p: Option<&std::path::Path>) -> String {
 fn sections(state: &AppState) -> Vec<ConfigSection> {
     let api = &state.config;
     let engine = state.engine.config();
-    let platform = state.engine.platform();
+    let platform = &state.platform;
     let store = state.store();
     let mut sections = vec![
         ConfigSection::new("api")

@@ -42,8 +42,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// Every team Weir knows of, sorted.
 async fn team_names(state: &AppState) -> Result<BTreeSet<String>, ApiError> {
     let mut names: BTreeSet<String> = state
-        .engine
-        .platform()
+        .platform
         .teams
         .iter()
         .map(|t| t.name.clone())
@@ -62,7 +61,7 @@ async fn team_names(state: &AppState) -> Result<BTreeSet<String>, ApiError> {
 }
 
 async fn team(state: &AppState, name: &str) -> Result<Team, ApiError> {
-    let platform = state.engine.platform();
+    let platform = &state.platform;
     let settings = platform.team(name);
     let members = state.store().members_of(name).await?;
     Ok(Team {

@@ -19,7 +19,7 @@ async fn serves_on_a_socket_until_shutdown() {
     };
     let server = tokio::spawn(weir_server::serve(
         listener,
-        AppState::with_config(t.engine.clone(), config),
+        AppState::with_config(t.engine.clone(), config, t.platform.clone()),
         async move {
             let _ = stopped.await;
         },

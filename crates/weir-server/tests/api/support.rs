@@ -1,5 +1,6 @@
 //! A running engine, its router, and helpers to call it and wait for runs.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -65,6 +66,8 @@ pub struct TestApp {
     /// A platform admin's API token (user `admin`), sent with every request that carries
     /// no `Authorization` of its own.
     pub admin_token: String,
+    /// The platform the engine and the server were given.
+    pub platform: Arc<PlatformConfig>,
     _engine: Engine,
     _dir: TempDir,
 }
@@ -101,16 +104,26 @@ impl TestApp {
         let store = Store::open(db.to_str().expect("utf-8 path"))
             .await
             .expect("open store");
-        let mut config = EngineConfig::new(dir.path().join("home"), vec!["/bin/false".into()]);
+        let host = weir_compute::HostResources::probe(None).await;
+        let platform = Arc::new(weir_compute::effective_platform(platform, host));
+        let mut config = EngineConfig::new(
+            dir.path().join("home"),
+            vec!["/bin/false".into()],
+            platform.clone(),
+        );
         config.dags_folder = Some(dags);
         config.run_schedules = false;
-        config.platform = platform;
         let engine = Engine::start(config, store).await.expect("engine starts");
         let handle = engine.handle();
         let admin_token = create_user(handle.store(), "admin", true).await;
         TestApp {
-            app: router(AppState::with_config(handle.clone(), api_config)),
+            app: router(AppState::with_config(
+                handle.clone(),
+                api_config,
+                platform.clone(),
+            )),
             engine: handle,
+            platform,
             admin_token,
             _engine: engine,
             _dir: dir,

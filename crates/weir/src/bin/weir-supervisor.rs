@@ -5,5 +5,8 @@
 fn main() {
     // First thing, before any other thread exists: the supervisor sets the signal mask
     // every later thread inherits.
-    std::process::exit(weir_compute::supervisor::main(std::env::args_os().skip(1)));
+    std::process::exit(weir_compute::supervisor::main(
+        std::env::args_os().skip(1),
+        std::env::vars_os().collect(),
+    ));
 }

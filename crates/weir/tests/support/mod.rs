@@ -47,16 +47,19 @@ impl Harness {
         let store = Store::open(&home.path().join("weir.db").display().to_string())
             .await
             .unwrap();
+        let given = platform.and_then(|text| {
+            let report = weir_core::platform::parse(text);
+            assert!(!report.has_errors(), "{}", report.render("weir.toml", text));
+            report.config
+        });
+        let host = weir_compute::HostResources::probe(docker_socket).await;
         let mut config = EngineConfig::new(
             home.path().to_path_buf(),
             vec![weir_exe(), OsString::from("supervise")],
+            std::sync::Arc::new(weir_compute::effective_platform(given, host)),
         );
         config.docker_socket = docker_socket.map(std::path::Path::to_path_buf);
-        if let Some(text) = platform {
-            let report = weir_core::platform::parse(text);
-            assert!(!report.has_errors(), "{}", report.render("weir.toml", text));
-            config.platform = report.config;
-        }
+        config.server_environment = std::env::vars_os().collect();
         if !jobs.is_empty() {
             let dir = home.path().join("jobs");
             std::fs::create_dir_all(&dir).unwrap();
