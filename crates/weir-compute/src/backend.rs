@@ -376,4 +376,11 @@ pub trait Backend: Send + Sync {
 
     /// Re-attaches to a try started before the engine restarted; never starts it again.
     fn adopt(&self, key: TryKey, try_dir: PathBuf) -> BoxFuture<'_, Result<Adopted>>;
+
+    /// Whether the backend can take work now: its daemon or API answers. A backend that
+    /// cannot is not a failure of the tries meant for it: they wait in their queues with
+    /// that reason shown. Cheap backends (local processes) are always available.
+    fn available(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }

@@ -1,55 +1,151 @@
-//! Which compute environments can take work now. A Docker environment whose daemon does
-//! not answer is unavailable: its tries wait in their queue, with that reason shown,
-//! instead of failing en masse.
+//! The backend registry: one `Arc<dyn Backend>` per kind of compute environment
+//! (`process`, `docker`, …), chosen by the environment's kind from the platform config.
+//! The rest of the engine asks the registry which backend runs a try, re-attaches a try
+//! by the kind its record names, and which environments cannot take work now; no code
+//! outside a backend compares a backend's name. Adding a backend (Kubernetes, AWS
+//! Batch) is a new `weir_compute::Backend` plus its line in [`Backends::new`].
+//!
+//! A backend that does not answer (a Docker daemon down) makes its environments
+//! unavailable: their tries wait in their queues, with that reason shown, instead of
+//! failing en masse.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing::warn;
-use weir_core::platform::Backend;
+use weir_compute::{Backend, ComputeError, ProcessBackend};
+use weir_core::platform::{Backend as BackendKind, PlatformConfig};
 
-use crate::service::Shared;
+use crate::config::EngineConfig;
 
-/// How long a daemon's answer (up or down) is trusted before asking again.
-const PING_TTL: Duration = Duration::from_secs(2);
+/// How long a backend's answer (up or down) is trusted before asking again.
+const AVAILABILITY_TTL: Duration = Duration::from_secs(2);
 
-/// The names of the environments that cannot take work now.
-pub async fn unavailable(shared: &Shared) -> Vec<String> {
-    let docker_envs: Vec<String> = shared
-        .platform
-        .compute_environments
-        .iter()
-        .filter(|e| e.backend == Backend::Docker)
-        .map(|e| e.name.clone())
-        .collect();
-    if docker_envs.is_empty() {
-        return Vec::new();
+/// The backends this engine runs tries on, by kind.
+pub(crate) struct Backends {
+    by_kind: HashMap<BackendKind, Arc<dyn Backend>>,
+    platform: Arc<PlatformConfig>,
+    /// When each backend last answered, and whether it was available.
+    availability: Mutex<HashMap<BackendKind, (Instant, bool)>>,
+}
+
+impl Backends {
+    /// The local process backend always (shell tasks, and tries recorded by it), and one
+    /// backend per other kind the platform's compute environments use.
+    pub fn new(config: &EngineConfig) -> Self {
+        let log_max_bytes = config.platform.logs.max_bytes_per_try.0;
+        let mut by_kind: HashMap<BackendKind, Arc<dyn Backend>> = HashMap::new();
+        by_kind.insert(
+            BackendKind::Process,
+            Arc::new(
+                ProcessBackend::new(config.supervisor_command.clone())
+                    .with_log_limit(log_max_bytes)
+                    .with_server_environment(config.server_environment.clone()),
+            ),
+        );
+        for env in &config.platform.compute_environments {
+            if by_kind.contains_key(&env.backend) {
+                continue;
+            }
+            let backend: Arc<dyn Backend> = match env.backend {
+                BackendKind::Process => continue,
+                BackendKind::Docker => Arc::new(docker_backend(config, log_max_bytes)),
+            };
+            by_kind.insert(env.backend, backend);
+        }
+        Backends {
+            by_kind,
+            platform: config.platform.clone(),
+            availability: Mutex::new(HashMap::new()),
+        }
     }
-    if docker_up(shared).await {
-        Vec::new()
-    } else {
-        docker_envs
+
+    /// The backend of `kind`, or why there is none on this server.
+    pub fn get(&self, kind: BackendKind) -> Result<&Arc<dyn Backend>, ComputeError> {
+        self.by_kind
+            .get(&kind)
+            .ok_or_else(|| ComputeError::BackendUnavailable {
+                backend: kind.as_str(),
+                detail: format!(
+                    "no `{}` compute environment is configured on this server",
+                    kind.as_str()
+                ),
+            })
+    }
+
+    /// The backend that recorded a try (its record's `executor`), to re-attach to it.
+    /// Tries recorded before backends were named ran as local processes.
+    pub fn of_record(&self, executor: Option<&str>) -> Result<&Arc<dyn Backend>, ComputeError> {
+        match executor {
+            None => self.get(BackendKind::Process),
+            Some(name) => match BackendKind::from_name(name) {
+                Some(kind) => self.get(kind),
+                None => Err(ComputeError::BackendUnavailable {
+                    backend: "unknown",
+                    detail: format!("this build of Weir has no `{name}` backend"),
+                }),
+            },
+        }
+    }
+
+    /// The kind of backend that runs compute environment `environment`.
+    pub fn kind_of_environment(&self, environment: &str) -> Option<BackendKind> {
+        self.platform.environment(environment).map(|e| e.backend)
+    }
+
+    /// The names of the compute environments that cannot take work now.
+    pub async fn unavailable_environments(&self) -> Vec<String> {
+        let mut down = Vec::new();
+        for env in &self.platform.compute_environments {
+            if !self.available(env.backend).await {
+                down.push(env.name.clone());
+            }
+        }
+        down
+    }
+
+    /// Whether the backend of `kind` takes work now (its answer kept for a moment).
+    async fn available(&self, kind: BackendKind) -> bool {
+        let Some(backend) = self.by_kind.get(&kind) else {
+            return false;
+        };
+        if let Ok(cache) = self.availability.lock()
+            && let Some((at, up)) = cache.get(&kind)
+            && at.elapsed() < AVAILABILITY_TTL
+        {
+            return *up;
+        }
+        let up = match backend.available().await {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(backend = kind.as_str(), error = %e, "a compute backend does not answer; its tries wait in their queues");
+                false
+            }
+        };
+        if let Ok(mut cache) = self.availability.lock() {
+            cache.insert(kind, (Instant::now(), up));
+        }
+        up
     }
 }
 
-async fn docker_up(shared: &Shared) -> bool {
-    let Some(docker) = &shared.docker else {
-        return false;
-    };
-    if let Ok(cache) = shared.docker_health.lock()
-        && let Some((at, up)) = *cache
-        && at.elapsed() < PING_TTL
-    {
-        return up;
-    }
-    let up = match docker.ping().await {
-        Ok(()) => true,
-        Err(e) => {
-            warn!(error = %e, "the Docker daemon does not answer; container tries wait in their queues");
-            false
-        }
-    };
-    if let Ok(mut cache) = shared.docker_health.lock() {
-        *cache = Some((Instant::now(), up));
-    }
-    up
+/// The Docker backend on the configured socket (or the default one).
+fn docker_backend(config: &EngineConfig, log_max_bytes: u64) -> weir_compute::DockerBackend {
+    let defaults = weir_compute::DockerConfig::default();
+    weir_compute::DockerBackend::new(weir_compute::DockerConfig {
+        socket: config
+            .docker_socket
+            .clone()
+            .unwrap_or(defaults.socket.clone()),
+        // The backend refuses privileges unless allowed at all; which team may use them
+        // is the engine's check (`prepare`), per the platform config.
+        allow_privileged: config
+            .platform
+            .teams
+            .iter()
+            .any(|t| t.allow_privileged || t.allow_host_network || t.allow_host_mounts),
+        log_max_bytes: Some(log_max_bytes),
+        ..defaults
+    })
 }

@@ -139,7 +139,7 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
         .iter()
         .any(|w| w.workload == weir_core::platform::Workload::Container);
     let unavailable = if needs_docker {
-        crate::backends::unavailable(shared).await
+        shared.backends.unavailable_environments().await
     } else {
         Vec::new()
     };

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use tracing::{info, warn};
-use weir_compute::{Backend, EndReason, TryOutcome};
+use weir_compute::{EndReason, TryOutcome};
 use weir_core::ids::TryKey;
+use weir_core::platform::Backend as BackendKind;
 use weir_core::retry::RetryPolicy;
 use weir_core::spec::model::TaskKind;
 
@@ -90,7 +91,7 @@ pub async fn start_try(
         TaskWork::Process => match &task.kind {
             TaskKind::Shell(command) => (
                 crate::prepare::shell(shared, run, version, ti, try_number, command, &dir).await?,
-                "process",
+                Some(BackendKind::Process),
             ),
             _ => return Ok(Started::Lost),
         },
@@ -108,9 +109,15 @@ pub async fn start_try(
                 &dir,
             )
             .await?,
-            "docker",
+            // Where the dispatcher placed it; a container runs on Docker by default.
+            Some(
+                placement
+                    .as_ref()
+                    .and_then(|p| shared.backends.kind_of_environment(&p.environment))
+                    .unwrap_or(BackendKind::Docker),
+            ),
         ),
-        TaskWork::Refused(why, retryable) => (Err((why.clone(), *retryable)), "none"),
+        TaskWork::Refused(why, retryable) => (Err((why.clone(), *retryable)), None),
         TaskWork::Noop => return Ok(Started::Lost),
     };
     let mut claim =
@@ -119,7 +126,7 @@ pub async fn start_try(
     let mut record = TryRecord::started(key.clone(), now);
     record.try_dir = Some(dir.display().to_string());
     record.hostname = Some(shared.config.hostname.clone());
-    record.executor = Some(executor.to_string());
+    record.executor = executor.map(|kind| kind.as_str().to_string());
     let mut running =
         TaskInstanceUpdate::new(ti.key.clone(), TaskState::Queued, TaskState::Running);
     running.start_date = Some(Some(now));
@@ -146,6 +153,10 @@ pub async fn start_try(
             return Ok(Started::Finished);
         }
     };
+    // Only a refused task has no backend, and it ended above.
+    let Some(executor) = executor else {
+        return Ok(Started::Finished);
+    };
     let job_revision = match &need.work {
         TaskWork::Container(plan) => plan.job_revision.clone(),
         _ => None,
@@ -163,7 +174,7 @@ pub async fn start_try(
     if let Ok(mut map) = shared.running.lock() {
         map.insert(key.clone(), watched);
     }
-    if executor == "docker" {
+    if executor != BackendKind::Process {
         // A container start (maybe a pull) takes a while: never hold the loop for it.
         let task_shared = shared.clone();
         shared
@@ -177,18 +188,17 @@ pub async fn start_try(
 
 /// Hands a try to its backend; on success waits for it in the background, on failure
 /// reports the try finished (the loop records it).
-async fn submit(shared: &Arc<Shared>, key: TryKey, spec: weir_compute::LaunchSpec, executor: &str) {
+async fn submit(
+    shared: &Arc<Shared>,
+    key: TryKey,
+    spec: weir_compute::LaunchSpec,
+    executor: BackendKind,
+) {
     let dir = spec.try_dir.clone();
     let started = shared.now();
-    let submitted = match executor {
-        "docker" => match &shared.docker {
-            Some(docker) => docker.submit(spec).await,
-            None => Err(weir_compute::ComputeError::BackendUnavailable {
-                backend: "docker",
-                detail: "no Docker compute environment is configured on this server".into(),
-            }),
-        },
-        _ => shared.process.submit(spec).await,
+    let submitted = match shared.backends.get(executor) {
+        Ok(backend) => backend.submit(spec).await,
+        Err(e) => Err(e),
     };
     match submitted {
         Ok(running) => {

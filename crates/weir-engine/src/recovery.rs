@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use tracing::{info, warn};
-use weir_compute::{Adopted, Backend};
+use weir_compute::Adopted;
 use weir_core::state::TaskState;
 use weir_store::{TaskInstanceKey, TaskInstanceUpdate};
 
@@ -24,15 +24,9 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
             requeue_never_started(shared, &record, "it was never given a try folder").await?;
             continue;
         };
-        let adopted_try = match record.executor.as_deref() {
-            Some("docker") => match &shared.docker {
-                Some(docker) => docker.adopt(key.clone(), dir.into()).await,
-                None => Err(weir_compute::ComputeError::BackendUnavailable {
-                    backend: "docker",
-                    detail: "no Docker compute environment is configured on this server".into(),
-                }),
-            },
-            _ => shared.process.adopt(key.clone(), dir.into()).await,
+        let adopted_try = match shared.backends.of_record(record.executor.as_deref()) {
+            Ok(backend) => backend.adopt(key.clone(), dir.into()).await,
+            Err(e) => Err(e),
         };
         match adopted_try {
             Ok(Adopted::Running(running)) => {

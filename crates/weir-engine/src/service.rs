@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
-use weir_compute::{CancelHandle, ProcessBackend};
+use weir_compute::CancelHandle;
 use weir_core::ids::{DagId, RunId, TryKey};
 use weir_store::{Store, TaskInstanceKey};
 
@@ -26,7 +26,6 @@ pub(crate) struct Shared {
     pub store: Store,
     pub cache: DagCache,
     pub clock: Arc<dyn Clock>,
-    pub process: ProcessBackend,
     pub events: mpsc::UnboundedSender<Event>,
     /// Tries this engine is watching: to cancel them on clear or mark, and to finish
     /// them without reading back what the engine already knows.
@@ -37,10 +36,8 @@ pub(crate) struct Shared {
     pub shutdown: CancellationToken,
     /// The platform in force: from `weir.toml`, or the standalone default.
     pub platform: Arc<weir_core::platform::PlatformConfig>,
-    /// The Docker backend, when the platform has a Docker environment.
-    pub docker: Option<weir_compute::DockerBackend>,
-    /// When the Docker daemon last answered a ping, and whether it was up.
-    pub docker_health: Mutex<Option<(std::time::Instant, bool)>>,
+    /// The compute backends, by the kind of environment they run.
+    pub backends: crate::backends::Backends,
     /// The teams' job definitions (`jobs/`).
     pub jobs: std::sync::RwLock<weir_core::job_def::JobCatalog>,
     /// Each (queue, team)'s recent usage, for fair share.
@@ -114,29 +111,19 @@ impl Engine {
         })?;
         let (tx, rx) = mpsc::unbounded_channel();
         let platform = config.platform.clone();
-        let log_max_bytes = platform.logs.max_bytes_per_try.0;
-        let process = ProcessBackend::new(config.supervisor_command.clone())
-            .with_log_limit(log_max_bytes)
-            .with_server_environment(config.server_environment.clone());
-        let docker = platform
-            .compute_environments
-            .iter()
-            .any(|e| e.backend == weir_core::platform::Backend::Docker)
-            .then(|| docker_backend(&config, Some(log_max_bytes)));
+        let backends = crate::backends::Backends::new(&config);
         let views = Mutex::new(crate::queues::empty_views(&platform));
         let shared = Arc::new(Shared {
             platform,
             views,
             dag_sync: tokio::sync::Mutex::new(()),
-            docker,
-            docker_health: Mutex::new(None),
+            backends,
             jobs: std::sync::RwLock::new(weir_core::job_def::JobCatalog::default()),
             usage: Mutex::new(HashMap::new()),
             config,
             store,
             cache: DagCache::default(),
             clock,
-            process,
             events: tx,
             running: Mutex::new(HashMap::new()),
             retries: Mutex::new(BTreeMap::new()),
@@ -336,27 +323,4 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
         .ok()
         .and_then(|r| r.keys().next().copied());
     earliest(next_wake, retry_at)
-}
-
-/// The Docker backend on the configured socket (or the default one).
-fn docker_backend(
-    config: &EngineConfig,
-    log_max_bytes: Option<u64>,
-) -> weir_compute::DockerBackend {
-    let defaults = weir_compute::DockerConfig::default();
-    weir_compute::DockerBackend::new(weir_compute::DockerConfig {
-        socket: config
-            .docker_socket
-            .clone()
-            .unwrap_or(defaults.socket.clone()),
-        // The backend refuses privileges unless allowed at all; which team may use them
-        // is the engine's check (`prepare`), per the platform config.
-        allow_privileged: config
-            .platform
-            .teams
-            .iter()
-            .any(|t| t.allow_privileged || t.allow_host_network || t.allow_host_mounts),
-        log_max_bytes,
-        ..defaults
-    })
 }

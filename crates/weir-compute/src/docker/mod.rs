@@ -383,6 +383,10 @@ impl Backend for DockerBackend {
     fn adopt(&self, key: TryKey, try_dir: PathBuf) -> BoxFuture<'_, Result<Adopted>> {
         Box::pin(self.adopt_now(key, try_dir))
     }
+
+    fn available(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.ping())
+    }
 }
 
 /// Creates the try folder and its log; returns its canonical path.

@@ -129,6 +129,14 @@ impl Backend {
         }
     }
 
+    /// The backend named `name` (as [`Self::as_str`] writes it, and as a try's record
+    /// keeps it); None for a name this build does not know.
+    pub fn from_name(name: &str) -> Option<Backend> {
+        [Backend::Process, Backend::Docker]
+            .into_iter()
+            .find(|b| b.as_str() == name)
+    }
+
     /// Whether this backend can run `workload`.
     pub fn runs(self, workload: Workload) -> bool {
         match self {
