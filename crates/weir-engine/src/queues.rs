@@ -69,7 +69,7 @@ pub fn empty_views(platform: &PlatformConfig) -> (Vec<QueueView>, Vec<Environmen
         .iter()
         .map(|e| EnvironmentView {
             name: e.name.clone(),
-            backend: backend_name(&e.backend).to_string(),
+            backend: e.backend.as_str().to_string(),
             max_vcpus: e.max_vcpus,
             max_memory_bytes: e.max_memory.0,
             used_vcpus: 0.0,
@@ -84,12 +84,5 @@ pub fn policy_name(p: &weir_core::platform::SchedulingPolicy) -> &'static str {
     match p {
         weir_core::platform::SchedulingPolicy::Fifo => "fifo",
         weir_core::platform::SchedulingPolicy::FairShare => "fair_share",
-    }
-}
-
-pub fn backend_name(b: &weir_core::platform::Backend) -> &'static str {
-    match b {
-        weir_core::platform::Backend::Process => "process",
-        weir_core::platform::Backend::Docker => "docker",
     }
 }
