@@ -95,6 +95,7 @@ use weir_core::ids::TryKey;
 use crate::container::ContainerLaunch;
 use crate::error::Result;
 use crate::sandbox::Sandbox;
+use crate::try_folder::{TaskXCom, TryFolder};
 
 /// A boxed, sendable future: the trait returns these so it stays usable as `dyn Backend`
 /// (the engine picks a backend per compute environment at run time).
@@ -204,9 +205,22 @@ pub struct TryOutcome {
     pub cpu_seconds: f64,
     /// Largest resident set size of any single process of the task.
     pub peak_rss_bytes: u64,
+    /// What the task left in its XCom file, read from the try folder when it succeeded
+    /// ([`RunningTry::wait`]); not part of `status.json`.
+    #[serde(skip)]
+    pub xcom: TaskXCom,
 }
 
 impl TryOutcome {
+    /// The outcome with the XCom the task left in `folder`, when it succeeded (a failed
+    /// task's XCom is not taken).
+    pub fn with_xcom_from(mut self, folder: &TryFolder) -> Self {
+        if self.succeeded() {
+            self.xcom = folder.read_xcom();
+        }
+        self
+    }
+
     /// Whether the task succeeded: it exited by itself with code 0.
     pub fn succeeded(&self) -> bool {
         self.reason == EndReason::Exited && self.exit_code == Some(0)
@@ -231,6 +245,7 @@ impl TryOutcome {
             finished_at,
             cpu_seconds: 0.0,
             peak_rss_bytes: 0,
+            xcom: TaskXCom::Nothing,
         }
     }
 }
@@ -325,9 +340,11 @@ impl RunningTry {
         self.cancel.cancel();
     }
 
-    /// Waits for the try to end. Never fails: see [`EndReason::Lost`].
+    /// Waits for the try to end, with the XCom it returned if it succeeded. Never
+    /// fails: see [`EndReason::Lost`].
     pub async fn wait(self) -> TryOutcome {
-        self.outcome.await
+        let folder = TryFolder::at(self.try_dir);
+        self.outcome.await.with_xcom_from(&folder)
     }
 }
 

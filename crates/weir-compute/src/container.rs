@@ -5,44 +5,11 @@
 //! backends will read the same fields. The try's environment, secrets, timeout and folder
 //! stay in [`crate::LaunchSpec`].
 
-use std::fmt;
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
-/// When to pull the image from its registry before running it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PullPolicy {
-    /// Pull only when the image is not on the machine yet (the default).
-    #[default]
-    IfNotPresent,
-    /// Pull before every try (a moving tag such as `:latest`).
-    Always,
-    /// Never pull: the image must already be on the machine.
-    Never,
-}
-
-impl fmt::Display for PullPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::IfNotPresent => "if_not_present",
-            Self::Always => "always",
-            Self::Never => "never",
-        })
-    }
-}
-
-/// A folder of the host mounted into the container. Only honoured by a backend that was
-/// configured to allow privileged tries; see [`ContainerLaunch::is_privileged`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostMount {
-    /// Absolute path on the host.
-    pub source: PathBuf,
-    /// Absolute path inside the container.
-    pub target: String,
-    pub read_only: bool,
-}
+/// When to pull the image, and a host folder mounted into the container: declared once,
+/// in the DAG model, and run as the spec says.
+pub use weir_core::spec::model::{HostMountSpec as HostMount, PullPolicy};
 
 /// The container of one try.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

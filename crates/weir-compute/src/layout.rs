@@ -296,6 +296,7 @@ mod tests {
             finished_at: now,
             cpu_seconds: 0.25,
             peak_rss_bytes: 4096,
+            xcom: Default::default(),
         };
         write_status(dir.path(), &outcome).expect("write");
         assert_eq!(read_status(dir.path()).expect("read"), Some(outcome));

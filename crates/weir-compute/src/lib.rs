@@ -22,6 +22,7 @@ pub mod layout;
 pub mod process;
 pub mod sandbox;
 pub mod supervisor;
+pub mod try_folder;
 
 mod capture;
 mod error;
@@ -35,3 +36,4 @@ pub use error::{ComputeError, Result};
 pub use host::{HostResources, effective_platform};
 pub use process::ProcessBackend;
 pub use sandbox::Sandbox;
+pub use try_folder::{MAX_XCOM_BYTES, TaskXCom, TryFolder};

@@ -5,12 +5,11 @@
 //! starts it, so after a crash the engine always looks for it (adoption) and never
 //! starts a second copy.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use tracing::{info, warn};
-use weir_compute::{EndReason, TryOutcome};
+use weir_compute::{EndReason, TaskXCom, TryFolder, TryOutcome};
 use weir_core::ids::TryKey;
 use weir_core::platform::Backend as BackendKind;
 use weir_core::retry::RetryPolicy;
@@ -26,26 +25,6 @@ use crate::dag_cache::DagVersion;
 use crate::error::{EngineError, Result};
 use crate::events::Event;
 use crate::service::Shared;
-
-/// Largest XCom value a task may return.
-pub const MAX_XCOM_BYTES: u64 = 1024 * 1024;
-/// The file a task writes its XCom to (`$WEIR_XCOM`), inside its try folder.
-pub const XCOM_FILE: &str = weir_compute::layout::XCOM;
-
-/// The try folder: `<home>/logs/<dag>/<run>/<task>/<map index>/<try>`.
-pub fn try_dir(logs: &Path, key: &TryKey) -> PathBuf {
-    let run: String = key
-        .run_id
-        .as_str()
-        .chars()
-        .map(|c| if matches!(c, ':' | '+') { '_' } else { c })
-        .collect();
-    logs.join(key.dag_id.as_str())
-        .join(run)
-        .join(key.task_id.as_str())
-        .join(key.map_index.to_string())
-        .join(key.try_number.to_string())
-}
 
 /// What happened when the dispatcher handed an instance over.
 pub enum Started {
@@ -84,13 +63,14 @@ pub async fn start_try(
 
     let try_number = ti.try_number + 1;
     let key = ti.key.try_key(try_number);
-    let dir = try_dir(&shared.config.logs_dir(), &key);
+    let folder = TryFolder::of(&shared.config.logs_dir(), &key);
 
     // Decide what to run; a problem here fails the try with the reason in its log.
     let (prepared, executor) = match &need.work {
         TaskWork::Process => match &task.kind {
             TaskKind::Shell(command) => (
-                crate::prepare::shell(shared, run, version, ti, try_number, command, &dir).await?,
+                crate::prepare::shell(shared, run, version, ti, try_number, command, &folder)
+                    .await?,
                 Some(BackendKind::Process),
             ),
             _ => return Ok(Started::Lost),
@@ -106,7 +86,7 @@ pub async fn start_try(
                     plan,
                     request: need.request,
                 },
-                &dir,
+                &folder,
             )
             .await?,
             // Where the dispatcher placed it; a container runs on Docker by default.
@@ -124,7 +104,7 @@ pub async fn start_try(
         TaskInstanceUpdate::new(ti.key.clone(), TaskState::Scheduled, TaskState::Queued);
     claim.try_number = Some(try_number);
     let mut record = TryRecord::started(key.clone(), now);
-    record.try_dir = Some(dir.display().to_string());
+    record.try_dir = Some(folder.path().display().to_string());
     record.hostname = Some(shared.config.hostname.clone());
     record.executor = executor.map(|kind| kind.as_str().to_string());
     let mut running =
@@ -138,15 +118,15 @@ pub async fn start_try(
         return Ok(Started::Lost);
     }
     // Owner-only, as the backend makes it: the try folder holds the task's log and XCom.
-    weir_compute::layout::create_private_dir(&dir).map_err(|source| EngineError::Io {
-        path: dir.display().to_string(),
+    folder.create().map_err(|source| EngineError::Io {
+        path: folder.path().display().to_string(),
         source,
     })?;
 
     let spec = match prepared {
         Ok(spec) => spec,
         Err((reason, retryable)) => {
-            append_log(&dir, &format!("error: {reason}"));
+            folder.remark(&format!("error: {reason}"));
             let outcome =
                 TryOutcome::without_usage(EndReason::LaunchFailed(reason), now, shared.now());
             finish_try(shared, &key, outcome, retryable).await?;
@@ -166,7 +146,7 @@ pub async fn start_try(
     // one when it does.
     let watched = crate::service::Watched {
         cancel: weir_compute::CancelHandle::new(),
-        try_dir: dir.clone(),
+        folder: folder.clone(),
         version_hash: version.hash.clone(),
         placement,
         job_revision,
@@ -194,7 +174,7 @@ async fn submit(
     spec: weir_compute::LaunchSpec,
     executor: BackendKind,
 ) {
-    let dir = spec.try_dir.clone();
+    let folder = TryFolder::at(spec.try_dir.clone());
     let started = shared.now();
     let submitted = match shared.backends.get(executor) {
         Ok(backend) => backend.submit(spec).await,
@@ -214,7 +194,7 @@ async fn submit(
             spawn_waiter(shared, key, running);
         }
         Err(e) => {
-            append_log(&dir, &format!("error: the task could not be started: {e}"));
+            folder.remark(&format!("error: the task could not be started: {e}"));
             let outcome = TryOutcome::without_usage(
                 EndReason::LaunchFailed(e.to_string()),
                 started,
@@ -255,34 +235,6 @@ fn spawn_waiter(shared: &Arc<Shared>, key: TryKey, running: weir_compute::Runnin
     });
 }
 
-/// Appends an engine line to a try's log, in the log's own format.
-pub(crate) fn append_log(dir: &Path, line: &str) {
-    // Best effort: the log is a courtesy, the store holds the outcome.
-    let _ = weir_compute::layout::append_log_line(dir, &format!("[weir] {line}"));
-}
-
-/// Reads the task's XCom file: None if it wrote none, Err if it is unusable.
-fn read_xcom(dir: &Path) -> std::result::Result<Option<serde_json::Value>, String> {
-    let path = dir.join(XCOM_FILE);
-    let Ok(meta) = std::fs::metadata(&path) else {
-        return Ok(None);
-    };
-    if meta.len() == 0 {
-        return Ok(None);
-    }
-    if meta.len() > MAX_XCOM_BYTES {
-        return Err(format!(
-            "the XCom written to $WEIR_XCOM is {} bytes; the limit is {MAX_XCOM_BYTES} (1 MiB): pass large data through storage and its path through XCom",
-            meta.len()
-        ));
-    }
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("cannot read the XCom file: {e}"))?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| format!("the XCom written to $WEIR_XCOM is not valid JSON: {e}"))
-}
-
 /// Records how a try ended and moves its task instance on.
 pub async fn finish_try(
     shared: &Arc<Shared>,
@@ -297,12 +249,12 @@ pub async fn finish_try(
         .and_then(|mut map| map.remove(key));
     let ti_key = TaskInstanceKey::from(key);
     let ti = shared.store.get_task_instance(&ti_key).await?;
-    let (dir, version_hash, placement, job_revision) = match watched {
-        Some(w) => (Some(w.try_dir), w.version_hash, w.placement, w.job_revision),
+    let (folder, version_hash, placement, job_revision) = match watched {
+        Some(w) => (Some(w.folder), w.version_hash, w.placement, w.job_revision),
         None => {
             let record = shared.store.get_try(key).await?;
-            let dir = record.and_then(|r| r.try_dir).map(PathBuf::from);
-            (dir, run_version(shared, key).await?, None, None)
+            let folder = record.and_then(|r| r.try_dir).map(TryFolder::at);
+            (folder, run_version(shared, key).await?, None, None)
         }
     };
     let now = shared.now();
@@ -314,13 +266,15 @@ pub async fn finish_try(
     };
     let mut succeeded = outcome.succeeded();
     let mut xcom_value = None;
-    if succeeded && let Some(dir) = &dir {
-        match read_xcom(dir) {
-            Ok(Some(value)) => xcom_value = Some(value),
-            Ok(None) => {}
-            Err(why) => {
-                append_log(dir, &format!("error: {why}"));
-                reason = Some(why);
+    if succeeded {
+        match &outcome.xcom {
+            TaskXCom::Value(value) => xcom_value = Some(value.clone()),
+            TaskXCom::Nothing => {}
+            TaskXCom::Unusable(why) => {
+                if let Some(folder) = &folder {
+                    folder.remark(&format!("error: {why}"));
+                }
+                reason = Some(why.clone());
                 succeeded = false;
             }
         }
@@ -418,25 +372,19 @@ pub async fn finish_try(
         warn!(%key, "task instance changed while its try ran; its result is recorded on the try only");
         return Ok(());
     }
-    if let Some(dir) = &dir {
+    if let Some(folder) = &folder {
         match (state, retry_at) {
-            (TaskState::UpForRetry, Some(at)) => append_log(
-                dir,
-                &format!(
-                    "try {} failed ({}); retrying at {}",
-                    key.try_number,
-                    reason.as_deref().unwrap_or("failed"),
-                    at.to_rfc3339_opts(SecondsFormat::Secs, true)
-                ),
-            ),
-            (TaskState::Failed, _) => append_log(
-                dir,
-                &format!(
-                    "try {} failed ({}); no retries left",
-                    key.try_number,
-                    reason.as_deref().unwrap_or("failed")
-                ),
-            ),
+            (TaskState::UpForRetry, Some(at)) => folder.remark(&format!(
+                "try {} failed ({}); retrying at {}",
+                key.try_number,
+                reason.as_deref().unwrap_or("failed"),
+                at.to_rfc3339_opts(SecondsFormat::Secs, true)
+            )),
+            (TaskState::Failed, _) => folder.remark(&format!(
+                "try {} failed ({}); no retries left",
+                key.try_number,
+                reason.as_deref().unwrap_or("failed")
+            )),
             _ => {}
         }
     }

@@ -6,14 +6,13 @@
 use std::path::Path;
 
 use chrono::SecondsFormat;
-use weir_compute::{ContainerLaunch, LaunchSpec};
+use weir_compute::{ContainerLaunch, LaunchSpec, TryFolder};
 use weir_core::platform::ShellIsolation;
 use weir_core::template::{self, TemplateContext};
 use weir_store::{DagRunRecord, TaskInstanceRecord};
 
 use crate::dag_cache::DagVersion;
 use crate::error::Result;
-use crate::launch::XCOM_FILE;
 use crate::service::Shared;
 use crate::workload::ContainerPlan;
 
@@ -105,7 +104,7 @@ pub async fn shell(
     ti: &TaskInstanceRecord,
     try_number: u32,
     command: &str,
-    dir: &Path,
+    folder: &TryFolder,
 ) -> Result<Prepared> {
     let ctx = match try_context(shared, run, version, ti, try_number).await? {
         Ok(ctx) => ctx,
@@ -119,8 +118,8 @@ pub async fn shell(
         // The one field rendered with shell quoting: it is the only one a shell parses.
         let rendered = template::render_shell(command, &ctx)
             .map_err(|e| (format!("cannot render `shell`: {}", e.message), true))?;
-        let env = environment(run, ti, try_number, &dir.join(XCOM_FILE), &eff.env, &ctx)?;
-        let mut spec = LaunchSpec::new(ti.key.try_key(try_number), rendered, dir);
+        let env = environment(run, ti, try_number, &folder.xcom_path(), &eff.env, &ctx)?;
+        let mut spec = LaunchSpec::new(ti.key.try_key(try_number), rendered, folder.path());
         spec.env = env;
         spec.timeout = eff.timeout;
         spec.sandbox = match shared.platform.shell_isolation(&version.spec.team) {
@@ -147,7 +146,7 @@ pub async fn container(
     ti: &TaskInstanceRecord,
     try_number: u32,
     work: ContainerWork<'_>,
-    dir: &Path,
+    folder: &TryFolder,
 ) -> Result<Prepared> {
     let ContainerWork { plan, request } = work;
     let ctx = match try_context(shared, run, version, ti, try_number).await? {
@@ -194,7 +193,7 @@ pub async fn container(
         if let Some(args) = list(&plan.args, "`args`")? {
             command.get_or_insert_with(Vec::new).extend(args);
         }
-        let env = environment(run, ti, try_number, &dir.join(XCOM_FILE), &plan.env, &ctx)?;
+        let env = environment(run, ti, try_number, &folder.xcom_path(), &plan.env, &ctx)?;
         let shown = std::iter::once(image.clone())
             .chain(command.clone().unwrap_or_default())
             .collect::<Vec<_>>()
@@ -202,28 +201,14 @@ pub async fn container(
         let mut launch = ContainerLaunch::new(image);
         launch.command = command;
         launch.workdir = plan.workdir.clone();
-        launch.pull = match plan.pull {
-            weir_core::spec::model::PullPolicy::IfNotPresent => {
-                weir_compute::PullPolicy::IfNotPresent
-            }
-            weir_core::spec::model::PullPolicy::Always => weir_compute::PullPolicy::Always,
-            weir_core::spec::model::PullPolicy::Never => weir_compute::PullPolicy::Never,
-        };
+        launch.pull = plan.pull;
         launch.team = Some(team.clone());
         launch.privileged = plan.privileged;
         launch.host_network = plan.host_network;
-        launch.host_mounts = plan
-            .mounts
-            .iter()
-            .map(|m| weir_compute::HostMount {
-                source: m.source.clone().into(),
-                target: m.target.clone(),
-                read_only: m.read_only,
-            })
-            .collect();
+        launch.host_mounts = plan.mounts.clone();
         launch.vcpu = Some(request.vcpus);
         launch.memory_bytes = Some(request.memory_bytes);
-        let mut spec = LaunchSpec::new(ti.key.try_key(try_number), shown, dir);
+        let mut spec = LaunchSpec::new(ti.key.try_key(try_number), shown, folder.path());
         spec.env = env;
         spec.timeout = plan.timeout;
         spec.container = Some(launch);

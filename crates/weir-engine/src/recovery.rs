@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use tracing::{info, warn};
-use weir_compute::Adopted;
+use weir_compute::{Adopted, TryFolder};
 use weir_core::state::TaskState;
 use weir_store::{TaskInstanceKey, TaskInstanceUpdate};
 
@@ -25,7 +25,7 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
             continue;
         };
         let adopted_try = match shared.backends.of_record(record.executor.as_deref()) {
-            Ok(backend) => backend.adopt(key.clone(), dir.into()).await,
+            Ok(backend) => backend.adopt(key.clone(), (&dir).into()).await,
             Err(e) => Err(e),
         };
         match adopted_try {
@@ -40,7 +40,7 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
             Ok(Adopted::Finished(outcome)) => {
                 shared.notify(Event::TryFinished {
                     key,
-                    outcome,
+                    outcome: outcome.with_xcom_from(&TryFolder::at(&dir)),
                     retryable: true,
                 });
             }
@@ -132,16 +132,13 @@ async fn requeue_never_started(
         .store
         .end_try(key, &outcome, None, None, current.then_some(&update))
         .await?;
-    if let Some(dir) = record.try_dir.as_deref().map(std::path::Path::new)
-        && dir.is_dir()
+    if let Some(folder) = record.try_dir.as_deref().map(TryFolder::at)
+        && folder.path().is_dir()
     {
-        crate::launch::append_log(
-            dir,
-            &format!(
-                "try {} {reason}; the task goes back to the queue (no retry used)",
-                key.try_number
-            ),
-        );
+        folder.remark(&format!(
+            "try {} {reason}; the task goes back to the queue (no retry used)",
+            key.try_number
+        ));
     }
     if moved {
         info!(%key, reason, "try never started; queued again without using a retry");
@@ -183,7 +180,7 @@ async fn watched_after_restart(
     }
     Ok(crate::service::Watched {
         cancel: running.cancel_handle(),
-        try_dir: running.try_dir().to_path_buf(),
+        folder: TryFolder::at(running.try_dir()),
         version_hash,
         placement,
         job_revision,

@@ -70,7 +70,7 @@ impl Shared {
 /// What the engine remembers of a try it watches.
 pub(crate) struct Watched {
     pub cancel: CancelHandle,
-    pub try_dir: std::path::PathBuf,
+    pub folder: weir_compute::TryFolder,
     pub version_hash: String,
     /// Where the dispatcher placed it (queue, team, environment, request).
     pub placement: Option<weir_core::fair_share::RunningTry>,

@@ -102,7 +102,7 @@ pub(crate) fn body(
                 .iter()
                 .map(|m| {
                     let mode = if m.read_only { "ro" } else { "rw" };
-                    format!("{}:{}:{mode}", m.source.display(), m.target)
+                    format!("{}:{}:{mode}", m.source, m.target)
                 })
                 .collect()
         }),

@@ -188,6 +188,7 @@ pub(crate) async fn watch(w: Watch, cancel: CancelHandle) -> TryOutcome {
         finished_at,
         cpu_seconds: usage.cpu_seconds,
         peak_rss_bytes: usage.peak_memory_bytes,
+        xcom: Default::default(),
     };
     record(&w.try_dir, &outcome, &remarks);
     remove(&w.docker, &w.name).await;

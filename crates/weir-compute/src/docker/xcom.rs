@@ -35,7 +35,7 @@ pub const WEIR_DIR_IN_CONTAINER: &str = "/weir";
 /// Where the task writes its XCom.
 pub const XCOM_IN_CONTAINER: &str = "/weir/xcom.json";
 /// The XCom file in the try folder.
-pub const XCOM_FILE: &str = "xcom.json";
+pub const XCOM_FILE: &str = crate::layout::XCOM;
 /// The try folder's subfolder mounted at `/weir` (bind-mount transfer).
 pub const IO_DIR: &str = "io";
 

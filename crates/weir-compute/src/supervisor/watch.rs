@@ -191,6 +191,7 @@ impl State {
             finished_at,
             cpu_seconds,
             peak_rss_bytes,
+            xcom: Default::default(),
         }
     }
 }

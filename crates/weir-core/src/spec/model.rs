@@ -265,13 +265,28 @@ pub struct HostMountSpec {
     pub read_only: bool,
 }
 
+// When to pull a container's image before running it. (Plain comments: doc comments
+// would change the published JSON Schema.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PullPolicy {
+    // Pull only when the image is not on the machine yet (the default).
     #[default]
     IfNotPresent,
+    // Pull before every try (a moving tag such as `:latest`).
     Always,
+    // Never pull: the image must already be on the machine.
     Never,
+}
+
+impl std::fmt::Display for PullPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::IfNotPresent => "if_not_present",
+            Self::Always => "always",
+            Self::Never => "never",
+        })
+    }
 }
 
 /// What a task asks of the compute it runs on.
