@@ -51,7 +51,7 @@ pub struct User {
     #[serde(with = "time")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
-    #[serde(with = "time::option")]
+    #[serde(default, with = "time::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_login_at: Option<DateTime<Utc>>,
     pub teams: Vec<Membership>,
@@ -129,13 +129,13 @@ pub struct TokenInfo {
     #[serde(with = "time")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
-    #[serde(with = "time::option")]
+    #[serde(default, with = "time::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<DateTime<Utc>>,
-    #[serde(with = "time::option")]
+    #[serde(default, with = "time::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<DateTime<Utc>>,
-    #[serde(with = "time::option")]
+    #[serde(default, with = "time::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<DateTime<Utc>>,
 }
@@ -177,8 +177,18 @@ fn given<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, 
 }
 
 /// The answer to `POST /tokens`: the secret, shown this once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CreatedToken {
     pub token: String,
     pub token_info: TokenInfo,
+}
+
+/// Written by hand so that a token logged with `{:?}` never shows its secret.
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("token", &"< hidden >")
+            .field("token_info", &self.token_info)
+            .finish()
+    }
 }

@@ -42,12 +42,11 @@ pub use config::{Config, ConfigOption, ConfigSection};
 pub use connections::{Connection, ConnectionBody, ConnectionCollection, ConnectionCollectionItem};
 pub use costs::{CostReport, CostRow};
 pub use dags::{
-    ClassRef, Dag, DagCollection, DagDetail, PatchDag, ScheduleInterval, Tag, Task,
-    TaskCollection, TaskKind, TimeDelta,
+    ClassRef, Dag, DagCollection, DagDetail, PatchDag, ScheduleInterval, Tag, Task, TaskCollection,
+    TaskKind, TimeDelta,
 };
 pub use health::{
-    ComponentStatus, DagProcessorStatus, HealthInfo, SchedulerStatus, TriggererStatus,
-    VersionInfo,
+    ComponentStatus, DagProcessorStatus, HealthInfo, SchedulerStatus, TriggererStatus, VersionInfo,
 };
 pub use import_errors::{ImportError, ImportErrorCollection};
 pub use job_definitions::{ExitRule, JobDefinition, JobDefinitionCollection, RetryStrategy};
@@ -55,12 +54,11 @@ pub use pools::{Pool, PoolCollection};
 pub use problem::Problem;
 pub use queues::{ComputeEnvironment, Queue, QueueCollection, QueueDepth, WaitingTry};
 pub use runs::{
-    BackfillRequest, BackfillResponse, DagRun, DagRunCollection, TriggerDagRun,
-    UpdateDagRunState,
+    BackfillRequest, BackfillResponse, DagRun, DagRunCollection, TriggerDagRun, UpdateDagRunState,
 };
 pub use task_instances::{
-    ClearTaskInstances, LogResponse, TaskInstance, TaskInstanceCollection,
-    TaskInstanceReference, TaskInstanceReferenceCollection,
+    ClearTaskInstances, LogResponse, TaskInstance, TaskInstanceCollection, TaskInstanceReference,
+    TaskInstanceReferenceCollection,
 };
 pub use time::ApiDateTime;
 pub use variables::{Variable, VariableBody, VariableCollection};

@@ -14,7 +14,8 @@ use crate::AppState;
 use crate::auth::{AuditChange, Authorized, api_tokens};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryParams, path_params};
-use crate::json::access::{CreatedToken, NewTokenBody, TokenCollection, TokenInfo};
+use crate::json;
+use crate::json::access::{CreatedToken, NewTokenBody, TokenCollection};
 use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::Pagination;
 
@@ -102,7 +103,11 @@ async fn list_tokens(
         }
     };
     Ok(Json(TokenCollection {
-        tokens: found.items.into_iter().map(TokenInfo::from).collect(),
+        tokens: found
+            .items
+            .into_iter()
+            .map(json::token_info)
+            .collect::<Result<_, _>>()?,
         total_entries: found.total_entries,
     }))
 }
@@ -163,7 +168,7 @@ async fn create_token(
             expires_at,
         })
         .await?;
-    let info = TokenInfo::from(record);
+    let info = json::token_info(record)?;
     let change = AuditChange {
         before: None,
         after: Some(
