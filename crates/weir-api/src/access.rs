@@ -109,8 +109,8 @@ pub struct TeamCollection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberBody {
-    /// `viewer`, `operator` or `admin`.
-    pub role: String,
+    #[schema(value_type = TeamRoleSchema)]
+    pub role: TeamRole,
 }
 
 /// An API token, without its secret.
@@ -167,7 +167,8 @@ pub struct NewTokenBody {
     pub team: Option<String>,
     /// The service token's role in its team.
     #[serde(default)]
-    pub role: Option<String>,
+    #[schema(value_type = Option<TeamRoleSchema>)]
+    pub role: Option<TeamRole>,
 }
 
 /// `Some(value)` for a field that is present, `null` included (absent is the default,

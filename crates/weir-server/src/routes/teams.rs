@@ -13,7 +13,6 @@ use axum::http::StatusCode;
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use weir_core::access::TeamRole;
 use weir_store::DagFilter;
 
 use crate::AppState;
@@ -131,10 +130,7 @@ async fn set_member(
     path: MemberPath,
     ApiJson(body): ApiJson<MemberBody>,
 ) -> Result<(Extension<AuditChange>, Json<Membership>), ApiError> {
-    let role: TeamRole = body
-        .role
-        .parse()
-        .map_err(|e: weir_core::access::UnknownRole| ApiError::bad_request(e.to_string()))?;
+    let role = body.role;
     if weir_core::ids::TeamId::new(path.team.as_str()).is_err() {
         return Err(ApiError::bad_request(format!(
             "invalid team name `{}`",

@@ -72,9 +72,7 @@ pub fn run(cmd: TeamsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
             username,
             role,
         } => with_client(server, |client| async move {
-            let body = MemberBody {
-                role: role.as_str().to_string(),
-            };
+            let body = MemberBody { role: role.into() };
             let answer: Value = client
                 .send(
                     Method::PUT,

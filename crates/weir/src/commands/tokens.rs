@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::Value;
 use weir_api::access::{CreatedToken, NewTokenBody, TokenInfo};
+use weir_core::access::TeamRole;
 
 use crate::cli::{OutputFormat, ServerArgs, TokensCommand};
 use crate::commands::client::{self, Client};
@@ -29,7 +30,7 @@ pub fn run(cmd: TokensCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> 
             let body = create_body(
                 &name,
                 team.as_deref(),
-                role.map(|r| r.as_str()),
+                role.map(TeamRole::from),
                 expires_in_days,
                 no_expiry,
             );
@@ -121,7 +122,7 @@ pub fn run(cmd: TokensCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> 
 fn create_body(
     name: &str,
     team: Option<&str>,
-    role: Option<&str>,
+    role: Option<TeamRole>,
     expires_in_days: Option<u32>,
     no_expiry: bool,
 ) -> NewTokenBody {
@@ -133,7 +134,7 @@ fn create_body(
             expires_in_days.map(Some)
         },
         team: team.map(str::to_string),
-        role: role.map(str::to_string),
+        role,
     }
 }
 
@@ -198,7 +199,13 @@ mod tests {
             json!({"name": "ci", "expires_in_days": null, "team": null, "role": null})
         );
         assert_eq!(
-            create_body("etl", Some("finance"), Some("operator"), Some(7), false),
+            create_body(
+                "etl",
+                Some("finance"),
+                Some(TeamRole::Operator),
+                Some(7),
+                false
+            ),
             json!({"name": "etl", "expires_in_days": 7, "team": "finance", "role": "operator"})
         );
     }
