@@ -3,9 +3,11 @@
 //!
 //! The server writes responses from these types, the `weir` CLI reads them into the very
 //! same types, and the web UI reads the same shapes; the OpenAPI document is derived from
-//! them (`utoipa::ToSchema`), with Airflow's schema names. Roles, audit outcomes, task
-//! kinds and states are enums here, never strings. Conversions from store records live in
-//! the server, which is the only side that sees the store.
+//! them (`utoipa::ToSchema`), with Airflow's schema names. Roles, caller kinds, audit
+//! outcomes, task kinds, task and DAG-run states are enums (weir-core's where it has
+//! them), spelled on the wire exactly as before. The list filters of `batch` keep their
+//! states as text, so that a wrong one gets the handler's own message. Conversions from
+//! store records live in the server, which is the only side that sees the store.
 //!
 //! Modules by area; every type is also re-exported at the crate root.
 
