@@ -3,6 +3,65 @@
 //!
 //! The server writes responses from these types, the `weir` CLI reads them into the very
 //! same types, and the web UI reads the same shapes; the OpenAPI document is derived from
-//! them (`utoipa::ToSchema`), with Airflow's schema names. Roles, audit outcomes, task
-//! kinds and states are enums here, never strings. Conversions from store records live in
-//! the server, which is the only side that sees the store.
+//! them (`utoipa::ToSchema`), with Airflow's schema names. Roles, caller kinds, audit
+//! outcomes, task kinds, task and DAG-run states are enums (weir-core's where it has
+//! them), spelled on the wire exactly as before. The list filters of `batch` keep their
+//! states as text, so that a wrong one gets the handler's own message. Conversions from
+//! store records live in the server, which is the only side that sees the store.
+//!
+//! Modules by area; every type is also re-exported at the crate root.
+
+pub mod access;
+pub mod audit;
+pub mod batch;
+pub mod config;
+pub mod connections;
+pub mod costs;
+pub mod dags;
+pub mod health;
+pub mod import_errors;
+pub mod job_definitions;
+pub mod pools;
+pub mod problem;
+pub mod queues;
+pub mod runs;
+pub mod schema;
+pub mod task_instances;
+pub mod time;
+pub mod variables;
+pub mod xcom;
+
+pub use access::{
+    CreatedToken, Me, MemberBody, Membership, NewTokenBody, NewUserBody, PasswordBody, Team,
+    TeamCollection, TeamRoleEntry, TokenCollection, TokenInfo, User, UserCollection,
+};
+pub use audit::{AuditEvent, AuditEventCollection, AuditOutcome, UnknownOutcome};
+pub use batch::{
+    ClearDagRun, ClearDagRunResponse, ListDagRunsForm, ListTaskInstanceForm, UpdateTaskInstance,
+    UpdateTaskState,
+};
+pub use config::{Config, ConfigOption, ConfigSection};
+pub use connections::{Connection, ConnectionBody, ConnectionCollection, ConnectionCollectionItem};
+pub use costs::{CostReport, CostRow};
+pub use dags::{
+    ClassRef, Dag, DagCollection, DagDetail, PatchDag, ScheduleInterval, Tag, Task, TaskCollection,
+    TaskKind, TimeDelta,
+};
+pub use health::{
+    ComponentStatus, DagProcessorStatus, HealthInfo, SchedulerStatus, TriggererStatus, VersionInfo,
+};
+pub use import_errors::{ImportError, ImportErrorCollection};
+pub use job_definitions::{ExitRule, JobDefinition, JobDefinitionCollection, RetryStrategy};
+pub use pools::{Pool, PoolCollection};
+pub use problem::Problem;
+pub use queues::{ComputeEnvironment, Queue, QueueCollection, QueueDepth, WaitingTry};
+pub use runs::{
+    BackfillRequest, BackfillResponse, DagRun, DagRunCollection, TriggerDagRun, UpdateDagRunState,
+};
+pub use task_instances::{
+    ClearTaskInstances, LogResponse, TaskInstance, TaskInstanceCollection, TaskInstanceReference,
+    TaskInstanceReferenceCollection,
+};
+pub use time::ApiDateTime;
+pub use variables::{Variable, VariableBody, VariableCollection};
+pub use xcom::{XCom, XComCollection, XComEntry};

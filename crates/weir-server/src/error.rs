@@ -15,29 +15,13 @@ use std::borrow::Cow;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use weir_api::Problem;
 use weir_engine::EngineError;
 use weir_store::StoreError;
 
 /// The Airflow documentation version the problem `type` links point at.
 const AIRFLOW_DOCS: &str =
     "https://airflow.apache.org/docs/apache-airflow/2.7.0/stable-rest-api-ref.html#section/Errors/";
-
-/// The body of every error response (RFC 7807, as Airflow sends it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(as = Error)]
-pub struct Problem {
-    /// What went wrong, and what to do about it.
-    pub detail: Option<String>,
-    /// The HTTP status code.
-    pub status: u16,
-    /// A short summary of the kind of problem.
-    pub title: String,
-    /// A link to the kind of problem in Airflow's documentation, or `about:blank`.
-    #[serde(rename = "type")]
-    pub kind: String,
-}
 
 /// Everything a request can fail with. Handlers return `Result<_, ApiError>`; `?` converts
 /// engine and store errors.

@@ -8,11 +8,12 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::PartialSchema;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::{RefOr, Required, Schema};
 use weir_core::ids::{DagId, RunId, TaskId};
+
+use weir_api::time::parse_datetime;
 
 use crate::error::ApiError;
 
@@ -190,38 +191,6 @@ fn param_error(name: &str, e: String) -> ApiError {
     ApiError::bad_request(format!("query parameter `{name}`: {e}"))
 }
 
-/// Parses an RFC 3339 date-time with a time zone; naive date-times are refused (as
-/// Airflow refuses them), because their meaning depends on the server's zone.
-pub fn parse_datetime(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s.trim())
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|_| {
-            format!(
-                "`{s}` is not an RFC 3339 date-time with a time zone, e.g. 2026-01-01T00:00:00Z \
-                 or 2026-01-01T03:00:00+01:00"
-            )
-        })
-}
-
-/// A date-time in a request body, parsed by [`parse_datetime`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ApiDateTime(pub DateTime<Utc>);
-
-impl<'de> Deserialize<'de> for ApiDateTime {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_datetime(&s)
-            .map(ApiDateTime)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-impl Serialize for ApiDateTime {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::json::time::format(&self.0))
-    }
-}
-
 /// A path parameter type: how to parse it, what to call it in an error, and its OpenAPI
 /// schema (a string unless said otherwise).
 pub trait PathParam: Sized {
@@ -386,6 +355,9 @@ pub(crate) use path_params;
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
+    use weir_api::ApiDateTime;
+
     use super::*;
 
     #[derive(Debug, Deserialize)]

@@ -7,15 +7,15 @@
 //! [`ApiError`], mapped to a status and a problem document in one place; bad input is
 //! always a 4xx and never a 500.
 //!
-//! Module map: `routes/*` one module per resource, `json/*` the response and request
-//! shapes, `extract` the extractors (JSON bodies, query strings, typed path ids),
+//! Module map: `routes/*` one module per resource, `json/*` builds `weir-api`'s response
+//! shapes from store records, `extract` the extractors (JSON bodies, query strings, typed path ids),
 //! `pagination` Airflow's `limit`/`offset`, `error` the error type, `openapi` the OpenAPI
 //! document (served at `/api/v1/openapi.json`) generated from the handlers and shapes.
 
 pub mod auth;
 mod error;
 mod extract;
-pub mod json;
+mod json;
 mod openapi;
 mod pagination;
 mod routes;
@@ -35,10 +35,9 @@ use weir_engine::EngineHandle;
 pub use auth::password::HashCost;
 pub use auth::rate_limit::LoginLimits;
 pub use auth::{AdminBootstrap, Authenticator, ensure_admin};
-pub use error::{ApiError, Problem};
+pub use error::ApiError;
 
 use auth::oidc::OidcVerifier;
-pub use extract::ApiDateTime;
 
 /// Settings of the API, built once by the binary.
 #[derive(Debug, Clone)]

@@ -21,7 +21,9 @@ use utoipa::{OpenApi, ToResponse, ToSchema};
 
 use crate::AppState;
 use crate::auth::rules::{self, Need};
-use crate::error::{ApiError, Problem};
+use weir_api::Problem;
+
+use crate::error::ApiError;
 
 /// The frame of the document: information, server, tags, and the shared error responses.
 #[derive(OpenApi)]

@@ -140,13 +140,12 @@ pub enum TeamRole {
     Admin,
 }
 
-impl TeamRole {
-    /// The role's name in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TeamRole::Viewer => "viewer",
-            TeamRole::Operator => "operator",
-            TeamRole::Admin => "admin",
+impl From<TeamRole> for weir_core::access::TeamRole {
+    fn from(role: TeamRole) -> Self {
+        match role {
+            TeamRole::Viewer => weir_core::access::TeamRole::Viewer,
+            TeamRole::Operator => weir_core::access::TeamRole::Operator,
+            TeamRole::Admin => weir_core::access::TeamRole::Admin,
         }
     }
 }

@@ -93,7 +93,7 @@ pub struct Caller {
 }
 
 /// How a caller proved who it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallerKind {
     /// A local user, with a password or one of its tokens.

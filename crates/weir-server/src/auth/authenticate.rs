@@ -26,14 +26,15 @@ use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use weir_api::AuditOutcome;
 use weir_core::access::{Caller, CallerKind, Principal, TeamRole};
 use weir_store::{NewAuditEvent, Store, UserRecord};
 
+use super::api_tokens;
 use super::oidc::{OidcVerifier, looks_like_jwt};
 use super::password;
 use super::password::HashCost;
 use super::rate_limit::{Attempt, Blocked, LoginLimiter, LoginLimits};
-use super::{api_tokens, audit_outcome};
 use crate::error::ApiError;
 
 /// How long a verified password is trusted without running argon2 again.
@@ -500,7 +501,7 @@ impl Authenticator {
             object_type: "user".into(),
             object_id: who.to_string(),
             team: None,
-            outcome: audit_outcome::FAILED.into(),
+            outcome: AuditOutcome::Failed.as_str().into(),
             source_addr: address.map(|a| a.to_string()),
             details: json!({"method": method, "reason": reason}),
         })
@@ -521,7 +522,7 @@ impl Authenticator {
             object_type: "user".into(),
             object_id: who.to_string(),
             team: None,
-            outcome: audit_outcome::SUCCESS.into(),
+            outcome: AuditOutcome::Success.as_str().into(),
             source_addr: address.map(|a| a.to_string()),
             details: json!({"method": method}),
         })

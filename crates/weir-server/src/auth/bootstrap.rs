@@ -3,10 +3,11 @@
 
 use chrono::Utc;
 use serde_json::json;
+use weir_api::AuditOutcome;
 use weir_store::{NewAuditEvent, NewUser, Store, StoreError};
 
+use super::api_tokens;
 use super::password::{self, HashCost, PasswordError};
-use super::{api_tokens, audit_outcome};
 
 /// What [`ensure_admin`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +75,7 @@ pub async fn ensure_admin(
             object_type: "user".into(),
             object_id: username.into(),
             team: None,
-            outcome: audit_outcome::SUCCESS.into(),
+            outcome: AuditOutcome::Success.as_str().into(),
             source_addr: None,
             details: json!({"after": {"platform_admin": true}, "reason": "first start"}),
         })

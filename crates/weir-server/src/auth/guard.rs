@@ -10,13 +10,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
+use weir_api::AuditOutcome;
 use weir_core::access::{Caller, CallerKind, Decision, Permission, Principal, TeamRole, decide};
 use weir_core::ids::DagId;
 use weir_store::NewAuditEvent;
 
 use super::redact::redact;
 use super::rules::{self, Need, Rule};
-use super::{AuditChange, Authorized, audit_outcome};
+use super::{AuditChange, Authorized};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -103,7 +104,7 @@ async fn guarded(state: &AppState, request: Request, next: Next) -> Result<Respo
         Ok(t) => t,
         Err(e) => return Err(e.into_response()),
     };
-    let audit = |outcome: &str, status: u16, change: Option<&AuditChange>| {
+    let audit = |outcome: AuditOutcome, status: u16, change: Option<&AuditChange>| {
         let mut details = Map::new();
         details.insert("method".into(), json!(method.as_str()));
         details.insert("route".into(), json!(route));
@@ -126,7 +127,7 @@ async fn guarded(state: &AppState, request: Request, next: Next) -> Result<Respo
             object_type: rule.object_type.into(),
             object_id: target.object_id.clone(),
             team: target.team.clone(),
-            outcome: outcome.into(),
+            outcome: outcome.as_str().into(),
             source_addr: address.map(|a| a.to_string()),
             details: Value::Object(details),
         }
@@ -142,7 +143,7 @@ async fn guarded(state: &AppState, request: Request, next: Next) -> Result<Respo
         }
         Decision::Deny(why) => {
             if rule.audited {
-                append(state, audit(audit_outcome::DENIED, 403, None)).await;
+                append(state, audit(AuditOutcome::Denied, 403, None)).await;
             }
             return Err(ApiError::PermissionDenied { detail: why }.into_response());
         }
@@ -158,11 +159,11 @@ async fn guarded(state: &AppState, request: Request, next: Next) -> Result<Respo
     if rule.audited {
         let status = response.status();
         let outcome = if status.is_success() {
-            audit_outcome::SUCCESS
+            AuditOutcome::Success
         } else if status.as_u16() == 401 || status.as_u16() == 403 {
-            audit_outcome::DENIED
+            AuditOutcome::Denied
         } else {
-            audit_outcome::FAILED
+            AuditOutcome::Failed
         };
         let change = response.extensions().get::<AuditChange>();
         append(state, audit(outcome, status.as_u16(), change)).await;

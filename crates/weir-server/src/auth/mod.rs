@@ -25,13 +25,6 @@ pub use bootstrap::{AdminBootstrap, ensure_admin};
 use serde_json::Value;
 use weir_core::access::Caller;
 
-/// Audit outcomes.
-pub mod audit_outcome {
-    pub const SUCCESS: &str = "success";
-    pub const DENIED: &str = "denied";
-    pub const FAILED: &str = "failed";
-}
-
 /// What the guard settled for an allowed request, as a request extension.
 #[derive(Debug, Clone)]
 pub struct Authorized {

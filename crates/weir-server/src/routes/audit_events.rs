@@ -13,7 +13,7 @@ use crate::AppState;
 use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::extract::QueryParams;
-use crate::json::access::{AuditEvent, AuditEventCollection};
+use crate::json::{self, AuditEventCollection};
 use crate::openapi::BadRequest;
 use crate::pagination::Pagination;
 
@@ -61,7 +61,11 @@ async fn list_audit_events(
         .list_audit_events(&filter, page.limit, page.offset)
         .await?;
     Ok(Json(AuditEventCollection {
-        audit_events: found.items.into_iter().map(AuditEvent::from).collect(),
+        audit_events: found
+            .items
+            .into_iter()
+            .map(json::audit_event)
+            .collect::<Result<_, _>>()?,
         total_entries: found.total_entries,
     }))
 }

@@ -15,7 +15,7 @@ use crate::auth::Authorized;
 use crate::auth::visibility::Visibility;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::json::{BackfillRequest, BackfillResponse, DagRun};
+use crate::json::{self, BackfillRequest, BackfillResponse};
 use crate::openapi::{BadRequest, NotFound, ServiceUnavailable};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -56,7 +56,7 @@ async fn backfill(
         .backfill(&dag_id, body.from_date.0, body.to_date.0, conf)
         .await?;
     let total_entries = i64::try_from(runs.len()).unwrap_or(i64::MAX);
-    let runs = runs.into_iter().map(DagRun::from).collect();
+    let runs = runs.into_iter().map(json::dag_run).collect();
     Ok(Json(BackfillResponse {
         dag_id: dag_id.to_string(),
         total_entries,

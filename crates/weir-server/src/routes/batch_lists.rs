@@ -22,7 +22,7 @@ use crate::auth::visibility::Visibility;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::json::batch::{ListDagRunsForm, ListTaskInstanceForm};
-use crate::json::{DagRun, DagRunCollection, TaskInstance, TaskInstanceCollection};
+use crate::json::{self, DagRunCollection, TaskInstanceCollection, TaskKind};
 use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::bad_order_by;
 use crate::{ApiConfig, AppState};
@@ -121,7 +121,7 @@ async fn list_dag_runs_batch(
         s.parse::<DagRunState>()
             .map_err(|_| "use queued, running, success or failed".to_string())
     })?;
-    let d = |v: Option<crate::ApiDateTime>| v.map(|d| d.0);
+    let d = |v: Option<json::ApiDateTime>| v.map(|d| d.0);
     let search = DagRunSearch {
         dag_ids,
         states,
@@ -137,7 +137,7 @@ async fn list_dag_runs_batch(
         offset,
     };
     let found = state.store().search_dag_runs(&search).await?;
-    let runs = found.items.into_iter().map(DagRun::from).collect();
+    let runs = found.items.into_iter().map(json::dag_run).collect();
     Ok(Json(DagRunCollection {
         dag_runs: Visibility::new(&state, &auth).runs(runs).await?,
         total_entries: found.total_entries,
@@ -233,7 +233,7 @@ async fn list_task_instances_batch(
             return Err(ApiError::bad_request(format!("`{name}` must be a number")));
         }
     }
-    let d = |v: Option<crate::ApiDateTime>| v.map(|d| d.0);
+    let d = |v: Option<json::ApiDateTime>| v.map(|d| d.0);
     // A list given empty matches nothing (Airflow's `IN ()`).
     if lists
         .iter()
@@ -278,8 +278,8 @@ async fn list_task_instances_batch(
         let op = spec
             .as_deref()
             .and_then(|s| s.tasks.get(hit.ti.key.task_id.as_str()))
-            .map(|t| t.kind.name().to_string());
-        task_instances.push(TaskInstance::new(hit.ti, hit.logical_date, op));
+            .map(|t| TaskKind::from(&t.kind));
+        task_instances.push(json::task_instance(hit.ti, hit.logical_date, op));
     }
     Ok(Json(TaskInstanceCollection {
         task_instances: Visibility::new(&state, &auth)

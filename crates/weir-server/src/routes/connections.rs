@@ -15,9 +15,8 @@ use crate::AppState;
 use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryParams, from_value, path_params};
-use crate::json::connections::{
-    Connection, ConnectionBody, ConnectionCollection, ConnectionCollectionItem,
-};
+use crate::json;
+use crate::json::connections::{Connection, ConnectionBody, ConnectionCollection};
 use crate::openapi::{AlreadyExists, BadRequest, NotFound};
 use crate::pagination::{Pagination, bad_order_by, order_by};
 
@@ -129,11 +128,7 @@ async fn list_connections(
         .list_connections(readable.as_deref(), page.limit, page.offset)
         .await?;
     Ok(Json(ConnectionCollection {
-        connections: found
-            .items
-            .into_iter()
-            .map(ConnectionCollectionItem::from)
-            .collect(),
+        connections: found.items.into_iter().map(json::connection_item).collect(),
         total_entries: found.total_entries,
     }))
 }
@@ -187,7 +182,7 @@ async fn create_connection(
         team,
     };
     let stored = state.store().put_connection(&record).await?;
-    Ok(Json(stored.into()))
+    Ok(Json(json::connection(stored)))
 }
 
 /// Get a connection (without its password).
@@ -207,7 +202,7 @@ async fn get_connection(
     State(state): State<AppState>,
     path: ConnectionPath,
 ) -> Result<Json<Connection>, ApiError> {
-    Ok(Json(load(&state, &path.id).await?.into()))
+    Ok(Json(json::connection(load(&state, &path.id).await?)))
 }
 
 /// Update a connection.
@@ -292,7 +287,7 @@ async fn patch_connection(
         c.port = port;
     }
     let stored = state.store().put_connection(&c).await?;
-    Ok(Json(stored.into()))
+    Ok(Json(json::connection(stored)))
 }
 
 /// Delete a connection.

@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, DagSelector, QueryParams, path_params};
 use crate::json::batch::{ClearDagRun, ClearDagRunResponse};
 use crate::json::{
-    DagRun, DagRunCollection, TaskInstanceCollection, TriggerDagRun, UpdateDagRunState,
+    self, DagRun, DagRunCollection, TaskInstanceCollection, TriggerDagRun, UpdateDagRunState,
 };
 use crate::openapi::{AlreadyExists, BadRequest, NotFound, ServiceUnavailable};
 use crate::pagination::{Pagination, bad_order_by, order_by};
@@ -140,7 +140,7 @@ async fn list_runs(
         offset: page.offset,
     };
     let found = state.store().list_dag_runs(&filter).await?;
-    let runs = found.items.into_iter().map(DagRun::from).collect();
+    let runs = found.items.into_iter().map(json::dag_run).collect();
     Ok(Json(DagRunCollection {
         dag_runs: Visibility::new(&state, &auth).runs(runs).await?,
         total_entries: found.total_entries,
@@ -217,7 +217,11 @@ async fn trigger(
             },
         )
         .await?;
-    Ok(Json(Visibility::new(&state, &auth).run(run.into()).await?))
+    Ok(Json(
+        Visibility::new(&state, &auth)
+            .run(json::dag_run(run))
+            .await?,
+    ))
 }
 
 /// Get a DAG run.
@@ -239,7 +243,11 @@ async fn get_run(
     path: RunPath,
 ) -> Result<Json<DagRun>, ApiError> {
     let run = load_run(&state, &path.dag_id, &path.run_id).await?;
-    Ok(Json(Visibility::new(&state, &auth).run(run.into()).await?))
+    Ok(Json(
+        Visibility::new(&state, &auth)
+            .run(json::dag_run(run))
+            .await?,
+    ))
 }
 
 /// Set a DAG run's state.
@@ -280,7 +288,11 @@ async fn set_state(
         .engine
         .set_dag_run_state(&path.dag_id, &path.run_id, body.state)
         .await?;
-    Ok(Json(Visibility::new(&state, &auth).run(run.into()).await?))
+    Ok(Json(
+        Visibility::new(&state, &auth)
+            .run(json::dag_run(run))
+            .await?,
+    ))
 }
 
 /// Delete a DAG run.
@@ -375,6 +387,6 @@ async fn clear_run(
         )));
     }
     let run = load_run(&state, &path.dag_id, &path.run_id).await?;
-    let run = visibility.run(run.into()).await?;
+    let run = visibility.run(json::dag_run(run)).await?;
     Ok(Json(ClearDagRunResponse::Run(Box::new(run))))
 }

@@ -16,7 +16,7 @@ use super::{load_dag, spec_of};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryParams, from_value, path_params};
-use crate::json::{Dag, DagCollection, DagDetail, PatchDag, Task, TaskCollection};
+use crate::json::{self, Dag, DagCollection, DagDetail, PatchDag, Task, TaskCollection};
 use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::{Pagination, bad_order_by, order_by};
 
@@ -113,7 +113,7 @@ async fn list_dags(
     let mut dags = Vec::with_capacity(records.len());
     for record in &records {
         let spec = spec_of(&state, &record.dag_id).await;
-        dags.push(Dag::new(
+        dags.push(json::dag(
             record,
             spec.as_deref(),
             broken.contains(&record.file_path),
@@ -157,7 +157,7 @@ async fn get_dag(State(state): State<AppState>, path: DagPath) -> Result<Json<Da
     let record = load_dag(&state, &path.dag_id).await?;
     let spec = spec_of(&state, &path.dag_id).await;
     let broken = broken_files(&state).await?.contains(&record.file_path);
-    Ok(Json(Dag::new(&record, spec.as_deref(), broken)))
+    Ok(Json(json::dag(&record, spec.as_deref(), broken)))
 }
 
 /// Get a simplified representation of a DAG, with its settings.
@@ -180,7 +180,7 @@ async fn get_dag_details(
     let record = load_dag(&state, &path.dag_id).await?;
     let spec = state.engine.dag_spec(&path.dag_id).await?;
     let broken = broken_files(&state).await?.contains(&record.file_path);
-    Ok(Json(DagDetail::new(&record, &spec, broken)))
+    Ok(Json(json::dag_detail(&record, &spec, broken)))
 }
 
 /// Pause or unpause a DAG: `{"is_paused": true}`.
@@ -231,7 +231,7 @@ async fn patch_dag(
     let record = state.engine.set_paused(&path.dag_id, is_paused).await?;
     let spec = spec_of(&state, &path.dag_id).await;
     let broken = broken_files(&state).await?.contains(&record.file_path);
-    Ok(Json(Dag::new(&record, spec.as_deref(), broken)))
+    Ok(Json(json::dag(&record, spec.as_deref(), broken)))
 }
 
 /// Get the tasks of a DAG.
@@ -256,7 +256,7 @@ async fn list_tasks(
     let tasks: Vec<Task> = spec
         .tasks
         .iter()
-        .map(|(id, task)| Task::new(&spec, id, task))
+        .map(|(id, task)| json::task(&spec, id, task))
         .collect();
     Ok(Json(TaskCollection {
         total_entries: i64::try_from(tasks.len()).unwrap_or(i64::MAX),
@@ -289,5 +289,5 @@ async fn get_task(State(state): State<AppState>, path: TaskPath) -> Result<Json<
             ),
         )
     })?;
-    Ok(Json(Task::new(&spec, path.task_id.as_str(), task)))
+    Ok(Json(json::task(&spec, path.task_id.as_str(), task)))
 }

@@ -8,7 +8,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{QueryParams, path_params};
-use crate::json::{ImportError, ImportErrorCollection};
+use crate::json::{self, ImportError, ImportErrorCollection};
 use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::{Pagination, bad_order_by, order_by};
 
@@ -52,7 +52,7 @@ async fn list_import_errors(
         .list_import_errors(page.limit, page.offset)
         .await?;
     Ok(Json(ImportErrorCollection {
-        import_errors: found.items.into_iter().map(ImportError::from).collect(),
+        import_errors: found.items.into_iter().map(json::import_error).collect(),
         total_entries: found.total_entries,
     }))
 }
@@ -87,5 +87,5 @@ async fn get_import_error(
                 ),
             )
         })?;
-    Ok(Json(e.into()))
+    Ok(Json(json::import_error(e)))
 }

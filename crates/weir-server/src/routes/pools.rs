@@ -11,7 +11,7 @@ use weir_store::{PoolRecord, TaskInstanceRecord};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{QueryParams, path_params};
-use crate::json::{Pool, PoolCollection};
+use crate::json::{self, Pool, PoolCollection};
 use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::Pagination;
 
@@ -50,7 +50,7 @@ fn pool_json(p: PoolRecord, active: &[TaskInstanceRecord]) -> Pool {
         count(TaskState::Queued),
         count(TaskState::Scheduled),
     );
-    Pool::new(p, running, queued, scheduled)
+    json::pool(p, running, queued, scheduled)
 }
 
 /// List pools.

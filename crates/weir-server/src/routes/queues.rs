@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::path_params;
-use crate::json::{ComputeEnvironment, Queue, QueueCollection};
+use crate::json::{self, Queue, QueueCollection};
 use crate::openapi::{BadRequest, NotFound};
 
 path_params!(QueuePath {
@@ -35,12 +35,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 )]
 async fn list_queues(State(state): State<AppState>) -> Json<QueueCollection> {
     Json(QueueCollection {
-        queues: state.engine.queues().into_iter().map(Queue::from).collect(),
+        queues: state.engine.queues().into_iter().map(json::queue).collect(),
         compute_environments: state
             .engine
             .compute_environments()
             .into_iter()
-            .map(ComputeEnvironment::from)
+            .map(json::compute_environment)
             .collect(),
     })
 }
@@ -70,7 +70,7 @@ async fn get_queue(
         .queues()
         .into_iter()
         .find(|q| q.name == path.name)
-        .map(|q| Json(Queue::from(q)))
+        .map(|q| Json(json::queue(q)))
         .ok_or_else(|| {
             let known: Vec<String> = state.engine.queues().into_iter().map(|q| q.name).collect();
             ApiError::not_found(

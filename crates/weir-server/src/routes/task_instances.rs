@@ -20,8 +20,8 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryParams, path_params};
 use crate::json::batch::{UpdateTaskInstance, UpdateTaskState};
 use crate::json::{
-    ClearTaskInstances, TaskInstance, TaskInstanceCollection, TaskInstanceReference,
-    TaskInstanceReferenceCollection,
+    self, ClearTaskInstances, TaskInstance, TaskInstanceCollection, TaskInstanceReference,
+    TaskInstanceReferenceCollection, TaskKind,
 };
 use crate::openapi::{BadRequest, NotFound, ServiceUnavailable};
 use crate::pagination::Pagination;
@@ -54,11 +54,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The kind of `task_id` in the DAG's current spec (Airflow's `operator`).
-fn operator(spec: Option<&DagSpec>, task_id: &TaskId) -> Option<String> {
+fn operator(spec: Option<&DagSpec>, task_id: &TaskId) -> Option<TaskKind> {
     spec?
         .tasks
         .get(task_id.as_str())
-        .map(|t| t.kind.name().to_string())
+        .map(|t| TaskKind::from(&t.kind))
 }
 
 /// The JSON of task instances of one run.
@@ -70,7 +70,7 @@ pub(crate) fn to_json(
     tis.into_iter()
         .map(|ti| {
             let op = operator(spec, &ti.key.task_id);
-            TaskInstance::new(ti, run.logical_date, op)
+            json::task_instance(ti, run.logical_date, op)
         })
         .collect()
 }
@@ -238,7 +238,7 @@ async fn one(
     let (ti, run) = load_task_instance(state, &key).await?;
     let spec = spec_of(state, &key.dag_id).await;
     let op = operator(spec.as_deref(), &key.task_id);
-    let ti = TaskInstance::new(ti, run.logical_date, op);
+    let ti = json::task_instance(ti, run.logical_date, op);
     Ok(Json(Visibility::new(state, auth).task_instance(ti).await?))
 }
 

@@ -13,13 +13,13 @@ use axum::http::StatusCode;
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use weir_core::access::{LogReaders, TeamRole};
 use weir_store::DagFilter;
 
 use crate::AppState;
 use crate::auth::AuditChange;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryParams, path_params};
+use crate::json;
 use crate::json::access::{MemberBody, Membership, Team, TeamCollection};
 use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::Pagination;
@@ -70,12 +70,11 @@ async fn team(state: &AppState, name: &str) -> Result<Team, ApiError> {
         image_prefixes: settings
             .map(|t| t.image_prefixes.clone())
             .unwrap_or_default(),
-        logs_readable_by: match platform.log_readers(name) {
-            LogReaders::Team => "team",
-            LogReaders::Everyone => "everyone",
-        }
-        .into(),
-        members: members.into_iter().map(Membership::from).collect(),
+        logs_readable_by: platform.log_readers(name),
+        members: members
+            .into_iter()
+            .map(json::membership)
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -130,10 +129,7 @@ async fn set_member(
     path: MemberPath,
     ApiJson(body): ApiJson<MemberBody>,
 ) -> Result<(Extension<AuditChange>, Json<Membership>), ApiError> {
-    let role: TeamRole = body
-        .role
-        .parse()
-        .map_err(|e: weir_core::access::UnknownRole| ApiError::bad_request(e.to_string()))?;
+    let role = body.role;
     if weir_core::ids::TeamId::new(path.team.as_str()).is_err() {
         return Err(ApiError::bad_request(format!(
             "invalid team name `{}`",
@@ -155,7 +151,7 @@ async fn set_member(
         before,
         after: Some(json!({"role": m.role})),
     };
-    Ok((Extension(change), Json(m.into())))
+    Ok((Extension(change), Json(json::membership(m)?)))
 }
 
 /// Take a user out of a team.

@@ -14,7 +14,8 @@ use crate::AppState;
 use crate::auth::{AuditChange, Authorized, api_tokens};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryParams, path_params};
-use crate::json::access::{CreatedToken, NewTokenBody, TokenCollection, TokenInfo};
+use crate::json;
+use crate::json::access::{CreatedToken, NewTokenBody, TokenCollection};
 use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::Pagination;
 
@@ -102,7 +103,11 @@ async fn list_tokens(
         }
     };
     Ok(Json(TokenCollection {
-        tokens: found.items.into_iter().map(TokenInfo::from).collect(),
+        tokens: found
+            .items
+            .into_iter()
+            .map(json::token_info)
+            .collect::<Result<_, _>>()?,
         total_entries: found.total_entries,
     }))
 }
@@ -128,9 +133,6 @@ async fn create_token(
     let expires_at = expiry(&body, &auth, Utc::now())?;
     let (username, team, role) = match (&body.team, &body.role) {
         (Some(team), Some(role)) => {
-            let role: TeamRole = role.parse().map_err(|e: weir_core::access::UnknownRole| {
-                ApiError::bad_request(e.to_string())
-            })?;
             // The guard has checked that the caller is an admin of `team`
             // (`Need::CreateToken` reads the body's `team`).
             (None, Some(team.clone()), Some(role.as_str().to_string()))
@@ -163,7 +165,7 @@ async fn create_token(
             expires_at,
         })
         .await?;
-    let info = TokenInfo::from(record);
+    let info = json::token_info(record)?;
     let change = AuditChange {
         before: None,
         after: Some(

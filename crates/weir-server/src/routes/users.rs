@@ -7,7 +7,6 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use weir_core::access::CallerKind;
 use weir_store::NewUser;
 
 use crate::AppState;
@@ -15,7 +14,8 @@ use crate::auth::password;
 use crate::auth::{AuditChange, Authorized};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryParams, path_params};
-use crate::json::access::{Me, NewUserBody, PasswordBody, User, UserCollection, team_roles};
+use crate::json;
+use crate::json::access::{Me, NewUserBody, PasswordBody, User, UserCollection};
 use crate::openapi::{AlreadyExists, BadRequest, NotFound};
 use crate::pagination::Pagination;
 
@@ -62,7 +62,7 @@ async fn load_user(state: &AppState, name: &str) -> Result<User, ApiError> {
         .await?
         .ok_or_else(|| user_not_found(name))?;
     let teams = state.store().memberships_of(name).await?;
-    Ok(User::new(user, teams))
+    json::user(user, teams)
 }
 
 /// Who the server takes the caller for, with its roles.
@@ -71,13 +71,8 @@ async fn load_user(state: &AppState, name: &str) -> Result<User, ApiError> {
 async fn me(Extension(auth): Extension<Authorized>) -> Json<Me> {
     let c = auth.caller;
     Json(Me {
-        kind: match c.kind {
-            CallerKind::User => "user",
-            CallerKind::SsoUser => "sso_user",
-            CallerKind::ServiceAccount => "service_account",
-        }
-        .into(),
-        teams: team_roles(&c.teams),
+        kind: c.kind,
+        teams: json::team_roles(&c.teams),
         username: c.name,
         platform_admin: c.platform_admin,
     })
@@ -97,7 +92,7 @@ async fn list_users(
     let mut users = Vec::with_capacity(found.items.len());
     for u in found.items {
         let teams = state.store().memberships_of(&u.username).await?;
-        users.push(User::new(u, teams));
+        users.push(json::user(u, teams)?);
     }
     Ok(Json(UserCollection {
         users,

@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryParams, from_value, path_params};
-use crate::json::{Variable, VariableBody, VariableCollection};
+use crate::json::{self, Variable, VariableBody, VariableCollection};
 use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::{Pagination, bad_order_by, order_by};
 
@@ -100,7 +100,7 @@ async fn list_variables(
         }
     };
     Ok(Json(VariableCollection {
-        variables: found.items.into_iter().map(Variable::from).collect(),
+        variables: found.items.into_iter().map(json::variable).collect(),
         total_entries: found.total_entries,
     }))
 }
@@ -135,7 +135,7 @@ async fn create_variable(
             auth.team.as_deref(),
         )
         .await?;
-    Ok(Json(v.into()))
+    Ok(Json(json::variable(v)))
 }
 
 /// Get a variable (keys may hold `/`).
@@ -160,7 +160,7 @@ async fn get_variable(
         .get_variable(&path.key)
         .await?
         .ok_or_else(|| variable_not_found(&path.key))?;
-    Ok(Json(v.into()))
+    Ok(Json(json::variable(v)))
 }
 
 /// Update a variable.
@@ -241,7 +241,7 @@ async fn patch_variable(
         .store()
         .set_variable(&path.key, &value, description.as_deref(), None)
         .await?;
-    Ok(Json(v.into()))
+    Ok(Json(json::variable(v)))
 }
 
 /// Delete a variable.

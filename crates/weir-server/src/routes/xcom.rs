@@ -12,7 +12,7 @@ use super::load_run;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{QueryParams, path_params};
-use crate::json::{XCom, XComCollection, XComEntry};
+use crate::json::{self, XCom, XComCollection};
 use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::Pagination;
 
@@ -80,7 +80,7 @@ async fn list_xcoms(
         xcom_entries: page
             .slice(xcoms)
             .iter()
-            .map(|x| XComEntry::new(x, run.logical_date))
+            .map(|x| json::xcom_entry(x, run.logical_date))
             .collect(),
         total_entries: total,
     }))
@@ -125,7 +125,7 @@ async fn get_xcom(
             )
         })?;
     Ok(Json(XCom {
-        entry: XComEntry::new(&x, run.logical_date),
+        entry: json::xcom_entry(&x, run.logical_date),
         value: x.value,
     }))
 }

@@ -23,7 +23,7 @@ async fn lists_and_shows_task_instances() {
     assert_eq!(start["pool"], "default_pool");
     assert_eq!(
         start["execution_date"],
-        weir_server::json::time::format(&run.logical_date)
+        weir_api::time::format(&run.logical_date)
     );
     assert!(start["duration"].is_number(), "{start}");
     assert!(start["rendered_fields"].is_object());

@@ -6,27 +6,13 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use comfy_table::{Cell, Color};
-use serde::Deserialize;
 use serde_json::{Value, json};
+use weir_api::audit::{AuditEvent, AuditOutcome};
 
 use crate::cli::{AuditArgs, OutputFormat};
 use crate::commands::client;
 use crate::commands::output::{self, outln, print_json};
 use crate::commands::server::{parse_date, with_client};
-
-/// One audited action.
-#[derive(Debug, Deserialize)]
-struct AuditEvent {
-    time: DateTime<Utc>,
-    actor: String,
-    action: String,
-    object_type: String,
-    #[serde(default)]
-    object_id: Option<String>,
-    outcome: String,
-    #[serde(default)]
-    source_address: Option<String>,
-}
 
 /// Events asked for per request (the server may cap it lower).
 const PAGE: u32 = 500;
@@ -127,8 +113,8 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
                 Cell::new(output::time(Some(e.time))),
                 Cell::new(&e.actor),
                 Cell::new(&e.action),
-                Cell::new(object(&e.object_type, e.object_id.as_deref())),
-                outcome_cell(&e.outcome),
+                Cell::new(object(&e.object_type, Some(&e.object_id))),
+                outcome_cell(e.outcome),
                 Cell::new(e.source_address.as_deref().unwrap_or("-")),
             ]);
         }
@@ -195,16 +181,17 @@ fn object(kind: &str, id: Option<&str>) -> String {
 }
 
 /// An outcome, colored on a terminal: a denial stands out.
-fn outcome_cell(outcome: &str) -> Cell {
+fn outcome_cell(outcome: AuditOutcome) -> Cell {
     let color = match outcome {
-        "success" => Some(Color::Green),
-        "denied" => Some(Color::Red),
-        "failed" => Some(Color::Yellow),
-        _ => None,
+        AuditOutcome::Success => Color::Green,
+        AuditOutcome::Denied => Color::Red,
+        AuditOutcome::Failed => Color::Yellow,
     };
-    match color {
-        Some(c) if output::color() => Cell::new(outcome).fg(c),
-        _ => Cell::new(outcome),
+    let cell = Cell::new(outcome.as_str());
+    if output::color() {
+        cell.fg(color)
+    } else {
+        cell
     }
 }
 

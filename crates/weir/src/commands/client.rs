@@ -18,7 +18,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use weir_server::Problem;
+use weir_api::Problem;
 
 use crate::commands::credentials::{self, Token, TokenSource};
 

@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use chrono::Utc;
-use weir_server::json::costs::parse_since;
-use weir_server::json::{CostReport, CostRow};
+use weir_api::costs::parse_since;
+use weir_api::{CostReport, CostRow};
 
 use crate::cli::{CostsArgs, CostsBy, CostsOutput, OutputFormat, ServerArgs};
 use crate::commands::output::{self, emit, outln, print_json};

@@ -10,8 +10,9 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
 use serde_json::{Value, json};
+use weir_api::access::{CreatedToken, Me, NewTokenBody};
+use weir_core::access::CallerKind;
 
 use crate::cli::{LoginArgs, LogoutArgs, OutputFormat, ServerArgs};
 use crate::commands::client::{self, Auth, Client, ClientError};
@@ -19,7 +20,6 @@ use crate::commands::credentials::{self, Credentials, Token, TokenSource};
 use crate::commands::output::{self, outln, print_json};
 use crate::commands::passwords;
 use crate::commands::server::with_client;
-use crate::commands::tokens::CreatedToken;
 
 /// How long the CLI's own token lives.
 const LOGIN_TOKEN_DAYS: u32 = 30;
@@ -72,12 +72,12 @@ pub fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
             username: username.clone(),
             password,
         }));
-        let body = json!({
-            "name": format!("cli@{}", hostname()),
-            "expires_in_days": LOGIN_TOKEN_DAYS,
-            "team": null,
-            "role": null,
-        });
+        let body = NewTokenBody {
+            name: format!("cli@{}", hostname()),
+            expires_in_days: Some(Some(LOGIN_TOKEN_DAYS)),
+            team: None,
+            role: None,
+        };
         let answer: Value = client
             .send(Method::POST, &["tokens"], &[], Some(&body))
             .await?;
@@ -201,23 +201,6 @@ async fn revoke(client: &Client, token_id: &str) -> Result<(), ClientError> {
     }
 }
 
-/// `GET /api/v1/me`.
-#[derive(Debug, Deserialize)]
-struct Me {
-    username: String,
-    kind: String,
-    #[serde(default)]
-    platform_admin: bool,
-    #[serde(default)]
-    teams: Vec<TeamRole>,
-}
-
-#[derive(Debug, Deserialize)]
-struct TeamRole {
-    team: String,
-    role: String,
-}
-
 pub fn whoami(server: &ServerArgs) -> anyhow::Result<ExitCode> {
     let format = server.output;
     with_client(server, |client| async move {
@@ -236,7 +219,7 @@ pub fn whoami(server: &ServerArgs) -> anyhow::Result<ExitCode> {
         } else {
             let mut t = output::table(["TEAM", "ROLE"]);
             for m in &me.teams {
-                t.add_row(vec![m.team.clone(), m.role.clone()]);
+                t.add_row(vec![m.team.clone(), m.role.to_string()]);
             }
             outln!("{t}")?;
         }
@@ -246,11 +229,10 @@ pub fn whoami(server: &ServerArgs) -> anyhow::Result<ExitCode> {
 
 /// `alice (user, platform admin)`, `etl-bot (service account)`.
 fn describe(me: &Me) -> String {
-    let kind = match me.kind.as_str() {
-        "user" => "user",
-        "sso_user" => "SSO user",
-        "service_account" => "service account",
-        other => other,
+    let kind = match me.kind {
+        CallerKind::User => "user",
+        CallerKind::SsoUser => "SSO user",
+        CallerKind::ServiceAccount => "service account",
     };
     if me.platform_admin {
         format!("{} ({kind}, platform admin)", me.username)
@@ -302,18 +284,24 @@ mod tests {
 
     #[test]
     fn whoami_says_kind_and_admin() {
-        let me = |kind: &str, platform_admin| Me {
+        let me = |kind, platform_admin| Me {
             username: "alice".into(),
-            kind: kind.into(),
+            kind,
             platform_admin,
             teams: Vec::new(),
         };
-        assert_eq!(describe(&me("user", true)), "alice (user, platform admin)");
         assert_eq!(
-            describe(&me("service_account", false)),
+            describe(&me(CallerKind::User, true)),
+            "alice (user, platform admin)"
+        );
+        assert_eq!(
+            describe(&me(CallerKind::ServiceAccount, false)),
             "alice (service account)"
         );
-        assert_eq!(describe(&me("sso_user", false)), "alice (SSO user)");
+        assert_eq!(
+            describe(&me(CallerKind::SsoUser, false)),
+            "alice (SSO user)"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use weir_server::json::{ComputeEnvironment, Queue, QueueCollection};
+use weir_api::{ComputeEnvironment, Queue, QueueCollection};
 
 use crate::cli::{OutputFormat, QueuesCommand, ServerArgs};
 use crate::commands::output::{self, outln, print_json};

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use comfy_table::{Cell, Table};
 use serde_json::json;
-use weir_server::json::{DagRun, DagRunCollection, TaskInstance, TaskInstanceCollection};
+use weir_api::{DagRun, DagRunCollection, TaskInstance, TaskInstanceCollection};
 
 use crate::cli::{OutputFormat, RunsCommand, ServerArgs};
 use crate::commands::output::outln;
@@ -133,7 +133,7 @@ pub fn ti_table(tis: &[TaskInstance]) -> Table {
             }),
             state_cell(ti.state().as_str()),
             Cell::new(ti.try_number),
-            Cell::new(ti.operator.as_deref().unwrap_or("-")),
+            Cell::new(ti.operator.map_or("-", |k| k.as_str())),
             Cell::new(output::time(ti.start_date)),
             Cell::new(output::duration(ti.duration)),
         ]);

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use reqwest::Method;
-use weir_core::state::TaskState;
-use weir_server::json::{
+use weir_api::{
     ClearTaskInstances, LogResponse, TaskInstance, TaskInstanceCollection,
     TaskInstanceReferenceCollection,
 };
+use weir_core::state::TaskState;
 
 use crate::cli::{OutputFormat, ServerArgs, TasksCommand};
 use crate::commands::client::Client;

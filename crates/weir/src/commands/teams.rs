@@ -5,38 +5,14 @@
 use std::process::ExitCode;
 
 use reqwest::Method;
-use serde::Deserialize;
 use serde_json::{Value, json};
+use weir_api::access::{MemberBody, Membership, Team};
+use weir_core::access::LogReaders;
 
 use crate::cli::{OutputFormat, ServerArgs, TeamsCommand};
 use crate::commands::client;
 use crate::commands::output::{self, outln, print_json};
 use crate::commands::server::with_client;
-
-/// What the server says about a team.
-#[derive(Debug, Deserialize)]
-struct Team {
-    name: String,
-    #[serde(default)]
-    weight: f64,
-    #[serde(default)]
-    image_prefixes: Vec<String>,
-    /// `team` or `everyone`.
-    #[serde(default)]
-    logs_readable_by: String,
-    #[serde(default)]
-    members: Vec<Member>,
-}
-
-/// One member of a team; `source` says whether the role was given here (`local`) or
-/// comes from the SSO provider's groups (`sso`).
-#[derive(Debug, Deserialize)]
-struct Member {
-    username: String,
-    role: String,
-    #[serde(default)]
-    source: Option<String>,
-}
 
 pub fn run(cmd: TeamsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
     let format = server.output;
@@ -75,7 +51,7 @@ pub fn run(cmd: TeamsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
             outln!("team {}", team.name)?;
             outln!("  weight:           {}", team.weight)?;
             outln!("  image prefixes:   {}", list_or_dash(&team.image_prefixes))?;
-            outln!("  logs readable by: {}", team.logs_readable_by)?;
+            outln!("  logs readable by: {}", log_readers(team.logs_readable_by))?;
             if team.members.is_empty() {
                 outln!("no members")?;
             } else {
@@ -83,8 +59,8 @@ pub fn run(cmd: TeamsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
                 for m in &team.members {
                     t.add_row(vec![
                         m.username.clone(),
-                        m.role.clone(),
-                        m.source.clone().unwrap_or_else(|| "-".to_string()),
+                        m.role.to_string(),
+                        m.source.clone(),
                     ]);
                 }
                 outln!("{t}")?;
@@ -96,7 +72,7 @@ pub fn run(cmd: TeamsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
             username,
             role,
         } => with_client(server, |client| async move {
-            let body = json!({ "role": role.as_str() });
+            let body = MemberBody { role: role.into() };
             let answer: Value = client
                 .send(
                     Method::PUT,
@@ -108,11 +84,11 @@ pub fn run(cmd: TeamsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
             if format == OutputFormat::Json {
                 print_json(&answer)?;
             } else {
-                let member: Member = client::parse("the member", &answer)?;
+                let member: Membership = client::parse("the member", &answer)?;
                 outln!(
                     "{} is now {} of team {team}",
                     member.username,
-                    article(&member.role)
+                    article(member.role.as_str())
                 )?;
             }
             Ok(ExitCode::SUCCESS)
@@ -141,8 +117,16 @@ fn team_row(team: &Team) -> Vec<String> {
         team.weight.to_string(),
         team.members.len().to_string(),
         list_or_dash(&team.image_prefixes),
-        team.logs_readable_by.clone(),
+        log_readers(team.logs_readable_by).to_string(),
     ]
+}
+
+/// `team` or `everyone`, as `weir.toml` and the API spell it.
+fn log_readers(readers: LogReaders) -> &'static str {
+    match readers {
+        LogReaders::Team => "team",
+        LogReaders::Everyone => "everyone",
+    }
 }
 
 fn list_or_dash(items: &[String]) -> String {
@@ -173,7 +157,7 @@ mod tests {
             &json!({
                 "name": "finance", "weight": 3.0, "image_prefixes": ["registry/finance/"],
                 "logs_readable_by": "team",
-                "members": [{"username": "alice", "role": "admin", "source": "local"}]
+                "members": [{"team": "finance", "username": "alice", "role": "admin", "source": "local"}]
             }),
         )
         .expect("a team");

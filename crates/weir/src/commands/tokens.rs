@@ -7,46 +7,15 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use weir_api::access::{CreatedToken, NewTokenBody, TokenInfo};
+use weir_core::access::TeamRole;
 
 use crate::cli::{OutputFormat, ServerArgs, TokensCommand};
 use crate::commands::client::{self, Client};
 use crate::commands::credentials;
 use crate::commands::output::{self, outln, print_json};
 use crate::commands::server::with_client;
-
-/// What the server says about a token (never its secret).
-#[derive(Debug, Clone, Deserialize)]
-pub struct TokenInfo {
-    pub token_id: String,
-    pub name: String,
-    /// The user the token acts as; none for a service account's.
-    #[serde(default)]
-    pub username: Option<String>,
-    /// The team of a service account's token.
-    #[serde(default)]
-    pub team: Option<String>,
-    #[serde(default)]
-    pub role: Option<String>,
-    #[serde(default)]
-    pub created_by: String,
-    #[serde(default)]
-    pub created_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub expires_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub revoked_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub last_used_at: Option<DateTime<Utc>>,
-}
-
-/// `POST /tokens`' answer: the secret, this once. No `Debug`, so it cannot be logged.
-#[derive(Deserialize)]
-pub struct CreatedToken {
-    pub token: String,
-    pub token_info: TokenInfo,
-}
 
 pub fn run(cmd: TokensCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
     let format = server.output;
@@ -61,7 +30,7 @@ pub fn run(cmd: TokensCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> 
             let body = create_body(
                 &name,
                 team.as_deref(),
-                role.map(|r| r.as_str()),
+                role.map(TeamRole::from),
                 expires_in_days,
                 no_expiry,
             );
@@ -123,7 +92,7 @@ pub fn run(cmd: TokensCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> 
                     info.name.clone(),
                     holder(&info),
                     info.created_by.clone(),
-                    output::time(info.created_at),
+                    output::time(Some(info.created_at)),
                     info.expires_at
                         .map_or_else(|| "never".to_string(), |e| output::time(Some(e))),
                     output::time(info.last_used_at),
@@ -153,20 +122,20 @@ pub fn run(cmd: TokensCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> 
 fn create_body(
     name: &str,
     team: Option<&str>,
-    role: Option<&str>,
+    role: Option<TeamRole>,
     expires_in_days: Option<u32>,
     no_expiry: bool,
-) -> Value {
-    let mut body = Map::new();
-    body.insert("name".into(), name.into());
-    if no_expiry {
-        body.insert("expires_in_days".into(), Value::Null);
-    } else if let Some(days) = expires_in_days {
-        body.insert("expires_in_days".into(), days.into());
+) -> NewTokenBody {
+    NewTokenBody {
+        name: name.to_string(),
+        expires_in_days: if no_expiry {
+            Some(None)
+        } else {
+            expires_in_days.map(Some)
+        },
+        team: team.map(str::to_string),
+        role,
     }
-    body.insert("team".into(), team.into());
-    body.insert("role".into(), role.into());
-    Value::Object(body)
 }
 
 /// Who a token acts as: `alice`, or `team finance (operator)` for a service account's.
@@ -217,6 +186,10 @@ mod tests {
 
     #[test]
     fn the_body_tells_default_expiry_from_none() {
+        let create_body = |name, team, role, days, no_expiry| {
+            serde_json::to_value(create_body(name, team, role, days, no_expiry))
+                .expect("serializes")
+        };
         assert_eq!(
             create_body("ci", None, None, None, false),
             json!({"name": "ci", "team": null, "role": null})
@@ -226,7 +199,13 @@ mod tests {
             json!({"name": "ci", "expires_in_days": null, "team": null, "role": null})
         );
         assert_eq!(
-            create_body("etl", Some("finance"), Some("operator"), Some(7), false),
+            create_body(
+                "etl",
+                Some("finance"),
+                Some(TeamRole::Operator),
+                Some(7),
+                false
+            ),
             json!({"name": "etl", "expires_in_days": 7, "team": "finance", "role": "operator"})
         );
     }

@@ -4,40 +4,15 @@
 
 use std::process::ExitCode;
 
-use chrono::{DateTime, Utc};
 use reqwest::Method;
-use serde::Deserialize;
 use serde_json::{Value, json};
+use weir_api::access::{Me, NewUserBody, User};
 
 use crate::cli::{OutputFormat, ServerArgs, UsersCommand};
 use crate::commands::client;
 use crate::commands::output::{self, outln, print_json};
 use crate::commands::passwords;
 use crate::commands::server::with_client;
-
-/// What the server says about a user.
-#[derive(Debug, Deserialize)]
-struct User {
-    username: String,
-    #[serde(default)]
-    email: Option<String>,
-    /// `local` or `sso`.
-    #[serde(default)]
-    source: String,
-    #[serde(default)]
-    platform_admin: bool,
-    #[serde(default)]
-    last_login_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    teams: Vec<Membership>,
-}
-
-/// A user's role in one team.
-#[derive(Debug, Deserialize)]
-struct Membership {
-    team: String,
-    role: String,
-}
 
 pub fn run(cmd: UsersCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
     let format = server.output;
@@ -61,12 +36,12 @@ pub fn run(cmd: UsersCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
                 (password, true)
             };
             with_client(server, |client| async move {
-                let body = json!({
-                    "username": username,
-                    "password": password,
-                    "email": email,
-                    "platform_admin": platform_admin,
-                });
+                let body = NewUserBody {
+                    username,
+                    password: password.clone(),
+                    email,
+                    platform_admin,
+                };
                 let mut answer: Value = client
                     .send(Method::POST, &["users"], &[], Some(&body))
                     .await?;
@@ -158,8 +133,8 @@ pub fn run(cmd: UsersCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
             with_client(server, |client| async move {
                 // Your own password needs the current one; a platform admin resetting
                 // someone else's does not.
-                let me: Value = client.get(&["me"], &[]).await?;
-                let own = me["username"].as_str() == Some(username.as_str());
+                let me: Me = client.get(&["me"], &[]).await?;
+                let own = me.username == username;
                 let current = match (own, current) {
                     (false, _) => None,
                     (true, Some(current)) => Some(current),
@@ -232,8 +207,8 @@ mod tests {
                 "username": "alice", "email": null, "source": "local", "platform_admin": false,
                 "created_at": "2026-01-01T00:00:00Z", "last_login_at": null,
                 "teams": [
-                    {"team": "finance", "role": "admin", "source": "local"},
-                    {"team": "ml", "role": "viewer", "source": "sso"}
+                    {"team": "finance", "username": "alice", "role": "admin", "source": "local"},
+                    {"team": "ml", "username": "alice", "role": "viewer", "source": "sso"}
                 ]
             }),
         )

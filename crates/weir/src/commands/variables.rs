@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use reqwest::Method;
-use weir_server::json::{Variable, VariableBody, VariableCollection};
+use weir_api::{Variable, VariableBody, VariableCollection};
 
 use crate::cli::{OutputFormat, ServerArgs, VariablesCommand};
 use crate::commands::output::outln;

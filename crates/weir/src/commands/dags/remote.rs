@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
-use weir_core::state::DagRunState;
-use weir_server::ApiDateTime;
-use weir_server::json::{
+use weir_api::ApiDateTime;
+use weir_api::{
     BackfillRequest, BackfillResponse, Dag, DagCollection, DagDetail, DagRun, DagRunCollection,
     ImportErrorCollection, TaskCollection, TaskInstanceCollection, TriggerDagRun,
 };
+use weir_core::state::DagRunState;
 
 use crate::cli::{OutputFormat, ServerArgs};
 use crate::commands::client::Client;
@@ -133,7 +133,7 @@ pub fn show(dag_id: &str, server: &ServerArgs) -> anyhow::Result<ExitCode> {
         for task in &tasks.tasks {
             t.add_row(vec![
                 task.task_id.clone(),
-                task.kind.clone(),
+                task.kind.to_string(),
                 task.upstream_task_ids.join(", "),
                 task.trigger_rule.to_string(),
                 task.retries.to_string(),

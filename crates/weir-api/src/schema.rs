@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
+use weir_core::access::{CallerKind, LogReaders, TeamRole};
 use weir_core::state::{DagRunState, RunType, TaskState};
 use weir_core::trigger_rule::TriggerRule;
 
@@ -60,6 +61,22 @@ enum_schema!(
 );
 
 enum_schema!(
+    /// A role in a team, weakest first.
+    TeamRoleSchema as "TeamRole" = TeamRole::NAMES.to_vec()
+);
+
+enum_schema!(
+    /// How a caller signed in: a local user, a user of the identity provider, or a team's
+    /// service account.
+    CallerKindSchema as "CallerKind" = caller_kinds().iter().map(|k| caller_kind_name(*k)).collect()
+);
+
+enum_schema!(
+    /// Who may read a team's task logs: its members, or everyone signed in.
+    LogReadersSchema as "LogReaders" = log_readers().iter().map(|r| log_readers_name(*r)).collect()
+);
+
+enum_schema!(
     /// The health of a component.
     HealthStatusSchema as "HealthStatus" = vec!["healthy", "unhealthy"]
 );
@@ -75,6 +92,35 @@ fn run_types() -> [RunType; 4] {
         RunType::Backfill,
         RunType::DatasetTriggered,
     ]
+}
+
+/// Every caller kind; a new variant fails to compile in the `match` until it is listed.
+fn caller_kinds() -> [CallerKind; 3] {
+    [
+        CallerKind::User,
+        CallerKind::SsoUser,
+        CallerKind::ServiceAccount,
+    ]
+}
+
+fn caller_kind_name(k: CallerKind) -> &'static str {
+    match k {
+        CallerKind::User => "user",
+        CallerKind::SsoUser => "sso_user",
+        CallerKind::ServiceAccount => "service_account",
+    }
+}
+
+/// Every log-readers setting; a new variant fails to compile in the `match` until listed.
+fn log_readers() -> [LogReaders; 2] {
+    [LogReaders::Team, LogReaders::Everyone]
+}
+
+fn log_readers_name(r: LogReaders) -> &'static str {
+    match r {
+        LogReaders::Team => "team",
+        LogReaders::Everyone => "everyone",
+    }
 }
 
 #[cfg(test)]
@@ -110,5 +156,20 @@ mod tests {
             .collect();
         assert_eq!(values::<RunTypeSchema>(), types);
         assert!(types.contains(&serde_json::json!("dataset_triggered")));
+        let roles: Vec<_> = [TeamRole::Viewer, TeamRole::Operator, TeamRole::Admin]
+            .iter()
+            .map(|r| serde_json::to_value(r).expect("serializes"))
+            .collect();
+        assert_eq!(values::<TeamRoleSchema>(), roles);
+        let kinds: Vec<_> = caller_kinds()
+            .iter()
+            .map(|k| serde_json::to_value(k).expect("serializes"))
+            .collect();
+        assert_eq!(values::<CallerKindSchema>(), kinds);
+        let readers: Vec<_> = log_readers()
+            .iter()
+            .map(|r| serde_json::to_value(r).expect("serializes"))
+            .collect();
+        assert_eq!(values::<LogReadersSchema>(), readers);
     }
 }

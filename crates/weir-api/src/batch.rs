@@ -8,8 +8,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{DagRun, TaskInstanceCollection};
-use crate::extract::ApiDateTime;
+use crate::runs::DagRun;
+use crate::task_instances::TaskInstanceCollection;
+use crate::time::ApiDateTime;
 
 /// `POST /dags/~/dagRuns/list`: DAG runs of many DAGs at once.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]

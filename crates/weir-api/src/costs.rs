@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use weir_core::cost::{self, GroupKey};
 
-use super::time;
+use crate::time;
 
 /// What `currency_note` says: prices carry no currency of their own.
 pub const CURRENCY_NOTE: &str = "Costs are in the currency of the prices in the platform \

@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use weir_engine::{EnvironmentView, QueueView, WaitingView};
 
 /// Every queue and compute environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -65,59 +64,4 @@ pub struct ComputeEnvironment {
     pub used_memory_bytes: u64,
     /// False when the backend does not answer (e.g. the Docker daemon is down).
     pub available: bool,
-}
-
-fn count(n: usize) -> u64 {
-    u64::try_from(n).unwrap_or(u64::MAX)
-}
-
-impl From<QueueView> for Queue {
-    fn from(q: QueueView) -> Self {
-        Queue {
-            name: q.name,
-            priority: q.priority,
-            scheduling_policy: q.scheduling_policy,
-            compute_environments: q.compute_environments,
-            depth: q
-                .depth
-                .into_iter()
-                .map(|d| QueueDepth {
-                    queue: d.queue,
-                    team: d.team,
-                    waiting: count(d.waiting),
-                    running: count(d.running),
-                })
-                .collect(),
-            waiting: q.waiting.into_iter().map(WaitingTry::from).collect(),
-        }
-    }
-}
-
-impl From<WaitingView> for WaitingTry {
-    fn from(w: WaitingView) -> Self {
-        WaitingTry {
-            dag_id: w.dag_id,
-            dag_run_id: w.dag_run_id,
-            task_id: w.task_id,
-            map_index: w.map_index,
-            team: w.team,
-            position: count(w.position),
-            reason_code: w.reason_code,
-            reason: w.reason,
-        }
-    }
-}
-
-impl From<EnvironmentView> for ComputeEnvironment {
-    fn from(e: EnvironmentView) -> Self {
-        ComputeEnvironment {
-            name: e.name,
-            backend: e.backend,
-            max_vcpus: e.max_vcpus,
-            max_memory_bytes: e.max_memory_bytes,
-            used_vcpus: e.used_vcpus,
-            used_memory_bytes: e.used_memory_bytes,
-            available: e.available,
-        }
-    }
 }

@@ -1,21 +1,22 @@
-//! Weir's identity and access resources: the caller, users, teams and members, API
-//! tokens and audit events. Secrets never appear here: no password, no password hash,
-//! no token digest; a token's secret only in [`CreatedToken`], once.
-
-use std::collections::BTreeMap;
+//! Weir's identity and access resources: the caller, users, teams and members, and API
+//! tokens. Secrets never appear here: no password, no password hash, no token digest; a
+//! token's secret only in [`CreatedToken`], once.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
-use weir_store::{AuditEventRecord, MembershipRecord, TokenRecord, UserRecord};
+use weir_core::access::{CallerKind, LogReaders, TeamRole};
+
+use crate::schema::{CallerKindSchema, LogReadersSchema, TeamRoleSchema};
+use crate::time;
 
 /// `GET /me`: who the server thinks the caller is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Me {
     pub username: String,
-    /// `user`, `sso_user` or `service_account`.
-    pub kind: String,
+    /// How the caller signed in.
+    #[schema(value_type = CallerKindSchema)]
+    pub kind: CallerKind,
     pub platform_admin: bool,
     pub teams: Vec<TeamRoleEntry>,
 }
@@ -24,8 +25,8 @@ pub struct Me {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TeamRoleEntry {
     pub team: String,
-    /// `viewer`, `operator` or `admin`.
-    pub role: String,
+    #[schema(value_type = TeamRoleSchema)]
+    pub role: TeamRole,
 }
 
 /// A team membership, as a user's or a team's list shows it.
@@ -33,20 +34,10 @@ pub struct TeamRoleEntry {
 pub struct Membership {
     pub team: String,
     pub username: String,
-    pub role: String,
+    #[schema(value_type = TeamRoleSchema)]
+    pub role: TeamRole,
     /// `local` (set through the API) or `sso` (from the identity provider's groups, at sign-in).
     pub source: String,
-}
-
-impl From<MembershipRecord> for Membership {
-    fn from(m: MembershipRecord) -> Self {
-        Membership {
-            team: m.team,
-            username: m.username,
-            role: m.role,
-            source: m.source,
-        }
-    }
 }
 
 /// A user.
@@ -57,27 +48,13 @@ pub struct User {
     /// `local` (has a password) or `sso` (signs in through the identity provider).
     pub source: String,
     pub platform_admin: bool,
-    #[serde(with = "super::time")]
+    #[serde(with = "time")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
-    #[serde(with = "super::time::option")]
+    #[serde(default, with = "time::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_login_at: Option<DateTime<Utc>>,
     pub teams: Vec<Membership>,
-}
-
-impl User {
-    pub fn new(u: UserRecord, teams: Vec<MembershipRecord>) -> Self {
-        User {
-            username: u.username,
-            email: u.email,
-            source: u.source,
-            platform_admin: u.platform_admin,
-            created_at: u.created_at,
-            last_login_at: u.last_login_at,
-            teams: teams.into_iter().map(Membership::from).collect(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -116,8 +93,9 @@ pub struct Team {
     pub name: String,
     pub weight: f64,
     pub image_prefixes: Vec<String>,
-    /// `team` or `everyone`.
-    pub logs_readable_by: String,
+    /// Who may read the team's task logs.
+    #[schema(value_type = LogReadersSchema)]
+    pub logs_readable_by: LogReaders,
     pub members: Vec<Membership>,
 }
 
@@ -131,8 +109,8 @@ pub struct TeamCollection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberBody {
-    /// `viewer`, `operator` or `admin`.
-    pub role: String,
+    #[schema(value_type = TeamRoleSchema)]
+    pub role: TeamRole,
 }
 
 /// An API token, without its secret.
@@ -145,37 +123,21 @@ pub struct TokenInfo {
     /// The team of a service token.
     pub team: Option<String>,
     /// The role of a service token in its team.
-    pub role: Option<String>,
+    #[schema(value_type = Option<TeamRoleSchema>)]
+    pub role: Option<TeamRole>,
     pub created_by: String,
-    #[serde(with = "super::time")]
+    #[serde(with = "time")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
-    #[serde(with = "super::time::option")]
+    #[serde(default, with = "time::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<DateTime<Utc>>,
-    #[serde(with = "super::time::option")]
+    #[serde(default, with = "time::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<DateTime<Utc>>,
-    #[serde(with = "super::time::option")]
+    #[serde(default, with = "time::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<DateTime<Utc>>,
-}
-
-impl From<TokenRecord> for TokenInfo {
-    fn from(t: TokenRecord) -> Self {
-        TokenInfo {
-            token_id: t.id,
-            name: t.name,
-            username: t.username,
-            team: t.team,
-            role: t.role,
-            created_by: t.created_by,
-            created_at: t.created_at,
-            expires_at: t.expires_at,
-            revoked_at: t.revoked_at,
-            last_used_at: t.last_used_at,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -205,7 +167,8 @@ pub struct NewTokenBody {
     pub team: Option<String>,
     /// The service token's role in its team.
     #[serde(default)]
-    pub role: Option<String>,
+    #[schema(value_type = Option<TeamRoleSchema>)]
+    pub role: Option<TeamRole>,
 }
 
 /// `Some(value)` for a field that is present, `null` included (absent is the default,
@@ -215,63 +178,18 @@ fn given<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, 
 }
 
 /// The answer to `POST /tokens`: the secret, shown this once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CreatedToken {
     pub token: String,
     pub token_info: TokenInfo,
 }
 
-/// One audit event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AuditEvent {
-    pub id: i64,
-    #[serde(with = "super::time")]
-    #[schema(value_type = String, format = DateTime)]
-    pub time: DateTime<Utc>,
-    pub actor: String,
-    /// `object_type.verb`, e.g. `dag.update`, `variable.delete`; `login` for sign-ins.
-    pub action: String,
-    pub object_type: String,
-    pub object_id: String,
-    pub team: Option<String>,
-    /// `success`, `denied` or `failed`.
-    pub outcome: String,
-    pub source_address: Option<String>,
-    /// The request (secrets redacted) and, for some changes, a before/after summary.
-    #[schema(value_type = Object)]
-    pub details: Value,
-}
-
-impl From<AuditEventRecord> for AuditEvent {
-    fn from(e: AuditEventRecord) -> Self {
-        AuditEvent {
-            id: e.id,
-            time: e.time,
-            actor: e.actor,
-            action: e.action,
-            object_type: e.object_type,
-            object_id: e.object_id,
-            team: e.team,
-            outcome: e.outcome,
-            source_address: e.source_addr,
-            details: e.details,
-        }
+/// Written by hand so that a token logged with `{:?}` never shows its secret.
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("token", &"< hidden >")
+            .field("token_info", &self.token_info)
+            .finish()
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AuditEventCollection {
-    pub audit_events: Vec<AuditEvent>,
-    pub total_entries: i64,
-}
-
-/// Roles by team, for [`Me`].
-pub fn team_roles(teams: &BTreeMap<String, weir_core::access::TeamRole>) -> Vec<TeamRoleEntry> {
-    teams
-        .iter()
-        .map(|(team, role)| TeamRoleEntry {
-            team: team.clone(),
-            role: role.as_str().to_string(),
-        })
-        .collect()
 }

@@ -7,7 +7,6 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
-use weir_store::ConnectionRecord;
 
 /// A connection in a list (no `extra`, as in Airflow, and never the password).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -21,21 +20,6 @@ pub struct ConnectionCollectionItem {
     pub port: Option<i32>,
     /// Weir: the team that owns the connection; `null` for a platform-wide one.
     pub team: Option<String>,
-}
-
-impl From<ConnectionRecord> for ConnectionCollectionItem {
-    fn from(c: ConnectionRecord) -> Self {
-        ConnectionCollectionItem {
-            connection_id: c.conn_id,
-            conn_type: c.conn_type,
-            description: c.description,
-            host: c.host,
-            login: c.login,
-            schema: c.schema,
-            port: c.port,
-            team: c.team,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -58,22 +42,6 @@ pub struct Connection {
     pub extra: Option<String>,
     /// Weir: the team that owns the connection; `null` for a platform-wide one.
     pub team: Option<String>,
-}
-
-impl From<ConnectionRecord> for Connection {
-    fn from(c: ConnectionRecord) -> Self {
-        Connection {
-            connection_id: c.conn_id,
-            conn_type: c.conn_type,
-            description: c.description,
-            host: c.host,
-            login: c.login,
-            schema: c.schema,
-            port: c.port,
-            extra: c.extra,
-            team: c.team,
-        }
-    }
 }
 
 /// `POST /connections` and `PATCH /connections/{connection_id}`. For each optional field,
@@ -149,32 +117,8 @@ impl std::fmt::Debug for ConnectionBody {
 mod tests {
     use super::*;
 
-    fn record() -> ConnectionRecord {
-        ConnectionRecord {
-            conn_id: "db".into(),
-            conn_type: "postgres".into(),
-            description: None,
-            host: Some("h".into()),
-            login: Some("u".into()),
-            password: Some("s3cret".into()),
-            schema: Some("public".into()),
-            port: Some(5432),
-            extra: Some("{}".into()),
-            team: Some("data".into()),
-        }
-    }
-
     #[test]
-    fn no_response_carries_the_password() {
-        for text in [
-            serde_json::to_string(&Connection::from(record())).unwrap(),
-            serde_json::to_string(&ConnectionCollectionItem::from(record())).unwrap(),
-        ] {
-            assert!(
-                !text.contains("s3cret") && !text.contains("password"),
-                "{text}"
-            );
-        }
+    fn a_body_never_shows_the_password() {
         let body: ConnectionBody =
             serde_json::from_str(r#"{"connection_id": "db", "password": "s3cret"}"#).unwrap();
         assert!(!format!("{body:?}").contains("s3cret"));

@@ -1,0 +1,155 @@
+//! Task instances (`…/dagRuns/{dag_run_id}/taskInstances`), what clearing them answers,
+//! and their logs.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use weir_core::state::TaskState;
+
+use crate::dags::TaskKind;
+use crate::schema::TaskStateSchema;
+use crate::time::{self, ApiDateTime};
+
+/// A task instance. `state` is `null` for Airflow's "no status" (Weir's `none`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskInstance {
+    pub task_id: String,
+    pub task_display_name: String,
+    pub dag_id: String,
+    pub dag_run_id: String,
+    #[serde(with = "time")]
+    pub execution_date: DateTime<Utc>,
+    #[serde(default, with = "time::option")]
+    pub start_date: Option<DateTime<Utc>>,
+    #[serde(default, with = "time::option")]
+    pub end_date: Option<DateTime<Utc>>,
+    /// Seconds between start and end, once finished.
+    pub duration: Option<f64>,
+    #[schema(value_type = Option<TaskStateSchema>)]
+    pub state: Option<TaskState>,
+    pub try_number: u32,
+    pub map_index: i32,
+    pub max_tries: u32,
+    pub hostname: String,
+    pub pool: String,
+    pub pool_slots: u32,
+    pub queue: Option<String>,
+    pub priority_weight: Option<i32>,
+    /// The task kind, if the DAG still has the task.
+    pub operator: Option<TaskKind>,
+    #[serde(default, with = "time::option")]
+    pub queued_when: Option<DateTime<Utc>>,
+    pub pid: Option<u32>,
+    pub rendered_map_index: Option<String>,
+    /// The rendered `command` once a try started. `{}` for callers who may not read the
+    /// DAG's task logs (it may hold pulled XComs and variable values).
+    pub rendered_fields: serde_json::Map<String, Value>,
+    pub sla_miss: Option<Value>,
+    pub trigger: Option<Value>,
+    pub triggerer_job: Option<Value>,
+    pub note: Option<String>,
+    /// Weir: when a task instance waiting to retry becomes due.
+    #[serde(default, with = "time::option")]
+    pub next_retry_at: Option<DateTime<Utc>>,
+}
+
+impl TaskInstance {
+    /// The state, with Airflow's `null` read back as `none`.
+    pub fn state(&self) -> TaskState {
+        self.state.unwrap_or(TaskState::None)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskInstanceCollection {
+    pub task_instances: Vec<TaskInstance>,
+    pub total_entries: i64,
+}
+
+/// What `clearTaskInstances` cleared (or would clear).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskInstanceReference {
+    pub task_id: String,
+    pub dag_id: String,
+    #[serde(with = "time")]
+    pub execution_date: DateTime<Utc>,
+    pub dag_run_id: String,
+    /// Weir: the map index of the instance.
+    pub map_index: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskInstanceReferenceCollection {
+    pub task_instances: Vec<TaskInstanceReference>,
+}
+
+/// `POST /dags/{dag_id}/clearTaskInstances`. As in Airflow, `dry_run` and `only_failed`
+/// default to true.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClearTaskInstances {
+    #[serde(default = "yes")]
+    pub dry_run: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub start_date: Option<ApiDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub end_date: Option<ApiDateTime>,
+    #[serde(default = "yes")]
+    pub only_failed: bool,
+    #[serde(default)]
+    pub only_running: bool,
+    /// Accepted for compatibility: clearing always sets the runs back to running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_dag_runs: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dag_run_id: Option<String>,
+    #[serde(default)]
+    pub include_upstream: bool,
+    #[serde(default)]
+    pub include_downstream: bool,
+    #[serde(default)]
+    pub include_future: bool,
+    #[serde(default)]
+    pub include_past: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_subdags: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_parentdag: Option<bool>,
+}
+
+impl Default for ClearTaskInstances {
+    fn default() -> Self {
+        ClearTaskInstances {
+            dry_run: true,
+            task_ids: None,
+            start_date: None,
+            end_date: None,
+            only_failed: true,
+            only_running: false,
+            reset_dag_runs: None,
+            dag_run_id: None,
+            include_upstream: false,
+            include_downstream: false,
+            include_future: false,
+            include_past: false,
+            include_subdags: None,
+            include_parentdag: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A piece of a try's log, and the token to ask for what follows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LogResponse {
+    pub content: String,
+    pub continuation_token: Option<String>,
+}
