@@ -22,7 +22,7 @@ use weir_store::{DagFilter, DagRecord, Store};
 use crate::dag_cache::{DagCache, DagVersion};
 use crate::dag_files::Loaded;
 use crate::error::{EngineError, Result};
-use crate::service::Shared;
+use crate::shared::Shared;
 
 /// What one sync of the DAG folder found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -131,8 +131,12 @@ async fn every_dag(store: &Store, only_active: bool) -> Result<Vec<DagRecord>> {
 /// Loads every file of the folder and brings the store in line with it. One sync at a
 /// time: the watcher's and a requested one queue.
 pub async fn sync_folder(shared: &Shared, dir: &Path) -> Result<SyncReport> {
-    let _one_at_a_time = shared.dag_sync.lock().await;
-    let (store, cache, unpause_all) = (&shared.store, &shared.cache, shared.config.unpause_all);
+    let _one_at_a_time = shared.catalog.sync_lock().await;
+    let (store, cache, unpause_all) = (
+        &shared.store,
+        shared.catalog.versions(),
+        shared.config.unpause_all,
+    );
     // Files seen in this sync: import errors of any other file are removed at the end.
     let mut present: HashSet<String> = HashSet::new();
     let jobs = sync_jobs(shared, &mut present).await?;
@@ -303,9 +307,9 @@ pub async fn register(
 async fn sync_jobs(
     shared: &Shared,
     present: &mut HashSet<String>,
-) -> Result<weir_core::job_def::JobCatalog> {
+) -> Result<Arc<weir_core::job_def::JobCatalog>> {
     let Some(dir) = shared.config.jobs_folder.clone().filter(|d| d.is_dir()) else {
-        return Ok(shared.jobs.read().map(|j| j.clone()).unwrap_or_default());
+        return Ok(shared.catalog.jobs());
     };
     let files: Vec<(String, String)> = read_folder(&shared.store, &dir, present)
         .await?
@@ -324,8 +328,6 @@ async fn sync_jobs(
             .replace_import_errors(&file.path, &errors)
             .await?;
     }
-    if let Ok(mut jobs) = shared.jobs.write() {
-        *jobs = catalog.clone();
-    }
-    Ok(catalog)
+    shared.catalog.set_jobs(catalog);
+    Ok(shared.catalog.jobs())
 }

@@ -14,8 +14,8 @@ use weir_store::{DagRunRecord, TaskInstanceKey, TaskInstanceRecord, TaskInstance
 
 use crate::error::Result;
 use crate::launch::{Started, start_try};
-use crate::queues::{EnvironmentView, QueueView, WaitingView};
-use crate::service::Shared;
+use crate::queues::WaitingView;
+use crate::shared::Shared;
 use crate::workload::{Need, need};
 
 /// Dispatches what may run now. Returns the runs in which something finished on the
@@ -29,7 +29,7 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
     let mut runs: HashMap<(DagId, RunId), Option<DagRunRecord>> = HashMap::new();
     let mut dag_room: HashMap<DagId, i64> = HashMap::new();
     let mut pool_room: HashMap<String, PoolRoom> = HashMap::new();
-    let jobs = shared.jobs.read().map(|j| j.clone()).unwrap_or_default();
+    let jobs = shared.catalog.jobs();
     let mut waiting: Vec<WaitingTry<TaskInstanceKey>> = Vec::new();
     let mut candidates: HashMap<TaskInstanceKey, (TaskInstanceRecord, DagRunRecord, Need)> =
         HashMap::new();
@@ -50,8 +50,8 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
             continue;
         }
         let version = shared
-            .cache
-            .get(&shared.store, &run.dag_id, &run.version_hash)
+            .catalog
+            .version(&shared.store, &run.dag_id, &run.version_hash)
             .await?;
         let Some(task) = version.spec.tasks.get(ti.key.task_id.as_str()) else {
             let note = format!(
@@ -117,24 +117,8 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
         candidates.insert(ti.key.clone(), (ti, run.clone(), need));
     }
 
-    let running: Vec<fair_share::RunningTry> = shared
-        .running
-        .lock()
-        .map(|r| r.values().filter_map(|w| w.placement.clone()).collect())
-        .unwrap_or_default();
-    let usage: Vec<TeamUsage> = shared
-        .usage
-        .lock()
-        .map(|u| {
-            u.iter()
-                .map(|((queue, team), usage)| TeamUsage {
-                    queue: queue.clone(),
-                    team: team.clone(),
-                    usage: *usage,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let running: Vec<fair_share::RunningTry> = shared.tries.placements();
+    let usage: Vec<TeamUsage> = shared.dispatcher.usage();
     let needs_docker = waiting
         .iter()
         .any(|w| w.workload == weir_core::platform::Workload::Container);
@@ -165,7 +149,7 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
     }
     let parallelism = shared.config.parallelism;
     for placed in &plan.start {
-        if shared.in_flight() >= parallelism {
+        if shared.tries.in_flight() >= parallelism {
             break;
         }
         let Some((ti, run, need)) = candidates.get(&placed.id) else {
@@ -175,8 +159,8 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
             continue;
         }
         let version = shared
-            .cache
-            .get(&shared.store, &run.dag_id, &run.version_hash)
+            .catalog
+            .version(&shared.store, &run.dag_id, &run.version_hash)
             .await?;
         let request = waiting
             .iter()
@@ -251,11 +235,7 @@ fn publish_views(
             .collect();
         q.waiting.sort_by_key(|w| w.position);
     }
-    let running: Vec<fair_share::RunningTry> = shared
-        .running
-        .lock()
-        .map(|r| r.values().filter_map(|w| w.placement.clone()).collect())
-        .unwrap_or_default();
+    let running: Vec<fair_share::RunningTry> = shared.tries.placements();
     for env in &mut environments {
         env.available = !unavailable.contains(&env.name);
         for r in running.iter().filter(|r| r.environment == env.name) {
@@ -263,10 +243,7 @@ fn publish_views(
             env.used_memory_bytes += r.request.memory_bytes;
         }
     }
-    let views: (Vec<QueueView>, Vec<EnvironmentView>) = (queues, environments);
-    if let Ok(mut v) = shared.views.lock() {
-        *v = views;
-    }
+    shared.dispatcher.publish(queues, environments);
 }
 
 /// What a pool has left for this pass.

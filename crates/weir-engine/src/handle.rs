@@ -15,7 +15,7 @@ use weir_store::{
 
 use crate::error::{EngineError, Result};
 use crate::events::Event;
-use crate::service::Shared;
+use crate::shared::Shared;
 
 /// A manual trigger (Airflow's `POST /dags/{dag_id}/dagRuns` body).
 #[derive(Debug, Clone, Default)]
@@ -71,7 +71,11 @@ impl EngineHandle {
 
     /// The DAG's current definition.
     pub async fn dag_spec(&self, dag_id: &DagId) -> Result<Arc<DagSpec>> {
-        let version = self.shared.cache.latest(&self.shared.store, dag_id).await?;
+        let version = self
+            .shared
+            .catalog
+            .latest(&self.shared.store, dag_id)
+            .await?;
         Ok(Arc::new(version.spec.clone()))
     }
 
@@ -94,7 +98,7 @@ impl EngineHandle {
     ) -> Result<DagRecord> {
         crate::dag_bag::register(
             &self.shared.store,
-            &self.shared.cache,
+            self.shared.catalog.versions(),
             spec,
             file_path,
             source,
@@ -248,20 +252,12 @@ impl EngineHandle {
 
     /// Queues as of the last dispatch pass: depth per team, waiting tries and why.
     pub fn queues(&self) -> Vec<crate::QueueView> {
-        self.shared
-            .views
-            .lock()
-            .map(|v| v.0.clone())
-            .unwrap_or_default()
+        self.shared.dispatcher.queues()
     }
 
     /// Compute environments as of the last dispatch pass: capacity, use, availability.
     pub fn compute_environments(&self) -> Vec<crate::EnvironmentView> {
-        self.shared
-            .views
-            .lock()
-            .map(|v| v.1.clone())
-            .unwrap_or_default()
+        self.shared.dispatcher.environments()
     }
 
     /// The settings the engine was started with (for `GET /api/v1/config`).
@@ -271,11 +267,7 @@ impl EngineHandle {
 
     /// The job definitions loaded from the jobs folder, by team and name.
     pub fn job_definitions(&self) -> Vec<weir_core::job_def::JobDefinition> {
-        self.shared
-            .jobs
-            .read()
-            .map(|jobs| jobs.iter().cloned().collect())
-            .unwrap_or_default()
+        self.shared.catalog.jobs().iter().cloned().collect()
     }
 
     /// Stops the engine's loop (running tries are left to be adopted).

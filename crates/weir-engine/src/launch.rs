@@ -24,7 +24,7 @@ use weir_store::{
 use crate::dag_cache::DagVersion;
 use crate::error::{EngineError, Result};
 use crate::events::Event;
-use crate::service::Shared;
+use crate::shared::Shared;
 
 /// What happened when the dispatcher handed an instance over.
 pub enum Started {
@@ -144,16 +144,14 @@ pub async fn start_try(
     // Counted as in flight (capacity, parallelism) and cancellable from now on, though
     // the backend has not answered yet: the placeholder handle is linked to the real
     // one when it does.
-    let watched = crate::service::Watched {
+    let watched = crate::tries::Watched {
         cancel: weir_compute::CancelHandle::new(),
         folder: folder.clone(),
         version_hash: version.hash.clone(),
         placement,
         job_revision,
     };
-    if let Ok(mut map) = shared.running.lock() {
-        map.insert(key.clone(), watched);
-    }
+    shared.tries.watch(key.clone(), watched);
     if executor != BackendKind::Process {
         // A container start (maybe a pull) takes a while: never hold the loop for it.
         let task_shared = shared.clone();
@@ -182,15 +180,7 @@ async fn submit(
     };
     match submitted {
         Ok(running) => {
-            if let Ok(mut map) = shared.running.lock()
-                && let Some(w) = map.get_mut(&key)
-            {
-                // A cancel that came while the backend was starting it applies now.
-                if w.cancel.is_cancelled() {
-                    running.cancel();
-                }
-                w.cancel = running.cancel_handle();
-            }
+            shared.tries.link_cancel(&key, &running);
             spawn_waiter(shared, key, running);
         }
         Err(e) => {
@@ -214,11 +204,9 @@ pub fn watch(
     shared: &Arc<Shared>,
     key: TryKey,
     running: weir_compute::RunningTry,
-    watched: crate::service::Watched,
+    watched: crate::tries::Watched,
 ) {
-    if let Ok(mut map) = shared.running.lock() {
-        map.insert(key.clone(), watched);
-    }
+    shared.tries.watch(key.clone(), watched);
     spawn_waiter(shared, key, running);
 }
 
@@ -242,11 +230,7 @@ pub async fn finish_try(
     outcome: TryOutcome,
     retryable: bool,
 ) -> Result<()> {
-    let watched = shared
-        .running
-        .lock()
-        .ok()
-        .and_then(|mut map| map.remove(key));
+    let watched = shared.tries.finished(key);
     let ti_key = TaskInstanceKey::from(key);
     let ti = shared.store.get_task_instance(&ti_key).await?;
     let (folder, version_hash, placement, job_revision) = match watched {
@@ -284,8 +268,8 @@ pub async fn finish_try(
         .as_ref()
         .filter(|t| t.state == TaskState::Running && t.try_number == key.try_number);
     let version = shared
-        .cache
-        .get(&shared.store, &key.dag_id, &version_hash)
+        .catalog
+        .version(&shared.store, &key.dag_id, &version_hash)
         .await
         .ok();
     let task = version
@@ -302,7 +286,7 @@ pub async fn finish_try(
     });
     // A job definition's retry strategy decides on the exit code and the reason
     // (AWS Batch's `evaluateOnExit`); other tasks retry while retries are left.
-    let jobs = shared.jobs.read().map(|j| j.clone()).unwrap_or_default();
+    let jobs = shared.catalog.jobs();
     let strategy = task.and_then(
         |(v, t)| match crate::workload::need(&v.spec, t, &jobs).work {
             crate::workload::TaskWork::Container(plan) => plan.retry,
@@ -363,7 +347,13 @@ pub async fn finish_try(
         )
         .await?;
     if let (Some(placement), Some(usage)) = (&placement, &usage) {
-        add_to_fair_share(shared, placement, usage);
+        // Reserved vCPU-seconds, for the team's fair-share history.
+        shared.dispatcher.add_usage(
+            &placement.queue,
+            &placement.team,
+            shared.now(),
+            usage.requested_vcpu * usage.wall_seconds,
+        );
     }
     if current.is_none() {
         return Ok(());
@@ -388,10 +378,8 @@ pub async fn finish_try(
             _ => {}
         }
     }
-    if let Some(at) = retry_at
-        && let Ok(mut retries) = shared.retries.lock()
-    {
-        retries.entry(at).or_default().push(ti_key);
+    if let Some(at) = retry_at {
+        shared.tries.retry_at(at, ti_key);
     }
     info!(%key, %state, reason = reason.as_deref().unwrap_or(""), "try finished");
     Ok(())
@@ -440,28 +428,5 @@ fn usage_record(
         peak_memory_bytes: Some(outcome.peak_rss_bytes),
         started_at: outcome.started_at,
         price,
-    }
-}
-
-/// Adds a finished try's reserved vCPU-seconds to its team's fair-share history.
-fn add_to_fair_share(
-    shared: &Shared,
-    placement: &weir_core::fair_share::RunningTry,
-    usage: &weir_core::cost::UsageRecord,
-) {
-    let half_life = std::time::Duration::from_secs(
-        shared
-            .platform
-            .queue(&placement.queue)
-            .map_or(weir_core::platform::DEFAULT_SHARE_DECAY_SECONDS, |q| {
-                q.share_decay_seconds()
-            }),
-    );
-    let now = shared.now();
-    if let Ok(mut history) = shared.usage.lock() {
-        let entry = history
-            .entry((placement.queue.clone(), placement.team.clone()))
-            .or_insert_with(|| weir_core::fair_share::DecayedUsage::zero(now));
-        *entry = entry.add(now, half_life, usage.requested_vcpu * usage.wall_seconds);
     }
 }

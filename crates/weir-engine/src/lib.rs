@@ -9,12 +9,14 @@
 //! go straight to the store.
 
 mod backends;
+mod catalog;
 mod clock;
 mod config;
 mod dag_bag;
 mod dag_cache;
 mod dag_files;
 mod dispatch;
+mod dispatch_state;
 mod error;
 mod events;
 mod handle;
@@ -26,6 +28,8 @@ mod render;
 mod runs;
 mod scheduler;
 mod service;
+mod shared;
+mod tries;
 mod watcher;
 mod workload;
 

@@ -13,7 +13,7 @@ use weir_store::{DagRunRecord, TaskInstanceRecord};
 
 use crate::dag_cache::DagVersion;
 use crate::error::Result;
-use crate::service::Shared;
+use crate::shared::Shared;
 use crate::workload::ContainerPlan;
 
 /// A launch spec, or why the try fails before it starts (and whether a retry can help).

@@ -13,7 +13,7 @@ use weir_store::{TaskInstanceKey, TaskInstanceUpdate};
 
 use crate::error::Result;
 use crate::events::Event;
-use crate::service::Shared;
+use crate::shared::Shared;
 
 pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
     let mut adopted = 0;
@@ -81,14 +81,9 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
         .store
         .list_task_instances_in_states(&[TaskState::UpForRetry])
         .await?;
-    if let Ok(mut retries) = shared.retries.lock() {
-        for ti in waiting {
-            let at = ti.next_retry_at.unwrap_or_else(|| shared.now());
-            retries
-                .entry(at)
-                .or_default()
-                .push(TaskInstanceKey::clone(&ti.key));
-        }
+    for ti in waiting {
+        let at = ti.next_retry_at.unwrap_or_else(|| shared.now());
+        shared.tries.retry_at(at, ti.key);
     }
     restore_fair_share_history(shared).await?;
     if adopted > 0 {
@@ -152,18 +147,18 @@ async fn watched_after_restart(
     shared: &Shared,
     key: &weir_core::ids::TryKey,
     running: &weir_compute::RunningTry,
-) -> Result<crate::service::Watched> {
+) -> Result<crate::tries::Watched> {
     let run = shared.store.get_dag_run(&key.dag_id, &key.run_id).await?;
     let version_hash = run.map(|r| r.version_hash).unwrap_or_default();
     let mut placement = None;
     let mut job_revision = None;
     if let Ok(version) = shared
-        .cache
-        .get(&shared.store, &key.dag_id, &version_hash)
+        .catalog
+        .version(&shared.store, &key.dag_id, &version_hash)
         .await
         && let Some(task) = version.spec.tasks.get(key.task_id.as_str())
     {
-        let jobs = shared.jobs.read().map(|j| j.clone()).unwrap_or_default();
+        let jobs = shared.catalog.jobs();
         let need = crate::workload::need(&version.spec, task, &jobs);
         if let crate::workload::TaskWork::Container(plan) = &need.work {
             job_revision = plan.job_revision.clone();
@@ -178,7 +173,7 @@ async fn watched_after_restart(
             request: need.request,
         });
     }
-    Ok(crate::service::Watched {
+    Ok(crate::tries::Watched {
         cancel: running.cancel_handle(),
         folder: TryFolder::at(running.try_dir()),
         version_hash,
@@ -195,24 +190,12 @@ async fn restore_fair_share_history(shared: &Shared) -> Result<()> {
         .store
         .list_usage(now - chrono::TimeDelta::days(7), None)
         .await?;
-    let Ok(mut history) = shared.usage.lock() else {
-        return Ok(());
-    };
     for r in records {
-        let half_life = std::time::Duration::from_secs(
-            shared
-                .platform
-                .queue(&r.queue)
-                .map_or(weir_core::platform::DEFAULT_SHARE_DECAY_SECONDS, |q| {
-                    q.share_decay_seconds()
-                }),
-        );
         let ended =
             r.started_at + chrono::TimeDelta::milliseconds((r.wall_seconds * 1000.0) as i64);
-        let entry = history
-            .entry((r.queue.clone(), r.team.clone()))
-            .or_insert_with(|| weir_core::fair_share::DecayedUsage::zero(ended));
-        *entry = entry.add(ended, half_life, r.requested_vcpu * r.wall_seconds);
+        shared
+            .dispatcher
+            .add_usage(&r.queue, &r.team, ended, r.requested_vcpu * r.wall_seconds);
     }
     Ok(())
 }

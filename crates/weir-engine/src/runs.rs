@@ -20,7 +20,7 @@ use weir_store::{
 use crate::dag_cache::DagVersion;
 use crate::error::{EngineError, Result};
 use crate::handle::ClearRequest;
-use crate::service::Shared;
+use crate::shared::Shared;
 
 /// Airflow's run id form: `manual__2026-01-01T00:00:00+00:00`, with the fraction of a
 /// second when the logical date has one (two manual triggers in one second differ).
@@ -91,7 +91,7 @@ pub async fn create_run(
     conf: Value,
     run_id: Option<RunId>,
 ) -> Result<DagRunRecord> {
-    let version = shared.cache.latest(&shared.store, dag_id).await?;
+    let version = shared.catalog.latest(&shared.store, dag_id).await?;
     let run_id = match run_id {
         Some(id) => id,
         None => RunId::new(run_id_for(run_type, logical_date))
@@ -121,10 +121,7 @@ pub async fn create_run(
         .store
         .create_dag_run_with_tasks(
             &new,
-            &initial_task_instances(
-                &version,
-                &shared.jobs.read().map(|j| j.clone()).unwrap_or_default(),
-            ),
+            &initial_task_instances(&version, &shared.catalog.jobs()),
         )
         .await?;
     info!(dag_id = %run.dag_id, run_id = %run.run_id, "DAG run created");
@@ -138,7 +135,7 @@ pub async fn backfill(
     to: DateTime<Utc>,
     conf: Value,
 ) -> Result<Vec<DagRunRecord>> {
-    let version = shared.cache.latest(&shared.store, dag_id).await?;
+    let version = shared.catalog.latest(&shared.store, dag_id).await?;
     let schedule = schedule_of(&version);
     if !schedule.is_time_based() {
         return Err(EngineError::InvalidRequest(format!(
@@ -231,8 +228,8 @@ pub async fn process_run(shared: &Arc<Shared>, dag_id: &DagId, run_id: &RunId) -
         return Ok(false);
     }
     let version = shared
-        .cache
-        .get(&shared.store, dag_id, &run.version_hash)
+        .catalog
+        .version(&shared.store, dag_id, &run.version_hash)
         .await?;
     // Fanning out adds instances that need planning in turn; a DAG can only nest so deep.
     for _ in 0..=version.spec.tasks.len() {
@@ -327,7 +324,7 @@ async fn expand(
                 .await?;
         }
         Ok(items) => {
-            let jobs = shared.jobs.read().map(|j| j.clone()).unwrap_or_default();
+            let jobs = shared.catalog.jobs();
             let new: Vec<NewTaskInstance> = (0..items.len())
                 .filter_map(|i| {
                     new_instance(
@@ -352,14 +349,7 @@ async fn expand(
 /// runs they belong to.
 pub async fn promote_due_retries(shared: &Shared) -> Result<BTreeSet<(DagId, RunId)>> {
     let now = shared.now();
-    let due: Vec<weir_store::TaskInstanceKey> = match shared.retries.lock() {
-        Ok(mut retries) => {
-            let later = retries.split_off(&(now + chrono::TimeDelta::milliseconds(1)));
-            let due = std::mem::replace(&mut *retries, later);
-            due.into_values().flatten().collect()
-        }
-        Err(_) => Vec::new(),
-    };
+    let due = shared.tries.take_due_retries(now);
     let mut runs = BTreeSet::new();
     for key in due {
         let mut update =
@@ -377,13 +367,7 @@ pub fn cancel_running(shared: &Shared, ti: &TaskInstanceRecord) {
     if !matches!(ti.state, TaskState::Running | TaskState::Queued) {
         return;
     }
-    let key = ti.key.try_key(ti.try_number);
-    // Under the lock, so a handle being linked to its backend cannot miss the cancel.
-    if let Ok(running) = shared.running.lock()
-        && let Some(watched) = running.get(&key)
-    {
-        watched.cancel.cancel();
-    }
+    shared.tries.cancel(&ti.key.try_key(ti.try_number));
 }
 
 pub async fn clear(
@@ -422,8 +406,8 @@ pub async fn clear(
     let mut cleared = Vec::new();
     for run in runs {
         let version = shared
-            .cache
-            .get(&shared.store, dag_id, &run.version_hash)
+            .catalog
+            .version(&shared.store, dag_id, &run.version_hash)
             .await?;
         let mut chosen: BTreeSet<String> = match &req.task_ids {
             Some(ids) => ids.iter().map(|t| t.to_string()).collect(),
@@ -489,7 +473,7 @@ async fn restore_placeholders(
     version: &DagVersion,
     picked: &[TaskInstanceRecord],
 ) -> Result<()> {
-    let jobs = shared.jobs.read().map(|j| j.clone()).unwrap_or_default();
+    let jobs = shared.catalog.jobs();
     let placeholders: Vec<NewTaskInstance> = initial_task_instances(version, &jobs)
         .into_iter()
         .filter(|t| {

@@ -13,7 +13,7 @@ use weir_core::state::RunType;
 use weir_store::{DagFilter, DagRecord, DagRunFilter, NextDagRun, StoreError};
 
 use crate::error::{EngineError, Result};
-use crate::service::Shared;
+use crate::shared::Shared;
 
 /// Creates due runs of every DAG; returns the earliest time another becomes due.
 pub async fn create_due_runs(shared: &Arc<Shared>) -> Result<Option<DateTime<Utc>>> {
@@ -47,7 +47,7 @@ pub async fn create_due_runs(shared: &Arc<Shared>) -> Result<Option<DateTime<Utc
 }
 
 async fn schedule_dag(shared: &Arc<Shared>, dag: &DagRecord) -> Result<Option<DateTime<Utc>>> {
-    let version = shared.cache.latest(&shared.store, &dag.dag_id).await?;
+    let version = shared.catalog.latest(&shared.store, &dag.dag_id).await?;
     let spec = &version.spec;
     let Some(ScheduleSpec::Cron(expr)) = &spec.schedule else {
         return Ok(None);

@@ -1,82 +1,27 @@
-//! The engine as a running service: shared state, start-up (sync, recovery), the
-//! scheduler loop, and shutdown.
+//! The engine as a running service: start-up (sync, recovery), the scheduler loop, and
+//! shutdown.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
-use weir_compute::CancelHandle;
-use weir_core::ids::{DagId, RunId, TryKey};
-use weir_store::{Store, TaskInstanceKey};
+use weir_core::ids::{DagId, RunId};
+use weir_store::Store;
 
+use crate::backends::Backends;
+use crate::catalog::Catalog;
 use crate::clock::{Clock, SystemClock};
 use crate::config::EngineConfig;
-use crate::dag_cache::DagCache;
+use crate::dispatch_state::DispatchState;
 use crate::error::Result;
 use crate::events::Event;
 use crate::handle::EngineHandle;
-
-/// State shared by the loop, the handle and the try waiters.
-pub(crate) struct Shared {
-    pub config: EngineConfig,
-    pub store: Store,
-    pub cache: DagCache,
-    pub clock: Arc<dyn Clock>,
-    pub events: mpsc::UnboundedSender<Event>,
-    /// Tries this engine is watching: to cancel them on clear or mark, and to finish
-    /// them without reading back what the engine already knows.
-    pub running: Mutex<HashMap<TryKey, Watched>>,
-    /// When task instances waiting to retry become due.
-    pub retries: Mutex<BTreeMap<DateTime<Utc>, Vec<TaskInstanceKey>>>,
-    pub tracker: TaskTracker,
-    pub shutdown: CancellationToken,
-    /// The platform in force: from `weir.toml`, or the standalone default.
-    pub platform: Arc<weir_core::platform::PlatformConfig>,
-    /// The compute backends, by the kind of environment they run.
-    pub backends: crate::backends::Backends,
-    /// The teams' job definitions (`jobs/`).
-    pub jobs: std::sync::RwLock<weir_core::job_def::JobCatalog>,
-    /// Each (queue, team)'s recent usage, for fair share.
-    pub usage: Mutex<HashMap<(String, String), weir_core::fair_share::DecayedUsage>>,
-    /// Held for a whole sync of the DAG folder: the watcher and `sync_dags` never
-    /// interleave their writes of DAGs and import errors.
-    pub dag_sync: tokio::sync::Mutex<()>,
-    /// What the last dispatch pass saw, for `GET /api/v1/queues`.
-    pub views: Mutex<(
-        Vec<crate::queues::QueueView>,
-        Vec<crate::queues::EnvironmentView>,
-    )>,
-}
-
-impl Shared {
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
-    pub fn notify(&self, event: Event) {
-        // Fails only after the loop stopped, when nobody needs waking.
-        let _ = self.events.send(event);
-    }
-
-    pub fn in_flight(&self) -> usize {
-        self.running.lock().map(|r| r.len()).unwrap_or(0)
-    }
-}
-
-/// What the engine remembers of a try it watches.
-pub(crate) struct Watched {
-    pub cancel: CancelHandle,
-    pub folder: weir_compute::TryFolder,
-    pub version_hash: String,
-    /// Where the dispatcher placed it (queue, team, environment, request).
-    pub placement: Option<weir_core::fair_share::RunningTry>,
-    /// `job@revision` for a job task.
-    pub job_revision: Option<String>,
-}
+use crate::shared::Shared;
+use crate::tries::TryRegistry;
 
 /// A running engine. Dropping it does not stop it; call [`Engine::shutdown`].
 pub struct Engine {
@@ -111,22 +56,16 @@ impl Engine {
         })?;
         let (tx, rx) = mpsc::unbounded_channel();
         let platform = config.platform.clone();
-        let backends = crate::backends::Backends::new(&config);
-        let views = Mutex::new(crate::queues::empty_views(&platform));
         let shared = Arc::new(Shared {
+            backends: Backends::new(&config),
+            dispatcher: DispatchState::new(platform.clone()),
+            catalog: Catalog::default(),
+            tries: TryRegistry::default(),
             platform,
-            views,
-            dag_sync: tokio::sync::Mutex::new(()),
-            backends,
-            jobs: std::sync::RwLock::new(weir_core::job_def::JobCatalog::default()),
-            usage: Mutex::new(HashMap::new()),
             config,
             store,
-            cache: DagCache::default(),
             clock,
             events: tx,
-            running: Mutex::new(HashMap::new()),
-            retries: Mutex::new(BTreeMap::new()),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         });
@@ -303,24 +242,11 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
         shared.notify(Event::RunChanged { dag_id, run_id });
     }
     // Tries waiting for an unavailable backend: look again when its health is re-asked.
-    let waits_for_backend = shared
-        .views
-        .lock()
-        .map(|v| {
-            v.0.iter()
-                .any(|q| q.waiting.iter().any(|w| w.reason_code == "unavailable"))
-        })
-        .unwrap_or(false);
-    if waits_for_backend {
+    if shared.dispatcher.waits_for_backend() {
         next_wake = earliest(
             next_wake,
             Some(shared.now() + chrono::TimeDelta::seconds(2)),
         );
     }
-    let retry_at = shared
-        .retries
-        .lock()
-        .ok()
-        .and_then(|r| r.keys().next().copied());
-    earliest(next_wake, retry_at)
+    earliest(next_wake, shared.tries.next_retry())
 }

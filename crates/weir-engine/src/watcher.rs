@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::events::Event;
-use crate::service::Shared;
+use crate::shared::Shared;
 
 /// Quiet time after the last change before re-syncing (editors write in bursts).
 const SETTLE: Duration = Duration::from_millis(150);

@@ -1,0 +1,54 @@
+//! The engine's parts, as the loop, the handle and the try waiters share them. Each
+//! module of the engine takes what it needs from here; this module depends on the parts
+//! only, never on the modules that use them.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use weir_store::Store;
+
+use crate::backends::Backends;
+use crate::catalog::Catalog;
+use crate::clock::Clock;
+use crate::config::EngineConfig;
+use crate::dispatch_state::DispatchState;
+use crate::events::Event;
+use crate::tries::TryRegistry;
+
+/// The engine's parts, shared by the loop, the handle and the try waiters: the store
+/// and the settings, and four owned parts with one job each and their own narrow
+/// methods (the catalog of definitions, the registry of tries, the dispatcher's state,
+/// the compute backends); plus what the loop runs on (clock, wake-ups, background
+/// tasks, shutdown).
+pub(crate) struct Shared {
+    pub config: EngineConfig,
+    pub store: Store,
+    /// The platform in force: from `weir.toml`, or the standalone default.
+    pub platform: Arc<weir_core::platform::PlatformConfig>,
+    /// Parsed DAG versions and job definitions.
+    pub catalog: Catalog,
+    /// The tries this engine watches and the retries it waits for.
+    pub tries: TryRegistry,
+    /// Fair-share usage and what the last dispatch pass saw.
+    pub dispatcher: DispatchState,
+    /// The compute backends, by the kind of environment they run.
+    pub backends: Backends,
+    pub clock: Arc<dyn Clock>,
+    pub events: mpsc::UnboundedSender<Event>,
+    pub tracker: TaskTracker,
+    pub shutdown: CancellationToken,
+}
+
+impl Shared {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn notify(&self, event: Event) {
+        // Fails only after the loop stopped, when nobody needs waking.
+        let _ = self.events.send(event);
+    }
+}
