@@ -77,10 +77,10 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
             .await?
             .is_some();
         if !has_try {
-            let mut u =
-                TaskInstanceUpdate::new(ti.key.clone(), TaskState::Queued, TaskState::Scheduled);
-            u.try_number = Some(ti.try_number.saturating_sub(1));
-            shared.store.update_task_instance(&u).await?;
+            let unclaim = TaskInstanceUpdate::Unclaim {
+                try_number: ti.try_number.saturating_sub(1),
+            };
+            shared.store.update_task_instance(&ti.key, &unclaim).await?;
         }
     }
     let waiting = shared
@@ -122,34 +122,34 @@ async fn requeue_never_started(
     let current = ti
         .as_ref()
         .is_some_and(|t| t.state == TaskState::Running && t.try_number == key.try_number);
-    let reason = format!("never started: {why}");
+    let decision = weir_core::lifecycle::try_end::never_started(key, why, current);
     let outcome = weir_store::TryOutcome {
-        state: TaskState::Scheduled,
+        state: decision.try_state,
         exit_code: None,
-        reason: Some(reason.clone()),
+        reason: decision.reason.clone(),
         finished_at: shared.now(),
         cpu_seconds: None,
         peak_rss_bytes: None,
     };
-    let mut update = TaskInstanceUpdate::new(ti_key, TaskState::Running, TaskState::Scheduled);
-    update.start_date = Some(None);
-    update.end_date = Some(None);
     let moved = shared
         .store
-        .end_try(key, &outcome, None, None, current.then_some(&update))
+        .end_try(
+            key,
+            &outcome,
+            None,
+            None,
+            decision.instance.as_ref().map(|m| &m.update),
+        )
         .await?;
     if let Some(dir) = record.try_dir.as_deref().map(std::path::Path::new)
         && dir.is_dir()
     {
-        crate::launch::append_log(
-            dir,
-            &format!(
-                "try {} {reason}; the task goes back to the queue (no retry used)",
-                key.try_number
-            ),
-        );
+        for line in &decision.log {
+            crate::launch::append_log(dir, line);
+        }
     }
     if moved {
+        let reason = decision.reason.as_deref().unwrap_or("");
         info!(%key, reason, "try never started; queued again without using a retry");
     }
     Ok(())
