@@ -87,15 +87,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 use tokio::sync::watch;
 use weir_core::ids::TryKey;
+
+// The outcome types are the domain's: the engine decides from them in weir-core.
+pub use weir_core::lifecycle::{EndReason, TryOutcome};
 
 use crate::container::ContainerLaunch;
 use crate::error::Result;
 use crate::sandbox::Sandbox;
-use crate::try_folder::{TaskXCom, TryFolder};
+use crate::try_folder::TryFolder;
 
 /// A boxed, sendable future: the trait returns these so it stays usable as `dyn Backend`
 /// (the engine picks a backend per compute environment at run time).
@@ -150,102 +152,6 @@ impl LaunchSpec {
         Self {
             container: Some(container),
             ..Self::new(key, "", try_dir)
-        }
-    }
-}
-
-/// Why a try ended. See the module docs for how it pairs with the exit code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndReason {
-    /// The task exited by itself; the exit code says success (0) or failure.
-    Exited,
-    /// The backend stopped it because its timeout passed.
-    TimedOut,
-    /// The backend stopped it because it was cancelled.
-    Cancelled,
-    /// A signal nobody asked for killed it.
-    Signalled(i32),
-    /// The kernel's OOM killer stopped it at its memory limit (container backends).
-    OutOfMemory,
-    /// The backend lost track of it and no result was recorded.
-    Lost(String),
-    /// The command could not be started.
-    LaunchFailed(String),
-    /// After a restart, the backend found that the try never started (see
-    /// [`Adopted::NeverStarted`]); nothing ran, so the engine queues the task again.
-    NeverStarted(String),
-}
-
-impl fmt::Display for EndReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Exited => f.write_str("exited"),
-            Self::TimedOut => f.write_str("timed out"),
-            Self::Cancelled => f.write_str("cancelled"),
-            Self::Signalled(sig) => write!(f, "killed by signal {sig}"),
-            Self::OutOfMemory => f.write_str("out of memory (OOM-killed)"),
-            Self::Lost(why) => write!(f, "lost: {why}"),
-            Self::LaunchFailed(why) => write!(f, "could not start: {why}"),
-            Self::NeverStarted(why) => write!(f, "never started: {why}"),
-        }
-    }
-}
-
-/// The result of one try, and its resource usage (the input of the usage record).
-///
-/// The process backend stores exactly this as `status.json` in the try folder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TryOutcome {
-    pub exit_code: Option<i32>,
-    pub reason: EndReason,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-    /// User plus system CPU time of the task and its descendants.
-    pub cpu_seconds: f64,
-    /// Largest resident set size of any single process of the task.
-    pub peak_rss_bytes: u64,
-    /// What the task left in its XCom file, read from the try folder when it succeeded
-    /// ([`RunningTry::wait`]); not part of `status.json`.
-    #[serde(skip)]
-    pub xcom: TaskXCom,
-}
-
-impl TryOutcome {
-    /// The outcome with the XCom the task left in `folder`, when it succeeded (a failed
-    /// task's XCom is not taken).
-    pub fn with_xcom_from(mut self, folder: &TryFolder) -> Self {
-        if self.succeeded() {
-            self.xcom = folder.read_xcom();
-        }
-        self
-    }
-
-    /// Whether the task succeeded: it exited by itself with code 0.
-    pub fn succeeded(&self) -> bool {
-        self.reason == EndReason::Exited && self.exit_code == Some(0)
-    }
-
-    /// Wall-clock seconds between start and finish.
-    pub fn wall_seconds(&self) -> f64 {
-        let ms = (self.finished_at - self.started_at).num_milliseconds();
-        ms.max(0) as f64 / 1000.0
-    }
-
-    /// An outcome for a try that ended without a usage measurement (lost, never started).
-    pub fn without_usage(
-        reason: EndReason,
-        started_at: DateTime<Utc>,
-        finished_at: DateTime<Utc>,
-    ) -> Self {
-        Self {
-            exit_code: None,
-            reason,
-            started_at,
-            finished_at,
-            cpu_seconds: 0.0,
-            peak_rss_bytes: 0,
-            xcom: TaskXCom::Nothing,
         }
     }
 }
@@ -344,7 +250,7 @@ impl RunningTry {
     /// fails: see [`EndReason::Lost`].
     pub async fn wait(self) -> TryOutcome {
         let folder = TryFolder::at(self.try_dir);
-        self.outcome.await.with_xcom_from(&folder)
+        folder.with_xcom(self.outcome.await)
     }
 }
 

@@ -36,4 +36,4 @@ pub use error::{ComputeError, Result};
 pub use host::{HostResources, effective_platform};
 pub use process::ProcessBackend;
 pub use sandbox::Sandbox;
-pub use try_folder::{MAX_XCOM_BYTES, TaskXCom, TryFolder};
+pub use try_folder::{MAX_XCOM_BYTES, TryFolder};

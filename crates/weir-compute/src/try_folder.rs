@@ -8,26 +8,13 @@ use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
 use weir_core::ids::TryKey;
+use weir_core::lifecycle::{TryOutcome, XComRead};
 
 use crate::layout;
 
 /// Largest XCom value a task may return.
 pub const MAX_XCOM_BYTES: u64 = 1024 * 1024;
-
-/// What a task left in its XCom file (`$WEIR_XCOM`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum TaskXCom {
-    /// No file, or an empty one: the task returned nothing.
-    #[default]
-    Nothing,
-    /// A JSON value.
-    Value(Value),
-    /// A file the engine cannot take (too big, not JSON, unreadable): why. A try that
-    /// exited 0 but left this fails, with the reason in its log.
-    Unusable(String),
-}
 
 /// The folder of one try.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +67,17 @@ impl TryFolder {
         let _ = layout::append_log_line(&self.path, &format!("[weir] {line}"));
     }
 
+    /// `outcome` with the XCom the task left here, when it succeeded (a failed task's
+    /// XCom is not taken).
+    pub fn with_xcom(&self, mut outcome: TryOutcome) -> TryOutcome {
+        if outcome.succeeded() {
+            outcome.xcom = self.read_xcom();
+        }
+        outcome
+    }
+
     /// Reads the task's XCom file.
-    pub fn read_xcom(&self) -> TaskXCom {
+    pub fn read_xcom(&self) -> XComRead {
         // Never follow a link the task left: it could point at any file of the server's.
         let file = match fs::OpenOptions::new()
             .read(true)
@@ -89,40 +85,33 @@ impl TryFolder {
             .open(self.xcom_path())
         {
             Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return TaskXCom::Nothing,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return XComRead::None,
             Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
-                return TaskXCom::Unusable(
-                    "the XCom written to $WEIR_XCOM is a link, not a regular file".into(),
-                );
+                return XComRead::Unreadable("it is a link, not a regular file".into());
             }
-            Err(e) => return TaskXCom::Unusable(format!("cannot read the XCom file: {e}")),
+            Err(e) => return XComRead::Unreadable(e.to_string()),
         };
-        let len = match file.metadata() {
+        let bytes = match file.metadata() {
             Ok(meta) if meta.is_file() => meta.len(),
-            Ok(_) => {
-                return TaskXCom::Unusable(
-                    "the XCom written to $WEIR_XCOM is not a regular file".into(),
-                );
-            }
-            Err(e) => return TaskXCom::Unusable(format!("cannot read the XCom file: {e}")),
+            Ok(_) => return XComRead::Unreadable("it is not a regular file".into()),
+            Err(e) => return XComRead::Unreadable(e.to_string()),
         };
-        if len == 0 {
-            return TaskXCom::Nothing;
+        if bytes == 0 {
+            return XComRead::None;
         }
-        if len > MAX_XCOM_BYTES {
-            return TaskXCom::Unusable(format!(
-                "the XCom written to $WEIR_XCOM is {len} bytes; the limit is {MAX_XCOM_BYTES} (1 MiB): pass large data through storage and its path through XCom"
-            ));
+        if bytes > MAX_XCOM_BYTES {
+            return XComRead::TooBig {
+                bytes,
+                limit: MAX_XCOM_BYTES,
+            };
         }
         let mut text = String::new();
         if let Err(e) = file.take(MAX_XCOM_BYTES).read_to_string(&mut text) {
-            return TaskXCom::Unusable(format!("cannot read the XCom file: {e}"));
+            return XComRead::Unreadable(e.to_string());
         }
         match serde_json::from_str(&text) {
-            Ok(value) => TaskXCom::Value(value),
-            Err(e) => TaskXCom::Unusable(format!(
-                "the XCom written to $WEIR_XCOM is not valid JSON: {e}"
-            )),
+            Ok(value) => XComRead::Value(value),
+            Err(e) => XComRead::Malformed(e.to_string()),
         }
     }
 }
@@ -156,22 +145,24 @@ mod tests {
     fn reads_what_the_task_left() {
         let dir = tempfile::tempdir().expect("temp dir");
         let folder = TryFolder::at(dir.path());
-        assert_eq!(folder.read_xcom(), TaskXCom::Nothing);
+        assert_eq!(folder.read_xcom(), XComRead::None);
         fs::write(folder.xcom_path(), "").expect("write");
-        assert_eq!(folder.read_xcom(), TaskXCom::Nothing);
+        assert_eq!(folder.read_xcom(), XComRead::None);
         fs::write(folder.xcom_path(), r#"{"rows": 3}"#).expect("write");
         assert_eq!(
             folder.read_xcom(),
-            TaskXCom::Value(serde_json::json!({"rows": 3}))
+            XComRead::Value(serde_json::json!({"rows": 3}))
         );
         fs::write(folder.xcom_path(), "{not json").expect("write");
-        assert!(
-            matches!(folder.read_xcom(), TaskXCom::Unusable(why) if why.contains("not valid JSON"))
-        );
+        assert!(matches!(folder.read_xcom(), XComRead::Malformed(_)));
         fs::write(folder.xcom_path(), vec![b' '; MAX_XCOM_BYTES as usize + 1]).expect("write");
-        assert!(
-            matches!(folder.read_xcom(), TaskXCom::Unusable(why) if why.contains("the limit is"))
-        );
+        assert!(matches!(
+            folder.read_xcom(),
+            XComRead::TooBig {
+                limit: MAX_XCOM_BYTES,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -182,6 +173,6 @@ mod tests {
         let folder = TryFolder::at(dir.path().join("try"));
         folder.create().expect("create");
         std::os::unix::fs::symlink(&secret, folder.xcom_path()).expect("link");
-        assert!(matches!(folder.read_xcom(), TaskXCom::Unusable(why) if why.contains("a link")));
+        assert!(matches!(folder.read_xcom(), XComRead::Unreadable(why) if why.contains("a link")));
     }
 }

@@ -9,6 +9,7 @@ pub mod duration;
 pub mod fair_share;
 pub mod ids;
 pub mod job_def;
+pub mod lifecycle;
 pub mod plan;
 pub mod platform;
 pub mod retry;

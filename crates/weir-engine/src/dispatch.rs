@@ -197,10 +197,11 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
 
 async fn fail_now(shared: &Shared, ti: &TaskInstanceRecord, note: String) -> Result<()> {
     warn!(ti = %ti.key, %note, "task instance failed before it could start");
-    let mut u = TaskInstanceUpdate::new(ti.key.clone(), TaskState::Scheduled, TaskState::Failed);
-    u.end_date = Some(Some(shared.now()));
-    u.note = Some(Some(note));
-    shared.store.update_task_instance(&u).await?;
+    let failed = TaskInstanceUpdate::FailBeforeStart {
+        end_date: shared.now(),
+        note,
+    };
+    shared.store.update_task_instance(&ti.key, &failed).await?;
     Ok(())
 }
 

@@ -201,10 +201,12 @@ impl EngineHandle {
             .await?
             .ok_or_else(|| EngineError::InvalidRequest(format!("task instance {key} not found")))?;
         crate::runs::cancel_running(&self.shared, &ti);
-        let mut update = TaskInstanceUpdate::new(key.clone(), ti.state, state);
-        update.end_date = Some(Some(self.shared.now()));
-        update.next_retry_at = Some(None);
-        self.shared.store.update_task_instance(&update).await?;
+        let update = TaskInstanceUpdate::Mark {
+            expected: ti.state,
+            state,
+            end_date: self.shared.now(),
+        };
+        self.shared.store.update_task_instance(key, &update).await?;
         self.shared.notify(Event::RunChanged {
             dag_id: key.dag_id.clone(),
             run_id: key.run_id.clone(),

@@ -7,19 +7,18 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use tracing::{info, warn};
-use weir_compute::{EndReason, TaskXCom, TryFolder, TryOutcome};
+use weir_compute::{EndReason, TryFolder, TryOutcome};
 use weir_core::ids::TryKey;
+use weir_core::lifecycle::try_end::{self, Placement, TryEnd};
+use weir_core::lifecycle::try_start;
 use weir_core::platform::Backend as BackendKind;
 use weir_core::retry::RetryPolicy;
 use weir_core::spec::model::TaskKind;
 
 use crate::workload::TaskWork;
 use weir_core::state::TaskState;
-use weir_store::{
-    DagRunRecord, TaskInstanceKey, TaskInstanceRecord, TaskInstanceUpdate, TryRecord,
-};
+use weir_store::{DagRunRecord, TaskInstanceKey, TaskInstanceRecord, TryRecord};
 
 use crate::dag_cache::DagVersion;
 use crate::error::{EngineError, Result};
@@ -50,18 +49,17 @@ pub async fn start_try(
         return Ok(Started::Lost);
     };
     if let TaskWork::Noop = need.work {
-        let mut u =
-            TaskInstanceUpdate::new(ti.key.clone(), TaskState::Scheduled, TaskState::Success);
-        u.start_date = Some(Some(now));
-        u.end_date = Some(Some(now));
-        return Ok(if shared.store.update_task_instance(&u).await? {
-            Started::Finished
-        } else {
-            Started::Lost
-        });
+        let done = try_start::noop(ti.try_number, now);
+        return Ok(
+            if shared.store.update_task_instance(&ti.key, &done).await? {
+                Started::Finished
+            } else {
+                Started::Lost
+            },
+        );
     }
 
-    let try_number = ti.try_number + 1;
+    let try_number = try_start::next_try_number(ti.try_number);
     let key = ti.key.try_key(try_number);
     let folder = TryFolder::of(&shared.config.logs_dir(), &key);
 
@@ -100,21 +98,22 @@ pub async fn start_try(
         TaskWork::Refused(why, retryable) => (Err((why.clone(), *retryable)), None),
         TaskWork::Noop => return Ok(Started::Lost),
     };
-    let mut claim =
-        TaskInstanceUpdate::new(ti.key.clone(), TaskState::Scheduled, TaskState::Queued);
-    claim.try_number = Some(try_number);
+    let start = try_start::launch(
+        ti.try_number,
+        &shared.config.hostname,
+        prepared.as_ref().ok().map(|spec| spec.command.as_str()),
+        now,
+    );
     let mut record = TryRecord::started(key.clone(), now);
     record.try_dir = Some(folder.path().display().to_string());
     record.hostname = Some(shared.config.hostname.clone());
     record.executor = executor.map(|kind| kind.as_str().to_string());
-    let mut running =
-        TaskInstanceUpdate::new(ti.key.clone(), TaskState::Queued, TaskState::Running);
-    running.start_date = Some(Some(now));
-    running.end_date = Some(None);
-    running.hostname = Some(Some(shared.config.hostname.clone()));
-    running.rendered_command = Some(prepared.as_ref().ok().map(|spec| spec.command.clone()));
     // Recorded as running before it starts: after a crash it is adopted, never rerun.
-    if !shared.store.start_try(&claim, &record, &running).await? {
+    if !shared
+        .store
+        .start_try(&start.claim, &record, &start.run)
+        .await?
+    {
         return Ok(Started::Lost);
     }
     // Owner-only, as the backend makes it: the try folder holds the task's log and XCom.
@@ -243,30 +242,16 @@ pub async fn finish_try(
     };
     let now = shared.now();
 
-    let mut reason = match &outcome.reason {
-        EndReason::Exited => outcome.exit_code.map(|c| format!("exit code {c}")),
-        EndReason::Lost(_) => Some("lost: the server stopped".to_string()),
-        other => Some(other.to_string()),
+    // Only a successful try's XCom matters (an unusable one fails it); the backend read it.
+    let xcom = if outcome.succeeded() {
+        outcome.xcom.clone()
+    } else {
+        weir_core::lifecycle::XComRead::None
     };
-    let mut succeeded = outcome.succeeded();
-    let mut xcom_value = None;
-    if succeeded {
-        match &outcome.xcom {
-            TaskXCom::Value(value) => xcom_value = Some(value.clone()),
-            TaskXCom::Nothing => {}
-            TaskXCom::Unusable(why) => {
-                if let Some(folder) = &folder {
-                    folder.remark(&format!("error: {why}"));
-                }
-                reason = Some(why.clone());
-                succeeded = false;
-            }
-        }
-    }
     // Only the instance's current try may move it: a cleared or marked instance stays.
     let current = ti
         .as_ref()
-        .filter(|t| t.state == TaskState::Running && t.try_number == key.try_number);
+        .is_some_and(|t| t.state == TaskState::Running && t.try_number == key.try_number);
     let version = shared
         .catalog
         .version(&shared.store, &key.dag_id, &version_hash)
@@ -293,60 +278,57 @@ pub async fn finish_try(
             _ => None,
         },
     );
-    // Tries that never started (closed so by recovery after a crash) used no retry.
-    let attempt = if succeeded || current.is_none() {
-        key.try_number
-    } else {
-        let never_started = shared.store.count_never_started_tries(&ti_key).await?;
-        key.try_number.saturating_sub(never_started).max(1)
+    let mut end = TryEnd {
+        key,
+        outcome: &outcome,
+        xcom,
+        current,
+        retryable,
+        policy,
+        strategy: strategy.as_ref(),
+        never_started: 0,
+        now,
+        placement: placement.as_ref().map(|running| Placement {
+            running,
+            price: shared
+                .platform
+                .environment(&running.environment)
+                .map(|e| e.price)
+                .unwrap_or_default(),
+        }),
     };
-    let may_retry = retryable
-        && current.is_some()
-        && match &strategy {
-            Some(strategy) => matches!(
-                strategy.decide(attempt, outcome.exit_code, &batch_reason(&outcome.reason)),
-                weir_core::job_def::RetryDecision::Retry
-            ),
-            None => policy.as_ref().is_some_and(|p| p.can_retry_after(attempt)),
-        };
-    let (state, retry_at) = if succeeded {
-        (TaskState::Success, None)
-    } else if may_retry {
-        let delay = policy
-            .as_ref()
-            .map(|p| p.delay_before_try(attempt + 1))
-            .unwrap_or_default();
-        let at: DateTime<Utc> = now + chrono::TimeDelta::from_std(delay).unwrap_or_default();
-        (TaskState::UpForRetry, Some(at))
-    } else {
-        (TaskState::Failed, None)
-    };
-    let usage = placement
-        .as_ref()
-        .map(|p| usage_record(shared, key, p, &outcome));
+    if end.counts_attempts() {
+        end.never_started = shared.store.count_never_started_tries(&ti_key).await?;
+    }
+    let decision = try_end::decide(&end);
+
+    if let Some(folder) = &folder {
+        for line in &decision.log {
+            folder.remark(line);
+        }
+    }
     let try_outcome = weir_store::TryOutcome {
-        state,
+        state: decision.try_state,
         exit_code: outcome.exit_code,
-        reason: reason.clone(),
+        reason: decision.reason.clone(),
         finished_at: outcome.finished_at,
         cpu_seconds: Some(outcome.cpu_seconds),
         peak_rss_bytes: Some(outcome.peak_rss_bytes),
     };
-    let mut update = TaskInstanceUpdate::new(ti_key.clone(), TaskState::Running, state);
-    update.end_date = Some(Some(outcome.finished_at));
-    update.next_retry_at = Some(retry_at);
-    let xcom = xcom_value.as_ref().map(|v| ("return_value", v));
     let moved = shared
         .store
         .end_try(
             key,
             &try_outcome,
-            xcom,
-            usage.as_ref().map(|u| (u, job_revision.as_deref())),
-            current.map(|_| &update),
+            decision.xcom.as_ref().map(|v| ("return_value", v)),
+            decision
+                .usage
+                .as_ref()
+                .map(|u| (u, job_revision.as_deref())),
+            decision.instance.as_ref().map(|m| &m.update),
         )
         .await?;
-    if let (Some(placement), Some(usage)) = (&placement, &usage) {
+    if let (Some(placement), Some(usage)) = (&placement, &decision.usage) {
         // Reserved vCPU-seconds, for the team's fair-share history.
         shared.dispatcher.add_usage(
             &placement.queue,
@@ -355,33 +337,20 @@ pub async fn finish_try(
             usage.requested_vcpu * usage.wall_seconds,
         );
     }
-    if current.is_none() {
+    let Some(instance) = &decision.instance else {
         return Ok(());
-    }
+    };
     if !moved {
         warn!(%key, "task instance changed while its try ran; its result is recorded on the try only");
         return Ok(());
     }
-    if let Some(folder) = &folder {
-        match (state, retry_at) {
-            (TaskState::UpForRetry, Some(at)) => folder.remark(&format!(
-                "try {} failed ({}); retrying at {}",
-                key.try_number,
-                reason.as_deref().unwrap_or("failed"),
-                at.to_rfc3339_opts(SecondsFormat::Secs, true)
-            )),
-            (TaskState::Failed, _) => folder.remark(&format!(
-                "try {} failed ({}); no retries left",
-                key.try_number,
-                reason.as_deref().unwrap_or("failed")
-            )),
-            _ => {}
-        }
+    if let (Some(folder), Some(line)) = (&folder, &instance.log) {
+        folder.remark(line);
     }
-    if let Some(at) = retry_at {
+    if let Some(at) = decision.retry_at() {
         shared.tries.retry_at(at, ti_key);
     }
-    info!(%key, %state, reason = reason.as_deref().unwrap_or(""), "try finished");
+    info!(%key, state = %decision.try_state, reason = decision.reason.as_deref().unwrap_or(""), "try finished");
     Ok(())
 }
 
@@ -392,41 +361,4 @@ async fn run_version(shared: &Shared, key: &TryKey) -> Result<String> {
         .await?
         .map(|r| r.version_hash)
         .unwrap_or_default())
-}
-
-/// The reason as AWS Batch words it, for `evaluate_on_exit` patterns such as
-/// `OutOfMemory*`.
-fn batch_reason(reason: &EndReason) -> String {
-    match reason {
-        EndReason::OutOfMemory => "OutOfMemoryError: Container killed due to memory usage".into(),
-        EndReason::TimedOut => "Job attempt duration exceeded timeout".into(),
-        other => other.to_string(),
-    }
-}
-
-/// What the try used, priced at its environment's rates (for cost per team).
-fn usage_record(
-    shared: &Shared,
-    key: &TryKey,
-    placement: &weir_core::fair_share::RunningTry,
-    outcome: &TryOutcome,
-) -> weir_core::cost::UsageRecord {
-    let price = shared
-        .platform
-        .environment(&placement.environment)
-        .map(|e| e.price)
-        .unwrap_or_default();
-    weir_core::cost::UsageRecord {
-        team: placement.team.clone(),
-        dag_id: key.dag_id.to_string(),
-        queue: placement.queue.clone(),
-        compute_environment: placement.environment.clone(),
-        requested_vcpu: placement.request.vcpus,
-        requested_memory_bytes: placement.request.memory_bytes,
-        wall_seconds: outcome.wall_seconds(),
-        cpu_seconds: Some(outcome.cpu_seconds),
-        peak_memory_bytes: Some(outcome.peak_rss_bytes),
-        started_at: outcome.started_at,
-        price,
-    }
 }

@@ -40,7 +40,7 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
             Ok(Adopted::Finished(outcome)) => {
                 shared.notify(Event::TryFinished {
                     key,
-                    outcome: outcome.with_xcom_from(&TryFolder::at(&dir)),
+                    outcome: TryFolder::at(&dir).with_xcom(outcome),
                     retryable: true,
                 });
             }
@@ -71,10 +71,10 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
             .await?
             .is_some();
         if !has_try {
-            let mut u =
-                TaskInstanceUpdate::new(ti.key.clone(), TaskState::Queued, TaskState::Scheduled);
-            u.try_number = Some(ti.try_number.saturating_sub(1));
-            shared.store.update_task_instance(&u).await?;
+            let unclaim = TaskInstanceUpdate::Unclaim {
+                try_number: ti.try_number.saturating_sub(1),
+            };
+            shared.store.update_task_instance(&ti.key, &unclaim).await?;
         }
     }
     let waiting = shared
@@ -111,31 +111,34 @@ async fn requeue_never_started(
     let current = ti
         .as_ref()
         .is_some_and(|t| t.state == TaskState::Running && t.try_number == key.try_number);
-    let reason = format!("never started: {why}");
+    let decision = weir_core::lifecycle::try_end::never_started(key, why, current);
     let outcome = weir_store::TryOutcome {
-        state: TaskState::Scheduled,
+        state: decision.try_state,
         exit_code: None,
-        reason: Some(reason.clone()),
+        reason: decision.reason.clone(),
         finished_at: shared.now(),
         cpu_seconds: None,
         peak_rss_bytes: None,
     };
-    let mut update = TaskInstanceUpdate::new(ti_key, TaskState::Running, TaskState::Scheduled);
-    update.start_date = Some(None);
-    update.end_date = Some(None);
     let moved = shared
         .store
-        .end_try(key, &outcome, None, None, current.then_some(&update))
+        .end_try(
+            key,
+            &outcome,
+            None,
+            None,
+            decision.instance.as_ref().map(|m| &m.update),
+        )
         .await?;
     if let Some(folder) = record.try_dir.as_deref().map(TryFolder::at)
         && folder.path().is_dir()
     {
-        folder.remark(&format!(
-            "try {} {reason}; the task goes back to the queue (no retry used)",
-            key.try_number
-        ));
+        for line in &decision.log {
+            folder.remark(line);
+        }
     }
     if moved {
+        let reason = decision.reason.as_deref().unwrap_or("");
         info!(%key, reason, "try never started; queued again without using a retry");
     }
     Ok(())

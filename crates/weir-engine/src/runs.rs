@@ -9,6 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use tracing::{info, warn};
 use weir_core::ids::{DagId, RunId, TaskId, UNMAPPED};
+use weir_core::lifecycle::run::{FanOut, fan_out, marked_with_run, planned};
 use weir_core::plan::{TiView, plan_run};
 use weir_core::schedule::{self, Schedule};
 use weir_core::state::{DagRunState, RunType, TaskState};
@@ -251,12 +252,10 @@ pub async fn process_run(shared: &Arc<Shared>, dag_id: &DagId, run_id: &RunId) -
             else {
                 continue;
             };
-            let mut update = TaskInstanceUpdate::new(ti.key.clone(), TaskState::None, *state);
-            if state.is_finished() {
-                update.start_date = Some(Some(now));
-                update.end_date = Some(Some(now));
-            }
-            shared.store.update_task_instance(&update).await?;
+            shared
+                .store
+                .update_task_instance(&ti.key, &planned(*state, now))
+                .await?;
         }
         if !plan.expand.is_empty() {
             for task_id in &plan.expand {
@@ -301,31 +300,17 @@ async fn expand(
     };
     let ctx = crate::render::context(&shared.store, run, version, task_id, UNMAPPED, 1).await?;
     let now = shared.now();
-    let decided = |state: TaskState, note: Option<String>| {
-        let mut u = TaskInstanceUpdate::new(key.clone(), TaskState::None, state);
-        u.start_date = Some(Some(now));
-        u.end_date = Some(Some(now));
-        u.note = Some(note);
-        u
-    };
-    match crate::render::for_each_items(task, &ctx) {
-        Err(reason) => {
-            warn!(dag_id = %run.dag_id, run_id = %run.run_id, task_id, %reason, "cannot fan out");
-            shared
-                .store
-                .update_task_instance(&decided(TaskState::Failed, Some(reason)))
-                .await?;
+    let items = crate::render::for_each_items(task, &ctx);
+    if let Err(reason) = &items {
+        warn!(dag_id = %run.dag_id, run_id = %run.run_id, task_id, %reason, "cannot fan out");
+    }
+    match fan_out(items.as_ref().map(Vec::len).map_err(Clone::clone), now) {
+        FanOut::Settle(settled) => {
+            shared.store.update_task_instance(&key, &settled).await?;
         }
-        Ok(items) if items.is_empty() => {
-            let note = "`for_each` yielded an empty list: nothing to run".to_string();
-            shared
-                .store
-                .update_task_instance(&decided(TaskState::Skipped, Some(note)))
-                .await?;
-        }
-        Ok(items) => {
+        FanOut::Expand(count) => {
             let jobs = shared.catalog.jobs();
-            let new: Vec<NewTaskInstance> = (0..items.len())
+            let new: Vec<NewTaskInstance> = (0..count)
                 .filter_map(|i| {
                     new_instance(
                         version,
@@ -339,7 +324,7 @@ async fn expand(
                 .store
                 .expand_mapped_task(&run.dag_id, &run.run_id, &tid, &new)
                 .await?;
-            info!(dag_id = %run.dag_id, run_id = %run.run_id, task_id, items = items.len(), "task fanned out");
+            info!(dag_id = %run.dag_id, run_id = %run.run_id, task_id, items = count, "task fanned out");
         }
     }
     Ok(())
@@ -352,10 +337,11 @@ pub async fn promote_due_retries(shared: &Shared) -> Result<BTreeSet<(DagId, Run
     let due = shared.tries.take_due_retries(now);
     let mut runs = BTreeSet::new();
     for key in due {
-        let mut update =
-            TaskInstanceUpdate::new(key.clone(), TaskState::UpForRetry, TaskState::Scheduled);
-        update.next_retry_at = Some(None);
-        if shared.store.update_task_instance(&update).await? {
+        if shared
+            .store
+            .update_task_instance(&key, &TaskInstanceUpdate::PromoteRetry)
+            .await?
+        {
             runs.insert((key.dag_id, key.run_id));
         }
     }
@@ -437,12 +423,8 @@ pub async fn clear(
         if !req.dry_run {
             for ti in &picked {
                 cancel_running(shared, ti);
-                let mut update = TaskInstanceUpdate::new(ti.key.clone(), ti.state, TaskState::None);
-                update.start_date = Some(None);
-                update.end_date = Some(None);
-                update.next_retry_at = Some(None);
-                update.note = Some(None);
-                shared.store.update_task_instance(&update).await?;
+                let clear = TaskInstanceUpdate::Clear { expected: ti.state };
+                shared.store.update_task_instance(&ti.key, &clear).await?;
                 shared.store.clear_xcoms(&ti.key).await?;
             }
             // A mapped task cleared as a whole fans out again from its placeholder.
@@ -523,15 +505,11 @@ pub async fn set_run_state(
         DagRunState::Success | DagRunState::Failed => {
             let now = shared.now();
             for ti in shared.store.list_task_instances(dag_id, run_id).await? {
-                if ti.state.is_finished() {
+                let Some(update) = marked_with_run(state, ti.state, now) else {
                     continue;
-                }
+                };
                 cancel_running(shared, &ti);
-                let mut update =
-                    TaskInstanceUpdate::new(ti.key.clone(), ti.state, state_for(state, ti.state));
-                update.end_date = Some(Some(now));
-                update.next_retry_at = Some(None);
-                shared.store.update_task_instance(&update).await?;
+                shared.store.update_task_instance(&ti.key, &update).await?;
             }
             shared
                 .store
@@ -560,14 +538,4 @@ pub async fn set_run_state(
             dag_id: dag_id.clone(),
             run_id: run_id.clone(),
         })
-}
-
-/// Airflow marks unfinished instances of a run set to success as success, and those of
-/// a run set to failed as failed (running) or skipped (not started).
-fn state_for(run_state: DagRunState, ti_state: TaskState) -> TaskState {
-    match (run_state, ti_state) {
-        (DagRunState::Success, _) => TaskState::Success,
-        (_, TaskState::Running | TaskState::Queued | TaskState::UpForRetry) => TaskState::Failed,
-        _ => TaskState::Skipped,
-    }
 }

@@ -15,23 +15,22 @@ use crate::{Result, Store};
 
 impl Store {
     /// Claims a task instance and records its new try: applies `claim` (normally
-    /// scheduled → queued with the new try number), inserts `record`, then applies
-    /// `running` (queued → running). Returns false, changing nothing, when the claim
-    /// loses (the instance was no longer in the expected state).
+    /// [`TaskInstanceUpdate::Claim`], scheduled → queued with the new try number), inserts
+    /// `record`, then applies `running` ([`TaskInstanceUpdate::Run`], queued → running).
+    /// Returns false, changing nothing, when the claim loses (the instance was no longer
+    /// in the expected state).
     pub async fn start_try(
         &self,
         claim: &TaskInstanceUpdate,
         record: &TryRecord,
         running: &TaskInstanceUpdate,
     ) -> Result<bool> {
-        for u in [claim, running] {
-            if u.expected != u.new {
-                u.expected.transition(u.new)?;
-            }
-        }
+        claim.check()?;
+        running.check()?;
+        let key = TaskInstanceKey::from(&record.key);
         with_db!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            if update_ti_query!(claim)
+            if update_ti_query!(&key, claim)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
@@ -41,7 +40,7 @@ impl Store {
                 return Ok(false);
             }
             insert_try_query!(record).execute(&mut *tx).await?;
-            update_ti_query!(running).execute(&mut *tx).await?;
+            update_ti_query!(&key, running).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -61,10 +60,8 @@ impl Store {
         if let Some((u, _)) = usage {
             crate::usage::check(key, u)?;
         }
-        if let Some(u) = update
-            && u.expected != u.new
-        {
-            u.expected.transition(u.new)?;
+        if let Some(u) = update {
+            u.check()?;
         }
         let ti = TaskInstanceKey::from(key);
         let now = Ts(Utc::now());
@@ -89,7 +86,13 @@ impl Store {
                     .await?;
             }
             let moved = match update {
-                Some(u) => update_ti_query!(u).execute(&mut *tx).await?.rows_affected() == 1,
+                Some(u) => {
+                    update_ti_query!(&ti, u)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        == 1
+                }
                 None => false,
             };
             tx.commit().await?;

@@ -91,33 +91,33 @@ macro_rules! insert_task_instances {
 }
 
 /// The compare-and-set update of a task instance, ready to execute on a pool or inside a
-/// transaction. `$u` is a `&TaskInstanceUpdate`.
+/// transaction. `$key` is a `&TaskInstanceKey`, `$u` a `&TaskInstanceUpdate`.
 macro_rules! update_ti_query {
-    ($u:expr) => {{
-        let u: &$crate::records::TaskInstanceUpdate = $u;
-        let key = &u.key;
+    ($key:expr, $u:expr) => {{
+        let key: &$crate::records::TaskInstanceKey = $key;
+        let c = $crate::task_instances::Columns::of($u);
         sqlx::query($crate::task_instances::UPDATE_TASK_INSTANCE)
             .bind(key.dag_id.as_str())
             .bind(key.run_id.as_str())
             .bind(key.task_id.as_str())
             .bind(i64::from(key.map_index))
-            .bind(u.new.as_str())
-            .bind(u.expected.as_str())
-            .bind(u.try_number.map(i64::from))
-            .bind(u.start_date.is_some())
-            .bind($crate::sql::ts(u.start_date.flatten()))
-            .bind(u.end_date.is_some())
-            .bind($crate::sql::ts(u.end_date.flatten()))
-            .bind(u.next_retry_at.is_some())
-            .bind($crate::sql::ts(u.next_retry_at.flatten()))
-            .bind(u.hostname.is_some())
-            .bind(u.hostname.clone().flatten())
-            .bind(u.pid.is_some())
-            .bind(u.pid.flatten().map(i64::from))
-            .bind(u.rendered_command.is_some())
-            .bind(u.rendered_command.clone().flatten())
-            .bind(u.note.is_some())
-            .bind(u.note.clone().flatten())
+            .bind(c.new.as_str())
+            .bind(c.expected.as_str())
+            .bind(c.try_number.map(i64::from))
+            .bind(c.start_date.is_some())
+            .bind($crate::sql::ts(c.start_date.flatten()))
+            .bind(c.end_date.is_some())
+            .bind($crate::sql::ts(c.end_date.flatten()))
+            .bind(c.next_retry_at.is_some())
+            .bind($crate::sql::ts(c.next_retry_at.flatten()))
+            .bind(c.hostname.is_some())
+            .bind(c.hostname.flatten())
+            .bind(c.pid.is_some())
+            .bind(c.pid.flatten().map(i64::from))
+            .bind(c.rendered_command.is_some())
+            .bind(c.rendered_command.flatten())
+            .bind(c.note.is_some())
+            .bind(c.note.flatten())
     }};
 }
 

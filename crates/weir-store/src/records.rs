@@ -9,6 +9,10 @@ use serde_json::Value;
 use weir_core::ids::{DagId, MapIndex, RunId, TaskId, TeamId, TryKey, TryNumber};
 use weir_core::state::{DagRunState, RunType, TaskState};
 
+/// A change of a task instance, one named case each (weir-core decides them; the store
+/// applies them, compare-and-set on the state each case expects).
+pub use weir_core::lifecycle::TaskInstanceUpdate;
+
 /// One page of a list, with the number of entries across all pages (Airflow's
 /// `total_entries`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -235,43 +239,6 @@ pub struct TaskInstanceRecord {
     /// The rendered command shown to the user.
     pub rendered_command: Option<String>,
     pub note: Option<String>,
-}
-
-/// A compare-and-set change of a task instance: applies only while its state is
-/// `expected`. Every other field is `None` for "leave as is", `Some(v)` for "set to v"
-/// (`Some(None)` clears a nullable column).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskInstanceUpdate {
-    pub key: TaskInstanceKey,
-    pub expected: TaskState,
-    pub new: TaskState,
-    pub try_number: Option<TryNumber>,
-    pub start_date: Option<Option<DateTime<Utc>>>,
-    pub end_date: Option<Option<DateTime<Utc>>>,
-    pub next_retry_at: Option<Option<DateTime<Utc>>>,
-    pub hostname: Option<Option<String>>,
-    pub pid: Option<Option<u32>>,
-    pub rendered_command: Option<Option<String>>,
-    pub note: Option<Option<String>>,
-}
-
-impl TaskInstanceUpdate {
-    /// A change of state only; set other fields on the returned value.
-    pub fn new(key: TaskInstanceKey, expected: TaskState, new: TaskState) -> Self {
-        TaskInstanceUpdate {
-            key,
-            expected,
-            new,
-            try_number: None,
-            start_date: None,
-            end_date: None,
-            next_retry_at: None,
-            hostname: None,
-            pid: None,
-            rendered_command: None,
-            note: None,
-        }
-    }
 }
 
 /// One try of a task instance, as recorded when it starts and completed when it finishes.

@@ -1,8 +1,9 @@
 //! Task instances: creation (idempotent), listing, compare-and-set updates, and the
 //! counts the dispatcher needs for pool and DAG concurrency limits.
 
+use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
-use weir_core::ids::{DagId, RunId};
+use weir_core::ids::{DagId, RunId, TryNumber};
 use weir_core::state::TaskState;
 
 use crate::connect::BeginWrite;
@@ -29,6 +30,100 @@ UPDATE task_instance SET
     rendered_command = CASE WHEN $18 THEN $19 ELSE rendered_command END,
     note = CASE WHEN $20 THEN $21 ELSE note END
 WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4 AND state = $6";
+
+/// The columns one [`TaskInstanceUpdate`] writes, for [`UPDATE_TASK_INSTANCE`]: `None`
+/// leaves a column, `Some(v)` sets it (`Some(None)` to NULL). Only this module and its
+/// query macro see this shape; callers name the change.
+pub(crate) struct Columns<'a> {
+    pub expected: TaskState,
+    pub new: TaskState,
+    pub try_number: Option<TryNumber>,
+    pub start_date: Option<Option<DateTime<Utc>>>,
+    pub end_date: Option<Option<DateTime<Utc>>>,
+    pub next_retry_at: Option<Option<DateTime<Utc>>>,
+    pub hostname: Option<Option<&'a str>>,
+    pub pid: Option<Option<u32>>,
+    pub rendered_command: Option<Option<&'a str>>,
+    pub note: Option<Option<&'a str>>,
+}
+
+impl<'a> Columns<'a> {
+    pub(crate) fn of(update: &'a TaskInstanceUpdate) -> Self {
+        use TaskInstanceUpdate as U;
+        let mut c = Columns {
+            expected: update.expected(),
+            new: update.new_state(),
+            try_number: None,
+            start_date: None,
+            end_date: None,
+            next_retry_at: None,
+            hostname: None,
+            pid: None,
+            rendered_command: None,
+            note: None,
+        };
+        match update {
+            U::Schedule => {}
+            U::PromoteRetry => c.next_retry_at = Some(None),
+            U::Settle { at, note, .. } => {
+                c.start_date = Some(Some(*at));
+                c.end_date = Some(Some(*at));
+                c.note = note.as_deref().map(Some);
+            }
+            U::Noop { try_number, at } => {
+                c.try_number = Some(*try_number);
+                c.start_date = Some(Some(*at));
+                c.end_date = Some(Some(*at));
+            }
+            U::Claim {
+                try_number,
+                hostname,
+            } => {
+                c.try_number = Some(*try_number);
+                c.hostname = Some(Some(hostname));
+            }
+            U::Run {
+                start_date,
+                pid,
+                rendered_command,
+            } => {
+                c.start_date = Some(Some(*start_date));
+                c.end_date = Some(None);
+                c.next_retry_at = Some(None);
+                c.pid = Some(*pid);
+                c.rendered_command = Some(rendered_command.as_deref());
+            }
+            U::Unclaim { try_number } => c.try_number = Some(*try_number),
+            U::Finish {
+                end_date, retry_at, ..
+            } => {
+                c.end_date = Some(Some(*end_date));
+                c.next_retry_at = Some(*retry_at);
+                c.pid = Some(None);
+            }
+            U::Requeue => {
+                c.start_date = Some(None);
+                c.end_date = Some(None);
+            }
+            U::FailBeforeStart { end_date, note } => {
+                c.end_date = Some(Some(*end_date));
+                c.note = Some(Some(note));
+            }
+            U::Clear { .. } => {
+                c.start_date = Some(None);
+                c.end_date = Some(None);
+                c.next_retry_at = Some(None);
+                c.note = Some(None);
+            }
+            U::Mark { end_date, .. } => {
+                c.end_date = Some(Some(*end_date));
+                c.next_retry_at = Some(None);
+            }
+            U::SetNote { note, .. } => c.note = Some(note.as_deref()),
+        }
+        c
+    }
+}
 
 /// The states in which a task instance occupies a pool slot and counts against its DAG's
 /// concurrency (Airflow counts queued with running).
@@ -88,18 +183,22 @@ impl Store {
         })
     }
 
-    /// Compare-and-set update of a task instance: applies only while its state is
-    /// `update.expected`, and returns whether it applied (`false`: another writer changed
-    /// it first, or it does not exist). A change of state must be legal for
-    /// [`TaskState::transition`], else [`crate::StoreError::IllegalTransition`] and nothing is
-    /// written; `expected == new` updates fields only.
-    pub async fn update_task_instance(&self, update: &TaskInstanceUpdate) -> Result<bool> {
-        if update.expected != update.new {
-            update.expected.transition(update.new)?;
-        }
-        let u = update;
+    /// Compare-and-set update of a task instance: applies only while its state is the one
+    /// `update` expects ([`TaskInstanceUpdate::expected`]), and returns whether it applied
+    /// (`false`: another writer changed it first, or it does not exist). A change of state
+    /// must be legal for [`TaskState::transition`], else
+    /// [`crate::StoreError::IllegalTransition`] and nothing is written.
+    pub async fn update_task_instance(
+        &self,
+        key: &TaskInstanceKey,
+        update: &TaskInstanceUpdate,
+    ) -> Result<bool> {
+        update.check()?;
         with_db!(self, |pool| {
-            let applied = update_ti_query!(u).execute(pool).await?.rows_affected();
+            let applied = update_ti_query!(key, update)
+                .execute(pool)
+                .await?
+                .rows_affected();
             Ok(applied == 1)
         })
     }

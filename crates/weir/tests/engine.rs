@@ -246,6 +246,40 @@ async fn clearing_a_task_reruns_it_and_its_downstream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_noop_task_counts_as_one_try_as_in_airflow() {
+    let h = Harness::start().await;
+    let run = h
+        .run(
+            "dag: joins\nteam: t\ntasks:\n  join:\n    noop: {}\n",
+            json!({}),
+        )
+        .await;
+    assert_eq!(run.state, DagRunState::Success);
+    let ti = h.ti(&run, "join", -1).await;
+    assert_eq!((ti.state, ti.try_number), (TaskState::Success, 1));
+    assert!(
+        ti.start_date.is_some() && ti.start_date == ti.end_date,
+        "{ti:?}"
+    );
+
+    // Run again after a clear, it is its second try.
+    h.handle
+        .clear_task_instances(
+            &run.dag_id,
+            weir_engine::ClearRequest {
+                run_id: Some(run.run_id.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let run = h.wait_finished(&run).await;
+    assert_eq!(run.state, DagRunState::Success);
+    let ti = h.ti(&run, "join", -1).await;
+    assert_eq!((ti.state, ti.try_number), (TaskState::Success, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catch_up_creates_every_missed_interval_in_order() {
     let h = Harness::start().await;
     let today = chrono::Utc::now().date_naive();

@@ -116,12 +116,20 @@ async fn get_log(
             ),
         ));
     }
-    let (content, next) = match state.engine.log_path(&key.try_key(path.try_number)).await? {
-        Some(log) => read_chunk(&log, offset, max)
-            .await
-            .map_err(ApiError::internal)?,
-        None => (String::new(), offset),
+    // A noop task counts its run as a try (as Airflow does) but nothing ran on a
+    // backend, so there is no log to read.
+    let Some(log) = state.engine.log_path(&key.try_key(path.try_number)).await? else {
+        return Err(ApiError::not_found(
+            "Log not found",
+            format!(
+                "try {} of task instance {key} has no log: nothing ran on a backend",
+                path.try_number
+            ),
+        ));
     };
+    let (content, next) = read_chunk(&log, offset, max)
+        .await
+        .map_err(ApiError::internal)?;
     let token = next.to_string();
     if wants_text(&headers) {
         let mut response = content.into_response();

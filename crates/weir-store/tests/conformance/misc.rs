@@ -267,9 +267,12 @@ pub async fn parallel_writers_all_succeed(store: Store) {
                     .unwrap();
                 for i in 0..5 {
                     let key = ti_key(&name, &run, "t", i);
-                    let u =
-                        TaskInstanceUpdate::new(key.clone(), TaskState::None, TaskState::Scheduled);
-                    assert!(store.update_task_instance(&u).await.unwrap());
+                    assert!(
+                        store
+                            .update_task_instance(&key, &TaskInstanceUpdate::Schedule)
+                            .await
+                            .unwrap()
+                    );
                     store
                         .set_xcom(&key, "return_value", &json!(i))
                         .await

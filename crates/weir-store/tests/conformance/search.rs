@@ -12,14 +12,27 @@ use crate::support::*;
 /// in pool `other`, queue `gpu`).
 async fn fixture(store: &Store) {
     dag_with_run(store, "daily").await;
-    let mut done = TaskInstanceUpdate::new(
-        ti_key("daily", "r1", "a", UNMAPPED),
-        TaskState::None,
-        TaskState::Success,
-    );
-    done.start_date = Some(Some(day(2)));
-    done.end_date = Some(Some(day(2) + chrono::Duration::seconds(90)));
-    assert!(store.update_task_instance(&done).await.unwrap());
+    let a = ti_key("daily", "r1", "a", UNMAPPED);
+    let ran = [
+        TaskInstanceUpdate::Schedule,
+        TaskInstanceUpdate::Claim {
+            try_number: 1,
+            hostname: "worker-1".into(),
+        },
+        TaskInstanceUpdate::Run {
+            start_date: day(2),
+            pid: None,
+            rendered_command: None,
+        },
+        TaskInstanceUpdate::Finish {
+            state: TaskState::Success,
+            end_date: day(2) + chrono::Duration::seconds(90),
+            retry_at: None,
+        },
+    ];
+    for u in &ran {
+        assert!(store.update_task_instance(&a, u).await.unwrap(), "{u:?}");
+    }
     store.upsert_dag(&dag("weekly")).await.unwrap();
     let task = NewTaskInstance {
         pool: "other".into(),

@@ -75,9 +75,12 @@ pub async fn ti_concurrent_cas_has_one_winner(store: Store) {
     const CONTENDERS: usize = 4;
     for i in 0..10 {
         let key = ti_key("daily", "r1", "fan", i);
-        let to_scheduled =
-            TaskInstanceUpdate::new(key.clone(), TaskState::None, TaskState::Scheduled);
-        assert!(store.update_task_instance(&to_scheduled).await.unwrap());
+        assert!(
+            store
+                .update_task_instance(&key, &TaskInstanceUpdate::Schedule)
+                .await
+                .unwrap()
+        );
 
         // Several dispatchers race to queue the same scheduled instance.
         let barrier = Arc::new(Barrier::new(CONTENDERS));
@@ -85,12 +88,12 @@ pub async fn ti_concurrent_cas_has_one_winner(store: Store) {
         for n in 0..CONTENDERS {
             let (store, barrier, key) = (store.clone(), barrier.clone(), key.clone());
             racers.push(tokio::spawn(async move {
-                let mut update =
-                    TaskInstanceUpdate::new(key, TaskState::Scheduled, TaskState::Queued);
-                update.hostname = Some(Some(format!("replica-{n}")));
-                update.try_number = Some(1);
+                let update = TaskInstanceUpdate::Claim {
+                    try_number: 1,
+                    hostname: format!("replica-{n}"),
+                };
                 barrier.wait().await;
-                store.update_task_instance(&update).await.unwrap()
+                store.update_task_instance(&key, &update).await.unwrap()
             }));
         }
         let mut wins = 0;
@@ -110,8 +113,12 @@ pub async fn ti_concurrent_cas_has_one_winner(store: Store) {
 pub async fn ti_illegal_transition_is_refused(store: Store) {
     dag_with_run(&store, "daily").await;
     let key = ti_key("daily", "r1", "a", UNMAPPED);
-    let jump = TaskInstanceUpdate::new(key.clone(), TaskState::None, TaskState::Running);
-    let err = store.update_task_instance(&jump).await;
+    let jump = TaskInstanceUpdate::Mark {
+        expected: TaskState::None,
+        state: TaskState::Running,
+        end_date: day(2),
+    };
+    let err = store.update_task_instance(&key, &jump).await;
     assert!(
         matches!(err, Err(StoreError::IllegalTransition(_))),
         "{err:?}"
@@ -122,47 +129,53 @@ pub async fn ti_illegal_transition_is_refused(store: Store) {
     );
 
     // A wrong expectation is not an error, it just does not apply.
-    let stale = TaskInstanceUpdate::new(key.clone(), TaskState::Scheduled, TaskState::Queued);
-    assert!(!store.update_task_instance(&stale).await.unwrap());
+    let stale = TaskInstanceUpdate::Claim {
+        try_number: 1,
+        hostname: "h".into(),
+    };
+    assert!(!store.update_task_instance(&key, &stale).await.unwrap());
     // Nor is an unknown instance.
-    let ghost = TaskInstanceUpdate::new(
-        ti_key("daily", "r1", "zz", 0),
-        TaskState::None,
-        TaskState::Scheduled,
+    let ghost = ti_key("daily", "r1", "zz", 0);
+    assert!(
+        !store
+            .update_task_instance(&ghost, &TaskInstanceUpdate::Schedule)
+            .await
+            .unwrap()
     );
-    assert!(!store.update_task_instance(&ghost).await.unwrap());
 }
 
 pub async fn ti_update_sets_and_clears_fields(store: Store) {
     dag_with_run(&store, "daily").await;
     let key = ti_key("daily", "r1", "a", UNMAPPED);
-    let step = |from, to| TaskInstanceUpdate::new(key.clone(), from, to);
+    let apply = |u: TaskInstanceUpdate| {
+        let (store, key) = (store.clone(), key.clone());
+        async move { store.update_task_instance(&key, &u).await.unwrap() }
+    };
+    assert!(apply(TaskInstanceUpdate::Schedule).await);
     assert!(
-        store
-            .update_task_instance(&step(TaskState::None, TaskState::Scheduled))
-            .await
-            .unwrap()
+        apply(TaskInstanceUpdate::Claim {
+            try_number: 1,
+            hostname: "worker-1".into(),
+        })
+        .await
     );
     assert!(
-        store
-            .update_task_instance(&step(TaskState::Scheduled, TaskState::Queued))
-            .await
-            .unwrap()
+        apply(TaskInstanceUpdate::Run {
+            start_date: day(2),
+            pid: Some(4242),
+            rendered_command: Some("echo 2026-01-01".into()),
+        })
+        .await
     );
-    let mut start = step(TaskState::Queued, TaskState::Running);
-    start.try_number = Some(1);
-    start.start_date = Some(Some(day(2)));
-    start.hostname = Some(Some("worker-1".into()));
-    start.pid = Some(Some(4242));
-    start.rendered_command = Some(Some("echo 2026-01-01".into()));
-    start.next_retry_at = Some(Some(day(9)));
-    assert!(store.update_task_instance(&start).await.unwrap());
 
-    // Same state: fields only. `None` leaves a field, `Some(None)` clears it.
-    let mut note = step(TaskState::Running, TaskState::Running);
-    note.note = Some(Some("looked at it".into()));
-    note.next_retry_at = Some(None);
-    assert!(store.update_task_instance(&note).await.unwrap());
+    // Same state: the note only.
+    assert!(
+        apply(TaskInstanceUpdate::SetNote {
+            expected: TaskState::Running,
+            note: Some("looked at it".into()),
+        })
+        .await
+    );
     let ti = store.get_task_instance(&key).await.unwrap().unwrap();
     assert_eq!(ti.state, TaskState::Running);
     assert_eq!(ti.try_number, 1);
@@ -173,11 +186,14 @@ pub async fn ti_update_sets_and_clears_fields(store: Store) {
     assert_eq!(ti.note.as_deref(), Some("looked at it"));
     assert_eq!(ti.next_retry_at, None);
 
-    let mut retry = step(TaskState::Running, TaskState::UpForRetry);
-    retry.end_date = Some(Some(day(3)));
-    retry.next_retry_at = Some(Some(day(4)));
-    retry.pid = Some(None);
-    assert!(store.update_task_instance(&retry).await.unwrap());
+    assert!(
+        apply(TaskInstanceUpdate::Finish {
+            state: TaskState::UpForRetry,
+            end_date: day(3),
+            retry_at: Some(day(4)),
+        })
+        .await
+    );
     let ti = store.get_task_instance(&key).await.unwrap().unwrap();
     assert_eq!(ti.state, TaskState::UpForRetry);
     assert_eq!(
@@ -199,14 +215,11 @@ pub async fn ti_state_queries_and_counts(store: Store) {
         .unwrap();
     let walk = |dag: &str, task: &str, states: &[TaskState]| {
         let key = ti_key(dag, "r1", task, UNMAPPED);
-        let updates: Vec<_> = states
-            .windows(2)
-            .map(|w| TaskInstanceUpdate::new(key.clone(), w[0], w[1]))
-            .collect();
+        let updates: Vec<_> = states[1..].iter().map(|to| step_to(*to)).collect();
         let store = store.clone();
         async move {
             for u in updates {
-                assert!(store.update_task_instance(&u).await.unwrap(), "{u:?}");
+                assert!(store.update_task_instance(&key, &u).await.unwrap(), "{u:?}");
             }
         }
     };
@@ -386,4 +399,21 @@ pub async fn never_started_tries_are_counted(store: Store) {
     );
     assert_eq!(store.count_never_started_tries(&a).await.unwrap(), 1);
     assert_eq!(store.count_never_started_tries(&b).await.unwrap(), 0);
+}
+
+/// The change that takes an instance along the life of a try to `to`.
+fn step_to(to: TaskState) -> TaskInstanceUpdate {
+    match to {
+        TaskState::Scheduled => TaskInstanceUpdate::Schedule,
+        TaskState::Queued => TaskInstanceUpdate::Claim {
+            try_number: 1,
+            hostname: "worker-1".into(),
+        },
+        TaskState::Running => TaskInstanceUpdate::Run {
+            start_date: day(2),
+            pid: None,
+            rendered_command: None,
+        },
+        other => panic!("no step to {other}"),
+    }
 }
