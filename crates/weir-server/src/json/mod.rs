@@ -173,7 +173,7 @@ impl Pool {
             scheduled_slots: scheduled,
             deferred_slots: 0,
             description: p.description,
-            include_deferred: false,
+            include_deferred: p.include_deferred,
         }
     }
 }
@@ -261,6 +261,7 @@ mod tests {
                 name: "p".into(),
                 slots: 4,
                 description: None,
+                include_deferred: false,
             },
             1,
             2,
@@ -272,6 +273,7 @@ mod tests {
                 name: "u".into(),
                 slots: -1,
                 description: None,
+                include_deferred: false,
             },
             5,
             0,
