@@ -6,3 +6,6 @@
 //! them (`utoipa::ToSchema`), with Airflow's schema names. Roles, audit outcomes, task
 //! kinds and states are enums here, never strings. Conversions from store records live in
 //! the server, which is the only side that sees the store.
+
+pub mod dag_sources;
+pub mod pool_changes;

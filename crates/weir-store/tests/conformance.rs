@@ -83,6 +83,7 @@ conformance!(
     misc::parallel_writers_all_succeed,
     usage::usage_records_round_trip_once_per_try,
     search::batch_searches_filter_and_page,
+    search::task_instance_searches_sort_as_asked,
     usage::usage_lists_since_and_per_team,
     usage::usage_outlives_its_run,
     usage::usage_refuses_impossible_quantities,

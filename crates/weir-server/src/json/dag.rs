@@ -40,6 +40,8 @@ pub struct Dag {
     #[serde(default, with = "time::option")]
     pub last_parsed_time: Option<DateTime<Utc>>,
     pub fileloc: String,
+    /// Names the DAG's file for `GET /dagSources/{file_token}` (opaque: not a path).
+    pub file_token: String,
     pub owners: Vec<String>,
     pub description: Option<String>,
     pub schedule_interval: Option<ScheduleInterval>,
@@ -73,6 +75,7 @@ impl Dag {
             is_active: record.is_active,
             last_parsed_time: record.last_parsed_at,
             fileloc: record.file_path.clone(),
+            file_token: weir_api::dag_sources::file_token(record.dag_id.as_str()),
             owners: record.owners.clone(),
             description: record.description.clone(),
             schedule_interval,
