@@ -1,8 +1,8 @@
 //! Pools: `GET /pools[/{pool_name}]`, with how many slots running and queued task
 //! instances take; `POST /pools`, `PATCH /pools/{pool_name}` (with Airflow's
 //! `update_mask`) and `DELETE /pools/{pool_name}` (platform admins: pools are
-//! platform-wide). The dispatcher reads pools from the store at each pass, so a change is
-//! honoured at the next dispatch.
+//! platform-wide). The dispatcher reads pools from the store at each pass, and each
+//! change wakes the engine for a pass, so it is honoured at once.
 //!
 //! Deleting a pool that task instances use does what Airflow does: the pool goes at once
 //! (only `default_pool` is refused); instances already queued or running in it carry on
@@ -178,6 +178,7 @@ async fn create_pool(
         include_deferred: body.include_deferred.unwrap_or(false),
     };
     let created = state.store().create_pool(&new).await?;
+    state.engine.pools_changed();
     let pool = pool_json(created, &active(&state).await?);
     let change = AuditChange {
         before: None,
@@ -264,6 +265,7 @@ async fn patch_pool(
         include_deferred: body.include_deferred.filter(|_| on("include_deferred")),
     };
     let updated = state.store().update_pool(&path.name, &change).await?;
+    state.engine.pools_changed();
     let active = active(&state).await?;
     let before = pool_json(before, &active);
     let pool = pool_json(updated, &active);
@@ -306,6 +308,7 @@ async fn delete_pool(
     if !state.store().delete_pool(&path.name).await? {
         return Err(pool_not_found(&path.name));
     }
+    state.engine.pools_changed();
     let change = AuditChange {
         before: serde_json::to_value(&before).ok(),
         after: None,
