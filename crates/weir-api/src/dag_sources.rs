@@ -20,7 +20,7 @@ pub fn file_token(dag_id: &str) -> String {
 
 /// The DAG id a `file_token` names; `None` for anything [`file_token`] never makes.
 pub fn token_dag_id(token: &str) -> Option<String> {
-    if token.is_empty() || token.len() % 2 != 0 {
+    if token.is_empty() || !token.len().is_multiple_of(2) {
         return None;
     }
     let bytes = (0..token.len())
