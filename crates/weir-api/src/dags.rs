@@ -37,6 +37,8 @@ pub struct Dag {
     #[serde(default, with = "time::option")]
     pub last_parsed_time: Option<DateTime<Utc>>,
     pub fileloc: String,
+    /// Names the DAG's file for `GET /dagSources/{file_token}` (opaque: not a path).
+    pub file_token: String,
     pub owners: Vec<String>,
     pub description: Option<String>,
     pub schedule_interval: Option<ScheduleInterval>,

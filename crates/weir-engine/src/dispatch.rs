@@ -92,7 +92,7 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
         let hold = match pool_room.get(&ti.pool) {
             Some(PoolRoom::Missing) => {
                 let note = format!(
-                    "pool `{}` does not exist: create it (`POST /api/v1/pools`) or remove `pool:` from the task",
+                    "pool `{0}` does not exist: a platform admin creates it (`weir pools set {0} SLOTS`, or `POST /api/v1/pools`), or remove `pool:` from the task",
                     ti.pool
                 );
                 fail_now(shared, &ti, note).await?;

@@ -16,4 +16,7 @@ pub enum Event {
     RunChanged { dag_id: DagId, run_id: RunId },
     /// DAGs were added, changed, paused or unpaused: recompute schedules, start runs.
     DagsChanged,
+    /// A pool was created, resized or deleted: dispatch again (each pass reads the pools
+    /// from the store), so what waits for a slot is placed or failed now.
+    PoolsChanged,
 }

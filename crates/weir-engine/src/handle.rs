@@ -89,6 +89,12 @@ impl EngineHandle {
         Ok(report)
     }
 
+    /// Says that pools changed (through the API): the engine dispatches again at once,
+    /// so a new or resized pool is honoured without waiting for another event.
+    pub fn pools_changed(&self) {
+        self.shared.notify(Event::PoolsChanged);
+    }
+
     /// Registers a DAG given as a spec (for `weir dags test`, which has no DAG folder).
     pub async fn register_dag(
         &self,

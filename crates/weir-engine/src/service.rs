@@ -184,6 +184,8 @@ async fn handle_event(shared: &Arc<Shared>, event: Event, work: &mut Work) {
             work.schedules = true;
             work.start_runs = true;
         }
+        // Every pass ends with a dispatch, which reads the pools afresh.
+        Event::PoolsChanged => {}
     }
 }
 

@@ -14,13 +14,16 @@ mod api {
     mod connections;
     mod costs;
     mod credentials;
+    mod dag_delete;
     mod dag_runs;
     mod dags;
     mod logs_xcom;
     mod misc;
     mod openapi;
+    mod pools;
     mod queues;
     mod run_data;
     mod serve;
     mod task_instances;
+    mod ti_lists;
 }

@@ -5,6 +5,7 @@ use serde_json::Value;
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 use weir_core::ids::{DagId, TeamId};
+use weir_core::state::TaskState;
 
 use crate::connect::BeginWrite;
 use crate::records::{DagFilter, DagRecord, DagVersionRecord, NextDagRun, Page};
@@ -154,11 +155,29 @@ impl Store {
         })
     }
 
-    /// Deletes a DAG with its versions, runs, task instances, tries and XComs. Returns
-    /// whether it existed.
+    /// Deletes a DAG with its versions, runs, task instances, tries and XComs (usage
+    /// records stay: costs are history). Returns whether it existed. Refused with
+    /// [`StoreError::DagHasRunningTasks`] while any of its task instances is queued or
+    /// running (as Airflow does): their tries are live and would finish into nothing.
     pub async fn delete_dag(&self, dag_id: &DagId) -> Result<bool> {
-        with_db!(self, |pool| {
+        let busy = json_list(&[TaskState::Queued, TaskState::Running]);
+        with_db!(self, |pool, dialect| {
             let mut tx = pool.begin_write().await?;
+            let sql = format!(
+                "SELECT COUNT(*) FROM task_instance WHERE dag_id = $1 AND state IN {}",
+                dialect.json_text_elements("$2")
+            );
+            let count: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+                .bind(dag_id.as_str())
+                .bind(&busy)
+                .fetch_one(&mut *tx)
+                .await?;
+            if count > 0 {
+                return Err(StoreError::DagHasRunningTasks {
+                    dag_id: dag_id.clone(),
+                    count,
+                });
+            }
             sqlx::query("DELETE FROM dag_version WHERE dag_id = $1")
                 .bind(dag_id.as_str())
                 .execute(&mut *tx)

@@ -43,6 +43,15 @@ pub enum StoreError {
     #[error("the default pool `{0}` cannot be deleted")]
     DefaultPoolUndeletable(String),
 
+    #[error("pool `{0}` already exists")]
+    PoolExists(String),
+
+    #[error(
+        "DAG `{dag_id}` has {count} task instance(s) queued or running; wait for them to \
+         finish (or mark them failed) before deleting the DAG"
+    )]
+    DagHasRunningTasks { dag_id: DagId, count: i64 },
+
     #[error("user `{0}` already exists")]
     UserExists(String),
 
@@ -90,7 +99,11 @@ impl StoreError {
     pub fn is_conflict(&self) -> bool {
         matches!(
             self,
-            StoreError::RunExists { .. } | StoreError::TryExists(_) | StoreError::UserExists(_)
+            StoreError::RunExists { .. }
+                | StoreError::TryExists(_)
+                | StoreError::UserExists(_)
+                | StoreError::PoolExists(_)
+                | StoreError::DagHasRunningTasks { .. }
         )
     }
 }

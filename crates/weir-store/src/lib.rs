@@ -51,6 +51,7 @@ use sqlx::sqlite::SqlitePool;
 pub use access_records::*;
 pub use connect::StoreOptions;
 pub use error::{Result, StoreError};
+pub use pools::{NewPool, PoolChange};
 pub use records::*;
 pub use usage::UsageEntry;
 

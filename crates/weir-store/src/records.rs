@@ -329,4 +329,7 @@ pub struct PoolRecord {
     /// Number of slots; `-1` for unlimited (Airflow's convention).
     pub slots: i32,
     pub description: Option<String>,
+    /// Whether deferred task instances count against the slots (Airflow's field; Weir
+    /// has no deferred state, so it is only stored and shown).
+    pub include_deferred: bool,
 }

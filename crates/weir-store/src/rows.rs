@@ -173,6 +173,7 @@ impl_from_row!(PoolRecord, |row| {
         name: row.try_get("pool")?,
         slots: int_col("slots", row.try_get("slots")?)?,
         description: row.try_get("description")?,
+        include_deferred: row.try_get("include_deferred")?,
     })
 });
 

@@ -38,8 +38,80 @@ pub struct TaskInstanceSearch {
     /// does not match a duration bound.
     pub duration_gte: Option<f64>,
     pub duration_lte: Option<f64>,
+    /// The sort; `None` is the run's logical date. Ties (and the default) go by DAG, run,
+    /// task and map index, so pages never overlap.
+    pub order_by: Option<TaskInstanceOrder>,
+    pub descending: bool,
     pub limit: i64,
     pub offset: i64,
+}
+
+/// What [`Store::search_task_instances`] can sort by (Airflow's `order_by` fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskInstanceOrder {
+    LogicalDate,
+    StartDate,
+    EndDate,
+    Duration,
+    State,
+    DagId,
+    RunId,
+    TaskId,
+    MapIndex,
+    TryNumber,
+    Pool,
+    Queue,
+    PriorityWeight,
+}
+
+impl TaskInstanceOrder {
+    /// The `order_by` names, as Airflow spells them.
+    pub const NAMES: [(&'static str, TaskInstanceOrder); 14] = [
+        ("execution_date", TaskInstanceOrder::LogicalDate),
+        ("logical_date", TaskInstanceOrder::LogicalDate),
+        ("start_date", TaskInstanceOrder::StartDate),
+        ("end_date", TaskInstanceOrder::EndDate),
+        ("duration", TaskInstanceOrder::Duration),
+        ("state", TaskInstanceOrder::State),
+        ("dag_id", TaskInstanceOrder::DagId),
+        ("dag_run_id", TaskInstanceOrder::RunId),
+        ("task_id", TaskInstanceOrder::TaskId),
+        ("map_index", TaskInstanceOrder::MapIndex),
+        ("try_number", TaskInstanceOrder::TryNumber),
+        ("pool", TaskInstanceOrder::Pool),
+        ("queue", TaskInstanceOrder::Queue),
+        ("priority_weight", TaskInstanceOrder::PriorityWeight),
+    ];
+
+    fn column(self, dialect: Dialect) -> &'static str {
+        match self {
+            TaskInstanceOrder::LogicalDate => "r.logical_date",
+            TaskInstanceOrder::StartDate => "ti.start_date",
+            TaskInstanceOrder::EndDate => "ti.end_date",
+            TaskInstanceOrder::Duration => duration_expr(dialect),
+            TaskInstanceOrder::State => "ti.state",
+            TaskInstanceOrder::DagId => "ti.dag_id",
+            TaskInstanceOrder::RunId => "ti.run_id",
+            TaskInstanceOrder::TaskId => "ti.task_id",
+            TaskInstanceOrder::MapIndex => "ti.map_index",
+            TaskInstanceOrder::TryNumber => "ti.try_number",
+            TaskInstanceOrder::Pool => "ti.pool",
+            TaskInstanceOrder::Queue => "ti.queue",
+            TaskInstanceOrder::PriorityWeight => "ti.priority_weight",
+        }
+    }
+}
+
+/// The `ORDER BY` of [`Store::search_task_instances`]: NULLs last both ways.
+fn ti_order(dialect: Dialect, order: Option<TaskInstanceOrder>, descending: bool) -> String {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let first = order
+        .unwrap_or(TaskInstanceOrder::LogicalDate)
+        .column(dialect);
+    format!(
+        "ORDER BY {first} {dir} NULLS LAST, r.logical_date {dir}, ti.dag_id {dir}, \
+         ti.run_id {dir}, ti.task_id {dir}, ti.map_index {dir}"
+    )
 }
 
 /// A task instance found by [`Store::search_task_instances`], with its run's logical date.
@@ -181,8 +253,9 @@ fn postgres_url(user: &str, host: &str, port: u16, database: Option<&str>) -> St
 }
 
 impl Store {
-    /// One page of the task instances matching `search`, by their run's logical date,
-    /// then DAG, run, task and map index; with the count of all that match.
+    /// One page of the task instances matching `search`, sorted as it says (by default by
+    /// their run's logical date, then DAG, run, task and map index); with the count of all
+    /// that match.
     pub async fn search_task_instances(
         &self,
         search: &TaskInstanceSearch,
@@ -204,9 +277,9 @@ impl Store {
         ];
         with_db!(self, |pool, dialect| {
             let from = ti_from_where(dialect);
+            let order = ti_order(dialect, search.order_by, search.descending);
             let list = format!(
-                "SELECT ti.*, r.logical_date AS run_logical_date {from}
-                 ORDER BY r.logical_date, ti.dag_id, ti.run_id, ti.task_id, ti.map_index
+                "SELECT ti.*, r.logical_date AS run_logical_date {from} {order}
                  LIMIT $15 OFFSET $16"
             );
             let mut query = sqlx::query_as(AssertSqlSafe(list))

@@ -66,6 +66,13 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Show pools (slot limits shared by every team); platform admins set and delete them.
+    Pools {
+        #[command(subcommand)]
+        command: PoolsCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Report what tries cost and used, per team, DAG or queue (and day).
     Costs(CostsArgs),
     /// Show job queues: depth per team, and the waiting tries with why they wait.
@@ -473,6 +480,28 @@ pub enum VariablesCommand {
     Delete {
         key: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoolsCommand {
+    /// List pools with their slots: open, running and queued.
+    List,
+    /// Create a pool, or change the slots (and description) of an existing one.
+    Set {
+        name: String,
+        /// How many task instances may run in the pool at once; -1 for unlimited.
+        #[arg(allow_hyphen_values = true)]
+        slots: i64,
+        /// What the pool is for (kept as it is when not given).
+        description: Option<String>,
+        /// Count deferred task instances against the slots (Airflow's flag; Weir has no
+        /// deferred state).
+        #[arg(long)]
+        include_deferred: bool,
+    },
+    /// Delete a pool (not `default_pool`). Task instances already in it finish; those
+    /// still waiting for one of its slots fail.
+    Delete { name: String },
 }
 
 /// `weir costs`. It has its own `--server` and `--output` (not [`ServerArgs`]) because

@@ -217,7 +217,7 @@ async fn resolve(
     let signed_in = |team: Option<String>| (team, Permission::SignedIn);
     let (team, permission) = match rule.need {
         Need::Public | Need::SignedIn => signed_in(None),
-        Need::OperateDag | Need::ReadDagLogs => {
+        Need::OperateDag | Need::ReadDagLogs | Need::ManageDag => {
             let dag = param(params, "dag_id").or_else(|| body_str(body, "dag_id"));
             match dag_team(state, dag).await? {
                 // An unknown DAG: the handler answers 404 (or 400), with no side effect.
@@ -225,6 +225,7 @@ async fn resolve(
                 Some(team) => {
                     let permission = match rule.need {
                         Need::OperateDag => Permission::Operate { team: team.clone() },
+                        Need::ManageDag => Permission::ManageTeam { team: team.clone() },
                         _ => read_logs(state, team.clone()),
                     };
                     (team, permission)

@@ -43,6 +43,9 @@ fn safe_fields(object_type: &str) -> &'static [&'static str] {
             "run_backwards",
             "reprocess_behavior",
             "max_active_runs",
+            // What `DELETE /dags/{id}` records of the deleted DAG.
+            "fileloc",
+            "version",
         ],
         "dag_run" => &["state", "note"],
         "task_instance" => &[
@@ -63,6 +66,18 @@ fn safe_fields(object_type: &str) -> &'static [&'static str] {
             "login",
             "schema",
             "port",
+        ],
+        // Pools hold no secret; every field of Airflow's `Pool`.
+        "pool" => &[
+            "name",
+            "slots",
+            "include_deferred",
+            "occupied_slots",
+            "running_slots",
+            "queued_slots",
+            "scheduled_slots",
+            "deferred_slots",
+            "open_slots",
         ],
         "team_member" => &["role"],
         // Never `password` nor `current_password`.

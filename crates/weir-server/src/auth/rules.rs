@@ -16,6 +16,8 @@ pub enum Need {
     SignedIn,
     /// Trigger, clear, pause or mark the DAG named in the path (or the body's `dag_id`).
     OperateDag,
+    /// Manage the DAG in the path (delete its history): its team's admins.
+    ManageDag,
     /// Read the task logs (and XComs) of the DAG in the path.
     ReadDagLogs,
     /// Read a variable or connection: its team's members; platform-wide ones: anyone.
@@ -100,6 +102,19 @@ pub static RULES: &[(&str, &str, Rule)] = &[
         "/dags/{dag_id}",
         change("dag.update", "dag", OperateDag),
     ),
+    // Deleting a DAG's whole history (its runs, task instances, logs' records, XComs)
+    // is more than operating it: the admins of the DAG's team.
+    (
+        "DELETE",
+        "/dags/{dag_id}",
+        change("dag.delete", "dag", ManageDag),
+    ),
+    // The file's text is the DAG's code, which everyone signed in sees (as the DAG).
+    (
+        "GET",
+        "/dagSources/{file_token}",
+        read("dag_source.read", "dag", SignedIn),
+    ),
     (
         "GET",
         "/dags/{dag_id}/details",
@@ -161,6 +176,16 @@ pub static RULES: &[(&str, &str, Rule)] = &[
     (
         "GET",
         "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances",
+        read("task_instance.list", "dag_run", SignedIn),
+    ),
+    (
+        "GET",
+        "/dags/~/dagRuns/~/taskInstances",
+        read("task_instance.list", "dag_run", SignedIn),
+    ),
+    (
+        "GET",
+        "/dags/{dag_id}/dagRuns/~/taskInstances",
         read("task_instance.list", "dag_run", SignedIn),
     ),
     (
@@ -249,12 +274,28 @@ pub static RULES: &[(&str, &str, Rule)] = &[
         "/connections/{connection_id}",
         change("connection.delete", "connection", ManageTeamObject),
     ),
-    // Shared platform resources
+    // Shared platform resources. Pools are platform-wide slot limits that every team's
+    // tasks draw on: everyone sees them, platform admins create, resize and delete them.
     ("GET", "/pools", read("pool.list", "pool", SignedIn)),
+    (
+        "POST",
+        "/pools",
+        change("pool.create", "pool", PlatformAdmin),
+    ),
     (
         "GET",
         "/pools/{pool_name}",
         read("pool.read", "pool", SignedIn),
+    ),
+    (
+        "PATCH",
+        "/pools/{pool_name}",
+        change("pool.update", "pool", PlatformAdmin),
+    ),
+    (
+        "DELETE",
+        "/pools/{pool_name}",
+        change("pool.delete", "pool", PlatformAdmin),
     ),
     (
         "GET",

@@ -19,6 +19,7 @@ pub fn dag(record: &DagRecord, spec: Option<&DagSpec>, has_import_errors: bool) 
         is_active: record.is_active,
         last_parsed_time: record.last_parsed_at,
         fileloc: record.file_path.clone(),
+        file_token: weir_api::dag_sources::file_token(record.dag_id.as_str()),
         owners: record.owners.clone(),
         description: record.description.clone(),
         schedule_interval,

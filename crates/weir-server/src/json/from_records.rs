@@ -45,7 +45,7 @@ pub fn pool(p: PoolRecord, running: i64, queued: i64, scheduled: i64) -> Pool {
         scheduled_slots: scheduled,
         deferred_slots: 0,
         description: p.description,
-        include_deferred: false,
+        include_deferred: p.include_deferred,
     }
 }
 
@@ -140,6 +140,7 @@ mod tests {
                 name: "p".into(),
                 slots: 4,
                 description: None,
+                include_deferred: false,
             },
             1,
             2,
@@ -151,6 +152,7 @@ mod tests {
                 name: "u".into(),
                 slots: -1,
                 description: None,
+                include_deferred: false,
             },
             5,
             0,

@@ -13,7 +13,7 @@ use weir_core::ids::{DagId, RunId, TaskId};
 use weir_core::spec::DagSpec;
 use weir_core::state::{DagRunState, TaskState};
 use weir_store::DagRunOrder;
-use weir_store::ti_search::{DagRunSearch, TaskInstanceSearch};
+use weir_store::ti_search::{DagRunSearch, TaskInstanceHit, TaskInstanceSearch};
 
 use super::dag_runs::ORDERS;
 use super::spec_of;
@@ -22,7 +22,7 @@ use crate::auth::visibility::Visibility;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::json::batch::{ListDagRunsForm, ListTaskInstanceForm};
-use crate::json::{self, DagRunCollection, TaskInstanceCollection, TaskKind};
+use crate::json::{self, DagRunCollection, TaskInstance, TaskInstanceCollection, TaskKind};
 use crate::openapi::{BadRequest, NotFound};
 use crate::pagination::bad_order_by;
 use crate::{ApiConfig, AppState};
@@ -145,7 +145,7 @@ async fn list_dag_runs_batch(
 }
 
 /// A task state of the form (`null` and `none` are "no status yet").
-fn task_state(s: Option<&str>) -> Result<TaskState, String> {
+pub(super) fn task_state(s: Option<&str>) -> Result<TaskState, String> {
     match s {
         None | Some("none" | "null") => Ok(TaskState::None),
         Some(s) => s.parse::<TaskState>().map_err(|_| {
@@ -259,18 +259,35 @@ async fn list_task_instances_batch(
         end_date_lte: d(form.end_date_lte),
         duration_gte: form.duration_gte,
         duration_lte: form.duration_lte,
+        order_by: None,
+        descending: false,
         limit,
         offset,
     };
     let found = state.store().search_task_instances(&search).await?;
+    let task_instances = hits_to_json(&state, found.items).await;
+    Ok(Json(TaskInstanceCollection {
+        task_instances: Visibility::new(&state, &auth)
+            .task_instances(task_instances)
+            .await?,
+        total_entries: found.total_entries,
+    }))
+}
+
+/// The JSON of found task instances, with each one's operator from its DAG's current
+/// spec (read once per DAG). Not yet narrowed by [`Visibility`]: callers do that.
+pub(super) async fn hits_to_json(
+    state: &AppState,
+    hits: Vec<TaskInstanceHit>,
+) -> Vec<TaskInstance> {
     let mut specs: HashMap<DagId, Option<Arc<DagSpec>>> = HashMap::new();
-    let mut task_instances = Vec::with_capacity(found.items.len());
-    for hit in found.items {
+    let mut task_instances = Vec::with_capacity(hits.len());
+    for hit in hits {
         let dag_id = hit.ti.key.dag_id.clone();
         let spec = match specs.get(&dag_id) {
             Some(spec) => spec.clone(),
             None => {
-                let spec = spec_of(&state, &dag_id).await;
+                let spec = spec_of(state, &dag_id).await;
                 specs.insert(dag_id, spec.clone());
                 spec
             }
@@ -281,12 +298,7 @@ async fn list_task_instances_batch(
             .map(|t| TaskKind::from(&t.kind));
         task_instances.push(json::task_instance(hit.ti, hit.logical_date, op));
     }
-    Ok(Json(TaskInstanceCollection {
-        task_instances: Visibility::new(&state, &auth)
-            .task_instances(task_instances)
-            .await?,
-        total_entries: found.total_entries,
-    }))
+    task_instances
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! DAGs: `GET /dags`, `GET|PATCH /dags/{dag_id}`, `GET /dags/{dag_id}/details`,
-//! `GET /dags/{dag_id}/tasks[/{task_id}]`.
+//! `GET /dags/{dag_id}/tasks[/{task_id}]`; `DELETE /dags/{dag_id}` and
+//! `GET /dagSources/{file_token}` are in [`super::dag_sources`].
 
 use std::collections::HashSet;
 
@@ -31,7 +32,8 @@ path_params!(TaskPath {
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_dags))
-        .routes(routes!(get_dag, patch_dag))
+        .routes(routes!(get_dag, patch_dag, super::dag_sources::delete_dag))
+        .routes(routes!(super::dag_sources::get_dag_source))
         .routes(routes!(get_dag_details))
         .routes(routes!(list_tasks))
         .routes(routes!(get_task))

@@ -9,6 +9,7 @@ mod config;
 mod connections;
 mod costs;
 mod dag_runs;
+mod dag_sources;
 mod dags;
 pub mod health;
 mod import_errors;
@@ -18,6 +19,7 @@ mod pools;
 mod queues;
 mod task_instances;
 mod teams;
+mod ti_lists;
 mod tokens;
 mod users;
 mod variables;
@@ -51,6 +53,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(queues::routes())
         .merge(costs::routes())
         .merge(batch_lists::routes())
+        .merge(ti_lists::routes())
         .merge(connections::routes())
         .merge(config::routes())
         .merge(job_definitions::routes())

@@ -101,6 +101,30 @@ fn rows(import_error_id: i64) -> Vec<Row> {
         row("GET", "/dags", "/api/v1/dags", None, SIGNED_IN),
         row(
             "GET",
+            "/dagSources/{file_token}",
+            format!(
+                "/api/v1/dagSources/{}",
+                weir_api::dag_sources::file_token("hello")
+            ),
+            None,
+            SIGNED_IN,
+        ),
+        row(
+            "GET",
+            "/dags/~/dagRuns/~/taskInstances",
+            "/api/v1/dags/~/dagRuns/~/taskInstances",
+            None,
+            SIGNED_IN,
+        ),
+        row(
+            "GET",
+            "/dags/{dag_id}/dagRuns/~/taskInstances",
+            "/api/v1/dags/hello/dagRuns/~/taskInstances",
+            None,
+            SIGNED_IN,
+        ),
+        row(
+            "GET",
             "/dags/{dag_id}",
             "/api/v1/dags/hello",
             None,
@@ -429,8 +453,38 @@ fn rows(import_error_id: i64) -> Vec<Row> {
             None,
             TEAM_ADMINS,
         ),
+        // Deleting a DAG's history: the admins of its team (its file brings it back).
+        row(
+            "DELETE",
+            "/dags/{dag_id}",
+            "/api/v1/dags/failing",
+            None,
+            DATA_ADMINS,
+        ),
         // The platform itself: platform admins.
         row("GET", "/config", "/api/v1/config", None, PLATFORM_ADMINS),
+        // Pools are platform-wide: platform admins create, change and delete them.
+        row(
+            "POST",
+            "/pools",
+            "/api/v1/pools",
+            Some(json!({"name": "matrix_pool", "slots": 3})),
+            PLATFORM_ADMINS,
+        ),
+        row(
+            "PATCH",
+            "/pools/{pool_name}",
+            "/api/v1/pools/spare_pool",
+            Some(json!({"name": "spare_pool", "slots": 7})),
+            PLATFORM_ADMINS,
+        ),
+        row(
+            "DELETE",
+            "/pools/{pool_name}",
+            "/api/v1/pools/spare_pool_del",
+            None,
+            PLATFORM_ADMINS,
+        ),
         row(
             "POST",
             "/users",
@@ -594,6 +648,9 @@ impl Fixture {
                 })
                 .await
                 .unwrap();
+        }
+        for pool in ["spare_pool", "spare_pool_del"] {
+            store.upsert_pool(pool, 2, None).await.unwrap();
         }
         t.run_to_end("hello", "r1").await;
         t.run_to_end("hello", "r-delete").await;

@@ -134,6 +134,11 @@ impl TestApp {
         self.engine.store()
     }
 
+    /// The DAG folder the engine reads.
+    pub fn dags_folder(&self) -> std::path::PathBuf {
+        self._dir.path().join("dags")
+    }
+
     /// Sends a request; returns the status and the body as JSON (`Null` when empty,
     /// a JSON string when it is not JSON).
     pub async fn call(

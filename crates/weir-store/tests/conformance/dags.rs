@@ -1,7 +1,9 @@
 //! DAGs and DAG versions.
 
 use serde_json::json;
-use weir_store::{DagFilter, NextDagRun, Store, StoreError};
+use weir_core::ids::UNMAPPED;
+use weir_core::state::TaskState;
+use weir_store::{DagFilter, NextDagRun, Store, StoreError, TaskInstanceUpdate};
 
 use crate::support::*;
 
@@ -185,4 +187,56 @@ pub async fn dag_delete_cascades(store: Store) {
             .is_empty()
     );
     assert!(store.list_dag_versions(&id).await.unwrap().is_empty());
+}
+
+pub async fn dag_delete_is_refused_while_tasks_run(store: Store) {
+    dag_with_run(&store, "daily").await;
+    let id = dag_id("daily");
+    let a = ti_key("daily", "r1", "a", UNMAPPED);
+    for update in [
+        TaskInstanceUpdate::Schedule,
+        TaskInstanceUpdate::Claim {
+            try_number: 1,
+            hostname: "test".into(),
+        },
+    ] {
+        assert!(store.update_task_instance(&a, &update).await.unwrap());
+    }
+    let refused = store.delete_dag(&id).await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::DagHasRunningTasks { count: 1, .. })
+        ),
+        "{refused:?}"
+    );
+    assert!(refused.as_ref().is_err_and(StoreError::is_conflict));
+    assert!(
+        store.get_dag(&id).await.unwrap().is_some(),
+        "nothing deleted"
+    );
+    assert!(
+        store
+            .get_dag_run(&id, &run_id("r1"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let now = chrono::Utc::now();
+    for update in [
+        TaskInstanceUpdate::Run {
+            start_date: now,
+            pid: None,
+            rendered_command: None,
+        },
+        TaskInstanceUpdate::Finish {
+            state: TaskState::Success,
+            end_date: now,
+            retry_at: None,
+        },
+    ] {
+        assert!(store.update_task_instance(&a, &update).await.unwrap());
+    }
+    assert!(store.delete_dag(&id).await.unwrap());
+    assert_eq!(store.get_dag(&id).await.unwrap(), None);
 }

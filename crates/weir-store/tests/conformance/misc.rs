@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use weir_core::ids::UNMAPPED;
-use weir_store::{Store, StoreError};
+use weir_store::{NewPool, PoolChange, Store, StoreError};
 
 use crate::support::*;
 
@@ -298,4 +298,124 @@ pub async fn parallel_writers_all_succeed(store: Store) {
             .total_entries,
         8
     );
+}
+
+pub async fn pools_are_created_changed_and_renamed(store: Store) {
+    let new = NewPool {
+        name: "gpu".into(),
+        slots: 2,
+        description: Some("GPUs".into()),
+        include_deferred: true,
+    };
+    let gpu = store.create_pool(&new).await.unwrap();
+    assert_eq!(
+        (gpu.name.as_str(), gpu.slots, gpu.description.as_deref()),
+        ("gpu", 2, Some("GPUs"))
+    );
+    assert!(gpu.include_deferred);
+    assert_eq!(store.get_pool("gpu").await.unwrap(), Some(gpu.clone()));
+    let again = store.create_pool(&new).await;
+    assert!(
+        matches!(again, Err(StoreError::PoolExists(ref n)) if n == "gpu"),
+        "{again:?}"
+    );
+    let bad = store
+        .create_pool(&NewPool {
+            slots: -3,
+            ..new.clone()
+        })
+        .await;
+    assert!(
+        matches!(bad, Err(StoreError::InvalidInput { .. })),
+        "{bad:?}"
+    );
+
+    // Only what the change names is changed.
+    let resized = store
+        .update_pool(
+            "gpu",
+            &PoolChange {
+                slots: Some(5),
+                ..PoolChange::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            resized.slots,
+            resized.description.as_deref(),
+            resized.include_deferred
+        ),
+        (5, Some("GPUs"), true)
+    );
+    let cleared = store
+        .update_pool(
+            "gpu",
+            &PoolChange {
+                description: Some(None),
+                include_deferred: Some(false),
+                ..PoolChange::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (cleared.slots, cleared.description, cleared.include_deferred),
+        (5, None, false)
+    );
+    let renamed = store
+        .update_pool(
+            "gpu",
+            &PoolChange {
+                name: Some("accelerators".into()),
+                ..PoolChange::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.slots), ("accelerators", 5));
+    assert_eq!(store.get_pool("gpu").await.unwrap(), None);
+
+    let missing = store.update_pool("gpu", &PoolChange::default()).await;
+    assert!(
+        matches!(missing, Err(StoreError::PoolNotFound(_))),
+        "{missing:?}"
+    );
+    let taken = store
+        .update_pool(
+            "accelerators",
+            &PoolChange {
+                name: Some("default_pool".into()),
+                ..PoolChange::default()
+            },
+        )
+        .await;
+    assert!(matches!(taken, Err(StoreError::PoolExists(_))), "{taken:?}");
+    let default_renamed = store
+        .update_pool(
+            "default_pool",
+            &PoolChange {
+                name: Some("other".into()),
+                ..PoolChange::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(default_renamed, Err(StoreError::InvalidInput { .. })),
+        "{default_renamed:?}"
+    );
+    let default = store
+        .update_pool(
+            "default_pool",
+            &PoolChange {
+                name: Some("default_pool".into()),
+                slots: Some(-1),
+                ..PoolChange::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(default.slots, -1);
+    assert!(!default.include_deferred);
 }

@@ -3,7 +3,7 @@
 
 use weir_core::ids::UNMAPPED;
 use weir_core::state::{DagRunState, TaskState};
-use weir_store::ti_search::{DagRunSearch, TaskInstanceSearch};
+use weir_store::ti_search::{DagRunSearch, TaskInstanceOrder, TaskInstanceSearch};
 use weir_store::{DagRunOrder, NewTaskInstance, Store, TaskInstanceUpdate};
 
 use crate::support::*;
@@ -202,4 +202,44 @@ pub async fn batch_searches_filter_and_page(store: Store) {
     {
         assert!(!url.contains(&format!(":{password}@")), "{url}");
     }
+}
+
+pub async fn task_instance_searches_sort_as_asked(store: Store) {
+    fixture(&store).await;
+    let by = |order: TaskInstanceOrder, descending: bool| TaskInstanceSearch {
+        order_by: Some(order),
+        descending,
+        limit: 100,
+        ..TaskInstanceSearch::default()
+    };
+    let page = store
+        .search_task_instances(&by(TaskInstanceOrder::LogicalDate, true))
+        .await
+        .unwrap();
+    assert_eq!(tasks(&page), ["weekly/w1/a", "daily/r1/b", "daily/r1/a"]);
+    // Only `daily/r1/a` has a duration; those without one come last both ways.
+    for descending in [false, true] {
+        let page = store
+            .search_task_instances(&by(TaskInstanceOrder::Duration, descending))
+            .await
+            .unwrap();
+        assert_eq!(tasks(&page)[0], "daily/r1/a", "descending: {descending}");
+    }
+    let page = store
+        .search_task_instances(&by(TaskInstanceOrder::Pool, true))
+        .await
+        .unwrap();
+    assert_eq!(tasks(&page)[0], "weekly/w1/a");
+    let page = store
+        .search_task_instances(&TaskInstanceSearch {
+            limit: 1,
+            offset: 1,
+            ..by(TaskInstanceOrder::TaskId, false)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.total_entries, tasks(&page)),
+        (3, vec!["weekly/w1/a".to_string()])
+    );
 }

@@ -10,6 +10,7 @@ mod dags;
 mod login;
 mod output;
 mod passwords;
+mod pools;
 mod queues;
 mod runs;
 mod server;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs { command, server } => runs::run(command, &server),
         Command::Tasks { command, server } => tasks::run(command, &server),
         Command::Variables { command, server } => variables::run(command, &server),
+        Command::Pools { command, server } => pools::run(command, &server),
         Command::Costs(args) => costs::run(args),
         Command::Queues { command, server } => queues::run(command, &server),
         Command::Login(args) => login::login(args),
