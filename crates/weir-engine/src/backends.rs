@@ -33,7 +33,9 @@ pub(crate) struct Backends {
 impl Backends {
     /// The local process backend always (shell tasks, and tries recorded by it), and one
     /// backend per other kind the platform's compute environments use.
-    pub fn new(config: &EngineConfig) -> Self {
+    /// `given`: the caller's own backends (a test's scripted one), which replace the
+    /// configured ones of their kind.
+    pub fn new(config: &EngineConfig, given: Vec<(BackendKind, Arc<dyn Backend>)>) -> Self {
         let log_max_bytes = config.platform.logs.max_bytes_per_try.0;
         let mut by_kind: HashMap<BackendKind, Arc<dyn Backend>> = HashMap::new();
         by_kind.insert(
@@ -54,6 +56,7 @@ impl Backends {
             };
             by_kind.insert(env.backend, backend);
         }
+        by_kind.extend(given);
         Backends {
             by_kind,
             platform: config.platform.clone(),

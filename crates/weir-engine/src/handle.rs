@@ -269,6 +269,12 @@ impl EngineHandle {
     }
 
     /// The settings the engine was started with (for `GET /api/v1/config`).
+    /// The count of scheduling passes so far; it changes after each. Waiting on it is how
+    /// a caller learns that the engine acted (e.g. a test on a manual clock).
+    pub fn passes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.passes.subscribe()
+    }
+
     pub fn config(&self) -> &crate::EngineConfig {
         &self.shared.config
     }

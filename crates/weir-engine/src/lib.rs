@@ -33,11 +33,11 @@ mod tries;
 mod watcher;
 mod workload;
 
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use config::EngineConfig;
 pub use dag_bag::SyncReport;
 pub use dag_files::{Loaded, ReadError, find_dag_files, load_folder, read as read_dag_file};
 pub use error::{EngineError, Result};
 pub use handle::{ClearRequest, EngineHandle, TriggerRequest};
 pub use queues::{EnvironmentView, QueueView, WaitingView};
-pub use service::Engine;
+pub use service::{Engine, EngineOptions};

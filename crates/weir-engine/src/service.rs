@@ -15,6 +15,7 @@ use weir_store::Store;
 use crate::backends::Backends;
 use crate::catalog::Catalog;
 use crate::clock::{Clock, SystemClock};
+use weir_core::platform::Backend as BackendKind;
 use crate::config::EngineConfig;
 use crate::dispatch_state::DispatchState;
 use crate::error::Result;
@@ -22,6 +23,22 @@ use crate::events::Event;
 use crate::handle::EngineHandle;
 use crate::shared::Shared;
 use crate::tries::TryRegistry;
+
+/// What an engine runs on besides its settings: its clock, and backends of the caller's
+/// that replace the ones the platform config would make (by kind).
+pub struct EngineOptions {
+    pub clock: Arc<dyn Clock>,
+    pub backends: Vec<(BackendKind, Arc<dyn weir_compute::Backend>)>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            clock: Arc::new(SystemClock),
+            backends: Vec::new(),
+        }
+    }
+}
 
 /// A running engine. Dropping it does not stop it; call [`Engine::shutdown`].
 pub struct Engine {
@@ -33,14 +50,29 @@ impl Engine {
     /// Loads the DAG folder, adopts tries left running by a previous process, and
     /// starts the scheduler loop and the folder watcher.
     pub async fn start(config: EngineConfig, store: Store) -> Result<Engine> {
-        Self::start_with_clock(config, store, Arc::new(SystemClock)).await
+        Self::start_with(config, store, EngineOptions::default()).await
     }
 
+    /// The same, on a clock of the caller's (a [`crate::ManualClock`] in tests).
     pub async fn start_with_clock(
         config: EngineConfig,
         store: Store,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine> {
+        let options = EngineOptions {
+            clock,
+            ..EngineOptions::default()
+        };
+        Self::start_with(config, store, options).await
+    }
+
+    /// The same, with the parts given in `options`.
+    pub async fn start_with(
+        config: EngineConfig,
+        store: Store,
+        options: EngineOptions,
+    ) -> Result<Engine> {
+        let EngineOptions { clock, backends } = options;
         let mut config = config;
         // Tasks run in their own folders: the try folders (and `$WEIR_XCOM` in them) must
         // not be relative to the engine's working directory.
@@ -57,7 +89,7 @@ impl Engine {
         let (tx, rx) = mpsc::unbounded_channel();
         let platform = config.platform.clone();
         let shared = Arc::new(Shared {
-            backends: Backends::new(&config),
+            backends: Backends::new(&config, backends),
             dispatcher: DispatchState::new(platform.clone()),
             catalog: Catalog::default(),
             tries: TryRegistry::default(),
@@ -68,6 +100,7 @@ impl Engine {
             events: tx,
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            passes: tokio::sync::watch::Sender::new(0),
         });
         if let Some(dir) = shared.config.dags_folder.clone() {
             let report = crate::dag_bag::sync_folder(&shared, &dir).await?;
@@ -134,13 +167,11 @@ async fn run_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Event>) {
     }
     // A first pass at once: schedules due since the last run, runs left in flight.
     let mut next_wake: Option<DateTime<Utc>> = pass(&shared, &mut work).await;
+    shared.passes.send_modify(|n| *n += 1);
     loop {
         let timer = async {
             match next_wake {
-                Some(at) => {
-                    let wait = (at - shared.now()).to_std().unwrap_or_default();
-                    tokio::time::sleep(wait).await;
-                }
+                Some(at) => shared.clock.sleep_until(at).await,
                 None => std::future::pending::<()>().await,
             }
         };
@@ -159,6 +190,7 @@ async fn run_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Event>) {
             }
         }
         next_wake = pass(&shared, &mut work).await;
+        shared.passes.send_modify(|n| *n += 1);
     }
     info!("scheduler loop stopped");
 }

@@ -40,6 +40,9 @@ pub(crate) struct Shared {
     pub events: mpsc::UnboundedSender<Event>,
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,
+    /// How many scheduling passes the loop has made: whoever waits for the engine to
+    /// act (a test on a manual clock, a live view) waits for the next one.
+    pub passes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
