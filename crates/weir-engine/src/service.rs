@@ -15,7 +15,6 @@ use weir_store::Store;
 use crate::backends::Backends;
 use crate::catalog::Catalog;
 use crate::clock::{Clock, SystemClock};
-use weir_core::platform::Backend as BackendKind;
 use crate::config::EngineConfig;
 use crate::dispatch_state::DispatchState;
 use crate::error::Result;
@@ -23,6 +22,7 @@ use crate::events::Event;
 use crate::handle::EngineHandle;
 use crate::shared::Shared;
 use crate::tries::TryRegistry;
+use weir_core::platform::Backend as BackendKind;
 
 /// What an engine runs on besides its settings: its clock, and backends of the caller's
 /// that replace the ones the platform config would make (by kind).
@@ -142,6 +142,9 @@ struct Work {
     /// Something happened that may let a queued run start (a run was created or
     /// finished, a DAG unpaused).
     start_runs: bool,
+    /// When the next scheduled run becomes due, as the last look at the schedules said.
+    /// Kept across passes: a pass that looks only at runs must not forget it.
+    next_schedule: Option<DateTime<Utc>>,
 }
 
 async fn run_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Event>) {
@@ -232,7 +235,7 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
         // New scheduled runs start below, within `max_active_runs`.
         work.start_runs = true;
         match crate::scheduler::create_due_runs(shared).await {
-            Ok(wake) => next_wake = earliest(next_wake, wake),
+            Ok(wake) => work.next_schedule = wake,
             Err(e) => error!(error = %e, "scheduling DAG runs failed"),
         }
     }
@@ -282,5 +285,6 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
             Some(shared.now() + chrono::TimeDelta::seconds(2)),
         );
     }
+    let next_wake = earliest(next_wake, work.next_schedule);
     earliest(next_wake, shared.tries.next_retry())
 }

@@ -98,10 +98,7 @@ impl Backend for ScriptedBackend {
     }
 
     fn submit(&self, spec: LaunchSpec) -> BoxFuture<'_, weir_compute::Result<RunningTry>> {
-        self.submitted
-            .lock()
-            .expect("lock")
-            .push(spec.key.clone());
+        self.submitted.lock().expect("lock").push(spec.key.clone());
         let cancel = CancelHandle::new();
         self.running
             .lock()
@@ -122,7 +119,9 @@ impl Backend for ScriptedBackend {
 }
 
 fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, m, d, h, 0, 0).single().expect("date")
+    Utc.with_ymd_and_hms(y, m, d, h, 0, 0)
+        .single()
+        .expect("date")
 }
 
 struct World {
@@ -318,10 +317,12 @@ async fn retries_wait_their_backoff_on_the_clock() {
         .await
         .expect("triggered");
     until(&handle, "try 1 fails and waits 60 s", || async {
-        instance(&world.store, &dag, "flaky").await.is_some_and(|ti| {
-            ti.state == TaskState::UpForRetry
-                && ti.next_retry_at == Some(start + TimeDelta::seconds(60))
-        })
+        instance(&world.store, &dag, "flaky")
+            .await
+            .is_some_and(|ti| {
+                ti.state == TaskState::UpForRetry
+                    && ti.next_retry_at == Some(start + TimeDelta::seconds(60))
+            })
     })
     .await;
     world.clock.advance(TimeDelta::seconds(59));
@@ -333,11 +334,13 @@ async fn retries_wait_their_backoff_on_the_clock() {
     .await;
     world.clock.advance(TimeDelta::seconds(1));
     until(&handle, "try 2 fails and waits twice as long", || async {
-        instance(&world.store, &dag, "flaky").await.is_some_and(|ti| {
-            ti.state == TaskState::UpForRetry
-                && ti.try_number == 2
-                && ti.next_retry_at == Some(start + TimeDelta::seconds(60 + 120))
-        })
+        instance(&world.store, &dag, "flaky")
+            .await
+            .is_some_and(|ti| {
+                ti.state == TaskState::UpForRetry
+                    && ti.try_number == 2
+                    && ti.next_retry_at == Some(start + TimeDelta::seconds(60 + 120))
+            })
     })
     .await;
     world.clock.advance(TimeDelta::seconds(120));
