@@ -245,10 +245,7 @@ mod tests {
         let map: indexmap::IndexMap<TaskId, u8> = serde_json::from_str(r#"{"a":1}"#).unwrap();
         assert_eq!(serde_json::to_string(&map).unwrap(), r#"{"a":1}"#);
         assert!(serde_json::from_str::<TaskId>("\"a b\"").is_err());
-        assert_eq!(
-            schemars::schema_for!(DagId),
-            schemars::schema_for!(String)
-        );
+        assert_eq!(schemars::schema_for!(DagId), schemars::schema_for!(String));
         assert_eq!(
             schemars::schema_for!(indexmap::IndexMap<TaskId, u8>),
             schemars::schema_for!(indexmap::IndexMap<String, u8>)

@@ -472,7 +472,7 @@ fn usage_record(
         .unwrap_or_default();
     weir_core::cost::UsageRecord {
         team: placement.team.clone(),
-        dag_id: key.dag_id.to_string(),
+        dag_id: key.dag_id.clone(),
         queue: placement.queue.clone(),
         compute_environment: placement.environment.clone(),
         requested_vcpu: placement.request.vcpus,

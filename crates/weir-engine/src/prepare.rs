@@ -209,7 +209,7 @@ pub async fn container(
             weir_core::spec::model::PullPolicy::Always => weir_compute::PullPolicy::Always,
             weir_core::spec::model::PullPolicy::Never => weir_compute::PullPolicy::Never,
         };
-        launch.team = Some(team.clone());
+        launch.team = Some(team.to_string());
         launch.privileged = plan.privileged;
         launch.host_network = plan.host_network;
         launch.host_mounts = plan

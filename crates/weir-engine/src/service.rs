@@ -44,7 +44,8 @@ pub(crate) struct Shared {
     /// The teams' job definitions (`jobs/`).
     pub jobs: std::sync::RwLock<weir_core::job_def::JobCatalog>,
     /// Each (queue, team)'s recent usage, for fair share.
-    pub usage: Mutex<HashMap<(String, String), weir_core::fair_share::DecayedUsage>>,
+    pub usage:
+        Mutex<HashMap<(String, weir_core::ids::TeamId), weir_core::fair_share::DecayedUsage>>,
     /// Held for a whole sync of the DAG folder: the watcher and `sync_dags` never
     /// interleave their writes of DAGs and import errors.
     pub dag_sync: tokio::sync::Mutex<()>,

@@ -247,7 +247,7 @@ impl Task {
             .tasks
             .iter()
             .filter(|(_, t)| t.depends_on.iter().any(|d| d == task_id))
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| id.to_string())
             .collect();
         Task {
             class_ref: ClassRef {
@@ -256,7 +256,7 @@ impl Task {
             },
             task_id: task_id.to_string(),
             task_display_name: task_id.to_string(),
-            owner: spec.team.clone(),
+            owner: spec.team.to_string(),
             start_date: spec.start_date,
             end_date: spec.end_date,
             trigger_rule: eff.trigger_rule,
@@ -274,7 +274,7 @@ impl Task {
             template_fields: template_fields(&task.kind),
             downstream_task_ids: downstream,
             kind: kind.to_string(),
-            upstream_task_ids: task.depends_on.clone(),
+            upstream_task_ids: task.depends_on.iter().map(ToString::to_string).collect(),
         }
     }
 }

@@ -83,7 +83,7 @@ impl From<QueueView> for Queue {
                 .into_iter()
                 .map(|d| QueueDepth {
                     queue: d.queue,
-                    team: d.team,
+                    team: d.team.to_string(),
                     waiting: count(d.waiting),
                     running: count(d.running),
                 })
