@@ -72,7 +72,7 @@ impl From<job_def::JobDefinition> for JobDefinition {
             .unwrap_or_default();
         JobDefinition {
             name: j.job,
-            team: j.team,
+            team: j.team.to_string(),
             revision,
             description: j.description,
             image: j.image,

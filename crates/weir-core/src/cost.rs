@@ -26,6 +26,7 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{DagId, TeamId};
 use crate::platform::Price;
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -33,8 +34,8 @@ const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 /// What one try reserved and used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageRecord {
-    pub team: String,
-    pub dag_id: String,
+    pub team: TeamId,
+    pub dag_id: DagId,
     pub queue: String,
     pub compute_environment: String,
     pub requested_vcpu: f64,
@@ -220,8 +221,8 @@ mod tests {
 
     fn record(team: &str, dag: &str, vcpu: f64, mem_gib: f64, wall: f64, day: u32) -> UsageRecord {
         UsageRecord {
-            team: team.into(),
-            dag_id: dag.into(),
+            team: TeamId::new(team).unwrap(),
+            dag_id: DagId::new(dag).unwrap(),
             queue: "default".into(),
             compute_environment: "docker".into(),
             requested_vcpu: vcpu,

@@ -1,9 +1,11 @@
 //! Typed identifiers: DAG, task and run ids, so a task id can never be passed where a
 //! DAG id is expected, and every id is checked against one rule in one place.
 
+use std::borrow::{Borrow, Cow};
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
 /// Longest id Weir accepts (Airflow's limit for DAG and task ids).
@@ -81,6 +83,51 @@ macro_rules! string_id {
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0
+            }
+        }
+        // An id reads as the string it is (it can only be built checked, never changed).
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+        // Hash, Eq and Ord are the string's, so maps keyed by the id can be looked up
+        // with a `&str`.
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+        // The id's schema is exactly a string's: DAG files and stored versions hold the
+        // plain string, and `weir dags schema` must not change when a field is typed.
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                String::inline_schema()
+            }
+            fn schema_name() -> Cow<'static, str> {
+                String::schema_name()
+            }
+            fn schema_id() -> Cow<'static, str> {
+                String::schema_id()
+            }
+            fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+                String::json_schema(generator)
             }
         }
     };
@@ -187,6 +234,23 @@ mod tests {
         assert!(TaskId::new("x".repeat(250)).is_ok());
         assert!(RunId::new("scheduled__2026-01-01T03:00:00+00:00").is_ok());
         assert_eq!(RunId::new("a/b"), Err(IdError::BadChar('/')));
+    }
+
+    #[test]
+    fn ids_serialize_and_describe_themselves_as_plain_strings() {
+        // DAG versions are stored (and hashed) as JSON, and `weir dags schema` is derived
+        // from the model: a typed id must look exactly like the string it replaced.
+        let id = TaskId::new("extract").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"extract\"");
+        let map: indexmap::IndexMap<TaskId, u8> = serde_json::from_str(r#"{"a":1}"#).unwrap();
+        assert_eq!(serde_json::to_string(&map).unwrap(), r#"{"a":1}"#);
+        assert!(serde_json::from_str::<TaskId>("\"a b\"").is_err());
+        assert_eq!(schemars::schema_for!(DagId), schemars::schema_for!(String));
+        assert_eq!(
+            schemars::schema_for!(indexmap::IndexMap<TaskId, u8>),
+            schemars::schema_for!(indexmap::IndexMap<String, u8>)
+        );
+        assert_eq!(map.get("a"), Some(&1));
     }
 
     #[test]

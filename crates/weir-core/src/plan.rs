@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::ids::{MapIndex, UNMAPPED};
+use crate::ids::{MapIndex, TaskId, UNMAPPED};
 use crate::spec::DagSpec;
 use crate::spec::graph::TaskGraph;
 use crate::state::{DagRunState, TaskState};
@@ -13,7 +13,7 @@ use crate::trigger_rule::{TriggerDecision, UpstreamSummary};
 /// A task instance as the planner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TiView {
-    pub task_id: String,
+    pub task_id: TaskId,
     pub map_index: MapIndex,
     pub state: TaskState,
 }
@@ -22,10 +22,10 @@ pub struct TiView {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RunPlan {
     /// Instances to move out of `none`, in dependency order.
-    pub set_state: Vec<(String, MapIndex, TaskState)>,
+    pub set_state: Vec<(TaskId, MapIndex, TaskState)>,
     /// Mapped tasks whose upstream allows them to run: resolve `for_each` and create
     /// one instance per item (an empty list skips the task).
-    pub expand: Vec<String>,
+    pub expand: Vec<TaskId>,
     /// Set when every instance has finished.
     pub run_state: Option<DagRunState>,
 }
@@ -45,13 +45,13 @@ pub fn plan_run(spec: &DagSpec, graph: &TaskGraph, tis: &[TiView]) -> RunPlan {
         .topological_order()
         .unwrap_or_else(|| (0..graph.ids.len()).collect());
     for i in order {
-        let task_id = graph.ids[i].as_str();
+        let task_id = &graph.ids[i];
         let Some(task) = spec.tasks.get(task_id) else {
             continue;
         };
         let summary = summarize(graph, i, &by_task);
         let rule = spec.effective(task).trigger_rule;
-        let Some(instances) = by_task.get(task_id).cloned() else {
+        let Some(instances) = by_task.get(task_id.as_str()).cloned() else {
             continue;
         };
         for (map_index, state) in instances {
@@ -61,8 +61,8 @@ pub fn plan_run(spec: &DagSpec, graph: &TaskGraph, tis: &[TiView]) -> RunPlan {
             let decided = match rule.evaluate(&summary) {
                 TriggerDecision::Wait => continue,
                 TriggerDecision::Run if task.for_each.is_some() && map_index == UNMAPPED => {
-                    if !plan.expand.iter().any(|t| t == task_id) {
-                        plan.expand.push(task_id.to_string());
+                    if !plan.expand.contains(task_id) {
+                        plan.expand.push(task_id.clone());
                     }
                     continue;
                 }
@@ -70,9 +70,8 @@ pub fn plan_run(spec: &DagSpec, graph: &TaskGraph, tis: &[TiView]) -> RunPlan {
                 TriggerDecision::Skip => TaskState::Skipped,
                 TriggerDecision::UpstreamFailed => TaskState::UpstreamFailed,
             };
-            plan.set_state
-                .push((task_id.to_string(), map_index, decided));
-            if let Some(list) = by_task.get_mut(task_id)
+            plan.set_state.push((task_id.clone(), map_index, decided));
+            if let Some(list) = by_task.get_mut(task_id.as_str())
                 && let Some(entry) = list.iter_mut().find(|(m, _)| *m == map_index)
             {
                 entry.1 = decided;
@@ -148,9 +147,13 @@ mod tests {
         (spec, graph)
     }
 
+    fn id(task: &str) -> TaskId {
+        TaskId::new(task).unwrap()
+    }
+
     fn ti(task: &str, map_index: MapIndex, state: TaskState) -> TiView {
         TiView {
-            task_id: task.into(),
+            task_id: id(task),
             map_index,
             state,
         }
@@ -171,10 +174,7 @@ mod tests {
                 ti("done", -1, TaskState::None),
             ],
         );
-        assert_eq!(
-            plan.set_state,
-            vec![("a".to_string(), -1, TaskState::Scheduled)]
-        );
+        assert_eq!(plan.set_state, vec![(id("a"), -1, TaskState::Scheduled)]);
         assert_eq!(plan.run_state, None);
     }
 
@@ -194,9 +194,9 @@ mod tests {
         assert_eq!(
             plan.set_state,
             vec![
-                ("b".to_string(), -1, TaskState::UpstreamFailed),
-                ("c".to_string(), -1, TaskState::UpstreamFailed),
-                ("done".to_string(), -1, TaskState::Scheduled),
+                (id("b"), -1, TaskState::UpstreamFailed),
+                (id("c"), -1, TaskState::UpstreamFailed),
+                (id("done"), -1, TaskState::Scheduled),
             ]
         );
     }
@@ -237,7 +237,7 @@ mod tests {
                 ti("after", -1, TaskState::None),
             ],
         );
-        assert_eq!(plan.expand, vec!["each".to_string()]);
+        assert_eq!(plan.expand, vec![id("each")]);
         assert!(plan.set_state.is_empty());
         let plan = plan_run(
             &s,
@@ -262,7 +262,7 @@ mod tests {
         );
         assert_eq!(
             plan.set_state,
-            vec![("after".to_string(), -1, TaskState::Scheduled)]
+            vec![(id("after"), -1, TaskState::Scheduled)]
         );
         // An empty list skips the mapped task (the engine marks it) and so its downstream.
         let plan = plan_run(
@@ -274,10 +274,7 @@ mod tests {
                 ti("after", -1, TaskState::None),
             ],
         );
-        assert_eq!(
-            plan.set_state,
-            vec![("after".to_string(), -1, TaskState::Skipped)]
-        );
+        assert_eq!(plan.set_state, vec![(id("after"), -1, TaskState::Skipped)]);
         assert_eq!(plan.run_state, Some(DagRunState::Success));
     }
 }

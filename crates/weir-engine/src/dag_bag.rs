@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use weir_core::ids::{DagId, TeamId};
+use weir_core::ids::DagId;
 use weir_core::platform::relative_to_dag_folder;
 use weir_core::spec::bag::{BagInput, BagRules, Registered, load_bag_with};
 use weir_core::spec::model::ScheduleSpec;
@@ -91,16 +91,16 @@ async fn read_folder(
 
 /// Every DAG the store knows (active or not) with its team and file: a DAG id stays
 /// with the team that registered it first.
-async fn registered_dags(store: &Store) -> Result<HashMap<String, Registered>> {
+async fn registered_dags(store: &Store) -> Result<HashMap<DagId, Registered>> {
     Ok(every_dag(store, false)
         .await?
         .into_iter()
         .map(|dag| {
             let registered = Registered {
-                team: dag.team.as_ref().map(ToString::to_string),
+                team: dag.team.clone(),
                 file: dag.file_path.clone(),
             };
-            (dag.dag_id.to_string(), registered)
+            (dag.dag_id.clone(), registered)
         })
         .collect())
 }
@@ -194,13 +194,11 @@ pub async fn sync_folder(shared: &Shared, dir: &Path) -> Result<SyncReport> {
         }
         store.replace_import_errors(&file.path, &errors).await?;
         for spec in &file.report.dags {
-            let Ok(dag_id) = DagId::new(spec.dag.clone()) else {
-                continue;
-            };
+            let dag_id = spec.dag.clone();
             let hash = spec.content_hash();
             let record = DagRecord {
                 dag_id: dag_id.clone(),
-                team: TeamId::new(spec.team.clone()).ok(),
+                team: Some(spec.team.clone()),
                 file_path: file.path.clone(),
                 description: spec.description.clone(),
                 tags: spec.tags.clone(),
@@ -214,7 +212,7 @@ pub async fn sync_folder(shared: &Shared, dir: &Path) -> Result<SyncReport> {
                 latest_version: Some(hash.clone()),
                 is_paused: spec.paused && !unpause_all,
                 is_active: true,
-                owners: vec![spec.team.clone()],
+                owners: vec![spec.team.to_string()],
                 max_active_runs: spec.max_active_runs,
                 next_dagrun: None,
                 last_parsed_at: Some(now),
@@ -273,8 +271,7 @@ pub async fn register(
     source: &str,
     unpaused: bool,
 ) -> Result<DagRecord> {
-    let dag_id =
-        DagId::new(spec.dag.clone()).map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
+    let dag_id = spec.dag.clone();
     let hash = spec.content_hash();
     let json =
         serde_json::to_value(spec).map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
@@ -283,7 +280,7 @@ pub async fn register(
         .await?;
     let record = DagRecord {
         dag_id: dag_id.clone(),
-        team: TeamId::new(spec.team.clone()).ok(),
+        team: Some(spec.team.clone()),
         file_path: file_path.to_string(),
         description: spec.description.clone(),
         tags: spec.tags.clone(),
@@ -292,7 +289,7 @@ pub async fn register(
         latest_version: Some(hash.clone()),
         is_paused: !unpaused,
         is_active: true,
-        owners: vec![spec.team.clone()],
+        owners: vec![spec.team.to_string()],
         max_active_runs: spec.max_active_runs,
         next_dagrun: None,
         last_parsed_at: Some(Utc::now()),

@@ -228,7 +228,7 @@ fn publish_views(
                 dag_run_id: w.id.run_id.to_string(),
                 task_id: w.id.task_id.to_string(),
                 map_index: w.id.map_index,
-                team: w.team.clone(),
+                team: w.team.to_string(),
                 position: w.position,
                 reason_code: w.reason.code().to_string(),
                 reason: w.reason.to_string(),

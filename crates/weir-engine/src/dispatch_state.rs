@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use weir_core::fair_share::{DecayedUsage, TeamUsage};
+use weir_core::ids::TeamId;
 use weir_core::platform::{DEFAULT_SHARE_DECAY_SECONDS, PlatformConfig};
 
 use crate::queues::{EnvironmentView, QueueView, empty_views};
@@ -16,7 +17,7 @@ use crate::queues::{EnvironmentView, QueueView, empty_views};
 pub(crate) struct DispatchState {
     platform: Arc<PlatformConfig>,
     /// Each (queue, team)'s recent usage.
-    usage: Mutex<HashMap<(String, String), DecayedUsage>>,
+    usage: Mutex<HashMap<(String, TeamId), DecayedUsage>>,
     /// What the last dispatch pass saw, for `GET /api/v1/queues`.
     views: Mutex<(Vec<QueueView>, Vec<EnvironmentView>)>,
 }
@@ -49,7 +50,7 @@ impl DispatchState {
 
     /// Adds `amount` (reserved vCPU-seconds) used by `team` on `queue`, ended `at`;
     /// older use decays with the queue's half-life.
-    pub fn add_usage(&self, queue: &str, team: &str, at: DateTime<Utc>, amount: f64) {
+    pub fn add_usage(&self, queue: &str, team: &TeamId, at: DateTime<Utc>, amount: f64) {
         let half_life = Duration::from_secs(
             self.platform
                 .queue(queue)
@@ -57,7 +58,7 @@ impl DispatchState {
         );
         if let Ok(mut history) = self.usage.lock() {
             let entry = history
-                .entry((queue.to_string(), team.to_string()))
+                .entry((queue.to_string(), team.clone()))
                 .or_insert_with(|| DecayedUsage::zero(at));
             *entry = entry.add(at, half_life, amount);
         }

@@ -202,7 +202,7 @@ pub async fn container(
         launch.command = command;
         launch.workdir = plan.workdir.clone();
         launch.pull = plan.pull;
-        launch.team = Some(team.clone());
+        launch.team = Some(team.to_string());
         launch.privileged = plan.privileged;
         launch.host_network = plan.host_network;
         launch.host_mounts = plan.mounts.clone();

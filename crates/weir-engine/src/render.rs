@@ -72,7 +72,10 @@ pub async fn context(
                 .push((x.key.map_index, x.value));
         }
         for (task, keys) in by_task {
-            let mapped = spec.tasks.get(&task).is_some_and(|t| t.for_each.is_some());
+            let mapped = spec
+                .tasks
+                .get(task.as_str())
+                .is_some_and(|t| t.for_each.is_some());
             let entry = ctx.xcoms.entry(task).or_default();
             for (key, mut values) in keys {
                 let value = if mapped {

@@ -38,24 +38,24 @@ pub fn run_id_for(run_type: RunType, logical_date: DateTime<Utc>) -> String {
 fn new_instance(
     version: &DagVersion,
     jobs: &weir_core::job_def::JobCatalog,
-    task_id: &str,
+    task_id: &TaskId,
+    task: &weir_core::spec::model::TaskSpec,
     map_index: i32,
-) -> Option<NewTaskInstance> {
-    let task = version.spec.tasks.get(task_id)?;
+) -> NewTaskInstance {
     let eff = version.spec.effective(task);
     let need = crate::workload::need(&version.spec, task, jobs);
     let job_attempts = match &need.work {
         crate::workload::TaskWork::Container(plan) => plan.retry.as_ref().map(|r| r.attempts),
         _ => None,
     };
-    Some(NewTaskInstance {
-        task_id: TaskId::new(task_id).ok()?,
+    NewTaskInstance {
+        task_id: task_id.clone(),
         map_index,
         max_tries: job_attempts.unwrap_or(eff.retries.saturating_add(1)),
         pool: eff.pool,
         queue: need.queue,
         priority_weight: 1,
-    })
+    }
 }
 
 /// The task instances a new run starts with: one per task, a placeholder for mapped ones.
@@ -66,8 +66,8 @@ pub fn initial_task_instances(
     version
         .spec
         .tasks
-        .keys()
-        .filter_map(|id| new_instance(version, jobs, id, UNMAPPED))
+        .iter()
+        .map(|(id, task)| new_instance(version, jobs, id, task, UNMAPPED))
         .collect()
 }
 
@@ -238,7 +238,7 @@ pub async fn process_run(shared: &Arc<Shared>, dag_id: &DagId, run_id: &RunId) -
         let views: Vec<TiView> = tis
             .iter()
             .map(|t| TiView {
-                task_id: t.key.task_id.to_string(),
+                task_id: t.key.task_id.clone(),
                 map_index: t.key.map_index,
                 state: t.state,
             })
@@ -248,7 +248,7 @@ pub async fn process_run(shared: &Arc<Shared>, dag_id: &DagId, run_id: &RunId) -
         for (task_id, map_index, state) in &plan.set_state {
             let Some(ti) = tis
                 .iter()
-                .find(|t| t.key.task_id.as_str() == task_id && t.key.map_index == *map_index)
+                .find(|t| t.key.task_id == *task_id && t.key.map_index == *map_index)
             else {
                 continue;
             };
@@ -284,25 +284,22 @@ async fn expand(
     shared: &Shared,
     run: &DagRunRecord,
     version: &DagVersion,
-    task_id: &str,
+    task_id: &TaskId,
 ) -> Result<()> {
     let Some(task) = version.spec.tasks.get(task_id) else {
-        return Ok(());
-    };
-    let Ok(tid) = TaskId::new(task_id) else {
         return Ok(());
     };
     let key = weir_store::TaskInstanceKey {
         dag_id: run.dag_id.clone(),
         run_id: run.run_id.clone(),
-        task_id: tid.clone(),
+        task_id: task_id.clone(),
         map_index: UNMAPPED,
     };
     let ctx = crate::render::context(&shared.store, run, version, task_id, UNMAPPED, 1).await?;
     let now = shared.now();
     let items = crate::render::for_each_items(task, &ctx);
     if let Err(reason) = &items {
-        warn!(dag_id = %run.dag_id, run_id = %run.run_id, task_id, %reason, "cannot fan out");
+        warn!(dag_id = %run.dag_id, run_id = %run.run_id, %task_id, %reason, "cannot fan out");
     }
     match fan_out(items.as_ref().map(Vec::len).map_err(Clone::clone), now) {
         FanOut::Settle(settled) => {
@@ -311,20 +308,21 @@ async fn expand(
         FanOut::Expand(count) => {
             let jobs = shared.catalog.jobs();
             let new: Vec<NewTaskInstance> = (0..count)
-                .filter_map(|i| {
+                .map(|i| {
                     new_instance(
                         version,
                         &jobs,
                         task_id,
+                        task,
                         i32::try_from(i).unwrap_or(i32::MAX),
                     )
                 })
                 .collect();
             shared
                 .store
-                .expand_mapped_task(&run.dag_id, &run.run_id, &tid, &new)
+                .expand_mapped_task(&run.dag_id, &run.run_id, task_id, &new)
                 .await?;
-            info!(dag_id = %run.dag_id, run_id = %run.run_id, task_id, items = count, "task fanned out");
+            info!(dag_id = %run.dag_id, run_id = %run.run_id, %task_id, items = count, "task fanned out");
         }
     }
     Ok(())
@@ -395,12 +393,12 @@ pub async fn clear(
             .catalog
             .version(&shared.store, dag_id, &run.version_hash)
             .await?;
-        let mut chosen: BTreeSet<String> = match &req.task_ids {
-            Some(ids) => ids.iter().map(|t| t.to_string()).collect(),
+        let mut chosen: BTreeSet<TaskId> = match &req.task_ids {
+            Some(ids) => ids.iter().cloned().collect(),
             None => version.spec.tasks.keys().cloned().collect(),
         };
         if req.include_downstream {
-            let extra: Vec<String> = chosen
+            let extra: Vec<TaskId> = chosen
                 .iter()
                 .filter_map(|t| version.graph.index_of(t))
                 .flat_map(|i| version.graph.descendants(i))
@@ -414,7 +412,7 @@ pub async fn clear(
             .await?;
         let picked: Vec<TaskInstanceRecord> = tis
             .into_iter()
-            .filter(|t| chosen.contains(t.key.task_id.as_str()))
+            .filter(|t| chosen.contains(&t.key.task_id))
             .filter(|t| !req.only_failed || t.state.is_failure())
             .collect();
         if picked.is_empty() {
@@ -462,7 +460,7 @@ async fn restore_placeholders(
             version
                 .spec
                 .tasks
-                .get(t.task_id.as_str())
+                .get(&t.task_id)
                 .is_some_and(|s| s.for_each.is_some())
         })
         .filter(|t| {

@@ -178,7 +178,7 @@ macro_rules! insert_usage_query {
             .bind(key.task_id.as_str())
             .bind(i64::from(key.map_index))
             .bind(i64::from(key.try_number))
-            .bind(&usage.team)
+            .bind(usage.team.as_str())
             .bind(&usage.queue)
             .bind(&usage.compute_environment)
             .bind(usage.requested_vcpu)

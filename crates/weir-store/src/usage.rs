@@ -39,8 +39,8 @@ impl_from_row!(UsageEntry, |row| {
         try_number: int_col("try_number", row.try_get("try_number")?)?,
     };
     let record = UsageRecord {
-        team: row.try_get("team")?,
-        dag_id: key.dag_id.to_string(),
+        team: parse_col("team", row.try_get::<String, _>("team")?)?,
+        dag_id: key.dag_id.clone(),
         queue: row.try_get("queue")?,
         compute_environment: row.try_get("compute_environment")?,
         requested_vcpu: row.try_get("requested_vcpu")?,
@@ -74,7 +74,7 @@ pub(crate) fn check(key: &TryKey, r: &UsageRecord) -> Result<()> {
             detail,
         })
     };
-    if r.dag_id != key.dag_id.as_str() {
+    if r.dag_id != key.dag_id {
         return bad(format!(
             "the record is for DAG `{}` but its try {key} is of DAG `{}`",
             r.dag_id, key.dag_id

@@ -200,7 +200,7 @@ async fn run_workload(db_label: &str, db: &str, home: &Path, w: &Workload) {
             .iter()
             .map(|&u| longest[u])
             .fold(0.0, f64::max);
-        longest[i] = up + own.get(&graph.ids[i]).copied().unwrap_or(0.0);
+        longest[i] = up + own.get(graph.ids[i].as_str()).copied().unwrap_or(0.0);
     }
     let critical = longest.iter().copied().fold(0.0, f64::max);
     let n = tis.len() as f64;

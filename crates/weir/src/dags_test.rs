@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use weir_core::ids::DagId;
 use weir_core::state::{DagRunState, TaskState};
 use weir_engine::{Engine, TriggerRequest};
 use weir_store::Store;
@@ -92,7 +91,7 @@ pub fn run(args: DagsTestArgs) -> anyhow::Result<ExitCode> {
         let engine = Engine::start(config, store.clone()).await?;
         let handle = engine.handle();
         handle.register_dag(&spec, &path, &source).await?;
-        let dag_id = DagId::new(spec.dag.clone())?;
+        let dag_id = spec.dag.clone();
         let run = handle
             .trigger_dag(
                 &dag_id,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use support::server::Server;
 use weir_core::cost::UsageRecord;
-use weir_core::ids::{DagId, RunId, TaskId, TryKey};
+use weir_core::ids::{DagId, RunId, TaskId, TeamId, TryKey};
 use weir_core::platform::Price;
 use weir_store::Store;
 
@@ -54,8 +54,8 @@ async fn record_usage(server: &Server) {
             try_number: 1,
         };
         let usage = UsageRecord {
-            team: team.into(),
-            dag_id: dag.into(),
+            team: TeamId::new(team).unwrap(),
+            dag_id: key.dag_id.clone(),
             queue: "default".into(),
             compute_environment: "process".into(),
             requested_vcpu: vcpu,

@@ -8,6 +8,7 @@ use super::{
     DispatchInput, DispatchPlan, Hold, NeverFit, Placement, QueueDepth, WaitReason, Waiting,
     WaitingTry,
 };
+use crate::ids::TeamId;
 use crate::platform::{ComputeEnvironment, Queue, Request, SchedulingPolicy};
 
 /// vCPUs in thousandths, so that fractional requests add up exactly.
@@ -24,7 +25,7 @@ fn bytes(b: u64) -> i64 {
 struct Holder<K> {
     id: K,
     queue: String,
-    team: String,
+    team: TeamId,
 }
 
 struct Slot<'c, K> {
@@ -49,7 +50,7 @@ impl<K> Slot<'_, K> {
 struct Round<'c, K> {
     slots: Vec<Slot<'c, K>>,
     /// Running vCPUs (thousandths) per (queue, team), including this round's starts.
-    in_flight: HashMap<(String, String), i64>,
+    in_flight: HashMap<(String, TeamId), i64>,
     plan: DispatchPlan<K>,
 }
 
@@ -76,7 +77,7 @@ pub fn dispatch<K: Clone + fmt::Debug>(input: &DispatchInput<'_, K>) -> Dispatch
             depth: Vec::new(),
         },
     };
-    let mut running: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut running: BTreeMap<(String, TeamId), usize> = BTreeMap::new();
     for r in input.running {
         if let Some(slot) = round.slots.iter_mut().find(|s| s.env.name == r.environment) {
             slot.free_milli -= milli(r.request.vcpus);
@@ -139,7 +140,7 @@ pub fn dispatch<K: Clone + fmt::Debug>(input: &DispatchInput<'_, K>) -> Dispatch
     }
 
     // Depth per queue and team, after this round.
-    let mut depth: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    let mut depth: BTreeMap<(String, TeamId), (usize, usize)> = BTreeMap::new();
     for (key, n) in running {
         depth.entry(key).or_default().1 += n;
     }
@@ -174,24 +175,24 @@ fn fair_share_order<'w, K>(
     input: &DispatchInput<'_, K>,
     queue: &Queue,
     line: Vec<&'w WaitingTry<K>>,
-    in_flight: &HashMap<(String, String), i64>,
+    in_flight: &HashMap<(String, TeamId), i64>,
 ) -> Vec<&'w WaitingTry<K>> {
     let half_life = Duration::from_secs(queue.share_decay_seconds());
-    let mut lanes: BTreeMap<&str, VecDeque<&WaitingTry<K>>> = BTreeMap::new();
+    let mut lanes: BTreeMap<&TeamId, VecDeque<&WaitingTry<K>>> = BTreeMap::new();
     let total = line.len();
     for t in line {
-        lanes.entry(t.team.as_str()).or_default().push_back(t);
+        lanes.entry(&t.team).or_default().push_back(t);
     }
-    let mut load: HashMap<&str, f64> = lanes
+    let mut load: HashMap<&TeamId, f64> = lanes
         .keys()
         .map(|team| {
             let recent = input
                 .usage
                 .iter()
-                .find(|u| u.queue == queue.name && u.team == *team)
+                .find(|u| u.queue == queue.name && u.team == **team)
                 .map_or(0.0, |u| u.usage.recent_vcpus(input.now, half_life));
             let running = in_flight
-                .get(&(queue.name.clone(), (*team).to_string()))
+                .get(&(queue.name.clone(), (*team).clone()))
                 .copied()
                 .unwrap_or(0) as f64
                 / 1000.0;
@@ -316,7 +317,7 @@ impl<K: Clone> Round<'_, K> {
     fn reservation_blocks(
         &self,
         queue: &Queue,
-        key: &(String, String),
+        key: &(String, TeamId),
         slot: &Slot<'_, K>,
         request: Request,
     ) -> bool {

@@ -44,6 +44,7 @@ use serde::Serialize;
 
 pub use dispatch::dispatch;
 
+use crate::ids::TeamId;
 use crate::platform::{FitError, PlatformConfig, Request, Workload};
 
 /// `value` after `elapsed` of exponential decay with half-life `half_life`. A zero
@@ -102,7 +103,7 @@ impl DecayedUsage {
 pub struct WaitingTry<K> {
     pub id: K,
     pub queue: String,
-    pub team: String,
+    pub team: TeamId,
     pub workload: Workload,
     pub request: Request,
     pub enqueued_at: DateTime<Utc>,
@@ -124,7 +125,7 @@ pub enum Hold {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunningTry {
     pub queue: String,
-    pub team: String,
+    pub team: TeamId,
     pub environment: String,
     pub request: Request,
 }
@@ -133,7 +134,7 @@ pub struct RunningTry {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TeamUsage {
     pub queue: String,
-    pub team: String,
+    pub team: TeamId,
     pub usage: DecayedUsage,
 }
 
@@ -166,7 +167,7 @@ pub struct DispatchPlan<K> {
 pub struct Placement<K> {
     pub id: K,
     pub queue: String,
-    pub team: String,
+    pub team: TeamId,
     pub environment: String,
 }
 
@@ -174,7 +175,7 @@ pub struct Placement<K> {
 pub struct Waiting<K> {
     pub id: K,
     pub queue: String,
-    pub team: String,
+    pub team: TeamId,
     /// 1-based place in the queue's service order: 1 starts next.
     pub position: usize,
     pub reason: WaitReason<K>,
@@ -194,7 +195,7 @@ fn as_display<S: serde::Serializer>(e: &FitError, s: S) -> Result<S::Ok, S::Erro
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QueueDepth {
     pub queue: String,
-    pub team: String,
+    pub team: TeamId,
     pub waiting: usize,
     pub running: usize,
 }
@@ -208,7 +209,7 @@ pub enum WaitReason<K> {
     /// The room it would take is held for a waiting try of a higher-priority queue.
     Priority { queue: String, id: K },
     /// Fair share: the room is held for another team's try, whose turn comes first.
-    Policy { turn_of: String },
+    Policy { turn_of: TeamId },
     /// Fair share: the rest of the room is kept for teams with nothing running
     /// (`compute_reservation`).
     Reserved,

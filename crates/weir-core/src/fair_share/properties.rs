@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 
-use super::tests::{at, config};
+use super::tests::{at, config, team_id};
 use super::*;
 
 const TWO_QUEUES: &str = r#"
@@ -68,7 +68,7 @@ proptest! {
             .map(|(i, &(q, team, shell, tenths, mem, pooled))| WaitingTry {
                 id: format!("t{i}"),
                 queue: queues[q].into(),
-                team: format!("team{team}"),
+                team: team_id(&format!("team{team}")),
                 workload: if shell { Workload::Process } else { Workload::Container },
                 request: Request::new(f64::from(tenths) / 10.0, u64::from(mem) * 256 * 1024 * 1024),
                 enqueued_at: at(i as i64 % 7),
@@ -88,7 +88,7 @@ proptest! {
                 u.1 += mem;
                 run_list.push(RunningTry {
                     queue: "default".into(),
-                    team: format!("team{team}"),
+                    team: team_id(&format!("team{team}")),
                     environment: envs[env].into(),
                     request: Request::new(f64::from(tenths) / 10.0, mem),
                 });

@@ -15,9 +15,9 @@ struct Sim {
     config: PlatformConfig,
     waiting: Vec<WaitingTry<String>>,
     /// (try, team, vCPUs, memory, finishes at second)
-    running: Vec<(String, String, Request, i64)>,
-    usage: HashMap<String, DecayedUsage>,
-    started: HashMap<String, usize>,
+    running: Vec<(String, TeamId, Request, i64)>,
+    usage: HashMap<TeamId, DecayedUsage>,
+    started: HashMap<TeamId, usize>,
     half_life: Duration,
 }
 

@@ -15,11 +15,15 @@ pub(super) fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
 }
 
+pub(super) fn team_id(team: &str) -> TeamId {
+    TeamId::new(team).unwrap()
+}
+
 pub(super) fn try_(id: &str, queue: &str, team: &str, vcpus: f64, seq: u64) -> WaitingTry<String> {
     WaitingTry {
         id: id.into(),
         queue: queue.into(),
-        team: team.into(),
+        team: team_id(team),
         workload: Workload::Container,
         request: Request::new(vcpus, GIB),
         enqueued_at: at(0),
@@ -31,7 +35,7 @@ pub(super) fn try_(id: &str, queue: &str, team: &str, vcpus: f64, seq: u64) -> W
 fn run(env: &str, queue: &str, team: &str, vcpus: f64) -> RunningTry {
     RunningTry {
         queue: queue.into(),
-        team: team.into(),
+        team: team_id(team),
         environment: env.into(),
         request: Request::new(vcpus, GIB),
     }
@@ -296,7 +300,7 @@ fn fair_share_splits_free_room_by_weight_and_orders_the_rest() {
     assert_eq!(
         p.waiting[1].reason,
         WaitReason::Policy {
-            turn_of: "b".into()
+            turn_of: team_id("b")
         }
     );
     assert_eq!(p.waiting[1].reason.code(), "policy");
@@ -305,7 +309,7 @@ fn fair_share_splits_free_room_by_weight_and_orders_the_rest() {
     // A team with recent heavy usage waits for the other to catch up.
     let usage = [TeamUsage {
         queue: "default".into(),
-        team: "a".into(),
+        team: team_id("a"),
         // 24 vCPUs on average over the recent past.
         usage: DecayedUsage {
             vcpu_seconds: 24.0 * 600.0 / std::f64::consts::LN_2,

@@ -42,6 +42,7 @@ pub use read::{JobFileReport, load_job_file};
 pub use resolve::{ResolvedContainer, TaskOverrides, resolve};
 pub use retry::{GiveUp, RetryDecision, evaluate_on_exit, glob_matches};
 
+use crate::ids::TeamId;
 use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
 use crate::spec::model::{HumanDuration, PullPolicy, Resources};
 
@@ -59,7 +60,7 @@ pub struct JobDefinition {
     /// The definition's name, unique within its team; tasks say `job: NAME`.
     pub job: String,
     /// The team that owns it; only that team's DAGs may run it.
-    pub team: String,
+    pub team: TeamId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub image: String,
@@ -161,14 +162,14 @@ pub enum JobError {
 /// The job definitions of a DAG repository, by team and name.
 #[derive(Debug, Clone, Default)]
 pub struct JobCatalog {
-    jobs: BTreeMap<(String, String), JobDefinition>,
+    jobs: BTreeMap<(TeamId, String), JobDefinition>,
 }
 
 impl JobCatalog {
     /// The definition `job` of `team`; teams cannot run each other's definitions.
-    pub fn get(&self, team: &str, job: &str) -> Result<&JobDefinition, JobError> {
+    pub fn get(&self, team: &TeamId, job: &str) -> Result<&JobDefinition, JobError> {
         self.jobs
-            .get(&(team.to_string(), job.to_string()))
+            .get(&(team.clone(), job.to_string()))
             .ok_or_else(|| JobError::Unknown {
                 team: team.to_string(),
                 job: job.to_string(),
@@ -211,7 +212,7 @@ pub fn load_jobs(
     platform: &crate::platform::PlatformConfig,
 ) -> (JobCatalog, Vec<JobFile>) {
     let mut catalog = JobCatalog::default();
-    let mut owner: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut owner: BTreeMap<(TeamId, String), String> = BTreeMap::new();
     let mut out = Vec::with_capacity(files.len());
     for (path, source) in files {
         let mut report = load_job_file(&source, platform);

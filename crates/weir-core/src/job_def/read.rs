@@ -4,7 +4,7 @@
 
 use super::{ExitRule, JobDefinition, MAX_ATTEMPTS, MAX_EXIT_RULES, RetryAction, RetryStrategy};
 use crate::duration::parse_size;
-use crate::ids::check_id;
+use crate::ids::{TeamId, check_id};
 use crate::platform::{DEFAULT_QUEUE, PlatformConfig, Request, Workload};
 use crate::spec::MAX_FILE_BYTES;
 use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
@@ -70,10 +70,7 @@ pub fn load_job_file(source: &str, platform: &PlatformConfig) -> JobFileReport {
             diagnostics: diags,
         };
     };
-    let job = read_job(&root, &mut diags).map(|(job, sites)| {
-        check_platform(&job, &sites, platform, &mut diags);
-        job
-    });
+    let job = read_job(&root, platform, &mut diags);
     diags.sort_by_key(|d| d.pos);
     let ok = !diags.iter().any(Diagnostic::is_error);
     JobFileReport {
@@ -96,15 +93,25 @@ fn id_value(node: &Node, what: &str, diags: &mut Diags) -> Option<String> {
     }
 }
 
-fn read_job(node: &Node, diags: &mut Diags) -> Option<(JobDefinition, Sites)> {
+fn read_job(node: &Node, platform: &PlatformConfig, diags: &mut Diags) -> Option<JobDefinition> {
     let mut m = MapReader::new(node, "the job definition", diags)?;
     let mut sites = Sites::default();
     let job = m
         .require("job", diags)
         .and_then(|n| id_value(n, "job definition name", diags));
-    let team = m
-        .require("team", diags)
-        .and_then(|n| id_value(n, "team id", diags));
+    let team = m.require("team", diags).and_then(|n| {
+        let text = reader::string(n, "the team id", diags)?;
+        match TeamId::new(text.as_str()) {
+            Ok(team) => Some(team),
+            Err(e) => {
+                diags.push(Diagnostic::error(
+                    n.pos,
+                    format!("`{text}` is not a valid team id: {e}"),
+                ));
+                None
+            }
+        }
+    });
     let image = m.require("image", diags).and_then(|n| {
         sites.image = n.pos;
         let text = reader::string(n, "`image`", diags)?;
@@ -118,52 +125,72 @@ fn read_job(node: &Node, diags: &mut Diags) -> Option<(JobDefinition, Sites)> {
         }
         Some(text)
     });
-    let def = JobDefinition {
-        job: job.unwrap_or_default(),
-        team: team.unwrap_or_default(),
-        description: m
-            .get("description")
-            .and_then(|n| reader::string(n, "`description`", diags)),
-        image: image.unwrap_or_default(),
-        command: m
-            .get("command")
-            .and_then(|n| reader::string_list(n, "`command`", diags))
-            .map(|items| items.into_iter().map(|(s, _)| s).collect()),
-        workdir: m
-            .get("workdir")
-            .and_then(|n| reader::string(n, "`workdir`", diags)),
-        resources: m.get("resources").and_then(|n| {
-            sites.resources = Some(n.pos);
-            resources(n, diags)
-        }),
-        env: m
-            .get("env")
-            .and_then(|n| reader::string_map(n, "`env`", diags))
-            .map(|e| e.into_iter().map(|(k, (v, _))| (k, v)).collect())
-            .unwrap_or_default(),
-        secrets: m
-            .get("secrets")
-            .and_then(|n| reader::string_map(n, "`secrets`", diags))
-            .map(|e| e.into_iter().map(|(k, (v, _))| (k, v)).collect())
-            .unwrap_or_default(),
-        timeout: m
-            .get("timeout")
-            .and_then(|n| duration(n, "`timeout`", diags)),
-        queue: m.get("queue").and_then(|n| {
-            sites.queue = Some(n.pos);
-            id_value(n, "queue name", diags)
-        }),
-        retry_strategy: m
-            .get("retry_strategy")
-            .and_then(|n| retry_strategy(n, diags))
-            .unwrap_or_default(),
-        pull: m
-            .get("pull")
-            .and_then(|n| pull(n, diags))
-            .unwrap_or_default(),
-    };
+    let description = m
+        .get("description")
+        .and_then(|n| reader::string(n, "`description`", diags));
+    let image = image.unwrap_or_default();
+    let command = m
+        .get("command")
+        .and_then(|n| reader::string_list(n, "`command`", diags))
+        .map(|items| items.into_iter().map(|(s, _)| s).collect());
+    let workdir = m
+        .get("workdir")
+        .and_then(|n| reader::string(n, "`workdir`", diags));
+    let resources = m.get("resources").and_then(|n| {
+        sites.resources = Some(n.pos);
+        resources(n, diags)
+    });
+    let env = m
+        .get("env")
+        .and_then(|n| reader::string_map(n, "`env`", diags))
+        .map(|e| e.into_iter().map(|(k, (v, _))| (k, v)).collect())
+        .unwrap_or_default();
+    let secrets = m
+        .get("secrets")
+        .and_then(|n| reader::string_map(n, "`secrets`", diags))
+        .map(|e| e.into_iter().map(|(k, (v, _))| (k, v)).collect())
+        .unwrap_or_default();
+    let timeout = m
+        .get("timeout")
+        .and_then(|n| duration(n, "`timeout`", diags));
+    let queue = m.get("queue").and_then(|n| {
+        sites.queue = Some(n.pos);
+        id_value(n, "queue name", diags)
+    });
+    let retry_strategy = m
+        .get("retry_strategy")
+        .and_then(|n| retry_strategy(n, diags))
+        .unwrap_or_default();
+    let pull = m
+        .get("pull")
+        .and_then(|n| pull(n, diags))
+        .unwrap_or_default();
     m.finish(diags);
-    Some((def, sites))
+    check_platform(
+        team.as_ref(),
+        &image,
+        queue.as_deref(),
+        resources.as_ref(),
+        &sites,
+        platform,
+        diags,
+    );
+    // Without a valid team (already reported) there is no definition, only its problems.
+    Some(JobDefinition {
+        job: job.unwrap_or_default(),
+        team: team?,
+        description,
+        image,
+        command,
+        workdir,
+        resources,
+        env,
+        secrets,
+        timeout,
+        queue,
+        retry_strategy,
+        pull,
+    })
 }
 
 fn resources(node: &Node, diags: &mut Diags) -> Option<Resources> {
@@ -331,26 +358,29 @@ fn exit_rule(node: &Node, number: usize, diags: &mut Diags) -> Option<ExitRule> 
 
 /// The checks that need the platform config.
 fn check_platform(
-    job: &JobDefinition,
+    team: Option<&TeamId>,
+    image: &str,
+    queue: Option<&str>,
+    resources: Option<&Resources>,
     sites: &Sites,
     platform: &PlatformConfig,
     diags: &mut Diags,
 ) {
     // A templated image can only be checked once rendered: the engine does it per try.
-    if !job.image.is_empty()
-        && !job.team.is_empty()
-        && !job.image.contains("{{")
-        && let Err(msg) = platform.image_allowed(&job.team, &job.image)
+    if let Some(team) = team
+        && !image.is_empty()
+        && !image.contains("{{")
+        && let Err(msg) = platform.image_allowed(team, image)
     {
         diags.push(
             Diagnostic::error(sites.image, msg)
                 .with_help("use an image under one of the team's prefixes, or ask the platform team to allow it in weir.toml"),
         );
     }
-    if sites.queue.is_some() && job.queue.is_none() {
+    if sites.queue.is_some() && queue.is_none() {
         return; // the queue value itself is malformed, and already reported
     }
-    let queue = job.queue.as_deref().unwrap_or(DEFAULT_QUEUE);
+    let queue = queue.unwrap_or(DEFAULT_QUEUE);
     let pos = sites.queue.unwrap_or(Pos::new(1, 1));
     if platform.queue(queue).is_none() {
         let d = Diagnostic::error(
@@ -367,7 +397,7 @@ fn check_platform(
         });
         return;
     }
-    let wanted = job.resources.as_ref();
+    let wanted = resources;
     let request = Request::new(
         wanted
             .and_then(|r| r.vcpu)

@@ -5,6 +5,10 @@ use crate::platform::{self, PlatformConfig, Request};
 
 const GIB: u64 = 1024 * 1024 * 1024;
 
+fn team(name: &str) -> crate::ids::TeamId {
+    crate::ids::TeamId::new(name).unwrap()
+}
+
 fn platform() -> PlatformConfig {
     let src = include_str!("../../../../examples/weir.toml");
     platform::parse(src).config.expect("example config")
@@ -291,24 +295,49 @@ fn a_catalog_keeps_names_per_team() {
     assert_eq!(catalog.len(), 2);
     assert_eq!(
         catalog
-            .get("finance", "dbt-runner")
+            .get(&team("finance"), "dbt-runner")
             .map(|j| j.image.as_str()),
         Ok("registry.example.com/finance/dbt:1")
     );
     assert_eq!(
         catalog
-            .get("marketing", "dbt-runer")
+            .get(&team("marketing"), "dbt-runer")
             .unwrap_err()
             .to_string(),
         "team `marketing` has no job definition `dbt-runer`; did you mean `dbt-runner`?"
     );
     assert!(
-        catalog.get("platform", "dbt-runner").is_err(),
+        catalog.get(&team("platform"), "dbt-runner").is_err(),
         "teams cannot use each other's"
     );
     assert!(files[2].report.job.is_none());
     assert_eq!(
         files[2].report.diagnostics[0].message,
         "job definition `dbt-runner` of team `marketing` is already defined in jobs/dbt.yaml"
+    );
+}
+
+#[test]
+fn a_definition_without_a_valid_team_is_refused_with_its_other_problems() {
+    // The team is typed: without a valid one there is no definition, but the checks that
+    // need the platform config still run on the rest of the file.
+    let got = problems(
+        "job: x\nteam: bad team\nimage: busybox\nqueue: nope\n",
+        &platform(),
+    );
+    let msgs: Vec<(u32, &str)> = got.iter().map(|(l, _, m, _)| (*l, m.as_str())).collect();
+    assert_eq!(
+        msgs,
+        [
+            (
+                2,
+                "`bad team` is not a valid team id: ` ` may not appear in an id: use letters, digits, `_`, `.` and `-`"
+            ),
+            (4, "queue `nope` is not in the platform config"),
+        ]
+    );
+    assert_eq!(
+        load("job: x\nteam: marketing\nimage: registry.example.com/marketing/x\n").team,
+        "marketing"
     );
 }

@@ -240,7 +240,7 @@ fn usage_record(key: &TryKey, placement: &Placement<'_>, outcome: &TryOutcome) -
     let running = placement.running;
     UsageRecord {
         team: running.team.clone(),
-        dag_id: key.dag_id.to_string(),
+        dag_id: key.dag_id.clone(),
         queue: running.queue.clone(),
         compute_environment: running.environment.clone(),
         requested_vcpu: running.request.vcpus,

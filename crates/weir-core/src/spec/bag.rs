@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::diagnostic::Diagnostic;
 use super::{DagSpec, FileReport, load_file};
+use crate::ids::{DagId, TeamId};
 use crate::platform::PlatformConfig;
 
 /// One file's load result.
@@ -19,7 +20,7 @@ pub struct BagFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registered {
     /// The owning team; `None` when the store knows none (then any team may claim it).
-    pub team: Option<String>,
+    pub team: Option<TeamId>,
     /// The file the DAG was last loaded from.
     pub file: String,
 }
@@ -38,7 +39,7 @@ pub struct BagInput {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BagRules<'a> {
     /// DAG ids already registered, by id.
-    pub registered: Option<&'a HashMap<String, Registered>>,
+    pub registered: Option<&'a HashMap<DagId, Registered>>,
     /// The platform config, for `[[teams]] paths`.
     pub platform: Option<&'a PlatformConfig>,
 }
@@ -82,7 +83,7 @@ pub fn load_bag_with(files: Vec<BagInput>, rules: BagRules<'_>) -> Vec<BagFile> 
         })
         .collect();
     // The registered file keeps its id against a copy elsewhere, whatever the order.
-    let mut owner: HashMap<String, String> = HashMap::new();
+    let mut owner: HashMap<DagId, String> = HashMap::new();
     if let Some(registered) = rules.registered {
         for file in &out {
             for dag in &file.report.dags {
@@ -130,8 +131,8 @@ fn refusal(dag: &DagSpec, file: &BagInput, rules: BagRules<'_>) -> Option<Diagno
         );
     }
     let registered = rules.registered?.get(&dag.dag)?;
-    let team = registered.team.as_deref()?;
-    if team == dag.team {
+    let team = registered.team.as_ref()?;
+    if *team == dag.team {
         return None;
     }
     let origin = if registered.file == file.path {
@@ -202,11 +203,11 @@ mod ownership_tests {
         }
     }
 
-    fn registered(id: &str, team: &str, path: &str) -> HashMap<String, Registered> {
+    fn registered(id: &str, team: &str, path: &str) -> HashMap<DagId, Registered> {
         HashMap::from([(
-            id.to_string(),
+            DagId::new(id).unwrap(),
             Registered {
-                team: Some(team.to_string()),
+                team: Some(TeamId::new(team).unwrap()),
                 file: format!("/srv/dags/{path}"),
             },
         )])

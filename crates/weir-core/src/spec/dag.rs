@@ -8,7 +8,7 @@ use super::model::*;
 use super::reader::{self, Diags, MapReader};
 use super::task::{TaskPositions, read_defaults, read_task};
 use super::yaml::{Node, Value};
-use crate::ids::check_id;
+use crate::ids::{DagId, TaskId, TeamId};
 
 /// A DAG as read, with the positions the whole-DAG checks point at.
 #[derive(Debug, Clone)]
@@ -18,7 +18,7 @@ pub struct ReadDag {
     pub catchup_pos: Option<Pos>,
     pub schedule_pos: Option<Pos>,
     pub start_date_pos: Option<Pos>,
-    pub tasks: IndexMap<String, TaskPositions>,
+    pub tasks: IndexMap<TaskId, TaskPositions>,
 }
 
 /// Parses `2026-01-01`, `2026-01-01T03:00:00` (both in `tz`) or an RFC 3339 date-time.
@@ -49,8 +49,8 @@ pub fn read_dag(node: &Node, diags: &mut Diags) -> Option<ReadDag> {
     let id_node = m.require("dag", diags);
     let dag = id_node.and_then(|n| {
         let id = reader::string(n, "`dag`", diags)?;
-        match check_id(&id) {
-            Ok(()) => Some(id),
+        match DagId::new(id.as_str()) {
+            Ok(id) => Some(id),
             Err(e) => {
                 diags.push(Diagnostic::error(
                     n.pos,
@@ -62,8 +62,8 @@ pub fn read_dag(node: &Node, diags: &mut Diags) -> Option<ReadDag> {
     });
     let team = m.require("team", diags).and_then(|n| {
         let team = reader::string(n, "`team`", diags)?;
-        match check_id(&team) {
-            Ok(()) => Some(team),
+        match TeamId::new(team.as_str()) {
+            Ok(team) => Some(team),
             Err(e) => {
                 diags.push(Diagnostic::error(
                     n.pos,
@@ -174,22 +174,25 @@ pub fn read_dag(node: &Node, diags: &mut Diags) -> Option<ReadDag> {
             }
             Value::Map(entries) => {
                 for entry in entries {
-                    if let Err(e) = check_id(&entry.key) {
-                        diags.push(Diagnostic::error(
-                            entry.key_pos,
-                            format!("`{}` is not a valid task id: {e}", entry.key),
-                        ));
-                        continue;
-                    }
+                    let id = match TaskId::new(entry.key.as_str()) {
+                        Ok(id) => id,
+                        Err(e) => {
+                            diags.push(Diagnostic::error(
+                                entry.key_pos,
+                                format!("`{}` is not a valid task id: {e}", entry.key),
+                            ));
+                            continue;
+                        }
+                    };
                     if let Some((spec, at)) =
                         read_task(&entry.key, entry.key_pos, &entry.value, diags)
                     {
-                        tasks.insert(entry.key.clone(), spec);
-                        positions.insert(entry.key.clone(), at);
+                        tasks.insert(id.clone(), spec);
+                        positions.insert(id, at);
                     } else {
                         // Keep the id known so dependencies on it are not reported twice.
                         positions.insert(
-                            entry.key.clone(),
+                            id,
                             TaskPositions {
                                 pos: entry.key_pos,
                                 ..TaskPositions::default()

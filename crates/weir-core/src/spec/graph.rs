@@ -4,12 +4,13 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::model::DagSpec;
+use crate::ids::TaskId;
 
 /// Tasks as indices in file order, with edges from `depends_on` (unknown ids ignored;
 /// the validator reports those).
 #[derive(Debug, Clone)]
 pub struct TaskGraph {
-    pub ids: Vec<String>,
+    pub ids: Vec<TaskId>,
     pub upstream: Vec<Vec<usize>>,
     pub downstream: Vec<Vec<usize>>,
 }
@@ -19,25 +20,23 @@ impl TaskGraph {
         Self::from_edges(
             spec.tasks
                 .iter()
-                .map(|(id, t)| (id.as_str(), t.depends_on.as_slice())),
+                .map(|(id, t)| (id, t.depends_on.as_slice())),
         )
     }
 
     /// Builds the graph from `(task id, its upstream ids)` pairs.
-    pub fn from_edges<'a, D: AsRef<str> + 'a>(
-        tasks: impl IntoIterator<Item = (&'a str, &'a [D])>,
-    ) -> Self {
-        let tasks: Vec<(&str, &[D])> = tasks.into_iter().collect();
+    pub fn from_edges<'a>(tasks: impl IntoIterator<Item = (&'a TaskId, &'a [TaskId])>) -> Self {
+        let tasks: Vec<(&TaskId, &[TaskId])> = tasks.into_iter().collect();
         let index: HashMap<&str, usize> = tasks
             .iter()
             .enumerate()
-            .map(|(i, (id, _))| (*id, i))
+            .map(|(i, (id, _))| (id.as_str(), i))
             .collect();
         let mut upstream = vec![Vec::new(); tasks.len()];
         let mut downstream = vec![Vec::new(); tasks.len()];
         for (i, (_, deps)) in tasks.iter().enumerate() {
             for dep in deps.iter() {
-                if let Some(&j) = index.get(dep.as_ref())
+                if let Some(&j) = index.get(dep.as_str())
                     && !upstream[i].contains(&j)
                 {
                     upstream[i].push(j);
@@ -46,7 +45,7 @@ impl TaskGraph {
             }
         }
         TaskGraph {
-            ids: tasks.iter().map(|(id, _)| id.to_string()).collect(),
+            ids: tasks.iter().map(|(id, _)| (*id).clone()).collect(),
             upstream,
             downstream,
         }
@@ -59,7 +58,7 @@ impl TaskGraph {
     /// Every dependency cycle, each as the task ids along it, starting and ending with the
     /// same task, following `depends_on` (`[a, b, a]`: a depends on b, b depends on a).
     /// Cycles through the same set of tasks are reported once.
-    pub fn cycles(&self) -> Vec<Vec<String>> {
+    pub fn cycles(&self) -> Vec<Vec<TaskId>> {
         const WHITE: u8 = 0;
         const GRAY: u8 = 1;
         const BLACK: u8 = 2;
@@ -90,7 +89,7 @@ impl TaskGraph {
                             let mut key = members.clone();
                             key.sort_unstable();
                             if seen.insert(key) {
-                                let mut ids: Vec<String> =
+                                let mut ids: Vec<TaskId> =
                                     members.iter().map(|&i| self.ids[i].clone()).collect();
                                 ids.push(self.ids[next].clone());
                                 cycles.push(ids);
@@ -154,8 +153,16 @@ impl TaskGraph {
 mod tests {
     use super::*;
 
+    fn id(s: &str) -> TaskId {
+        TaskId::new(s).unwrap()
+    }
+
     fn graph(edges: &[(&'static str, &'static [&'static str])]) -> TaskGraph {
-        TaskGraph::from_edges(edges.iter().map(|(id, deps)| (*id, *deps)))
+        let edges: Vec<(TaskId, Vec<TaskId>)> = edges
+            .iter()
+            .map(|(t, deps)| (id(t), deps.iter().map(|d| id(d)).collect()))
+            .collect();
+        TaskGraph::from_edges(edges.iter().map(|(t, deps)| (t, deps.as_slice())))
     }
 
     #[test]
@@ -193,21 +200,17 @@ mod tests {
 
     #[test]
     fn a_long_chain_does_not_overflow() {
-        let ids: Vec<String> = (0..100_000).map(|i| format!("t{i}")).collect();
-        let deps: Vec<Vec<String>> = (0..100_000)
+        let ids: Vec<TaskId> = (0..100_000).map(|i| id(&format!("t{i}"))).collect();
+        let deps: Vec<Vec<TaskId>> = (0..100_000)
             .map(|i| {
                 if i == 0 {
                     vec![]
                 } else {
-                    vec![format!("t{}", i - 1)]
+                    vec![id(&format!("t{}", i - 1))]
                 }
             })
             .collect();
-        let g = TaskGraph::from_edges(
-            ids.iter()
-                .map(String::as_str)
-                .zip(deps.iter().map(Vec::as_slice)),
-        );
+        let g = TaskGraph::from_edges(ids.iter().zip(deps.iter().map(Vec::as_slice)));
         assert!(g.cycles().is_empty());
         assert_eq!(g.topological_order().map(|o| o.len()), Some(100_000));
     }

@@ -19,6 +19,8 @@ pub mod yaml;
 
 use std::collections::HashSet;
 
+use crate::ids::DagId;
+
 pub use diagnostic::{Diagnostic, Pos, Severity};
 pub use model::DagSpec;
 
@@ -73,7 +75,7 @@ pub fn load_file(source: &str) -> FileReport {
 
     if factory::is_factory(&root) {
         let (name, rows) = factory::expand(&root, &mut diags);
-        let mut seen_ids: HashSet<String> = HashSet::new();
+        let mut seen_ids: HashSet<DagId> = HashSet::new();
         for row in rows {
             let mut row_diags = row.diagnostics;
             let read = dag::read_dag(&row.node, &mut row_diags);
@@ -91,7 +93,7 @@ pub fn load_file(source: &str) -> FileReport {
             }
             let dag_name = read
                 .as_ref()
-                .map_or_else(|| "?".to_string(), |r| r.spec.dag.clone());
+                .map_or_else(|| "?".to_string(), |r| r.spec.dag.to_string());
             let ok = !row_diags.iter().any(Diagnostic::is_error);
             for d in row_diags {
                 diags.push(d.with_note(format!(

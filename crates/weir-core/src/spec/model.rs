@@ -12,6 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::{format_duration, parse_duration};
+use crate::ids::{DagId, TaskId, TeamId};
 use crate::retry::RetryBackoff;
 use crate::trigger_rule::TriggerRule;
 
@@ -42,9 +43,9 @@ pub struct FactorySpec {
 #[serde(deny_unknown_fields)]
 pub struct DagSpec {
     /// The DAG's id: `[A-Za-z0-9_.-]`, at most 250 characters.
-    pub dag: String,
+    pub dag: DagId,
     /// The team that owns the DAG: only its members may run or change it.
-    pub team: String,
+    pub team: TeamId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -85,7 +86,7 @@ pub struct DagSpec {
     #[serde(default)]
     pub defaults: TaskDefaults,
     /// The tasks, by id, in file order.
-    pub tasks: IndexMap<String, TaskSpec>,
+    pub tasks: IndexMap<TaskId, TaskSpec>,
 }
 
 fn default_timezone() -> String {
@@ -142,7 +143,7 @@ pub struct TaskSpec {
     pub kind: TaskKind,
     /// Upstream task ids.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<TaskId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger_rule: Option<TriggerRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -330,9 +331,9 @@ fn default_method() -> String {
 #[serde(deny_unknown_fields)]
 pub struct SensorTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dag: Option<String>,
+    pub dag: Option<DagId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task: Option<String>,
+    pub task: Option<TaskId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

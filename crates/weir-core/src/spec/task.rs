@@ -7,7 +7,7 @@ use super::model::*;
 use super::reader::{self, Diags, MapReader};
 use super::yaml::{Node, Value};
 use crate::duration::{parse_duration, parse_size};
-use crate::ids::check_id;
+use crate::ids::{DagId, IdError, TaskId, check_id};
 use crate::retry::RetryBackoff;
 use crate::trigger_rule::TriggerRule;
 
@@ -104,15 +104,27 @@ pub fn duration(node: &Node, what: &str, diags: &mut Diags) -> Option<HumanDurat
 }
 
 fn id_value(node: &Node, what: &str, diags: &mut Diags) -> Option<String> {
+    checked(node, what, diags, |text| check_id(&text).map(|()| text))
+}
+
+/// A string that must pass `check`, e.g. a typed id's constructor; a located error if not.
+fn checked<T>(
+    node: &Node,
+    what: &str,
+    diags: &mut Diags,
+    check: impl FnOnce(String) -> Result<T, IdError>,
+) -> Option<T> {
     let text = reader::string(node, what, diags)?;
-    if let Err(e) = check_id(&text) {
-        diags.push(Diagnostic::error(
-            node.pos,
-            format!("`{text}` is not a valid {what}: {e}"),
-        ));
-        return None;
+    match check(text.clone()) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                node.pos,
+                format!("`{text}` is not a valid {what}: {e}"),
+            ));
+            None
+        }
     }
-    Some(text)
 }
 
 fn trigger_rule(node: &Node, diags: &mut Diags) -> Option<TriggerRule> {
@@ -273,7 +285,12 @@ pub fn read_task(
     let settings = read_settings(&mut m, diags);
     let spec = TaskSpec {
         kind: kind?,
-        depends_on: depends_on.iter().map(|(d, _)| d.clone()).collect(),
+        // A string that is not a valid id names no task: `validate` reports it as an
+        // unknown dependency (with its position and a suggestion), so the DAG never loads.
+        depends_on: depends_on
+            .iter()
+            .filter_map(|(d, _)| TaskId::new(d.as_str()).ok())
+            .collect(),
         trigger_rule: settings.trigger_rule,
         retries: settings.retries,
         retry_delay: settings.retry_delay,
@@ -458,8 +475,12 @@ fn read_kind(
         "sensor" => {
             let mut m = MapReader::new(node, "`sensor`", diags)?;
             let s = SensorTask {
-                dag: m.get("dag").and_then(|n| id_value(n, "DAG id", diags)),
-                task: m.get("task").and_then(|n| id_value(n, "task id", diags)),
+                dag: m
+                    .get("dag")
+                    .and_then(|n| checked(n, "DAG id", diags, DagId::new)),
+                task: m
+                    .get("task")
+                    .and_then(|n| checked(n, "task id", diags, TaskId::new)),
                 dataset: m
                     .get("dataset")
                     .and_then(|n| reader::string(n, "`dataset`", diags)),

@@ -174,6 +174,45 @@ fn unknown_dependency_with_suggestion() {
 }
 
 #[test]
+fn ids_in_dependencies_and_sensors_are_checked_where_written() {
+    // An id that cannot be valid is reported at its position and the DAG is not loaded:
+    // nothing downstream ever sees (or skips) an unparsable id.
+    let src = "dag: x\nteam: t\ntasks:\n  a: {noop: {}}\n  b: {noop: {}, depends_on: [a, \"c d\"]}\n  s: {sensor: {dag: \"o/x\", task: t}}\n";
+    let report = load_file(src);
+    assert!(report.dags.is_empty());
+    let errs = errors(src);
+    assert_eq!(
+        (errs[0].0, errs[0].1, errs[0].2.as_str()),
+        (
+            5,
+            33,
+            "task `b` depends on `c d`, which is not a task of this DAG"
+        )
+    );
+    assert!(
+        errs.iter().any(|e| (e.0, e.2.as_str())
+            == (
+                6,
+                "`o/x` is not a valid DAG id: `/` may not appear in an id: use letters, digits, `_`, `.` and `-`"
+            )),
+        "{errs:#?}"
+    );
+
+    let good = load_file(
+        "dag: x\nteam: t\ntasks:\n  a: {noop: {}}\n  b: {noop: {}, depends_on: [a]}\n  s: {sensor: {dag: o, task: t}}\n",
+    );
+    let dag = &good.dags[0];
+    assert_eq!(dag.tasks["b"].depends_on, ["a"]);
+    let model::TaskKind::Sensor(sensor) = &dag.tasks["s"].kind else {
+        panic!("not a sensor: {:?}", dag.tasks["s"].kind);
+    };
+    assert_eq!(
+        (sensor.dag.as_deref(), sensor.task.as_deref()),
+        (Some("o"), Some("t"))
+    );
+}
+
+#[test]
 fn cycles_name_every_task() {
     let src = "dag: x\nteam: t\ntasks:\n  a: {noop: {}, depends_on: [c]}\n  b: {noop: {}, depends_on: [a]}\n  c: {noop: {}, depends_on: [b]}\n  d: {noop: {}, depends_on: [a]}\n";
     let (line, _, msg, _) = one_error(src);

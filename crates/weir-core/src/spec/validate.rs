@@ -9,21 +9,22 @@ use super::graph::TaskGraph;
 use super::model::{ForEach, ScheduleSpec};
 use super::reader::Diags;
 use super::task::TemplateSite;
+use crate::ids::TaskId;
 use crate::template;
 
 pub fn validate(read: &ReadDag, source: &str, diags: &mut Diags) {
     let spec = &read.spec;
     let graph = TaskGraph::new(spec);
-    let known: Vec<&str> = read.tasks.keys().map(String::as_str).collect();
+    let known: Vec<&str> = read.tasks.keys().map(TaskId::as_str).collect();
 
     for (id, at) in &read.tasks {
         for (dep, pos) in &at.depends_on {
-            if dep == id {
+            if id == dep {
                 diags.push(Diagnostic::error(
                     *pos,
                     format!("task `{id}` depends on itself"),
                 ));
-            } else if !read.tasks.contains_key(dep) {
+            } else if !read.tasks.contains_key(dep.as_str()) {
                 let d = Diagnostic::error(
                     *pos,
                     format!("task `{id}` depends on `{dep}`, which is not a task of this DAG"),
@@ -48,7 +49,7 @@ pub fn validate(read: &ReadDag, source: &str, diags: &mut Diags) {
             .and_then(|t| {
                 t.depends_on
                     .iter()
-                    .find(|(d, _)| d == first)
+                    .find(|(d, _)| first == d)
                     .map(|(_, p)| *p)
             })
             .unwrap_or(read.pos);
@@ -206,7 +207,7 @@ fn check_for_each(
         })
         .unwrap_or_default();
     for pulled in template::referenced_xcom_tasks(trimmed) {
-        if !read.tasks.contains_key(&pulled) {
+        if !read.tasks.contains_key(pulled.as_str()) {
             diags.push(Diagnostic::error(
                 pos,
                 format!("`for_each` pulls the XCom of `{pulled}`, which is not a task of this DAG"),

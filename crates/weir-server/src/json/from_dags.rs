@@ -92,7 +92,7 @@ pub fn task(spec: &DagSpec, task_id: &str, task: &TaskSpec) -> Task {
         .tasks
         .iter()
         .filter(|(_, t)| t.depends_on.iter().any(|d| d == task_id))
-        .map(|(id, _)| id.clone())
+        .map(|(id, _)| id.to_string())
         .collect();
     Task {
         class_ref: ClassRef {
@@ -101,7 +101,7 @@ pub fn task(spec: &DagSpec, task_id: &str, task: &TaskSpec) -> Task {
         },
         task_id: task_id.to_string(),
         task_display_name: task_id.to_string(),
-        owner: spec.team.clone(),
+        owner: spec.team.to_string(),
         start_date: spec.start_date,
         end_date: spec.end_date,
         trigger_rule: eff.trigger_rule,
@@ -119,7 +119,7 @@ pub fn task(spec: &DagSpec, task_id: &str, task: &TaskSpec) -> Task {
         template_fields: template_fields(&task.kind),
         downstream_task_ids: downstream,
         kind: TaskKind::from(&task.kind),
-        upstream_task_ids: task.depends_on.clone(),
+        upstream_task_ids: task.depends_on.iter().map(ToString::to_string).collect(),
     }
 }
 

@@ -94,7 +94,7 @@ pub fn queue(q: QueueView) -> Queue {
             .into_iter()
             .map(|d| QueueDepth {
                 queue: d.queue,
-                team: d.team,
+                team: d.team.to_string(),
                 waiting: count(d.waiting),
                 running: count(d.running),
             })

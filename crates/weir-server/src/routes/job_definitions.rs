@@ -113,7 +113,7 @@ async fn get_job_definition(
         )),
         1 => Ok(Json(found.remove(0).into())),
         _ => {
-            let teams: Vec<String> = found.into_iter().map(|d| d.team).collect();
+            let teams: Vec<String> = found.into_iter().map(|d| d.team.to_string()).collect();
             Err(ApiError::bad_request(format!(
                 "several teams have a job definition `{}` ({}); say which with `?team=`",
                 path.name,

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use weir_core::cost::UsageRecord;
-use weir_core::ids::{DagId, RunId, TaskId, TryKey};
+use weir_core::ids::{DagId, RunId, TaskId, TeamId, TryKey};
 use weir_core::platform::Price;
 
 use super::support::{TestApp, assert_problem};
@@ -37,8 +37,8 @@ async fn record(t: &TestApp, run: &str, u: Try<'_>) {
         try_number: 1,
     };
     let usage = UsageRecord {
-        team: u.team.into(),
-        dag_id: u.dag.into(),
+        team: TeamId::new(u.team).expect("team id"),
+        dag_id: key.dag_id.clone(),
         queue: u.queue.into(),
         compute_environment: "docker".into(),
         requested_vcpu: u.vcpu,

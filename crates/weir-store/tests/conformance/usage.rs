@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 use weir_core::cost::UsageRecord;
-use weir_core::ids::{TryKey, UNMAPPED};
+use weir_core::ids::{TeamId, TryKey, UNMAPPED};
 use weir_core::platform::Price;
 use weir_store::{Store, StoreError, TryRecord};
 
@@ -18,8 +18,8 @@ fn try_key(dag: &str, run: &str, task: &str, map_index: i32, try_number: u32) ->
 /// 2 vCPU and 4 GiB for half an hour, from `day(d)` 10:00, at 0.04 and 0.005.
 fn usage(team: &str, dag: &str, d: u32) -> UsageRecord {
     UsageRecord {
-        team: team.into(),
-        dag_id: dag.into(),
+        team: TeamId::new(team).unwrap(),
+        dag_id: dag_id(dag),
         queue: "default".into(),
         compute_environment: "docker".into(),
         requested_vcpu: 2.0,
@@ -169,7 +169,7 @@ pub async fn usage_refuses_impossible_quantities(store: Store) {
         ("wall_seconds", |r| r.wall_seconds = f64::NAN),
         ("cpu_seconds", |r| r.cpu_seconds = Some(f64::INFINITY)),
         ("price.gib_hour", |r| r.price.gib_hour = -0.5),
-        ("DAG", |r| r.dag_id = "other".into()),
+        ("DAG", |r| r.dag_id = dag_id("other")),
     ];
     for (what, spoil) in cases {
         let mut r = usage("marketing", "daily", 1);

@@ -10,7 +10,7 @@ use super::outcome::XComRead;
 use super::try_end::{self, InstanceMove, Placement, TryEnd, TryEndDecision};
 use super::{EndReason, TaskInstanceUpdate, TryOutcome};
 use crate::fair_share::RunningTry;
-use crate::ids::{DagId, RunId, TaskId, TryKey};
+use crate::ids::{DagId, RunId, TaskId, TeamId, TryKey};
 use crate::job_def::{ExitRule, RetryAction, RetryStrategy};
 use crate::platform::{Price, Request};
 use crate::retry::{RetryBackoff, RetryPolicy};
@@ -84,7 +84,7 @@ fn outcome(g: &Given) -> TryOutcome {
 fn running() -> RunningTry {
     RunningTry {
         queue: "default".into(),
-        team: "data".into(),
+        team: TeamId::new("data").unwrap(),
         environment: "local".into(),
         request: Request::new(2.0, 1 << 30),
     }
