@@ -13,9 +13,11 @@ use weir_compute::{
     TryOutcome,
 };
 
+/// The outcome the try folder records: `status.json`, with the XCom file beside it.
 fn status_json(dir: &std::path::Path) -> TryOutcome {
     let bytes = std::fs::read(dir.join("status.json")).expect("status.json");
-    serde_json::from_slice(&bytes).expect("status json")
+    let recorded = serde_json::from_slice(&bytes).expect("status json");
+    weir_compute::TryFolder::at(dir).with_xcom(recorded)
 }
 
 #[tokio::test]
