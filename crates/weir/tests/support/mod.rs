@@ -1,5 +1,6 @@
-//! Test harness: an engine on a temporary home and SQLite store, with the real `weir`
-//! binary as the try supervisor, plus helpers to wait for and inspect runs.
+//! Test harness: an engine on a temporary home and SQLite store (or, with
+//! `WEIR_ENGINE_TEST_POSTGRES_URL`, a fresh schema of that PostgreSQL database), with the
+//! real `weir` binary as the try supervisor, plus helpers to wait for and inspect runs.
 
 #![allow(dead_code, clippy::unwrap_used)] // test support: a failed unwrap is a failed test
 
@@ -18,6 +19,35 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 
 pub fn weir_exe() -> OsString {
     OsString::from(env!("CARGO_BIN_EXE_weir"))
+}
+
+/// The store for one test: SQLite in `home`, or a schema of its own in the PostgreSQL
+/// database at `WEIR_ENGINE_TEST_POSTGRES_URL` when that is set.
+pub async fn test_store(home: &std::path::Path) -> Store {
+    let Ok(url) = std::env::var("WEIR_ENGINE_TEST_POSTGRES_URL") else {
+        return Store::open(&home.join("weir.db").display().to_string())
+            .await
+            .unwrap();
+    };
+    use sqlx::Connection;
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let schema = format!(
+        "weir_engine_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let store = Store::open(&format!("{url}{sep}options[search_path]={schema}"))
+        .await
+        .unwrap();
+    assert_eq!(store.backend_name(), "postgres");
+    store
 }
 
 pub struct Harness {
@@ -44,9 +74,7 @@ impl Harness {
         docker_socket: Option<&std::path::Path>,
     ) -> Harness {
         let home = tempfile::tempdir().unwrap();
-        let store = Store::open(&home.path().join("weir.db").display().to_string())
-            .await
-            .unwrap();
+        let store = test_store(home.path()).await;
         let given = platform.and_then(|text| {
             let report = weir_core::platform::parse(text);
             assert!(!report.has_errors(), "{}", report.render("weir.toml", text));
