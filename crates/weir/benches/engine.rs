@@ -83,6 +83,81 @@ fn wide(n: usize) -> String {
     s
 }
 
+fn noop_wide(n: usize) -> String {
+    let mut s = format!(
+        "dag: noop{n}\nteam: bench\nmax_active_tasks: 100000\nmax_active_runs: 1000\ntasks:\n"
+    );
+    for i in 0..n {
+        s.push_str(&format!("  n{i}: {{noop: {{}}}}\n"));
+    }
+    s
+}
+
+/// Independent noop task instances per second, sustained: `runs` runs of a DAG of
+/// 1,000 noop tasks, all triggered at once, from the first trigger to the last success.
+/// Measures the engine and store alone (no process is spawned).
+async fn noop_throughput(db_label: &str, db: &str, home: &Path, runs: usize) {
+    let store = Store::open(db).await.expect("store");
+    let platform = std::sync::Arc::new(weir_compute::effective_platform(
+        None,
+        weir_compute::HostResources::probe(None).await,
+    ));
+    let mut config = EngineConfig::new(home.to_path_buf(), Vec::new(), platform);
+    config.run_schedules = false;
+    let engine = Engine::start(config, store.clone()).await.expect("engine");
+    let handle = engine.handle();
+    let yaml = noop_wide(1000);
+    let spec = weir_core::spec::load_file(&yaml)
+        .dags
+        .into_iter()
+        .next()
+        .expect("valid workload");
+    handle
+        .register_dag(&spec, "bench.yaml", &yaml)
+        .await
+        .expect("register");
+    let dag_id = DagId::new(spec.dag.clone()).unwrap();
+    let started = Instant::now();
+    let mut run_ids = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let run = handle
+            .trigger_dag(
+                &dag_id,
+                TriggerRequest {
+                    run_id: Some(weir_core::ids::RunId::new(format!("noop_{i}")).unwrap()),
+                    ..TriggerRequest::default()
+                },
+            )
+            .await
+            .expect("trigger");
+        run_ids.push(run.run_id);
+    }
+    for run_id in &run_ids {
+        loop {
+            let state = store
+                .get_dag_run(&dag_id, run_id)
+                .await
+                .unwrap()
+                .map(|r| r.state);
+            if state.is_some_and(|s| s.is_finished()) {
+                assert_eq!(state, Some(DagRunState::Success), "a noop run failed");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let n = (runs * 1000) as f64;
+    println!(
+        "| noop1000x{runs:<3} | {db_label:<8} | {n:>6} | {wall:>9.3} | {:>12.3} | {:>16.3} | {:>9.0} | {:>12.1} |",
+        0.0,
+        wall / n * 1000.0,
+        n / wall,
+        peak_rss_mb(None)
+    );
+    engine.shutdown().await;
+}
+
 fn peak_rss_mb(pid: Option<u32>) -> f64 {
     let path = pid.map_or("/proc/self/status".to_string(), |p| {
         format!("/proc/{p}/status")
@@ -328,6 +403,26 @@ fn main() {
             } else {
                 rt.block_on(run_workload(label, &db, home.path(), w));
             }
+        }
+        // Sustained noop throughput (`WEIR_BENCH_NOOP_RUNS` runs of 1,000; default 100).
+        let runs: usize = std::env::var("WEIR_BENCH_NOOP_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100);
+        let home = tempfile::tempdir().unwrap();
+        if label == "postgres" {
+            let schema = format!("bench_noop_{}", std::process::id());
+            let admin_url = url.clone().unwrap_or_default();
+            let sep = if admin_url.contains('?') { '&' } else { '?' };
+            let db = format!("{admin_url}{sep}options[search_path]={schema}");
+            rt.block_on(async {
+                pg_ddl(&admin_url, format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await;
+                noop_throughput(label, &db, home.path(), runs).await;
+                pg_ddl(&admin_url, format!("DROP SCHEMA {schema} CASCADE")).await;
+            });
+        } else {
+            let db = home.path().join("weir.db").display().to_string();
+            rt.block_on(noop_throughput(label, &db, home.path(), runs));
         }
     }
     standalone_numbers(&exe);
