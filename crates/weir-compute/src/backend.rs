@@ -267,12 +267,13 @@ pub enum Adopted {
 }
 
 impl Adopted {
-    /// A try whose outcome is already settled in its folder: one recorded as never
-    /// started stays so (so adopting it again gives the same answer).
-    pub fn settled(outcome: TryOutcome) -> Self {
+    /// A try whose outcome is already settled in `folder`: one recorded as never
+    /// started stays so (so adopting it again gives the same answer); a finished one
+    /// carries the XCom the task left, as [`RunningTry::wait`]'s outcome does.
+    pub fn settled(outcome: TryOutcome, folder: &TryFolder) -> Self {
         match outcome.reason {
             EndReason::NeverStarted(why) => Self::NeverStarted(why),
-            _ => Self::Finished(outcome),
+            _ => Self::Finished(folder.with_xcom(outcome)),
         }
     }
 

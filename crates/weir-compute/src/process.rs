@@ -39,6 +39,7 @@ use crate::backend::{
 use crate::error::{ComputeError, Result};
 use crate::layout::{self, LOCK, LOG, LockProbe, SUPERVISOR_PID, TASK_PGID, TRY_DIR_ENV};
 use crate::supervisor::{DEFAULT_KILL_GRACE, SupervisorArgs};
+use crate::try_folder::TryFolder;
 
 /// Variables a task inherits from the server; everything else comes from the spec, so a
 /// task never sees the server's configuration or credentials by accident. These few are
@@ -235,7 +236,7 @@ impl ProcessBackend {
             kill_grace: self.kill_grace,
         };
         if let Some(outcome) = look(&ctx, false, ADOPT_LOST, true) {
-            return Ok(Adopted::settled(outcome));
+            return Ok(Adopted::settled(outcome, &TryFolder::at(&try_dir)));
         }
         let cancel = CancelHandle::new();
         let task = tokio::spawn(watch_adopted(ctx, cancel.clone(), ADOPT_LOST.to_owned()));

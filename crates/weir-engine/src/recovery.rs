@@ -40,7 +40,7 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
             Ok(Adopted::Finished(outcome)) => {
                 shared.notify(Event::TryFinished {
                     key,
-                    outcome: TryFolder::at(&dir).with_xcom(outcome),
+                    outcome,
                     retryable: true,
                 });
             }

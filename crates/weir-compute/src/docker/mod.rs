@@ -77,6 +77,7 @@ use crate::capture::Masker;
 use crate::error::{ComputeError, Result};
 use crate::layout::{self, LOG};
 use crate::supervisor::DEFAULT_KILL_GRACE;
+use crate::try_folder::TryFolder;
 use client::{BACKEND, Connection, is_not_found};
 use launch::{NotStarted, already_launched};
 use logs::Resume;
@@ -288,7 +289,7 @@ impl DockerBackend {
             if let Ok(docker) = self.conn.get().await {
                 watch::remove(&docker, &name).await;
             }
-            return Ok(Adopted::settled(outcome));
+            return Ok(Adopted::settled(outcome, &TryFolder::at(&try_dir)));
         }
         let docker = self.conn.get().await?;
         let inspected = match docker
@@ -366,7 +367,10 @@ impl DockerBackend {
             )))
         } else {
             // Ended while Weir was away: the same watch settles it at once.
-            Ok(Adopted::Finished(watch::watch(watch, cancel).await))
+            let outcome = watch::watch(watch, cancel).await;
+            Ok(Adopted::Finished(
+                TryFolder::at(&try_dir).with_xcom(outcome),
+            ))
         }
     }
 }
