@@ -116,6 +116,45 @@ async fn answer(
     }))
 }
 
+/// The query of both `~` lists, for the OpenAPI document; `search_of` reads it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the query string; never built
+struct TaskInstanceFilters {
+    /// Only task instances in these states (`none` or `null`: no status yet).
+    state: Option<Vec<String>>,
+    /// Only task instances in these pools.
+    pool: Option<Vec<String>>,
+    /// Only task instances in these queues.
+    queue: Option<Vec<String>>,
+    /// Only task instances whose run's logical date is at or after this.
+    #[param(format = DateTime)]
+    execution_date_gte: Option<String>,
+    /// Only task instances whose run's logical date is at or before this.
+    #[param(format = DateTime)]
+    execution_date_lte: Option<String>,
+    /// Only task instances that started at or after this.
+    #[param(format = DateTime)]
+    start_date_gte: Option<String>,
+    /// Only task instances that started at or before this.
+    #[param(format = DateTime)]
+    start_date_lte: Option<String>,
+    /// Only task instances that ended at or after this.
+    #[param(format = DateTime)]
+    end_date_gte: Option<String>,
+    /// Only task instances that ended at or before this.
+    #[param(format = DateTime)]
+    end_date_lte: Option<String>,
+    /// Only task instances that ran at least this many seconds.
+    duration_gte: Option<f64>,
+    /// Only task instances that ran at most this many seconds.
+    duration_lte: Option<f64>,
+    /// The sort field (`-` prefix: descending): execution_date, start_date, end_date,
+    /// duration, state, dag_id, dag_run_id, task_id, map_index, try_number, pool, queue,
+    /// priority_weight.
+    order_by: Option<String>,
+}
+
 /// List task instances of every DAG.
 ///
 /// Airflow's `~` for both the DAG and the run. Filters: `state` (repeated or
@@ -130,18 +169,7 @@ async fn answer(
     tag = "TaskInstance",
     params(
         Pagination,
-        ("state" = Option<Vec<String>>, Query, description = "Only task instances in these states (`none` or `null`: no status yet)."),
-        ("pool" = Option<Vec<String>>, Query, description = "Only task instances in these pools."),
-        ("queue" = Option<Vec<String>>, Query, description = "Only task instances in these queues."),
-        ("execution_date_gte" = Option<String>, Query, format = DateTime, description = "Only task instances whose run's logical date is at or after this."),
-        ("execution_date_lte" = Option<String>, Query, format = DateTime, description = "Only task instances whose run's logical date is at or before this."),
-        ("start_date_gte" = Option<String>, Query, format = DateTime, description = "Only task instances that started at or after this."),
-        ("start_date_lte" = Option<String>, Query, format = DateTime, description = "Only task instances that started at or before this."),
-        ("end_date_gte" = Option<String>, Query, format = DateTime, description = "Only task instances that ended at or after this."),
-        ("end_date_lte" = Option<String>, Query, format = DateTime, description = "Only task instances that ended at or before this."),
-        ("duration_gte" = Option<f64>, Query, description = "Only task instances that ran at least this many seconds."),
-        ("duration_lte" = Option<f64>, Query, description = "Only task instances that ran at most this many seconds."),
-        ("order_by" = Option<String>, Query, description = "The sort field (`-` prefix: descending): execution_date, start_date, end_date, duration, state, dag_id, dag_run_id, task_id, map_index, try_number, pool, queue, priority_weight."),
+        TaskInstanceFilters,
     ),
     responses(
         (status = 200, description = "Success.", body = TaskInstanceCollection),
@@ -170,18 +198,7 @@ async fn list_all_task_instances(
     params(
         DagPath,
         Pagination,
-        ("state" = Option<Vec<String>>, Query, description = "Only task instances in these states (`none` or `null`: no status yet)."),
-        ("pool" = Option<Vec<String>>, Query, description = "Only task instances in these pools."),
-        ("queue" = Option<Vec<String>>, Query, description = "Only task instances in these queues."),
-        ("execution_date_gte" = Option<String>, Query, format = DateTime, description = "Only task instances whose run's logical date is at or after this."),
-        ("execution_date_lte" = Option<String>, Query, format = DateTime, description = "Only task instances whose run's logical date is at or before this."),
-        ("start_date_gte" = Option<String>, Query, format = DateTime, description = "Only task instances that started at or after this."),
-        ("start_date_lte" = Option<String>, Query, format = DateTime, description = "Only task instances that started at or before this."),
-        ("end_date_gte" = Option<String>, Query, format = DateTime, description = "Only task instances that ended at or after this."),
-        ("end_date_lte" = Option<String>, Query, format = DateTime, description = "Only task instances that ended at or before this."),
-        ("duration_gte" = Option<f64>, Query, description = "Only task instances that ran at least this many seconds."),
-        ("duration_lte" = Option<f64>, Query, description = "Only task instances that ran at most this many seconds."),
-        ("order_by" = Option<String>, Query, description = "The sort field (`-` prefix: descending), as for every DAG."),
+        TaskInstanceFilters,
     ),
     responses(
         (status = 200, description = "Success.", body = TaskInstanceCollection),
