@@ -230,13 +230,13 @@ async fn user_token(
 /// Writes the history of DAG `i` through the store: its runs with their task instances,
 /// each instance's state changes as the engine would make them, and usage.
 async fn build_dag(store: Store, i: usize, shape: Shape, now: DateTime<Utc>) -> Result<(), Error> {
-    let dag_id = DagId::new(&dag_name(i))?;
+    let dag_id = DagId::new(dag_name(i))?;
     let dag = store
         .get_dag(&dag_id)
         .await?
         .ok_or_else(|| format!("DAG {dag_id} not parsed"))?;
     let version_hash = dag.latest_version.clone().unwrap_or_default();
-    let pool = if i % 2 == 0 {
+    let pool = if i.is_multiple_of(2) {
         "default_pool".to_string()
     } else {
         format!("{}_pool", team_of(i))
@@ -244,7 +244,7 @@ async fn build_dag(store: Store, i: usize, shape: Shape, now: DateTime<Utc>) -> 
     let tasks: Vec<NewTaskInstance> = (0..TASKS)
         .map(|t| {
             Ok(NewTaskInstance {
-                task_id: TaskId::new(&format!("t{t}"))?,
+                task_id: TaskId::new(format!("t{t}"))?,
                 map_index: UNMAPPED,
                 max_tries: 1,
                 pool: pool.clone(),
@@ -256,7 +256,7 @@ async fn build_dag(store: Store, i: usize, shape: Shape, now: DateTime<Utc>) -> 
     for k in 0..shape.runs {
         // Hourly runs ending now, so date filters and the cost window cut through them.
         let logical_date = now - chrono::Duration::hours((shape.runs - k) as i64);
-        let run_id = RunId::new(&format!(
+        let run_id = RunId::new(format!(
             "scheduled__{}",
             logical_date.format("%Y%m%dT%H%M%S")
         ))?;
@@ -537,7 +537,7 @@ async fn measure(bench: &Bench, store: &Store, shape: Shape, repeat: usize) -> R
     // A run from the middle of the history (its id holds the time it was built at).
     let middle = store
         .list_dag_runs(&weir_store::DagRunFilter {
-            dag_id: Some(DagId::new(&dag_name(shape.dags / 2))?),
+            dag_id: Some(DagId::new(dag_name(shape.dags / 2))?),
             limit: 1,
             offset: (shape.runs / 2) as i64,
             ..Default::default()
