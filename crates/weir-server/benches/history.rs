@@ -338,8 +338,8 @@ async fn build_dag(store: Store, i: usize, shape: Shape, now: DateTime<Utc>) -> 
             try_number: 1,
         };
         let usage = UsageRecord {
-            team: team_of(i),
-            dag_id: dag_id.to_string(),
+            team: weir_core::ids::TeamId::new(team_of(i)).expect("team id"),
+            dag_id: dag_id.clone(),
             queue: "default".into(),
             compute_environment: "local".into(),
             requested_vcpu: 1.0,
