@@ -240,8 +240,10 @@ pub(crate) async fn remove(docker: &Docker, name: &str) {
 
 /// Exit code of a container whose main process was SIGKILLed.
 const SIGKILLED: i32 = 137;
-/// How long a SIGKILLed container's OOM flag may lag behind its exit.
-const OOM_FLAG_LAG: Duration = Duration::from_secs(3);
+/// How long a SIGKILLed container's OOM flag may lag behind its exit (seconds under a
+/// loaded daemon: 3 s proved too short on a busy 2-core machine). Paid only by a
+/// container SIGKILLed without Weir stopping it.
+const OOM_FLAG_LAG: Duration = Duration::from_secs(10);
 
 /// Whether the daemon marks the container as OOM-killed within [`OOM_FLAG_LAG`]. The
 /// daemon learns of the exit and of the OOM kill from two events of the runtime, in
