@@ -59,9 +59,9 @@ fn run_filter(dialect: Dialect, filter: &DagRunFilter) -> (String, usize) {
     (clause, n)
 }
 
-/// The `ORDER BY` clause of [`Store::list_dag_runs`]: NULLs last both ways, ties broken by
-/// DAG and run id so pages never overlap.
-fn run_order(order: DagRunOrder, descending: bool) -> String {
+/// The `ORDER BY` clause of [`Store::list_dag_runs`] and [`Store::search_dag_runs`]: NULLs
+/// last both ways, ties broken by DAG and run id so pages never overlap.
+pub(crate) fn run_order(order: DagRunOrder, descending: bool) -> String {
     let dir = if descending { "DESC" } else { "ASC" };
     let col = match order {
         DagRunOrder::LogicalDate => "logical_date",

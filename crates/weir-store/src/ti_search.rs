@@ -13,6 +13,7 @@ use sqlx::types::Json;
 use weir_core::ids::{DagId, RunId, TaskId};
 use weir_core::state::{DagRunState, TaskState};
 
+use crate::dag_runs::run_order;
 use crate::records::{DagRunOrder, DagRunRecord, Page, TaskInstanceRecord};
 use crate::sql::{Dialect, Ts, json_list, ts};
 use crate::{Backend, Result, Store};
@@ -224,26 +225,6 @@ fn run_where(dialect: Dialect) -> String {
         dag_ids = dialect.json_text_elements("$1"),
         states = dialect.json_text_elements("$2"),
     )
-}
-
-/// The `ORDER BY` of [`Store::search_dag_runs`]: NULLs last both ways, ties broken by DAG
-/// and run id so pages never overlap.
-fn run_order(order: DagRunOrder, descending: bool) -> String {
-    let dir = if descending { "DESC" } else { "ASC" };
-    let col = match order {
-        DagRunOrder::LogicalDate => "logical_date",
-        DagRunOrder::StartDate => "start_date",
-        DagRunOrder::EndDate => "end_date",
-        DagRunOrder::RunId => "run_id",
-        DagRunOrder::DagId => "dag_id",
-        DagRunOrder::State => "state",
-    };
-    // NOT NULL columns sort the same without `NULLS LAST`, and then an index serves.
-    let nulls = match order {
-        DagRunOrder::StartDate | DagRunOrder::EndDate => " NULLS LAST",
-        _ => "",
-    };
-    format!("ORDER BY {col} {dir}{nulls}, dag_id {dir}, run_id {dir}")
 }
 
 /// A password-free `postgres://` URL from the parts of the connect options.
