@@ -211,20 +211,50 @@ fn ti_from_where(dialect: Dialect) -> String {
     )
 }
 
-/// The `WHERE` of [`Store::search_dag_runs`] (binds `$1`‥`$8`).
-fn run_where(dialect: Dialect) -> String {
-    format!(
-        "WHERE ($1 IS NULL OR dag_id IN {dag_ids})
-           AND ($2 IS NULL OR state IN {states})
-           AND ($3 IS NULL OR logical_date >= $3)
-           AND ($4 IS NULL OR logical_date <= $4)
-           AND ($5 IS NULL OR start_date >= $5)
-           AND ($6 IS NULL OR start_date <= $6)
-           AND ($7 IS NULL OR end_date >= $7)
-           AND ($8 IS NULL OR end_date <= $8)",
-        dag_ids = dialect.json_text_elements("$1"),
-        states = dialect.json_text_elements("$2"),
-    )
+/// The `WHERE` of [`Store::search_dag_runs`] with only the filters that are set, so that
+/// an index can serve them (`$n IS NULL OR …` hides every index). Parameters are numbered
+/// in the order DAG ids, states, then each date bound that is set (as
+/// [`DagRunSearch::date_bounds`] lists them). Returns the clause and the next number.
+fn run_where(dialect: Dialect, search: &DagRunSearch) -> (String, usize) {
+    let mut conds = Vec::new();
+    let mut n = 1;
+    let mut next = || {
+        let p = format!("${n}");
+        n += 1;
+        p
+    };
+    if !search.dag_ids.is_empty() {
+        conds.push(format!("dag_id IN {}", dialect.json_text_elements(&next())));
+    }
+    if !search.states.is_empty() {
+        conds.push(format!("state IN {}", dialect.json_text_elements(&next())));
+    }
+    for (condition, _) in search.date_bounds() {
+        conds.push(format!("{condition} {}", next()));
+    }
+    let clause = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
+    (clause, n)
+}
+
+impl DagRunSearch {
+    /// The date bounds that are set, each with its condition (`logical_date >=`, …).
+    fn date_bounds(&self) -> Vec<(&'static str, DateTime<Utc>)> {
+        [
+            ("logical_date >=", self.logical_date_gte),
+            ("logical_date <=", self.logical_date_lte),
+            ("start_date >=", self.start_date_gte),
+            ("start_date <=", self.start_date_lte),
+            ("end_date >=", self.end_date_gte),
+            ("end_date <=", self.end_date_lte),
+        ]
+        .into_iter()
+        .filter_map(|(condition, bound)| bound.map(|at| (condition, at)))
+        .collect()
+    }
 }
 
 /// A password-free `postgres://` URL from the parts of the connect options.
@@ -314,22 +344,26 @@ impl Store {
         crate::sql::check_page(search.limit, search.offset)?;
         let dag_ids = list_bind(&search.dag_ids);
         let states = list_bind(&search.states);
-        let dates = [
-            ts(search.logical_date_gte),
-            ts(search.logical_date_lte),
-            ts(search.start_date_gte),
-            ts(search.start_date_lte),
-            ts(search.end_date_gte),
-            ts(search.end_date_lte),
-        ];
+        let dates: Vec<Ts> = search
+            .date_bounds()
+            .into_iter()
+            .map(|(_, at)| Ts(at))
+            .collect();
         with_db!(self, |pool, dialect| {
-            let cond = run_where(dialect);
+            let (cond, n) = run_where(dialect, search);
             let order = run_order(search.order_by, search.descending);
-            let list = format!("SELECT * FROM dag_run {cond} {order} LIMIT $9 OFFSET $10");
-            let mut query = sqlx::query_as(AssertSqlSafe(list))
-                .bind(&dag_ids)
-                .bind(&states);
-            for d in dates {
+            let list = format!(
+                "SELECT * FROM dag_run {cond} {order} LIMIT ${n} OFFSET ${}",
+                n + 1
+            );
+            let mut query = sqlx::query_as(AssertSqlSafe(list));
+            if dag_ids.is_some() {
+                query = query.bind(&dag_ids);
+            }
+            if states.is_some() {
+                query = query.bind(&states);
+            }
+            for d in &dates {
                 query = query.bind(d);
             }
             let items = query
@@ -338,10 +372,14 @@ impl Store {
                 .fetch_all(pool)
                 .await?;
             let count = format!("SELECT COUNT(*) FROM dag_run {cond}");
-            let mut query = sqlx::query_scalar(AssertSqlSafe(count))
-                .bind(&dag_ids)
-                .bind(&states);
-            for d in dates {
+            let mut query = sqlx::query_scalar(AssertSqlSafe(count));
+            if dag_ids.is_some() {
+                query = query.bind(&dag_ids);
+            }
+            if states.is_some() {
+                query = query.bind(&states);
+            }
+            for d in &dates {
                 query = query.bind(d);
             }
             let total_entries: i64 = query.fetch_one(pool).await?;
