@@ -242,12 +242,6 @@ pub async fn finish_try(
     };
     let now = shared.now();
 
-    // Only a successful try's XCom matters (an unusable one fails it); the backend read it.
-    let xcom = if outcome.succeeded() {
-        outcome.xcom.clone()
-    } else {
-        weir_core::lifecycle::XComRead::None
-    };
     // Only the instance's current try may move it: a cleared or marked instance stays.
     let current = ti
         .as_ref()
@@ -281,7 +275,6 @@ pub async fn finish_try(
     let mut end = TryEnd {
         key,
         outcome: &outcome,
-        xcom,
         current,
         retryable,
         policy,

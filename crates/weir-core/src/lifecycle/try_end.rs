@@ -30,9 +30,8 @@ pub struct Placement<'a> {
 #[derive(Debug, Clone)]
 pub struct TryEnd<'a> {
     pub key: &'a TryKey,
-    /// What the backend reported.
+    /// What the backend reported, with the XCom it read when the task succeeded.
     pub outcome: &'a TryOutcome,
-    pub xcom: XComRead,
     /// Whether the task instance is still on this try (running, with its try number). A
     /// cleared or marked instance has moved on: the result is recorded on the try only.
     pub current: bool,
@@ -96,7 +95,7 @@ struct Verdict {
     log: Vec<String>,
 }
 
-fn verdict(outcome: &TryOutcome, xcom: &XComRead) -> Verdict {
+fn verdict(outcome: &TryOutcome) -> Verdict {
     let reason = match &outcome.reason {
         EndReason::Exited => outcome.exit_code.map(|c| format!("exit code {c}")),
         EndReason::Lost(_) => Some("lost: the server stopped".to_string()),
@@ -112,6 +111,7 @@ fn verdict(outcome: &TryOutcome, xcom: &XComRead) -> Verdict {
         return v;
     }
     // A task that wrote an unusable XCom failed: its downstream would read nothing.
+    let xcom = &outcome.xcom;
     match (xcom, xcom.problem()) {
         (XComRead::Value(value), _) => v.xcom = Some(value.clone()),
         (_, Some(why)) => {
@@ -129,7 +129,7 @@ impl TryEnd<'_> {
     /// current instance, whose attempt number decides the retry. Lets the engine skip
     /// counting on the common path.
     pub fn counts_attempts(&self) -> bool {
-        self.current && !verdict(self.outcome, &self.xcom).succeeded
+        self.current && !verdict(self.outcome).succeeded
     }
 }
 
@@ -140,7 +140,7 @@ pub fn decide(end: &TryEnd<'_>) -> TryEndDecision {
         reason,
         xcom,
         log,
-    } = verdict(end.outcome, &end.xcom);
+    } = verdict(end.outcome);
     let try_number = end.key.try_number;
     // Tries that never started used no retry.
     let attempt = if succeeded || !end.current {

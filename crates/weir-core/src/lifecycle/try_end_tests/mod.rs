@@ -95,7 +95,6 @@ fn decide(g: &Given) -> TryEndDecision {
     let end = TryEnd {
         key: &key,
         outcome: &outcome,
-        xcom: g.xcom.clone(),
         current: g.current,
         retryable: g.retryable,
         policy: g.policy,
@@ -206,13 +205,13 @@ fn the_attempt_count_is_only_asked_for_a_failed_current_try() {
             key(1),
             outcome(&Given {
                 exit_code,
+                xcom,
                 ..Given::default()
             }),
         );
         let end = TryEnd {
             key: &key,
             outcome: &outcome,
-            xcom,
             current,
             retryable: true,
             policy: Option::None,
