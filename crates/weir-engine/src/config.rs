@@ -35,8 +35,8 @@ pub struct EngineConfig {
     pub jobs_folder: Option<PathBuf>,
     /// The Docker daemon's socket; None for the default (`/var/run/docker.sock`).
     pub docker_socket: Option<PathBuf>,
-    /// The server's environment variables, as the binary read them: shell tasks inherit
-    /// a few (`PATH`, `HOME`, locale; see `weir_compute::process::INHERITED_ENV`).
+    /// The server's environment variables that shell tasks may inherit (`PATH`, `HOME`,
+    /// locale; `weir_compute::process::INHERITED_ENV`), as the binary read them.
     pub server_environment: Vec<(OsString, OsString)>,
 }
 

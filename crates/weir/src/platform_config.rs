@@ -70,6 +70,40 @@ pub fn engine_config(
     let mut config =
         weir_engine::EngineConfig::new(home, crate::standalone::supervisor_command()?, platform);
     config.hostname = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-    config.server_environment = std::env::vars_os().collect();
+    // Only what tasks may inherit: the server's own secrets (the database URL, the admin
+    // password) are never held where a task's environment is built.
+    config.server_environment = std::env::vars_os()
+        .filter(|(name, _)| {
+            weir_compute::process::INHERITED_ENV
+                .iter()
+                .any(|inherited| name == inherited)
+        })
+        .collect();
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engine_holds_only_the_variables_tasks_may_inherit() {
+        let platform = Arc::new(PlatformConfig::standalone_default(1.0, 1 << 30, false));
+        let config = engine_config(PathBuf::from("/tmp/home"), platform).expect("config");
+        for (name, _) in &config.server_environment {
+            assert!(
+                weir_compute::process::INHERITED_ENV
+                    .iter()
+                    .any(|inherited| name == inherited),
+                "{name:?} is held for tasks"
+            );
+        }
+        assert_eq!(
+            config
+                .server_environment
+                .iter()
+                .any(|(name, _)| name == "PATH"),
+            std::env::var_os("PATH").is_some()
+        );
+    }
 }
