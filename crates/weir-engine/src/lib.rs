@@ -12,6 +12,7 @@ mod backends;
 mod catalog;
 mod clock;
 mod config;
+mod connections;
 mod dag_bag;
 mod dag_cache;
 mod dag_files;
