@@ -20,32 +20,8 @@ use crate::layout::stamp;
 /// without a newline (a progress bar using `\r`) cannot make the supervisor's memory grow.
 pub(crate) const MAX_LINE: usize = 64 * 1024;
 
-/// Replaces secret values by `***`.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Masker {
-    secrets: Vec<String>,
-}
-
-impl Masker {
-    /// Masks the given values; empty ones are ignored (they would match everywhere).
-    /// Longer values go first, so a secret containing another is masked whole.
-    pub(crate) fn new(mut secrets: Vec<String>) -> Self {
-        secrets.retain(|s| !s.is_empty());
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
-        Self { secrets }
-    }
-
-    pub(crate) fn mask(&self, line: &str) -> String {
-        let mut line = line.to_owned();
-        for secret in &self.secrets {
-            if line.contains(secret.as_str()) {
-                line = line.replace(secret.as_str(), "***");
-            }
-        }
-        line
-    }
-}
+/// The masking rules are the domain's: the engine masks what it records the same way.
+pub(crate) use weir_core::mask::Masker;
 
 /// What [`LogLimit::admit`] says about one task line.
 #[derive(Debug, PartialEq, Eq)]
@@ -266,7 +242,7 @@ mod tests {
 
     #[test]
     fn secrets_are_masked_longest_first() {
-        let masker = Masker::new(vec!["abc".into(), String::new(), "abcdef".into()]);
+        let masker = Masker::new(["abc", "", "abcdef"]);
         assert_eq!(masker.mask("x abcdef y abc"), "x *** y ***");
         assert_eq!(masker.mask("nothing here"), "nothing here");
         assert_eq!(Masker::default().mask("abc"), "abc");
@@ -308,7 +284,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("log");
         let file = File::create(&path).expect("create");
-        let mut sink = LogSink::new(file, Masker::new(vec!["pw".into()]));
+        let mut sink = LogSink::new(file, Masker::new(["pw"]));
         sink.line(b"one").expect("write");
         sink.line(b"two pw").expect("write");
         let text = std::fs::read_to_string(&path).expect("read");

@@ -1,4 +1,3 @@
-#![allow(dead_code)] // used by sql and http tasks (in progress)
 //! The connections a try may use: looked up by id, refused when they belong to another
 //! team (platform-wide ones are everyone's), with the password readable only here.
 
@@ -20,6 +19,68 @@ pub struct Connection {
     pub schema: Option<String>,
     /// `extra` parsed as JSON (an empty object when unset or not JSON).
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The connections a task of `team` may use (its own team's and platform-wide ones),
+/// for templates (`{{ conn.<id>.host }}`). One whose password cannot be opened is left
+/// out, with a warning: a task that uses it fails saying so when it asks for it.
+pub async fn visible_to(shared: &Shared, team: &TeamId) -> Result<Vec<Connection>> {
+    let teams = [team.to_string()];
+    let page = shared.store.list_connections(Some(&teams), 10_000, 0).await?;
+    let mut out = Vec::with_capacity(page.items.len());
+    for record in page.items {
+        let id = record.conn_id.clone();
+        match resolve(shared, team, &id).await? {
+            Ok(c) => out.push(c),
+            Err(why) => tracing::warn!(connection = %id, "{why}"),
+        }
+    }
+    Ok(out)
+}
+
+impl Connection {
+    /// The connection as templates see it (Airflow's names).
+    pub fn for_template(&self) -> weir_core::template::TemplateConnection {
+        weir_core::template::TemplateConnection {
+            conn_id: self.conn_id.clone(),
+            conn_type: self.conn_type.clone(),
+            host: self.host.clone(),
+            port: self.port,
+            login: self.login.clone(),
+            schema: self.schema.clone(),
+            extra: (!self.extra.is_empty())
+                .then(|| serde_json::Value::Object(self.extra.clone()).to_string()),
+            extra_dejson: self.extra.clone(),
+            password: self.password.clone(),
+        }
+    }
+
+    /// The values to mask wherever the try's output is recorded: the password and the
+    /// credentials in `extra`.
+    pub fn credentials(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.password.iter().cloned().collect();
+        for (key, value) in &self.extra {
+            if let serde_json::Value::String(v) = value
+                && weir_core::secrets::is_sensitive_key(key)
+            {
+                out.push(v.clone());
+            }
+        }
+        out
+    }
+
+    /// The connection as Airflow's `AIRFLOW_CONN_*` URI, password included.
+    pub fn uri(&self) -> String {
+        weir_core::secrets::connection_uri(&weir_core::secrets::ConnectionParts {
+            conn_type: &self.conn_type,
+            host: self.host.as_deref(),
+            port: self.port,
+            login: self.login.as_deref(),
+            password: self.password.as_deref(),
+            schema: self.schema.as_deref(),
+            extra: Some(&self.extra),
+        })
+    }
 }
 
 /// The connection `conn_id` for a task of `team`, or why the try cannot use it (not
@@ -50,14 +111,32 @@ pub async fn resolve(
             _ => None,
         })
         .unwrap_or_default();
+    let mut extra = extra;
+    for (key, value) in extra.iter_mut() {
+        if let serde_json::Value::String(stored) = value
+            && weir_secrets::is_sealed(stored)
+        {
+            match shared.secrets.open_extra(&record.conn_id, key, stored) {
+                Ok(clear) => *stored = clear,
+                Err(e) => return Ok(Err(e.to_string())),
+            }
+        }
+    }
+    let password = match record.password.as_deref() {
+        None => None,
+        Some(stored) => match shared.secrets.open_password(&record.conn_id, stored) {
+            Ok(password) => Some(password),
+            Err(e) => return Ok(Err(e.to_string())),
+        },
+    };
     Ok(Ok(Connection {
         conn_id: record.conn_id,
         conn_type: record.conn_type,
         host: record.host,
         port: record.port.and_then(|p| u16::try_from(p).ok()),
         login: record.login,
-        // Sealed at rest by the secrets store; opened here (see weir-secrets).
-        password: record.password,
+        // Sealed at rest; opened here, for this try only.
+        password,
         schema: record.schema,
         extra,
     }))

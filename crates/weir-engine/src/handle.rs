@@ -56,6 +56,11 @@ impl EngineHandle {
         &self.shared.store
     }
 
+    /// The secrets service the engine resolves tries' secrets with.
+    pub fn secrets(&self) -> &Arc<weir_secrets::Secrets> {
+        &self.shared.secrets
+    }
+
     /// Weir's home folder.
     pub fn home(&self) -> &std::path::Path {
         &self.shared.config.home

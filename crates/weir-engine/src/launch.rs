@@ -101,7 +101,7 @@ pub async fn start_try(
     let start = try_start::launch(
         ti.try_number,
         &shared.config.hostname,
-        prepared.as_ref().ok().map(|spec| spec.command.as_str()),
+        prepared.as_ref().ok().map(|(spec, _)| spec.command.as_str()),
         now,
     );
     let mut record = TryRecord::started(key.clone(), now);
@@ -122,8 +122,8 @@ pub async fn start_try(
         source,
     })?;
 
-    let spec = match prepared {
-        Ok(spec) => spec,
+    let (spec, masker) = match prepared {
+        Ok(prepared) => prepared,
         Err((reason, retryable)) => {
             folder.remark(&format!("error: {reason}"));
             let outcome =
@@ -149,6 +149,7 @@ pub async fn start_try(
         version_hash: version.hash.clone(),
         placement,
         job_revision,
+        masker,
     };
     shared.tries.watch(key.clone(), watched);
     if executor != BackendKind::Process {
@@ -232,12 +233,18 @@ pub async fn finish_try(
     let watched = shared.tries.finished(key);
     let ti_key = TaskInstanceKey::from(key);
     let ti = shared.store.get_task_instance(&ti_key).await?;
-    let (folder, version_hash, placement, job_revision) = match watched {
-        Some(w) => (Some(w.folder), w.version_hash, w.placement, w.job_revision),
+    let (folder, version_hash, placement, job_revision, masker) = match watched {
+        Some(w) => (
+            Some(w.folder),
+            w.version_hash,
+            w.placement,
+            w.job_revision,
+            Some(w.masker),
+        ),
         None => {
             let record = shared.store.get_try(key).await?;
             let folder = record.and_then(|r| r.try_dir).map(TryFolder::at);
-            (folder, run_version(shared, key).await?, None, None)
+            (folder, run_version(shared, key).await?, None, None, None)
         }
     };
     let now = shared.now();
@@ -293,7 +300,21 @@ pub async fn finish_try(
     if end.counts_attempts() {
         end.never_started = shared.store.count_never_started_tries(&ti_key).await?;
     }
-    let decision = try_end::decide(&end);
+    let mut decision = try_end::decide(&end);
+    // What Weir records of the try never holds a credential it was given. An adopted
+    // try (the engine restarted) has its credentials resolved again for this.
+    let masker = match (masker, task) {
+        (Some(m), _) => m,
+        (None, Some((v, t))) => crate::prepare::masker_for(shared, v, t).await,
+        (None, None) => weir_core::mask::Masker::default(),
+    };
+    if !masker.is_empty() {
+        decision.xcom = decision.xcom.map(|x| masker.mask_json(&x));
+        decision.reason = decision.reason.map(|r| masker.mask(&r));
+        for line in &mut decision.log {
+            *line = masker.mask(line);
+        }
+    }
 
     if let Some(folder) = &folder {
         for line in &decision.log {

@@ -7,7 +7,10 @@ use std::path::Path;
 
 use chrono::SecondsFormat;
 use weir_compute::{ContainerLaunch, LaunchSpec, TryFolder};
+use indexmap::IndexMap;
+use weir_core::mask::Masker;
 use weir_core::platform::ShellIsolation;
+use weir_core::spec::model::TaskSpec;
 use weir_core::template::{self, TemplateContext};
 use weir_store::{DagRunRecord, TaskInstanceRecord};
 
@@ -16,8 +19,9 @@ use crate::error::Result;
 use crate::shared::Shared;
 use crate::workload::ContainerPlan;
 
-/// A launch spec, or why the try fails before it starts (and whether a retry can help).
-pub type Prepared = std::result::Result<LaunchSpec, (String, bool)>;
+/// A launch spec and the masker over the credentials it carries, or why the try fails
+/// before it starts (and whether a retry can help).
+pub type Prepared = std::result::Result<(LaunchSpec, Masker), (String, bool)>;
 
 /// The try's template context, with `item` for a mapped instance.
 async fn try_context(
@@ -40,6 +44,11 @@ async fn try_context(
         try_number,
     )
     .await?;
+    if uses_connections(task) {
+        for c in crate::connections::visible_to(shared, &version.spec.team).await? {
+            ctx.conn.insert(c.conn_id.clone(), c.for_template());
+        }
+    }
     if task.for_each.is_some() {
         match crate::render::for_each_items(task, &ctx) {
             Ok(items) => match usize::try_from(ti.key.map_index)
@@ -90,10 +99,152 @@ fn environment<'a>(
         ),
         ("WEIR_XCOM".into(), xcom.display().to_string()),
     ];
+    // Only `env` may render connection passwords: it is masked, never shown.
+    let mut env_ctx = ctx.clone();
+    env_ctx.passwords_visible = true;
     for (name, value) in env {
-        out.push((name.clone(), render(value, &format!("env `{name}`"), ctx)?));
+        out.push((name.clone(), render(value, &format!("env `{name}`"), &env_ctx)?));
     }
     Ok(out)
+}
+
+/// Whether any of a task's fields may use `conn.<id>` (then its connections are loaded
+/// for the template context).
+fn uses_connections(task: &TaskSpec) -> bool {
+    serde_json::to_string(task).is_ok_and(|text| text.contains("conn."))
+}
+
+/// What a try gets beyond its rendered fields: its secrets and connections as
+/// environment variables (all marked secret), and a masker over every credential it may
+/// see, for whatever Weir records of the try.
+pub struct Credentials {
+    pub env: Vec<(String, String)>,
+    pub masker: Masker,
+}
+
+impl Credentials {
+    /// Adds the credentials to a spec: the variables, marked secret.
+    fn apply(self, spec: &mut LaunchSpec) -> Masker {
+        for (name, value) in self.env {
+            spec.secret_env.push(name.clone());
+            spec.env.retain(|(n, _)| n != &name);
+            spec.env.push((name, value));
+        }
+        self.masker
+    }
+}
+
+/// Resolves a task's secrets (`secrets:` at task level, plus a container's or job
+/// definition's `extra`) and `connections:` for a try of `team`, or why the try cannot
+/// start: another team's secret, a missing one, no master key.
+pub async fn credentials(
+    shared: &Shared,
+    version: &DagVersion,
+    task: &TaskSpec,
+    extra: &IndexMap<String, String>,
+    ctx: &TemplateContext,
+) -> Result<std::result::Result<Credentials, (String, bool)>> {
+    let team = &version.spec.team;
+    let mut wanted: Vec<(&str, &str)> = Vec::new();
+    for (env, reference) in task.secrets.iter().chain(extra) {
+        match weir_core::secrets::own_secret(team, reference) {
+            Ok(name) => wanted.push((env.as_str(), name)),
+            Err(why) => return Ok(Err((why, false))),
+        }
+    }
+    let names: Vec<&str> = wanted.iter().map(|(_, name)| *name).collect();
+    let mut env = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    if !names.is_empty() {
+        match shared.secrets.resolve(team.as_str(), &names).await {
+            Ok(resolved) => {
+                for ((name, _), value) in wanted.iter().zip(resolved) {
+                    values.push(value.clone());
+                    env.push(((*name).to_owned(), value));
+                }
+            }
+            Err(e) => return Ok(Err(secret_problem(team.as_str(), &wanted, e))),
+        }
+    }
+    // Every connection the template context holds may be rendered into `env`.
+    for c in ctx.conn.values() {
+        values.extend(c.password.iter().cloned());
+        for (key, value) in &c.extra_dejson {
+            if let serde_json::Value::String(v) = value
+                && weir_core::secrets::is_sensitive_key(key)
+            {
+                values.push(v.clone());
+            }
+        }
+    }
+    for conn_id in &task.connections {
+        let c = match crate::connections::resolve(shared, team, conn_id).await? {
+            Ok(c) => c,
+            Err(why) => return Ok(Err((why, false))),
+        };
+        let var = weir_core::secrets::connection_env_name(conn_id);
+        if let Some(password) = &c.password {
+            env.push((format!("{var}_PASSWORD"), password.clone()));
+        }
+        let uri = c.uri();
+        values.extend(c.credentials());
+        values.push(uri.clone());
+        env.push((var, uri));
+    }
+    Ok(Ok(Credentials {
+        env,
+        masker: Masker::new(values),
+    }))
+}
+
+/// The masker over a task's credentials, resolved again (for a try adopted after a
+/// restart, whose masker was in the previous process's memory). Best effort: what
+/// cannot be resolved now is not masked.
+pub async fn masker_for(shared: &Shared, version: &DagVersion, task: &TaskSpec) -> Masker {
+    let jobs = shared.catalog.jobs();
+    let extra = match crate::workload::need(&version.spec, task, &jobs).work {
+        crate::workload::TaskWork::Container(plan) => plan.secrets.clone(),
+        _ => IndexMap::new(),
+    };
+    let mut ctx = TemplateContext::new("", "", "", chrono::Utc::now());
+    if uses_connections(task)
+        && let Ok(conns) = crate::connections::visible_to(shared, &version.spec.team).await
+    {
+        for c in conns {
+            ctx.conn.insert(c.conn_id.clone(), c.for_template());
+        }
+    }
+    match credentials(shared, version, task, &extra, &ctx).await {
+        Ok(Ok(c)) => c.masker,
+        _ => Masker::default(),
+    }
+}
+
+/// Why a try's secrets could not be resolved, and whether a retry may help (a
+/// backend that did not answer: yes; a secret that does not exist: no).
+fn secret_problem(
+    team: &str,
+    wanted: &[(&str, &str)],
+    e: weir_secrets::SecretsError,
+) -> (String, bool) {
+    use weir_secrets::SecretsError;
+    match e {
+        SecretsError::NotFound { name, .. } => {
+            let env = wanted
+                .iter()
+                .find(|(_, n)| *n == name)
+                .map_or(String::new(), |(env, _)| format!(" (for `{env}`)"));
+            (
+                format!(
+                    "secret `{team}/{name}`{env} does not exist: a team admin sets it with \
+                     `weir secrets set {team}/{name}`"
+                ),
+                false,
+            )
+        }
+        SecretsError::Aws { .. } => (e.to_string(), true),
+        other => (other.to_string(), false),
+    }
 }
 
 /// A `shell` task: `sh -c` the rendered command.
@@ -114,11 +265,16 @@ pub async fn shell(
         return Ok(Err(("the task is gone".into(), false)));
     };
     let eff = version.spec.effective(task);
+    let credentials = match credentials(shared, version, task, &IndexMap::new(), &ctx).await? {
+        Ok(c) => c,
+        Err(why) => return Ok(Err(why)),
+    };
     let prepared = (|| {
         // The one field rendered with shell quoting: it is the only one a shell parses.
         let rendered = template::render_shell(command, &ctx)
             .map_err(|e| (format!("cannot render `shell`: {}", e.message), true))?;
         let env = environment(run, ti, try_number, &folder.xcom_path(), &eff.env, &ctx)?;
+        let rendered = credentials.masker.mask(&rendered);
         let mut spec = LaunchSpec::new(ti.key.try_key(try_number), rendered, folder.path());
         spec.env = env;
         spec.timeout = eff.timeout;
@@ -128,7 +284,10 @@ pub async fn shell(
         };
         Ok(spec)
     })();
-    Ok(prepared)
+    Ok(prepared.map(|mut spec| {
+        let masker = credentials.apply(&mut spec);
+        (spec, masker)
+    }))
 }
 
 /// What a container try runs: the plan and the request the dispatcher placed.
@@ -154,6 +313,13 @@ pub async fn container(
         Err(why) => return Ok(Err(why)),
     };
     let team = version.spec.team.clone();
+    let Some(task) = version.spec.tasks.get(ti.key.task_id.as_str()) else {
+        return Ok(Err(("the task is gone".into(), false)));
+    };
+    let credentials = match credentials(shared, version, task, &plan.secrets, &ctx).await? {
+        Ok(c) => c,
+        Err(why) => return Ok(Err(why)),
+    };
     let prepared = (|| {
         let image = render(&plan.image, "`image`", &ctx)?;
         shared
@@ -171,16 +337,6 @@ pub async fn container(
             );
             return Err((why, false));
         }
-        if !plan.secrets.is_empty() {
-            let names: Vec<&str> = plan.secrets.keys().map(String::as_str).collect();
-            return Err((
-                format!(
-                    "the task asks for secrets ({}), and secrets are not available on this server yet",
-                    names.join(", ")
-                ),
-                false,
-            ));
-        }
         let list = |items: &Option<Vec<String>>,
                     what: &str|
          -> std::result::Result<Option<Vec<String>>, (String, bool)> {
@@ -194,10 +350,12 @@ pub async fn container(
             command.get_or_insert_with(Vec::new).extend(args);
         }
         let env = environment(run, ti, try_number, &folder.xcom_path(), &plan.env, &ctx)?;
-        let shown = std::iter::once(image.clone())
-            .chain(command.clone().unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let shown = credentials.masker.mask(
+            &std::iter::once(image.clone())
+                .chain(command.clone().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
         let mut launch = ContainerLaunch::new(image);
         launch.command = command;
         launch.workdir = plan.workdir.clone();
@@ -214,5 +372,8 @@ pub async fn container(
         spec.container = Some(launch);
         Ok(spec)
     })();
-    Ok(prepared)
+    Ok(prepared.map(|mut spec| {
+        let masker = credentials.apply(&mut spec);
+        (spec, masker)
+    }))
 }

@@ -155,6 +155,7 @@ async fn watched_after_restart(
     let version_hash = run.map(|r| r.version_hash).unwrap_or_default();
     let mut placement = None;
     let mut job_revision = None;
+    let mut masker = weir_core::mask::Masker::default();
     if let Ok(version) = shared
         .catalog
         .version(&shared.store, &key.dag_id, &version_hash)
@@ -175,6 +176,9 @@ async fn watched_after_restart(
             environment,
             request: need.request,
         });
+        // The adopted try's credentials, resolved again: its masker died with the
+        // previous process.
+        masker = crate::prepare::masker_for(shared, &version, task).await;
     }
     Ok(crate::tries::Watched {
         cancel: running.cancel_handle(),
@@ -182,6 +186,7 @@ async fn watched_after_restart(
         version_hash,
         placement,
         job_revision,
+        masker,
     })
 }
 

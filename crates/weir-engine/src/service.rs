@@ -29,6 +29,9 @@ use weir_core::platform::Backend as BackendKind;
 pub struct EngineOptions {
     pub clock: Arc<dyn Clock>,
     pub backends: Vec<(BackendKind, Arc<dyn weir_compute::Backend>)>,
+    /// The secrets service; None: one without a master key, so a task that asks for a
+    /// secret fails saying so.
+    pub secrets: Option<Arc<weir_secrets::Secrets>>,
 }
 
 impl Default for EngineOptions {
@@ -36,6 +39,7 @@ impl Default for EngineOptions {
         EngineOptions {
             clock: Arc::new(SystemClock),
             backends: Vec::new(),
+            secrets: None,
         }
     }
 }
@@ -72,7 +76,13 @@ impl Engine {
         store: Store,
         options: EngineOptions,
     ) -> Result<Engine> {
-        let EngineOptions { clock, backends } = options;
+        let EngineOptions {
+            clock,
+            backends,
+            secrets,
+        } = options;
+        let secrets =
+            secrets.unwrap_or_else(|| Arc::new(weir_secrets::Secrets::without_key(store.clone())));
         let mut config = config;
         // Tasks run in their own folders: the try folders (and `$WEIR_XCOM` in them) must
         // not be relative to the engine's working directory.
@@ -93,6 +103,7 @@ impl Engine {
             dispatcher: DispatchState::new(platform.clone()),
             catalog: Catalog::default(),
             tries: TryRegistry::default(),
+            secrets,
             platform,
             config,
             store,

@@ -21,6 +21,8 @@ pub(crate) struct Watched {
     pub placement: Option<RunningTry>,
     /// `job@revision` for a job task.
     pub job_revision: Option<String>,
+    /// The credentials the try was given, masked in what is recorded of it.
+    pub masker: weir_core::mask::Masker,
 }
 
 #[derive(Default)]

@@ -157,6 +157,7 @@ impl World {
             EngineOptions {
                 clock: Arc::new(self.clock.clone()),
                 backends: vec![(BackendKind::Process, backend)],
+                ..EngineOptions::default()
             },
         )
         .await

@@ -35,6 +35,7 @@ mod mapping;
 mod pools;
 mod records;
 mod rows;
+mod secrets;
 mod sql;
 mod task_instances;
 pub mod ti_search;
@@ -53,6 +54,7 @@ pub use connect::StoreOptions;
 pub use error::{Result, StoreError};
 pub use pools::{NewPool, PoolChange};
 pub use records::*;
+pub use secrets::{SealedValue, SecretRecord};
 pub use usage::UsageEntry;
 
 /// The default pool every task instance uses unless its task names another; created by

@@ -373,7 +373,7 @@ mod tests {
         let mut limit = LogLimit::unlimited();
         let mut log = LogFile {
             file,
-            masker: Masker::new(vec!["pw".into()]),
+            masker: Masker::new(["pw"]),
             resume,
             limit: &mut limit,
         };

@@ -136,7 +136,7 @@ impl Supervisor {
         let log_path = try_dir.join(LOG);
         let log_file =
             layout::open_append(&log_path).map_err(|e| ComputeError::io("open", &log_path, e))?;
-        let secrets = args
+        let secrets: Vec<String> = args
             .mask_env
             .iter()
             .filter_map(|name| {

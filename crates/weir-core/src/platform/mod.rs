@@ -258,6 +258,41 @@ pub struct Team {
     /// the team is an import error. Empty (the default): the team may be declared anywhere.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<String>,
+    /// Where the team's secrets live: Weir's own encrypted store (the default), or
+    /// AWS Secrets Manager (`secrets = { backend = "aws_secrets_manager", region =
+    /// "eu-west-1" }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<TeamSecrets>,
+}
+
+/// A team's secrets backend (`secrets = { … }` on its `[[teams]]` entry).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamSecrets {
+    #[serde(default)]
+    pub backend: SecretsBackendKind,
+    /// The AWS region (default: the SDK's, from the environment or profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Another endpoint than AWS's (a VPC endpoint, or a test server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The prefix of the team's secret names in AWS Secrets Manager; default
+    /// `weir/<team>/`. Give each team its own, and grant the server's IAM role only
+    /// these prefixes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+/// Where a team's secrets live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretsBackendKind {
+    /// Weir's database, sealed under the master key.
+    #[default]
+    Local,
+    /// AWS Secrets Manager.
+    AwsSecretsManager,
 }
 
 /// The `[auth]` table: sign-in beyond local users and API tokens.

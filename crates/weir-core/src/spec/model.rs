@@ -178,6 +178,13 @@ pub struct TaskSpec {
     /// With `job`: replaces the job definition's resources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// Environment variable → a secret of the DAG's team (`name` or `team/name`), set
+    /// for the try and masked in its log.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub secrets: IndexMap<String, String>,
+    /// Connections the try gets as `WEIR_CONN_<ID>` (Airflow's URI format), masked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<String>,
 }
 
 /// What a task does.

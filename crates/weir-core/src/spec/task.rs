@@ -28,6 +28,9 @@ pub struct TaskPositions {
     pub depends_on: Vec<(String, Pos)>,
     pub for_each: Option<Pos>,
     pub templates: Vec<TemplateSite>,
+    /// Every secret the task refers to (`secrets:` at task level and in `container:`),
+    /// with where.
+    pub secrets: Vec<(String, Pos)>,
 }
 
 fn templated(
@@ -316,7 +319,30 @@ pub fn read_task(
             .get("command")
             .and_then(|n| templated_list(n, "`command`", sites, diags)),
         resources: m.get("resources").and_then(|n| resources(n, diags)),
+        secrets: m
+            .get("secrets")
+            .and_then(|n| reader::string_map(n, "`secrets`", diags))
+            .map(|refs| {
+                refs.into_iter()
+                    .map(|(env, (name, pos))| {
+                        at.secrets.push((name.clone(), pos));
+                        (env, name)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        connections: m
+            .get("connections")
+            .and_then(|n| reader::string_list(n, "`connections`", diags))
+            .map(|ids| ids.into_iter().map(|(id, _)| id).collect())
+            .unwrap_or_default(),
     };
+    if let TaskKind::Container(c) = &spec.kind {
+        // The container's own `secrets:`; their positions were not kept by the reader.
+        for name in c.secrets.values() {
+            at.secrets.push((name.clone(), at.pos));
+        }
+    }
     at.depends_on = depends_on;
     if !matches!(spec.kind, TaskKind::Job(_)) {
         for key in ["command", "resources"] {

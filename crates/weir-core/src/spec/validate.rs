@@ -61,6 +61,21 @@ pub fn validate(read: &ReadDag, source: &str, diags: &mut Diags) {
     }
 
     for (id, at) in &read.tasks {
+        for (reference, pos) in &at.secrets {
+            if let Err(why) = crate::secrets::own_secret(&spec.team, reference) {
+                diags.push(
+                    Diagnostic::error(*pos, format!("task `{id}`: {why}"))
+                        .with_help(format!(
+                            "ask team `{}`'s admin to set the secret in your namespace: \
+                             `weir secrets set {}/NAME`",
+                            spec.team, spec.team
+                        )),
+                );
+            }
+        }
+    }
+
+    for (id, at) in &read.tasks {
         let task = spec.tasks.get(id);
         let fans_out = at.for_each.is_some();
         for site in &at.templates {

@@ -78,6 +78,31 @@ pub struct TemplateContext {
     /// The element of a `for_each` list this instance handles.
     #[serde(default)]
     pub item: Option<serde_json::Value>,
+    /// The connections the task may use (its team's and platform-wide ones), by id:
+    /// `{{ conn.warehouse.host }}`.
+    #[serde(default)]
+    pub conn: BTreeMap<String, TemplateConnection>,
+    /// Whether `conn.<id>.password` renders: only where the result goes into the try's
+    /// environment (where it is masked), never into a command the API shows.
+    #[serde(default)]
+    pub passwords_visible: bool,
+}
+
+/// A connection as templates see it (Airflow's names).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TemplateConnection {
+    pub conn_id: String,
+    pub conn_type: String,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub login: Option<String>,
+    pub schema: Option<String>,
+    /// `extra` as stored (text), and parsed (`extra_dejson`).
+    pub extra: Option<String>,
+    pub extra_dejson: serde_json::Map<String, serde_json::Value>,
+    /// The password in clear; rendered only when the context allows it.
+    #[serde(skip_serializing)]
+    pub password: Option<String>,
 }
 
 impl TemplateContext {
@@ -105,6 +130,8 @@ impl TemplateContext {
             variables: BTreeMap::new(),
             xcoms: BTreeMap::new(),
             item: None,
+            conn: BTreeMap::new(),
+            passwords_visible: false,
         }
     }
 }
@@ -155,7 +182,7 @@ pub struct UnknownName {
 }
 
 /// Every top-level name the context provides.
-pub const CONTEXT_NAMES: [&str; 22] = [
+pub const CONTEXT_NAMES: [&str; 23] = [
     "ds",
     "ds_nodash",
     "ts",
@@ -178,6 +205,7 @@ pub const CONTEXT_NAMES: [&str; 22] = [
     "task_instance",
     "macros",
     "item",
+    "conn",
 ];
 
 fn environment() -> &'static Environment<'static> {
@@ -224,6 +252,9 @@ fn format_value(
     state: &mut State,
     value: &Value,
 ) -> Result<(), minijinja::Error> {
+    if let Some(hidden) = value.downcast_object_ref::<objects::HiddenPassword>() {
+        return Err(hidden.error());
+    }
     let shell = matches!(state.auto_escape(), AutoEscape::Custom(mode) if mode == shell::MODE);
     let text = match value.kind() {
         ValueKind::Seq | ValueKind::Map => serde_json::to_string(value)

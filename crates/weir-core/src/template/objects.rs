@@ -99,7 +99,80 @@ pub(super) fn context_value(ctx: &TemplateContext) -> Value {
     if let Some(item) = &ctx.item {
         m.insert("item", json_value(item));
     }
+    m.insert(
+        "conn",
+        Value::from_object(Connections {
+            conns: ctx.conn.clone(),
+            passwords_visible: ctx.passwords_visible,
+        }),
+    );
     Value::from(m)
+}
+
+/// `conn`: the connections a task may use, by id.
+#[derive(Debug)]
+struct Connections {
+    conns: BTreeMap<String, super::TemplateConnection>,
+    passwords_visible: bool,
+}
+
+impl Object for Connections {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let c = self.conns.get(key.as_str()?)?;
+        let text = |v: &Option<String>| v.as_deref().map_or(Value::from(()), Value::from);
+        let password = match (&c.password, self.passwords_visible) {
+            (Some(p), true) => Value::from(p.as_str()),
+            (None, _) => Value::from(()),
+            (Some(_), false) => Value::from_object(HiddenPassword(c.conn_id.clone())),
+        };
+        let mut m: BTreeMap<&str, Value> = BTreeMap::new();
+        m.insert("conn_id", Value::from(c.conn_id.as_str()));
+        m.insert("conn_type", Value::from(c.conn_type.as_str()));
+        m.insert("host", text(&c.host));
+        m.insert("port", c.port.map_or(Value::from(()), Value::from));
+        m.insert("login", text(&c.login));
+        m.insert("schema", text(&c.schema));
+        m.insert("extra", text(&c.extra));
+        m.insert(
+            "extra_dejson",
+            json_value(&serde_json::Value::Object(c.extra_dejson.clone())),
+        );
+        m.insert("password", password);
+        Some(Value::from(m))
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<connections>")
+    }
+}
+
+/// A connection password where it may not render: any use of it is an error that
+/// says where it may go.
+#[derive(Debug)]
+pub(super) struct HiddenPassword(String);
+
+impl HiddenPassword {
+    pub(super) fn error(&self) -> Error {
+        invalid(format!(
+            "`conn.{}.password` renders only into the task's `env` (where it is masked), \
+             never into a command or field Weir records: set an env variable from it",
+            self.0
+        ))
+    }
+}
+
+impl Object for HiddenPassword {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
 }
 
 fn map<const N: usize>(entries: [(&'static str, Value); N]) -> Value {
