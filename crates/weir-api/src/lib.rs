@@ -28,6 +28,7 @@ pub mod problem;
 pub mod queues;
 pub mod runs;
 pub mod schema;
+pub mod secrets;
 pub mod task_instances;
 pub mod time;
 pub mod variables;
@@ -56,6 +57,7 @@ pub use import_errors::{ImportError, ImportErrorCollection};
 pub use job_definitions::{ExitRule, JobDefinition, JobDefinitionCollection, RetryStrategy};
 pub use pools::{Pool, PoolCollection};
 pub use problem::Problem;
+pub use secrets::{KeyRotation, Secret, SecretBody, SecretCollection};
 pub use queues::{ComputeEnvironment, Queue, QueueCollection, QueueDepth, WaitingTry};
 pub use runs::{
     BackfillRequest, BackfillResponse, DagRun, DagRunCollection, TriggerDagRun, UpdateDagRunState,

@@ -48,6 +48,7 @@ use crate::error::ApiError;
         (name = "Pool"),
         (name = "Monitoring"),
         (name = "Backfill", description = "Weir: runs for a range of past dates."),
+        (name = "Secret", description = "Weir: team-scoped secrets (metadata only; values go in, never out) and the master key."),
         (name = "Identity", description = "Weir: the caller, users, teams and members, API tokens, the audit trail."),
     ),
     components(

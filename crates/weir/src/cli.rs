@@ -66,6 +66,20 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Manage a team's secrets (team admins): set, list, delete; values go in, never out.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Manage connections (Airflow's): where and how tasks reach outside systems.
+    Connections {
+        #[command(subcommand)]
+        command: ConnectionsCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Show pools (slot limits shared by every team); platform admins set and delete them.
     Pools {
         #[command(subcommand)]
@@ -321,6 +335,11 @@ pub struct StandaloneArgs {
     /// The Docker daemon's socket. Default: /var/run/docker.sock.
     #[arg(long, env = "WEIR_DOCKER_SOCKET")]
     pub docker_socket: Option<PathBuf>,
+    /// The master key file that seals secrets and connection passwords (owner-only).
+    /// Default: `<home>/master.key`, created on first start. `WEIR_MASTER_KEY` (base64
+    /// keys, comma-separated, last one current) takes its place when set.
+    #[arg(long, env = "WEIR_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -479,6 +498,78 @@ pub enum VariablesCommand {
     List,
     Delete {
         key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Set a secret's value, read from standard input (or `--from-file`), never from the
+    /// command line, where other users could see it.
+    Set {
+        /// `TEAM/NAME`.
+        secret: String,
+        /// Read the value from this file instead of standard input (taken as it is,
+        /// without a final newline removed).
+        #[arg(long)]
+        from_file: Option<PathBuf>,
+    },
+    /// List secrets (metadata only): a team's, or every one you administer.
+    List {
+        /// Only this team's.
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// Delete a secret.
+    Delete {
+        /// `TEAM/NAME`.
+        secret: String,
+    },
+    /// Add a new master key and re-seal every secret and connection password under it
+    /// (platform admins).
+    RotateKey,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsCommand {
+    /// List connections (yours and platform-wide ones).
+    List,
+    /// Show one connection (never its password; credentials in `extra` as `***`).
+    Get {
+        /// The connection id.
+        id: String,
+    },
+    /// Create a connection, or change the given fields of an existing one.
+    Set {
+        /// The connection id.
+        id: String,
+        /// The type: `postgres`, `http`, `aws`, … (required to create).
+        #[arg(long = "type")]
+        conn_type: Option<String>,
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long)]
+        port: Option<i32>,
+        #[arg(long)]
+        login: Option<String>,
+        /// The schema (database) name.
+        #[arg(long)]
+        schema: Option<String>,
+        /// Extra settings as a JSON object.
+        #[arg(long)]
+        extra: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Read the password from standard input (never from the command line).
+        #[arg(long)]
+        password_stdin: bool,
+        /// The owning team of a new connection (default: your only admin team).
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// Delete a connection.
+    Delete {
+        /// The connection id.
+        id: String,
     },
 }
 

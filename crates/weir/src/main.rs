@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod dag_files;
 mod dags_test;
+mod master_key;
 mod platform_config;
 mod standalone;
 

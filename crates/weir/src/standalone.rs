@@ -108,7 +108,12 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
     config.parallelism = args.parallelism.max(1);
     config.jobs_folder = crate::platform_config::jobs_folder(args.jobs.as_deref(), &args.dags);
     config.docker_socket = args.docker_socket.clone();
-    let engine = Engine::start(config, store.clone()).await?;
+    let secrets = crate::master_key::secrets(&args, &store, &platform).await?;
+    let options = weir_engine::EngineOptions {
+        secrets: Some(secrets),
+        ..weir_engine::EngineOptions::default()
+    };
+    let engine = Engine::start_with(config, store.clone(), options).await?;
     let api_config = weir_server::ApiConfig::default();
     let admin_password = std::env::var("WEIR_ADMIN_PASSWORD").ok();
     match weir_server::ensure_admin(

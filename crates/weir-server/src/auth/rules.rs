@@ -27,7 +27,7 @@ pub enum Need {
     /// Create a variable or connection owned by the body's `team` (default: the caller's
     /// only admin team).
     CreateTeamObject,
-    /// Change the members of the team in the path.
+    /// Change the members (or the secrets) of the team in the path: its admins.
     ManageTeamPath,
     /// Create a token: for oneself, or (with a body `team`) a team's service token.
     CreateToken,
@@ -345,6 +345,37 @@ pub static RULES: &[(&str, &str, Rule)] = &[
         "DELETE",
         "/teams/{team_name}/members/{username}",
         change("team.remove_member", "team_member", ManageTeamPath),
+    ),
+    // Secrets: a team's admins manage them; nobody reads a value back.
+    (
+        "GET",
+        "/secrets",
+        read("secret.list", "secret", AdminOfAnyTeam),
+    ),
+    (
+        "POST",
+        "/secrets/rotateKey",
+        change("secret.rotate_key", "server", PlatformAdmin),
+    ),
+    (
+        "GET",
+        "/teams/{team_name}/secrets",
+        read("secret.list", "secret", ManageTeamPath),
+    ),
+    (
+        "GET",
+        "/teams/{team_name}/secrets/{secret_name}",
+        read("secret.read", "secret", ManageTeamPath),
+    ),
+    (
+        "PUT",
+        "/teams/{team_name}/secrets/{secret_name}",
+        change("secret.set", "secret", ManageTeamPath),
+    ),
+    (
+        "DELETE",
+        "/teams/{team_name}/secrets/{secret_name}",
+        change("secret.delete", "secret", ManageTeamPath),
     ),
     ("GET", "/users", read("user.list", "user", AdminOfAnyTeam)),
     (

@@ -73,9 +73,24 @@ pub fn connection(c: ConnectionRecord) -> Connection {
         login: c.login,
         schema: c.schema,
         port: c.port,
-        extra: c.extra,
+        extra: c.extra.map(|e| hide_credentials(&e)),
         team: c.team,
     }
+}
+
+/// `extra` with the values of fields named like credentials as `***` (Airflow shows
+/// them so too); text that is not a JSON object is shown as stored.
+fn hide_credentials(extra: &str) -> String {
+    let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(extra)
+    else {
+        return extra.to_owned();
+    };
+    for (key, value) in map.iter_mut() {
+        if weir_core::secrets::is_sensitive_key(key) && value.is_string() {
+            *value = serde_json::Value::String(weir_core::mask::MASK.to_owned());
+        }
+    }
+    serde_json::Value::Object(map).to_string()
 }
 
 fn count(n: usize) -> u64 {

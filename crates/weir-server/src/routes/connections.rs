@@ -1,6 +1,8 @@
 //! Connections: `GET|POST /connections` and `GET|PATCH|DELETE /connections/{connection_id}`,
 //! as in Airflow, plus Weir's `team` (the team that owns a connection, fixed when it is
-//! created). The password is write-only: it is stored, and no response carries it.
+//! created). The password is write-only: it is stored sealed under the master key, and
+//! no response carries it; `extra` fields named like credentials are sealed too, and
+//! shown as `***`.
 
 use axum::Json;
 use axum::extract::{Extension, State};
@@ -81,6 +83,53 @@ fn required(field: &str, value: Option<String>) -> Result<String, ApiError> {
             "`{field}`: Missing data for required field."
         ))),
     }
+}
+
+/// Seals what a connection holds of credentials before it is stored: the password, and
+/// `extra` fields named like credentials. An `extra` credential sent back as `***` (as
+/// a read showed it) keeps the value stored before.
+fn seal(
+    state: &AppState,
+    c: &mut ConnectionRecord,
+    before: Option<&ConnectionRecord>,
+) -> Result<(), ApiError> {
+    let secrets = state.engine.secrets();
+    let sealing = |e: weir_secrets::SecretsError| ApiError::bad_request(e.to_string());
+    if let Some(password) = &c.password
+        && !weir_secrets::is_sealed(password)
+    {
+        c.password = Some(secrets.seal_password(&c.conn_id, password).map_err(sealing)?);
+    }
+    let Some(text) = c.extra.as_deref() else {
+        return Ok(());
+    };
+    let Ok(Value::Object(mut extra)) = serde_json::from_str::<Value>(text) else {
+        // Not JSON: stored as given (Airflow allows it); nothing to find in it.
+        return Ok(());
+    };
+    let old: serde_json::Map<String, Value> = before
+        .and_then(|b| b.extra.as_deref())
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    let mut changed = false;
+    for (key, value) in extra.iter_mut() {
+        let Value::String(v) = value else { continue };
+        if !weir_core::secrets::is_sensitive_key(key) || weir_secrets::is_sealed(v) {
+            continue;
+        }
+        if v == weir_core::mask::MASK
+            && let Some(Value::String(kept)) = old.get(key)
+        {
+            *v = kept.clone();
+        } else {
+            *v = secrets.seal_extra(&c.conn_id, key, v).map_err(sealing)?;
+        }
+        changed = true;
+    }
+    if changed {
+        c.extra = Some(Value::Object(extra).to_string());
+    }
+    Ok(())
 }
 
 async fn load(state: &AppState, id: &str) -> Result<ConnectionRecord, ApiError> {
@@ -169,7 +218,7 @@ async fn create_connection(
             detail: format!("Connection already exist. ID: {conn_id}"),
         });
     }
-    let record = ConnectionRecord {
+    let mut record = ConnectionRecord {
         conn_id,
         conn_type,
         description: body.description.flatten(),
@@ -181,6 +230,7 @@ async fn create_connection(
         extra: body.extra.flatten(),
         team,
     };
+    seal(&state, &mut record, None)?;
     let stored = state.store().put_connection(&record).await?;
     Ok(Json(json::connection(stored)))
 }
@@ -238,6 +288,7 @@ async fn patch_connection(
         .unwrap_or_default();
     let body: ConnectionBody = from_value(raw)?;
     let mut c = load(&state, &path.id).await?;
+    let before = c.clone();
     if body
         .connection_id
         .as_deref()
@@ -286,6 +337,7 @@ async fn patch_connection(
     if let Some(port) = body.port.filter(|_| apply("port")) {
         c.port = port;
     }
+    seal(&state, &mut c, Some(&before))?;
     let stored = state.store().put_connection(&c).await?;
     Ok(Json(json::connection(stored)))
 }

@@ -18,6 +18,7 @@ mod logs;
 mod pools;
 mod queues;
 mod task_instances;
+mod secrets;
 mod teams;
 mod ti_lists;
 mod tokens;
@@ -59,6 +60,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(job_definitions::routes())
         .merge(users::routes())
         .merge(teams::routes())
+        .merge(secrets::routes())
         .merge(tokens::routes())
         .merge(audit_events::routes())
 }

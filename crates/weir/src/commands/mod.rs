@@ -4,6 +4,7 @@
 
 mod audit;
 mod client;
+mod connections;
 mod costs;
 mod credentials;
 mod dags;
@@ -13,6 +14,7 @@ mod passwords;
 mod pools;
 mod queues;
 mod runs;
+mod secrets;
 mod server;
 mod tasks;
 mod teams;
@@ -31,6 +33,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs { command, server } => runs::run(command, &server),
         Command::Tasks { command, server } => tasks::run(command, &server),
         Command::Variables { command, server } => variables::run(command, &server),
+        Command::Secrets { command, server } => secrets::run(command, &server),
+        Command::Connections { command, server } => connections::run(command, &server),
         Command::Pools { command, server } => pools::run(command, &server),
         Command::Costs(args) => costs::run(args),
         Command::Queues { command, server } => queues::run(command, &server),
