@@ -1,0 +1,380 @@
+//! Secrets through the real binary: set with the CLI (from standard input), given to a
+//! shell task and a container, and never found in clear — in any form a task may print
+//! it in — in the try logs, the API, the audit trail, the server's own log or the
+//! database files. Also: cross-team references refused at validation and at dispatch,
+//! a missing secret failing the try by name, connections in templates and as
+//! `WEIR_CONN_*`, and a key rotation that keeps everything readable.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use serde_json::Value;
+use support::server::{Server, find_files};
+
+const IMAGE: &str = "weir-test/busybox:latest";
+
+/// Has `"`, `/`, a space and `+`, so its JSON-escaped, URL-encoded and base64 forms all
+/// differ from it.
+const SECRET: &str = "Sup3r\"Secret/Val ue+x";
+/// A value over two lines (a key file), printed as it is.
+const PEM: &str = "-----BEGIN TEST KEY-----\nMIIBsecretLineOne42\nMIIBsecretLineTwo43\n-----END TEST KEY-----";
+const WAREHOUSE_PASSWORD: &str = "wh-Passw0rd!";
+
+/// Prints $S in every form, and once split across two writes; writes it into the XCom.
+const LEAK: &str = r#"echo "plain: $S"
+printf 'base64: %s\n' "$(printf %s "$S" | base64)"
+printf 'url: %s\n' "$(printf %s "$S" | sed -e 's/%/%25/g' -e 's/"/%22/g' -e 's|/|%2F|g' -e 's/ /%20/g' -e 's/+/%2B/g')"
+printf 'json: %s\n' "$(printf %s "$S" | sed 's/"/\\"/g')"
+printf 'split: %s' "${S%%Secret*}"; sleep 0.3; printf '%s\n' "Secret${S#*Secret}"
+echo "$PEM"
+printf '{"leak": "%s"}' "$(printf %s "$S" | sed 's/"/\\"/g')" > "$WEIR_XCOM"
+"#;
+
+fn dag(image_available: bool) -> String {
+    let script = LEAK.replace('\n', "\n      ");
+    let mut yaml = format!(
+        "dag: leaky\nteam: growth\ntasks:\n  shell_leak:\n    shell: |\n      {script}\n    secrets: {{S: db-password, PEM: growth/tls-key}}\n"
+    );
+    if image_available {
+        yaml.push_str(&format!(
+            "  box_leak:\n    container:\n      image: {IMAGE}\n      pull: never\n      command: [sh, -c, {}]\n      secrets: {{S: db-password}}\n    secrets: {{PEM: tls-key}}\n",
+            serde_json::to_string(LEAK).unwrap()
+        ));
+    }
+    yaml
+}
+
+/// A server whose DAGs start unpaused.
+fn start(files: &[(&str, &str)]) -> Server {
+    let mut server = Server::new(files);
+    server.args.push("--unpause-all".into());
+    server.restart();
+    server
+}
+
+fn image_available() -> bool {
+    let present = Command::new("docker")
+        .args(["image", "inspect", IMAGE])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        present || std::env::var_os("WEIR_REQUIRE_DOCKER").is_none(),
+        "the test image {IMAGE} is missing: run crates/weir-compute/scripts/build-test-image.sh (scripts/test does)"
+    );
+    present
+}
+
+/// `weir secrets set TEAM/NAME` with the value on standard input.
+fn set_secret(server: &Server, name: &str, value: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["secrets", "set", name])
+        .env("WEIR_SERVER", &server.url)
+        .env("WEIR_TOKEN", &server.token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(value.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("set (version"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Every form of every secret value the test gave out.
+fn forms() -> Vec<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut out = vec![
+        SECRET.to_string(),
+        b64.encode(SECRET),
+        "Sup3r%22Secret%2FVal%20ue%2Bx".to_string(),
+        serde_json::to_string(SECRET).unwrap().trim_matches('"').to_string(),
+        WAREHOUSE_PASSWORD.to_string(),
+    ];
+    out.extend(PEM.lines().filter(|l| l.contains("secretLine")).map(str::to_string));
+    out
+}
+
+fn assert_clean(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    for form in forms() {
+        assert!(
+            !text.contains(&form),
+            "{what} holds a secret in clear ({form:?})"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_reach_tasks_and_nowhere_else() {
+    let with_container = image_available();
+    let mut server = start(&[("leaky.yaml", &dag(with_container))]);
+    set_secret(&server, "growth/db-password", SECRET);
+    set_secret(&server, "growth/tls-key", PEM);
+
+    // Metadata only, with who set it and a version.
+    let (status, list) = server.get("/teams/growth/secrets").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["total_entries"], 2, "{list}");
+    assert_eq!(list["secrets"][0]["name"], "db-password");
+    assert_eq!(list["secrets"][0]["version"], 1);
+    assert_eq!(list["secrets"][0]["updated_by"], "admin");
+    assert_eq!(list["secrets"][0]["backend"], "local");
+
+    // A connection with a password, through the API.
+    let body = format!(
+        r#"{{"connection_id": "warehouse", "conn_type": "postgres", "host": "db.internal", "port": 5439, "login": "etl", "password": "{WAREHOUSE_PASSWORD}", "extra": "{{\"sslmode\": \"require\", \"api_token\": \"{WAREHOUSE_PASSWORD}\"}}", "team": "growth"}}"#
+    );
+    let (status, conn) = server.send("POST", "/connections", &body).await;
+    assert_eq!(status, 200, "{conn}");
+    assert!(conn.get("password").is_none(), "{conn}");
+    assert!(
+        conn["extra"].as_str().unwrap().contains(r#""api_token":"***""#),
+        "{conn}"
+    );
+
+    let run_id = server.trigger("leaky").await;
+    let run = server.wait_run_finished("leaky", &run_id).await;
+    let tasks: &[&str] = if with_container {
+        &["shell_leak", "box_leak"]
+    } else {
+        &["shell_leak"]
+    };
+    let mut api_answers = Vec::new();
+    for task in tasks {
+        let (_, log) = server
+            .get(&format!(
+                "/dags/leaky/dagRuns/{run_id}/taskInstances/{task}/logs/1?full_content=true"
+            ))
+            .await;
+        let text = log["content"].as_str().unwrap_or_default().to_string();
+        assert_eq!(run["state"], "success", "{task}: {text}");
+        for label in ["plain: ***", "base64: ***", "url: ***", "json: ***", "split: ***"] {
+            assert!(text.contains(label), "{task}: no `{label}` in\n{text}");
+        }
+        assert!(!text.contains("MIIB"), "{task}: the PEM's lines leaked\n{text}");
+        let (_, xcom) = server
+            .get(&format!(
+                "/dags/leaky/dagRuns/{run_id}/taskInstances/{task}/xcomEntries/return_value"
+            ))
+            .await;
+        assert!(xcom.to_string().contains("***"), "{task}: {xcom}");
+        let (_, ti) = server
+            .get(&format!("/dags/leaky/dagRuns/{run_id}/taskInstances/{task}"))
+            .await;
+        api_answers.push(log.to_string());
+        api_answers.push(xcom.to_string());
+        api_answers.push(ti.to_string());
+    }
+    let (_, audit) = server.get("/auditEvents?limit=1000").await;
+    assert!(
+        audit.to_string().contains("secret.set"),
+        "the audit trail has no secret.set: {audit}"
+    );
+    let (_, conn) = server.get("/connections/warehouse").await;
+    api_answers.push(audit.to_string());
+    api_answers.push(conn.to_string());
+    api_answers.push(list.to_string());
+    assert_clean("the API's answers", api_answers.join("\n").as_bytes());
+
+    // The files: try logs, the server's own log, the database (and its WAL).
+    for log in find_files(&server.home(), "log") {
+        assert_clean(&log.display().to_string(), &std::fs::read(&log).unwrap());
+    }
+    assert_clean("the server's log", server.output().as_bytes());
+    server.kill();
+    for name in ["weir.db", "weir.db-wal"] {
+        let path = server.home().join(name);
+        if path.exists() {
+            assert_clean(name, &std::fs::read(&path).unwrap());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_teams_secret_is_refused_at_validation_and_at_dispatch() {
+    let mut server = Server::new(&[
+        (
+            "thief.yaml",
+            "dag: thief\nteam: growth\ntasks:\n  steal:\n    shell: echo $PW\n    secrets: {PW: finance/db-password}\n",
+        ),
+        (
+            "job_thief.yaml",
+            "dag: job_thief\nteam: growth\ntasks:\n  steal: {job: stealer}\n",
+        ),
+        (
+            "missing.yaml",
+            "dag: missing\nteam: growth\ntasks:\n  need:\n    shell: echo $PW\n    secrets: {PW: no-such-secret}\n",
+        ),
+    ]);
+    server.args.push("--unpause-all".into());
+    // A job definition is checked when a try would use it: it names another team's secret.
+    let jobs = server.dir.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::write(
+        jobs.join("stealer.yaml"),
+        format!("job: stealer\nteam: growth\nimage: {IMAGE}\npull: never\ncommand: [sh, -c, 'echo $PW']\nsecrets: {{PW: finance/db-password}}\n"),
+    )
+    .unwrap();
+    server.restart();
+    set_secret(&server, "finance/db-password", "finance-only-value");
+
+    let (_, errors) = server.get("/importErrors").await;
+    let text = errors.to_string();
+    assert!(
+        text.contains("thief.yaml") && text.contains("team `finance`"),
+        "{errors}"
+    );
+
+    let run_id = server.trigger("job_thief").await;
+    let run = server.wait_run_finished("job_thief", &run_id).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    let (_, log) = server
+        .get(&format!(
+            "/dags/job_thief/dagRuns/{run_id}/taskInstances/steal/logs/1?full_content=true"
+        ))
+        .await;
+    let text = log["content"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("team `finance`") && !text.contains("finance-only-value"),
+        "{text}"
+    );
+
+    let run_id = server.trigger("missing").await;
+    let run = server.wait_run_finished("missing", &run_id).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    let (_, log) = server
+        .get(&format!(
+            "/dags/missing/dagRuns/{run_id}/taskInstances/need/logs/1?full_content=true"
+        ))
+        .await;
+    let text = log["content"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("secret `growth/no-such-secret`") && text.contains("does not exist"),
+        "{text}"
+    );
+}
+
+async fn log_of(server: &Server, run_id: &str, task: &str) -> String {
+    let (_, log) = server
+        .get(&format!(
+            "/dags/uses_conn/dagRuns/{run_id}/taskInstances/{task}/logs/1?full_content=true"
+        ))
+        .await;
+    log["content"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_reach_templates_and_env_and_survive_key_rotation() {
+    let dag = r#"dag: uses_conn
+team: growth
+tasks:
+  connect:
+    shell: |
+      echo "host={{ conn.warehouse.host }} port={{ conn.warehouse.port }} mode={{ conn.warehouse.extra_dejson.sslmode }}"
+      echo "uri=$WEIR_CONN_WAREHOUSE"
+      printf 'pw-sha=%s\n' "$(printf %s "$WEIR_CONN_WAREHOUSE_PASSWORD" | sha256sum | cut -c1-16)"
+      printf 'env-pw-sha=%s\n' "$(printf %s "$PW" | sha256sum | cut -c1-16)"
+      printf 'secret-sha=%s\n' "$(printf %s "$S" | sha256sum | cut -c1-16)"
+    env: {PW: "{{ conn.warehouse.password }}"}
+    connections: [warehouse]
+    secrets: {S: db-password}
+  shown:
+    shell: echo "{{ conn.warehouse.password }}"
+"#;
+    let mut server = start(&[("uses_conn.yaml", dag)]);
+    set_secret(&server, "growth/db-password", SECRET);
+    let body = format!(
+        r#"{{"connection_id": "warehouse", "conn_type": "postgres", "host": "db.internal", "port": 5439, "login": "etl", "password": "{WAREHOUSE_PASSWORD}", "extra": "{{\"sslmode\": \"require\"}}", "team": "growth"}}"#
+    );
+    let (status, conn) = server.send("POST", "/connections", &body).await;
+    assert_eq!(status, 200, "{conn}");
+
+    let sha = |v: &str| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(v.as_bytes()))[..16].to_string()
+    };
+    let check = |text: &str| {
+        assert!(
+            text.contains("host=db.internal port=5439 mode=require"),
+            "{text}"
+        );
+        assert!(text.contains("uri=***"), "{text}");
+        assert!(text.contains(&format!("pw-sha={}", sha(WAREHOUSE_PASSWORD))), "{text}");
+        assert!(text.contains(&format!("env-pw-sha={}", sha(WAREHOUSE_PASSWORD))), "{text}");
+        assert!(text.contains(&format!("secret-sha={}", sha(SECRET))), "{text}");
+    };
+
+    let run_id = server.trigger("uses_conn").await;
+    server.wait_run_finished("uses_conn", &run_id).await;
+    check(&log_of(&server, &run_id, "connect").await);
+    // A password in a command would be shown by the API: refused, saying where it may go.
+    let shown = log_of(&server, &run_id, "shown").await;
+    assert!(shown.contains("renders only into the task's `env`"), "{shown}");
+
+    // Rotate: a second key in the file, everything re-sealed under it and readable.
+    let before = std::fs::read_to_string(server.home().join("master.key")).unwrap();
+    let out = server.cli(&["secrets", "rotate-key"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("1 secrets and 1 connection passwords"), "{said}");
+    let after = std::fs::read_to_string(server.home().join("master.key")).unwrap();
+    let keys = |t: &str| t.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).count();
+    assert_eq!((keys(&before), keys(&after)), (1, 2));
+
+    // After a restart too: the key file holds both keys.
+    server.kill();
+    server.restart();
+    let run_id = server.trigger("uses_conn").await;
+    server.wait_run_finished("uses_conn", &run_id).await;
+    check(&log_of(&server, &run_id, "connect").await);
+    let _: Value = server.get("/connections/warehouse").await.1;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_master_key_stops_the_start_instead_of_hiding_secrets() {
+    let mut server = Server::start(&[]);
+    set_secret(&server, "growth/db-password", SECRET);
+    server.kill();
+    let key = server.home().join("master.key");
+    std::fs::rename(&key, server.dir.path().join("master.key.bak")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["standalone", "--port", "0", "--dags"])
+        .arg(server.dags())
+        .arg("--home")
+        .arg(server.home())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("restore the key file") && err.contains("master key"),
+        "{err}"
+    );
+    assert!(!key.exists(), "a new key was created over the old secrets");
+    // Short values could not be masked: refused when set.
+    std::fs::rename(server.dir.path().join("master.key.bak"), &key).unwrap();
+    server.restart();
+    let (status, body) = server
+        .send("PUT", "/teams/growth/secrets/short", r#"{"value": "abc"}"#)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("at least 4"), "{body}");
+}
