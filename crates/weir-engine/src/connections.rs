@@ -1,4 +1,3 @@
-#![allow(dead_code)] // used by sql and http tasks (in progress)
 //! The connections a try may use: looked up by id, refused when they belong to another
 //! team (platform-wide ones are everyone's), with the password readable only here.
 
