@@ -190,10 +190,13 @@ impl InlineBackend {
     }
 
     fn launch(&self, spec: LaunchSpec) -> Result<RunningTry> {
-        let work = spec.inline.clone().ok_or_else(|| ComputeError::Unsupported {
-            backend: "inline",
-            why: "the launch spec carries no inline work".into(),
-        })?;
+        let work = spec
+            .inline
+            .clone()
+            .ok_or_else(|| ComputeError::Unsupported {
+                backend: "inline",
+                why: "the launch spec carries no inline work".into(),
+            })?;
         layout::create_private_dir(&spec.try_dir)
             .map_err(|e| ComputeError::io("create", &spec.try_dir, e))?;
         let try_dir = fs::canonicalize(&spec.try_dir)
@@ -315,7 +318,9 @@ fn masker(spec: &LaunchSpec) -> Masker {
 fn mask_json(value: Value, masker: &Masker) -> Value {
     match value {
         Value::String(s) => Value::String(masker.mask(&s)),
-        Value::Array(items) => Value::Array(items.into_iter().map(|v| mask_json(v, masker)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| mask_json(v, masker)).collect())
+        }
         Value::Object(map) => Value::Object(
             map.into_iter()
                 .map(|(k, v)| (masker.mask(&k), mask_json(v, masker)))

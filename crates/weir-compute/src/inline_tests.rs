@@ -91,21 +91,31 @@ async fn success_writes_the_masked_xcom_and_the_log() {
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].ends_with("Z connected as weir:***"), "{text}");
     assert!(lines[2].ends_with("Z visible"), "{text}");
-    assert_eq!(lines[0].find(' '), Some(24), "RFC 3339 stamp with milliseconds");
+    assert_eq!(
+        lines[0].find(' '),
+        Some(24),
+        "RFC 3339 stamp with milliseconds"
+    );
     // The outcome is recorded, and the try cannot be submitted twice.
     let status = layout::read_status(&dir).expect("read").expect("status");
     assert_eq!(status.reason, EndReason::Exited);
     let again = InlineBackend::new()
         .submit(spec(&dir, Script::Forever))
         .await;
-    assert!(matches!(again, Err(ComputeError::AlreadyLaunched { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(ComputeError::AlreadyLaunched { .. })),
+        "{again:?}"
+    );
 }
 
 #[tokio::test]
 async fn failures_carry_the_masked_reason_and_whether_to_retry() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("try");
-    let script = Script::Answer(vec![], InlineResult::failed("HTTP 404 for user:hunter2", false));
+    let script = Script::Answer(
+        vec![],
+        InlineResult::failed("HTTP 404 for user:hunter2", false),
+    );
     let outcome = InlineBackend::new()
         .submit(spec(&dir, script))
         .await
@@ -127,7 +137,12 @@ async fn an_xcom_over_the_cap_fails_the_try() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("try");
     let big = "a".repeat(MAX_XCOM_BYTES as usize + 1);
-    let script = Script::Answer(vec![], InlineResult::Succeeded { xcom: Some(json!(big)) });
+    let script = Script::Answer(
+        vec![],
+        InlineResult::Succeeded {
+            xcom: Some(json!(big)),
+        },
+    );
     let outcome = InlineBackend::new()
         .submit(spec(&dir, script))
         .await
@@ -156,7 +171,11 @@ async fn a_timeout_raises_the_stop_signal_and_reports_timed_out() {
         .await;
     assert_eq!(outcome.reason, EndReason::TimedOut);
     assert!(saw.load(Ordering::SeqCst), "the work was told to stop");
-    assert!(log(&dir).contains("[weir] timed out after 100ms"), "{}", log(&dir));
+    assert!(
+        log(&dir).contains("[weir] timed out after 100ms"),
+        "{}",
+        log(&dir)
+    );
 }
 
 #[tokio::test]
@@ -180,7 +199,11 @@ async fn a_cancel_stops_the_work_and_a_deaf_one_is_abandoned() {
         .expect("submit");
     running.cancel();
     assert_eq!(running.wait().await.reason, EndReason::Cancelled);
-    assert!(log(&dir).contains("did not stop within 50ms; abandoned"), "{}", log(&dir));
+    assert!(
+        log(&dir).contains("did not stop within 50ms; abandoned"),
+        "{}",
+        log(&dir)
+    );
 }
 
 #[tokio::test]
@@ -200,7 +223,10 @@ async fn adoption_after_a_restart() {
     }
     // A submit after that verdict refuses to run.
     let late = backend.submit(spec(&empty, Script::Forever)).await;
-    assert!(matches!(late, Err(ComputeError::AlreadyLaunched { .. })), "{late:?}");
+    assert!(
+        matches!(late, Err(ComputeError::AlreadyLaunched { .. })),
+        "{late:?}"
+    );
 
     // Launched, no outcome: it died with the server.
     let died = tmp.path().join("died");
@@ -217,7 +243,12 @@ async fn adoption_after_a_restart() {
 
     // Finished while recorded: the outcome, with its XCom.
     let done = tmp.path().join("done");
-    let script = Script::Answer(vec![], InlineResult::Succeeded { xcom: Some(json!(7)) });
+    let script = Script::Answer(
+        vec![],
+        InlineResult::Succeeded {
+            xcom: Some(json!(7)),
+        },
+    );
     backend
         .submit(spec(&done, script))
         .await

@@ -246,9 +246,11 @@ async fn inline_connection(
     version: &DagVersion,
     conn_id: &str,
 ) -> Result<std::result::Result<crate::connections::Connection, (String, bool)>> {
-    Ok(crate::connections::resolve(shared, &version.spec.team, conn_id)
-        .await?
-        .map_err(|why| (why, false)))
+    Ok(
+        crate::connections::resolve(shared, &version.spec.team, conn_id)
+            .await?
+            .map_err(|why| (why, false)),
+    )
 }
 
 /// A launch spec for the inline backend, its connection password marked secret.
@@ -283,7 +285,11 @@ async fn sql_file(
     };
     let dag_file = std::path::PathBuf::from(&dag.file_path);
     let dir = dag_file.parent().unwrap_or(Path::new("")).to_path_buf();
-    let root = shared.config.dags_folder.clone().unwrap_or_else(|| dir.clone());
+    let root = shared
+        .config
+        .dags_folder
+        .clone()
+        .unwrap_or_else(|| dir.clone());
     let path = dir.join(file);
     let shown = file.to_string();
     let read = tokio::task::spawn_blocking(move || {
@@ -345,8 +351,9 @@ pub async fn sql(
             .iter()
             .enumerate()
             .map(|(i, value)| match value {
-                serde_json::Value::String(s) => render(s, &format!("parameter ${}", i + 1), &ctx)
-                    .map(serde_json::Value::String),
+                serde_json::Value::String(s) => {
+                    render(s, &format!("parameter ${}", i + 1), &ctx).map(serde_json::Value::String)
+                }
                 other => Ok(other.clone()),
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -406,7 +413,12 @@ pub async fn http(
         let headers = task
             .headers
             .iter()
-            .map(|(name, value)| Ok((name.clone(), render(value, &format!("header `{name}`"), &ctx)?)))
+            .map(|(name, value)| {
+                Ok((
+                    name.clone(),
+                    render(value, &format!("header `{name}`"), &ctx)?,
+                ))
+            })
             .collect::<std::result::Result<Vec<_>, (String, bool)>>()?;
         let body = match (&task.body, &task.json) {
             (Some(text), _) => HttpBody::Text(render(text, "`body`", &ctx)?),

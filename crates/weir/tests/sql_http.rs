@@ -119,7 +119,10 @@ tasks:
     );
     let log = h.log(&run, "rows", 1).await;
     assert!(log.contains("statement 1: 3 row(s)"), "{log}");
-    assert!(log.contains("committed: 1 statement(s), 3 row(s) affected"), "{log}");
+    assert!(
+        log.contains("committed: 1 statement(s), 3 row(s) affected"),
+        "{log}"
+    );
     // The rendered SQL is what the instance shows it ran.
     let ti = h.ti(&run, "rows", -1).await;
     assert!(
@@ -153,12 +156,11 @@ async fn a_failing_statement_rolls_everything_back_and_says_where() {
         )
         .await;
     assert_eq!(run.state, DagRunState::Failed);
-    let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM {table}"
-    )))
-    .fetch_one(&mut db)
-    .await
-    .expect("count");
+    let count: i64 =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&mut db)
+            .await
+            .expect("count");
     assert_eq!(count, 0, "the inserts were rolled back");
     let log = h.log(&run, "load", 1).await;
     assert!(log.contains("statement 2: 1 row(s)"), "{log}");
@@ -199,12 +201,19 @@ async fn a_timeout_cancels_the_query_on_the_server() {
             json!({}),
         )
         .await;
-    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(run.state, DagRunState::Failed);
     let tries = h.tries(&run, "slow").await;
     assert_eq!(tries[0].reason.as_deref(), Some("timed out"));
     let log = h.log(&run, "slow", 1).await;
-    assert!(log.contains("cancelled the query of server process"), "{log}");
+    assert!(
+        log.contains("cancelled the query of server process"),
+        "{log}"
+    );
     // The query is not running on the server any more (its connection is closed, too).
     let mut db = pg(&url).await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -219,7 +228,10 @@ async fn a_timeout_cancels_the_query_on_the_server() {
         if running == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "the query still runs on the server");
+        assert!(
+            Instant::now() < deadline,
+            "the query still runs on the server"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -262,7 +274,9 @@ async fn another_teams_connection_is_refused() {
     for task in ["q", "h"] {
         let log = h.log(&run, task, 1).await;
         assert!(
-            log.contains("connection `theirs` belongs to team `other`, and this task is team `t`'s"),
+            log.contains(
+                "connection `theirs` belongs to team `other`, and this task is team `t`'s"
+            ),
             "{log}"
         );
         assert!(!log.contains("their-secret"), "{log}");
@@ -342,7 +356,11 @@ async fn http_json_to_xcom_with_basic_auth_and_the_password_masked() {
     let xcom = h.xcom(&run, "call").await.expect("xcom");
     // Basic auth from the connection (base64 of `svc:s3cr3t-pass`).
     assert_eq!(xcom["authorization"], json!("Basic c3ZjOnMzY3IzdC1wYXNz"));
-    assert_eq!(xcom["echo"], json!("pw ***"), "the password is masked in XCom");
+    assert_eq!(
+        xcom["echo"],
+        json!("pw ***"),
+        "the password is masked in XCom"
+    );
     let ds = run.logical_date.format("%Y-%m-%d").to_string();
     assert_eq!(xcom["day"], json!(ds));
     let log = h.log(&run, "call", 1).await;

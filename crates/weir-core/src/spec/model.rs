@@ -433,11 +433,7 @@ impl StatusPattern {
     pub fn matches(&self, status: u16) -> bool {
         let code = status.to_string();
         let (pattern, code) = (self.0.as_bytes(), code.as_bytes());
-        code.len() == 3
-            && pattern
-                .iter()
-                .zip(code)
-                .all(|(p, c)| *p == b'x' || p == c)
+        code.len() == 3 && pattern.iter().zip(code).all(|(p, c)| *p == b'x' || p == c)
     }
 
     pub fn as_str(&self) -> &str {

@@ -12,8 +12,11 @@ fn connection(m: &mut MapReader<'_>, required: bool, diags: &mut Diags) -> Optio
     if let Some(pos) = m.key_pos("conn") {
         m.get("conn");
         diags.push(
-            Diagnostic::error(pos, format!("{} names its connection with `connection`", m.what()))
-                .with_help("rename `conn:` to `connection:`"),
+            Diagnostic::error(
+                pos,
+                format!("{} names its connection with `connection`", m.what()),
+            )
+            .with_help("rename `conn:` to `connection:`"),
         );
         return None;
     }
@@ -89,8 +92,11 @@ pub(super) fn read_sql(
         let path = reader::string(n, "`file`", diags)?;
         if path.starts_with('/') || path.is_empty() {
             diags.push(
-                Diagnostic::error(n.pos, format!("`file` must be a path relative to the DAG file, not `{path}`"))
-                    .with_help("put the SQL file in the DAG folder, e.g. `file: sql/revenue.sql`"),
+                Diagnostic::error(
+                    n.pos,
+                    format!("`file` must be a path relative to the DAG file, not `{path}`"),
+                )
+                .with_help("put the SQL file in the DAG folder, e.g. `file: sql/revenue.sql`"),
             );
             return None;
         }
@@ -102,8 +108,9 @@ pub(super) fn read_sql(
         (None, None) => {
             if !both && m.key_pos("query").is_none() && m.key_pos("file").is_none() {
                 diags.push(
-                    Diagnostic::error(node.pos, "`sql` needs a `query` or a `file`")
-                        .with_help("e.g. `query: SELECT count(*) FROM orders WHERE day = '{{ ds }}'`"),
+                    Diagnostic::error(node.pos, "`sql` needs a `query` or a `file`").with_help(
+                        "e.g. `query: SELECT count(*) FROM orders WHERE day = '{{ ds }}'`",
+                    ),
                 );
             }
             None
@@ -184,7 +191,9 @@ fn parameters(
                             item.kind_name()
                         ),
                     )
-                    .with_help("pass structured values as JSON text and cast them in SQL (`$1::jsonb`)"),
+                    .with_help(
+                        "pass structured values as JSON text and cast them in SQL (`$1::jsonb`)",
+                    ),
                 );
                 continue;
             }
@@ -276,9 +285,7 @@ fn json_templates(node: &Node, sites: &mut Vec<TemplateSite>) {
             }
         }
         Value::Seq(items) => items.iter().for_each(|n| json_templates(n, sites)),
-        Value::Map(entries) => entries
-            .iter()
-            .for_each(|e| json_templates(&e.value, sites)),
+        Value::Map(entries) => entries.iter().for_each(|e| json_templates(&e.value, sites)),
     }
 }
 

@@ -38,7 +38,10 @@ fn sql_reads_every_field_and_round_trips() {
     };
     assert_eq!(sql.connection, "warehouse");
     assert!(matches!(&sql.source, SqlSource::Query(q) if q.starts_with("SELECT")));
-    assert_eq!(sql.parameters, vec![json!("{{ ds }}"), json!(3), json!(true), json!(null)]);
+    assert_eq!(
+        sql.parameters,
+        vec![json!("{{ ds }}"), json!(3), json!(true), json!(null)]
+    );
     assert_eq!((sql.output, sql.max_rows), (SqlOutput::Rows, Some(50)));
     // Stored as JSON and read back, as a DAG version is.
     let stored = serde_json::to_value(&kind).expect("json");
@@ -73,8 +76,12 @@ fn sql_diagnostics() {
     assert_eq!(msg, "`sql` needs a `connection`");
     let (_, _, msg, _) = error("    sql: {connection: w, file: /etc/passwd}\n");
     assert!(msg.contains("relative to the DAG file"), "{msg}");
-    let (line, col, msg, help) = error("    sql: {connection: w, query: SELECT 1, output: first_rows}\n");
-    assert_eq!((line, col, msg.as_str()), (5, 51, "unknown `output` `first_rows`"));
+    let (line, col, msg, help) =
+        error("    sql: {connection: w, query: SELECT 1, output: first_rows}\n");
+    assert_eq!(
+        (line, col, msg.as_str()),
+        (5, 51, "unknown `output` `first_rows`")
+    );
     assert_eq!(help.as_deref(), Some("did you mean `first_row`?"));
     let (_, _, msg, _) =
         error("    sql: {connection: w, query: SELECT $1, parameters: [{a: 1}]}\n");
@@ -98,7 +105,11 @@ fn http_reads_every_field() {
     assert_eq!(http.connection.as_deref(), Some("api"));
     assert_eq!(http.method, "POST");
     assert_eq!(http.json, Some(json!({"day": "{{ ds }}", "n": 3})));
-    let statuses: Vec<&str> = http.expect_status.iter().map(StatusPattern::as_str).collect();
+    let statuses: Vec<&str> = http
+        .expect_status
+        .iter()
+        .map(StatusPattern::as_str)
+        .collect();
     assert_eq!(statuses, ["2xx", "404"]);
     assert_eq!(http.output, HttpOutput::Json);
     assert_eq!(http.timeout.map(|t| t.0.as_secs()), Some(5));

@@ -106,7 +106,9 @@ impl HttpWork {
         if self.expect_status.is_empty() {
             status.is_success()
         } else {
-            self.expect_status.iter().any(|p| p.matches(status.as_u16()))
+            self.expect_status
+                .iter()
+                .any(|p| p.matches(status.as_u16()))
         }
     }
 
@@ -114,7 +116,11 @@ impl HttpWork {
         if self.expect_status.is_empty() {
             "2xx".into()
         } else {
-            let all: Vec<&str> = self.expect_status.iter().map(StatusPattern::as_str).collect();
+            let all: Vec<&str> = self
+                .expect_status
+                .iter()
+                .map(StatusPattern::as_str)
+                .collect();
             all.join(", ")
         }
     }
@@ -163,7 +169,11 @@ impl HttpWork {
         let expected = self.expected(status);
         let wanted = expected && self.output != HttpOutput::None;
         if !expected || wanted {
-            let cap = if wanted { MAX_XCOM_BYTES as usize } else { SHOWN_BODY };
+            let cap = if wanted {
+                MAX_XCOM_BYTES as usize
+            } else {
+                SHOWN_BODY
+            };
             let body = match read_capped(&mut response, cap).await {
                 Ok(body) => body,
                 Err(e) => {
@@ -172,7 +182,8 @@ impl HttpWork {
                 }
             };
             if !expected {
-                let shown = String::from_utf8_lossy(&body.bytes[..body.bytes.len().min(SHOWN_BODY)]);
+                let shown =
+                    String::from_utf8_lossy(&body.bytes[..body.bytes.len().min(SHOWN_BODY)]);
                 if !shown.trim().is_empty() {
                     log.line(&format!("response body: {shown}"));
                 }
@@ -267,11 +278,20 @@ mod tests {
             Ok("http://api.example.com:8080/v1/items")
         );
         let c = conn("api.example.com", "https", None, None);
-        assert_eq!(full_url("v1", Some(&c)).as_deref(), Ok("https://api.example.com/v1"));
+        assert_eq!(
+            full_url("v1", Some(&c)).as_deref(),
+            Ok("https://api.example.com/v1")
+        );
         let c = conn("api.example.com", "http", Some("https"), None);
-        assert_eq!(full_url("", Some(&c)).as_deref(), Ok("https://api.example.com/"));
+        assert_eq!(
+            full_url("", Some(&c)).as_deref(),
+            Ok("https://api.example.com/")
+        );
         let c = conn("https://api.example.com/", "http", None, None);
-        assert_eq!(full_url("x", Some(&c)).as_deref(), Ok("https://api.example.com/x"));
+        assert_eq!(
+            full_url("x", Some(&c)).as_deref(),
+            Ok("https://api.example.com/x")
+        );
         // An absolute URL wins; a relative one needs a connection.
         assert_eq!(
             full_url("http://other/x", Some(&c)).as_deref(),

@@ -18,9 +18,7 @@ use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use serde_json::{Map, Value};
-use sqlx::postgres::{
-    PgConnectOptions, PgConnection, PgDatabaseError, PgErrorPosition, PgSslMode,
-};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgErrorPosition, PgSslMode};
 use sqlx::{Connection as _, Either, Executor, Postgres};
 use weir_compute::{BoxFuture, InlineContext, InlineLog, InlineResult, InlineWork};
 use weir_core::spec::model::SqlOutput;
@@ -72,7 +70,11 @@ pub fn connect_options(conn: &Connection) -> Result<PgConnectOptions, String> {
     let Some(login) = conn.login.as_deref().filter(|l| !l.is_empty()) else {
         return Err(format!("connection `{}` has no login", conn.conn_id));
     };
-    let default_port = if conn.conn_type == "redshift" { 5439 } else { 5432 };
+    let default_port = if conn.conn_type == "redshift" {
+        5439
+    } else {
+        5432
+    };
     let ssl_mode = match conn.extra.get("sslmode").and_then(Value::as_str) {
         None => PgSslMode::Prefer,
         Some(mode) => mode.parse().map_err(|_| {
@@ -87,7 +89,12 @@ pub fn connect_options(conn: &Connection) -> Result<PgConnectOptions, String> {
         .port(conn.port.unwrap_or(default_port))
         .username(login)
         .password(conn.password.as_deref().unwrap_or(""))
-        .database(conn.schema.as_deref().filter(|s| !s.is_empty()).unwrap_or(login))
+        .database(
+            conn.schema
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .unwrap_or(login),
+        )
         .ssl_mode(ssl_mode)
         .application_name("weir")
         .statement_cache_capacity(0))
@@ -386,7 +393,11 @@ mod tests {
             })
         );
         assert_eq!(locate(sql, 24).map(|p| (p.line, p.column)), Some((3, 2)));
-        assert_eq!(locate("é x", 3).map(|p| p.column), Some(3), "characters, not bytes");
+        assert_eq!(
+            locate("é x", 3).map(|p| p.column),
+            Some(3),
+            "characters, not bytes"
+        );
         assert_eq!(locate(sql, 0), None);
         assert_eq!(locate(sql, 500), None);
     }
@@ -407,7 +418,10 @@ mod tests {
             ..conn
         };
         let options = connect_options(&conn).expect("valid");
-        assert_eq!((options.get_port(), options.get_database()), (5439, Some("u")));
+        assert_eq!(
+            (options.get_port(), options.get_database()),
+            (5439, Some("u"))
+        );
         let conn = Connection { host: None, ..conn };
         assert!(connect_options(&conn).is_err());
     }

@@ -206,7 +206,13 @@ mod tests {
         assert_eq!(numeric("NaN"), Value::String("NaN".into()));
         assert_eq!(from_text("INT8", "42"), serde_json::json!(42));
         assert_eq!(from_text("BOOL", "t"), Value::Bool(true));
-        assert_eq!(from_text("JSONB", r#"{"a":1}"#), serde_json::json!({"a": 1}));
-        assert_eq!(from_text("DATE", "2026-01-01"), serde_json::json!("2026-01-01"));
+        assert_eq!(
+            from_text("JSONB", r#"{"a":1}"#),
+            serde_json::json!({"a": 1})
+        );
+        assert_eq!(
+            from_text("DATE", "2026-01-01"),
+            serde_json::json!("2026-01-01")
+        );
     }
 }
