@@ -5,7 +5,10 @@ use serde_json::json;
 use crate::spec::load_file;
 use crate::spec::model::*;
 
-fn task(body: &str) -> Result<TaskKind, Vec<(u32, u32, String, Option<String>)>> {
+/// An error: line, column, message, help.
+type Found = (u32, u32, String, Option<String>);
+
+fn task(body: &str) -> Result<TaskKind, Vec<Found>> {
     let src = format!("dag: d\nteam: t\ntasks:\n  x:\n{body}");
     let report = load_file(&src);
     let errors: Vec<_> = report
@@ -21,7 +24,7 @@ fn task(body: &str) -> Result<TaskKind, Vec<(u32, u32, String, Option<String>)>>
     Ok(dag.tasks["x"].kind.clone())
 }
 
-fn error(body: &str) -> (u32, u32, String, Option<String>) {
+fn error(body: &str) -> Found {
     let errors = task(body).expect_err("an error");
     assert_eq!(errors.len(), 1, "{errors:#?}");
     errors.into_iter().next().expect("one")
