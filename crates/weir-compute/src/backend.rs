@@ -32,6 +32,7 @@
 //! | the command could not be started | `LaunchFailed(why)` | `None` |
 //! | the backend lost it (supervisor or node gone, no result recorded) | `Lost(why)` | `None` |
 //! | found by `adopt` never to have started (see below) | `NeverStarted(why)` | `None` |
+//! | work the server ran itself (inline) failed | `Failed { why, retryable }` | `None` |
 //!
 //! A try that ends after its timeout fired or after a cancel reports `TimedOut` /
 //! `Cancelled` even if it managed to exit 0 during the grace period: the engine asked for
@@ -96,6 +97,7 @@ pub use weir_core::lifecycle::{EndReason, TryOutcome};
 
 use crate::container::ContainerLaunch;
 use crate::error::Result;
+use crate::inline::InlineWork;
 use crate::sandbox::Sandbox;
 use crate::try_folder::TryFolder;
 
@@ -104,7 +106,7 @@ use crate::try_folder::TryFolder;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What to run for one try.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LaunchSpec {
     pub key: TryKey,
     /// The command line, run with `sh -c`.
@@ -125,6 +127,38 @@ pub struct LaunchSpec {
     /// For the process backend: run the command in this sandbox (see
     /// [`crate::sandbox`]); `None` runs it as the server's user, unconfined.
     pub sandbox: Option<Sandbox>,
+    /// For the inline backend: the work the server does itself (a query, a request);
+    /// `command` is then only what the try shows. Other backends ignore it.
+    pub inline: Option<Arc<dyn InlineWork>>,
+}
+
+impl fmt::Debug for LaunchSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Secret values never reach a debug print either.
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| {
+                let shown = if self.secret_env.contains(k) {
+                    "***"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("LaunchSpec")
+            .field("key", &self.key)
+            .field("command", &self.command)
+            .field("env", &env)
+            .field("secret_env", &self.secret_env)
+            .field("try_dir", &self.try_dir)
+            .field("timeout", &self.timeout)
+            .field("container", &self.container)
+            .field("sandbox", &self.sandbox)
+            .field("inline", &self.inline.as_ref().map(|_| "<inline work>"))
+            .finish()
+    }
 }
 
 impl LaunchSpec {
@@ -139,6 +173,21 @@ impl LaunchSpec {
             timeout: None,
             container: None,
             sandbox: None,
+            inline: None,
+        }
+    }
+
+    /// A spec for the inline backend: the server runs `work` itself; `shown` is what
+    /// the try records as its command (e.g. the rendered SQL).
+    pub fn for_inline(
+        key: TryKey,
+        work: Arc<dyn InlineWork>,
+        shown: impl Into<String>,
+        try_dir: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            inline: Some(work),
+            ..Self::new(key, shown, try_dir)
         }
     }
 

@@ -13,11 +13,15 @@
 //! - [`DockerBackend`] (`docker`): `container` tasks as Docker containers, through the
 //!   Docker Engine API ([`docker`]); the container is named after the try, so it is found
 //!   again after a restart.
+//! - [`InlineBackend`] (`inline`): work the server does itself (`sql` queries, `http`
+//!   requests), given as an [`InlineWork`] ([`inline`]); it dies with the server, so
+//!   adoption reports it lost.
 
 pub mod backend;
 pub mod container;
 pub mod docker;
 pub mod host;
+pub mod inline;
 pub mod layout;
 pub mod process;
 pub mod sandbox;
@@ -34,6 +38,7 @@ pub use container::{ContainerLaunch, HostMount, PullPolicy};
 pub use docker::{DockerBackend, DockerConfig, HostCapacity};
 pub use error::{ComputeError, Result};
 pub use host::{HostResources, effective_platform};
+pub use inline::{InlineBackend, InlineContext, InlineLog, InlineResult, InlineWork, StopSignal};
 pub use process::ProcessBackend;
 pub use sandbox::Sandbox;
 pub use try_folder::{MAX_XCOM_BYTES, TryFolder};

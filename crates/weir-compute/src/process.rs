@@ -276,7 +276,7 @@ struct Ctx {
 
 /// The outcome future of a watcher task; a watcher that panicked or was aborted (runtime
 /// shutdown) leaves the try without a known outcome.
-fn joined(task: JoinHandle<TryOutcome>) -> BoxFuture<'static, TryOutcome> {
+pub(crate) fn joined(task: JoinHandle<TryOutcome>) -> BoxFuture<'static, TryOutcome> {
     Box::pin(async move {
         task.await.unwrap_or_else(|e| {
             let now = Utc::now();

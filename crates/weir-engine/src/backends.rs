@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing::warn;
-use weir_compute::{Backend, ComputeError, ProcessBackend};
+use weir_compute::{Backend, ComputeError, InlineBackend, ProcessBackend};
 use weir_core::platform::{Backend as BackendKind, PlatformConfig};
 
 use crate::config::EngineConfig;
@@ -31,8 +31,9 @@ pub(crate) struct Backends {
 }
 
 impl Backends {
-    /// The local process backend always (shell tasks, and tries recorded by it), and one
-    /// backend per other kind the platform's compute environments use.
+    /// The local process backend always (shell tasks, and tries recorded by it), the
+    /// inline one always (sql and http tasks, run by the server itself), and one backend
+    /// per other kind the platform's compute environments use.
     /// `given`: the caller's own backends (a test's scripted one), which replace the
     /// configured ones of their kind.
     pub fn new(config: &EngineConfig, given: Vec<(BackendKind, Arc<dyn Backend>)>) -> Self {
@@ -46,12 +47,16 @@ impl Backends {
                     .with_server_environment(config.server_environment.clone()),
             ),
         );
+        by_kind.insert(
+            BackendKind::Inline,
+            Arc::new(InlineBackend::new().with_log_limit(log_max_bytes)),
+        );
         for env in &config.platform.compute_environments {
             if by_kind.contains_key(&env.backend) {
                 continue;
             }
             let backend: Arc<dyn Backend> = match env.backend {
-                BackendKind::Process => continue,
+                BackendKind::Process | BackendKind::Inline => continue,
                 BackendKind::Docker => Arc::new(docker_backend(config, log_max_bytes)),
             };
             by_kind.insert(env.backend, backend);

@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::launch::{Started, start_try};
 use crate::queues::WaitingView;
 use crate::shared::Shared;
-use crate::workload::{Need, need};
+use crate::workload::{Need, TaskWork, need};
 
 /// Dispatches what may run now. Returns the runs in which something finished on the
 /// spot (noop, refused or never-fitting tasks), which need planning again.
@@ -63,12 +63,14 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
             continue;
         };
         let need = need(&version.spec, task, &jobs);
-        let Some(workload) = need.workload() else {
+        let inline = matches!(need.work, TaskWork::Inline);
+        let workload = need.workload();
+        if workload.is_none() && !inline {
             // Noop and refused kinds take no capacity: settle them now.
             start_try(shared, run, &version, &ti, &need, None).await?;
             replan.insert(run_key);
             continue;
-        };
+        }
         if !dag_room.contains_key(&ti.key.dag_id) {
             let busy = shared.store.count_running_for_dag(&ti.key.dag_id).await?;
             dag_room.insert(
@@ -103,6 +105,31 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
                 pool: ti.pool.clone(),
             }),
             _ => None,
+        };
+        if inline {
+            // Work the server does itself has no environment to be placed in: it starts
+            // now, within the parallelism, the DAG's `max_active_tasks` and its pool.
+            if hold.is_none() && shared.tries.in_flight() < shared.config.parallelism {
+                match start_try(shared, run, &version, &ti, &need, None).await {
+                    Ok(Started::Launched) => {
+                        if let Some(room) = dag_room.get_mut(&ti.key.dag_id) {
+                            *room -= 1;
+                        }
+                        if let Some(PoolRoom::Slots(room)) = pool_room.get_mut(&ti.pool) {
+                            *room -= 1;
+                        }
+                    }
+                    Ok(Started::Finished) => {
+                        replan.insert(run_key);
+                    }
+                    Ok(Started::Lost) => {}
+                    Err(e) => warn!(ti = %ti.key, error = %e, "cannot start task instance"),
+                }
+            }
+            continue;
+        }
+        let Some(workload) = workload else {
+            continue;
         };
         waiting.push(WaitingTry {
             id: ti.key.clone(),

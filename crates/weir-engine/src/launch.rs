@@ -95,6 +95,15 @@ pub async fn start_try(
                     .unwrap_or(BackendKind::Docker),
             ),
         ),
+        TaskWork::Inline => (
+            match crate::prepare::inline(shared, run, version, ti, try_number, task, &folder)
+                .await?
+            {
+                Some(prepared) => prepared,
+                None => return Ok(Started::Lost),
+            },
+            Some(BackendKind::Inline),
+        ),
         TaskWork::Refused(why, retryable) => (Err((why.clone(), *retryable)), None),
         TaskWork::Noop => return Ok(Started::Lost),
     };
@@ -152,7 +161,7 @@ pub async fn start_try(
         masker,
     };
     shared.tries.watch(key.clone(), watched);
-    if executor != BackendKind::Process {
+    if !matches!(executor, BackendKind::Process | BackendKind::Inline) {
         // A container start (maybe a pull) takes a while: never hold the loop for it.
         let task_shared = shared.clone();
         shared

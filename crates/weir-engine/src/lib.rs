@@ -21,6 +21,7 @@ mod dispatch_state;
 mod error;
 mod events;
 mod handle;
+mod inline;
 mod launch;
 mod prepare;
 mod queues;

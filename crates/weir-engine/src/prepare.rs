@@ -1,7 +1,9 @@
 //! Turning a task instance into a backend's launch spec: its template context (with the
 //! fan-out item), rendered command and environment, the `WEIR_*` variables, and for a
-//! container the image, command, resources and the team's image policy. A problem is a
-//! reason to fail the try (and whether retrying can help), not an engine error.
+//! container the image, command, resources and the team's image policy; for `sql` and
+//! `http` tasks, the rendered query or request and its connection, as the work the
+//! inline backend runs. A problem is a reason to fail the try (and whether retrying can
+//! help), not an engine error.
 
 use std::path::Path;
 
@@ -376,4 +378,300 @@ pub async fn container(
         let masker = credentials.apply(&mut spec);
         (spec, masker)
     }))
+}
+
+/// A `sql` or `http` task's launch spec; `None` for another kind.
+pub async fn inline(
+    shared: &Shared,
+    run: &DagRunRecord,
+    version: &DagVersion,
+    ti: &TaskInstanceRecord,
+    try_number: u32,
+    task: &weir_core::spec::model::TaskSpec,
+    folder: &TryFolder,
+) -> Result<Option<Prepared>> {
+    use weir_core::spec::model::TaskKind;
+    Ok(Some(match &task.kind {
+        TaskKind::Sql(sql) => self::sql(shared, run, version, ti, try_number, sql, folder).await?,
+        TaskKind::Http(http) => {
+            self::http(shared, run, version, ti, try_number, http, folder).await?
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// The connection `conn_id` for the DAG's team, with its password listed in `spec`'s
+/// secrets (so the backend masks it), or why the try cannot use it.
+async fn inline_connection(
+    shared: &Shared,
+    version: &DagVersion,
+    conn_id: &str,
+) -> Result<std::result::Result<crate::connections::Connection, (String, bool)>> {
+    Ok(
+        crate::connections::resolve(shared, &version.spec.team, conn_id)
+            .await?
+            .map_err(|why| (why, false)),
+    )
+}
+
+/// A launch spec for the inline backend, its connection password marked secret.
+fn inline_spec(
+    ti: &TaskInstanceRecord,
+    try_number: u32,
+    work: std::sync::Arc<dyn weir_compute::InlineWork>,
+    shown: String,
+    password: Option<&str>,
+    timeout: Option<std::time::Duration>,
+    folder: &TryFolder,
+) -> LaunchSpec {
+    let mut spec = LaunchSpec::for_inline(ti.key.try_key(try_number), work, shown, folder.path());
+    if let Some(password) = password {
+        let name = crate::inline::PASSWORD_ENV.to_string();
+        spec.env.push((name.clone(), password.to_string()));
+        spec.secret_env.push(name);
+    }
+    spec.timeout = timeout;
+    spec
+}
+
+/// The text of a `sql` task's `file`, read relative to the DAG's file, inside the DAG
+/// folder (or the DAG file's own folder), as distrustfully as a DAG file.
+async fn sql_file(
+    shared: &Shared,
+    run: &DagRunRecord,
+    file: &str,
+) -> Result<std::result::Result<String, (String, bool)>> {
+    let Some(dag) = shared.store.get_dag(&run.dag_id).await? else {
+        return Ok(Err((format!("DAG `{}` is gone", run.dag_id), false)));
+    };
+    let dag_file = std::path::PathBuf::from(&dag.file_path);
+    let dir = dag_file.parent().unwrap_or(Path::new("")).to_path_buf();
+    let root = shared
+        .config
+        .dags_folder
+        .clone()
+        .unwrap_or_else(|| dir.clone());
+    let path = dir.join(file);
+    let shown = file.to_string();
+    let read = tokio::task::spawn_blocking(move || {
+        let root = std::fs::canonicalize(&root)
+            .map_err(|e| format!("the DAG folder `{}` cannot be read: {e}", root.display()))?;
+        crate::dag_files::read(&path, &root).map_err(|e| match e {
+            crate::dag_files::ReadError::Gone => format!(
+                "the SQL file `{shown}` does not exist beside the DAG file `{}`",
+                dag_file.display()
+            ),
+            crate::dag_files::ReadError::Refused(why) => {
+                format!("the SQL file `{shown}` is refused: {why}")
+            }
+        })
+    })
+    .await;
+    Ok(match read {
+        Ok(Ok(text)) => Ok(text),
+        Ok(Err(why)) => Err((why, false)),
+        Err(e) => Err((format!("reading the SQL file failed: {e}"), true)),
+    })
+}
+
+/// A `sql` or `http` task's credentials, and its secrets in its template context
+/// (`{{ secrets.NAME }}`): it has no environment to read them from. Everything it
+/// renders is masked where recorded, so connection passwords render too.
+async fn inline_credentials(
+    shared: &Shared,
+    version: &DagVersion,
+    task: &TaskSpec,
+    ctx: &mut TemplateContext,
+) -> Result<std::result::Result<Credentials, (String, bool)>> {
+    let credentials = match credentials(shared, version, task, &IndexMap::new(), ctx).await? {
+        Ok(c) => c,
+        Err(why) => return Ok(Err(why)),
+    };
+    for name in task.secrets.keys() {
+        if let Some((_, value)) = credentials.env.iter().find(|(n, _)| n == name) {
+            ctx.secrets.insert(name.clone(), value.clone());
+        }
+    }
+    ctx.passwords_visible = true;
+    Ok(Ok(credentials))
+}
+
+/// A `sql` task: the rendered SQL (from `query` or `file`) and parameters, on the
+/// team's connection.
+pub async fn sql(
+    shared: &Shared,
+    run: &DagRunRecord,
+    version: &DagVersion,
+    ti: &TaskInstanceRecord,
+    try_number: u32,
+    task: &weir_core::spec::model::SqlTask,
+    folder: &TryFolder,
+) -> Result<Prepared> {
+    use weir_core::spec::model::{DEFAULT_MAX_ROWS, SqlSource};
+    let mut ctx = match try_context(shared, run, version, ti, try_number).await? {
+        Ok(ctx) => ctx,
+        Err(why) => return Ok(Err(why)),
+    };
+    let Some(spec_task) = version.spec.tasks.get(ti.key.task_id.as_str()) else {
+        return Ok(Err(("the task is gone".into(), false)));
+    };
+    let timeout = version.spec.effective(spec_task).timeout;
+    let credentials = match inline_credentials(shared, version, spec_task, &mut ctx).await? {
+        Ok(c) => c,
+        Err(why) => return Ok(Err(why)),
+    };
+    let (text, what, source) = match &task.source {
+        SqlSource::Query(query) => (query.clone(), "`query`".to_string(), "the query".into()),
+        SqlSource::File(file) => match sql_file(shared, run, file).await? {
+            Ok(text) => (text, format!("`file` `{file}`"), format!("`{file}`")),
+            Err(why) => return Ok(Err(why)),
+        },
+    };
+    let connection = match inline_connection(shared, version, &task.connection).await? {
+        Ok(connection) => connection,
+        Err(why) => return Ok(Err(why)),
+    };
+    let prepared = (|| {
+        let sql = render(&text, &what, &ctx)?;
+        let parameters = task
+            .parameters
+            .iter()
+            .enumerate()
+            .map(|(i, value)| match value {
+                serde_json::Value::String(s) => {
+                    render(s, &format!("parameter ${}", i + 1), &ctx).map(serde_json::Value::String)
+                }
+                other => Ok(other.clone()),
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let password = connection.password.clone();
+        let work = crate::inline::sql::SqlWork {
+            connection,
+            sql: sql.clone(),
+            source,
+            parameters,
+            output: task.output,
+            max_rows: task.max_rows.unwrap_or(DEFAULT_MAX_ROWS),
+        };
+        Ok(inline_spec(
+            ti,
+            try_number,
+            std::sync::Arc::new(work),
+            sql,
+            password.as_deref(),
+            timeout,
+            folder,
+        ))
+    })();
+    Ok(prepared.map(|mut spec| {
+        let masker = credentials.apply(&mut spec);
+        spec.command = masker.mask(&spec.command);
+        (spec, masker)
+    }))
+}
+
+/// An `http` task: the rendered request, relative to its connection if it names one.
+pub async fn http(
+    shared: &Shared,
+    run: &DagRunRecord,
+    version: &DagVersion,
+    ti: &TaskInstanceRecord,
+    try_number: u32,
+    task: &weir_core::spec::model::HttpTask,
+    folder: &TryFolder,
+) -> Result<Prepared> {
+    use crate::inline::http::{HttpBody, HttpWork, full_url};
+    let mut ctx = match try_context(shared, run, version, ti, try_number).await? {
+        Ok(ctx) => ctx,
+        Err(why) => return Ok(Err(why)),
+    };
+    let Some(spec_task) = version.spec.tasks.get(ti.key.task_id.as_str()) else {
+        return Ok(Err(("the task is gone".into(), false)));
+    };
+    let timeout = version.spec.effective(spec_task).timeout;
+    let credentials = match inline_credentials(shared, version, spec_task, &mut ctx).await? {
+        Ok(c) => c,
+        Err(why) => return Ok(Err(why)),
+    };
+    let connection = match &task.connection {
+        None => None,
+        Some(id) => match inline_connection(shared, version, id).await? {
+            Ok(connection) => Some(connection),
+            Err(why) => return Ok(Err(why)),
+        },
+    };
+    let prepared = (|| {
+        let url = full_url(&render(&task.url, "`url`", &ctx)?, connection.as_ref())
+            .map_err(|why| (why, false))?;
+        let method = reqwest::Method::from_bytes(task.method.as_bytes())
+            .map_err(|e| (format!("`method` `{}`: {e}", task.method), false))?;
+        let headers = task
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                Ok((
+                    name.clone(),
+                    render(value, &format!("header `{name}`"), &ctx)?,
+                ))
+            })
+            .collect::<std::result::Result<Vec<_>, (String, bool)>>()?;
+        let body = match (&task.body, &task.json) {
+            (Some(text), _) => HttpBody::Text(render(text, "`body`", &ctx)?),
+            (None, Some(json)) => HttpBody::Json(render_json(json, &ctx)?),
+            (None, None) => HttpBody::None,
+        };
+        let password = connection.as_ref().and_then(|c| c.password.clone());
+        let basic_auth = connection
+            .as_ref()
+            .and_then(|c| c.login.clone().filter(|l| !l.is_empty()))
+            .map(|login| (login, password.clone()));
+        let shown = format!("{method} {url}");
+        let work = HttpWork {
+            method,
+            url,
+            headers,
+            body,
+            basic_auth,
+            expect_status: task.expect_status.clone(),
+            output: task.output,
+            timeout: task.timeout.map(|t| t.0),
+        };
+        Ok(inline_spec(
+            ti,
+            try_number,
+            std::sync::Arc::new(work),
+            shown,
+            password.as_deref(),
+            timeout,
+            folder,
+        ))
+    })();
+    Ok(prepared.map(|mut spec| {
+        let masker = credentials.apply(&mut spec);
+        spec.command = masker.mask(&spec.command);
+        (spec, masker)
+    }))
+}
+
+/// A `json:` body with its strings rendered.
+fn render_json(
+    value: &serde_json::Value,
+    ctx: &TemplateContext,
+) -> std::result::Result<serde_json::Value, (String, bool)> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::String(s) => Value::String(render(s, "`json`", ctx)?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_json(v, ctx))
+                .collect::<std::result::Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_json(v, ctx)?)))
+                .collect::<std::result::Result<_, (String, bool)>>()?,
+        ),
+        other => other.clone(),
+    })
 }

@@ -1,5 +1,6 @@
-//! What a task asks of compute: nothing (noop), a local process, or a container (from a
-//! `container` task or a team's job definition), with its queue and resource request.
+//! What a task asks of compute: nothing (noop), a local process, a container (from a
+//! `container` task or a team's job definition), or work the server does itself (`sql`,
+//! `http`), with its queue and resource request.
 //! Decided before rendering, so the dispatcher can place it; rendered at launch.
 
 use std::time::Duration;
@@ -39,6 +40,10 @@ pub enum TaskWork {
     Noop,
     Process,
     Container(Box<ContainerPlan>),
+    /// Work the server does itself (`sql`, `http`) on the inline backend: no compute
+    /// environment, no capacity reserved (parallelism, `max_active_tasks` and pools
+    /// still bound it).
+    Inline,
     /// A kind this server cannot run (yet): the reason, and whether retrying can help.
     Refused(String, bool),
 }
@@ -56,7 +61,7 @@ impl Need {
         match self.work {
             TaskWork::Process => Some(Workload::Process),
             TaskWork::Container(_) => Some(Workload::Container),
-            TaskWork::Noop | TaskWork::Refused(..) => None,
+            TaskWork::Noop | TaskWork::Inline | TaskWork::Refused(..) => None,
         }
     }
 }
@@ -83,6 +88,11 @@ pub fn need(spec: &DagSpec, task: &TaskSpec, jobs: &JobCatalog) -> Need {
         },
         TaskKind::Shell(_) => Need {
             work: TaskWork::Process,
+            queue: eff.queue.clone(),
+            request: PROCESS_REQUEST,
+        },
+        TaskKind::Sql(_) | TaskKind::Http(_) => Need {
+            work: TaskWork::Inline,
             queue: eff.queue.clone(),
             request: PROCESS_REQUEST,
         },

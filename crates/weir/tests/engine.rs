@@ -190,7 +190,7 @@ async fn problems_fail_loudly_with_the_reason_in_the_log() {
             r#"dag: problems
 team: t
 tasks:
-  http_task: {http: {url: "http://127.0.0.1:9/x"}}
+  sensor_task: {sensor: {dataset: "s3://x"}}
   missing_variable: {shell: "echo {{ var.value.nope }}"}
   bad_xcom: {shell: "echo not-json > $WEIR_XCOM"}
   huge_xcom: {shell: "head -c 1100000 /dev/zero | tr '\\0' 'a' | sed 's/.*/\"&\"/' > $WEIR_XCOM"}
@@ -199,9 +199,9 @@ tasks:
         )
         .await;
     assert_eq!(run.state, DagRunState::Failed);
-    let log = h.log(&run, "http_task", 1).await;
+    let log = h.log(&run, "sensor_task", 1).await;
     assert!(
-        log.contains("task kind `http` is not enabled on this server"),
+        log.contains("task kind `sensor` is not enabled on this server"),
         "{log}"
     );
     let log = h.log(&run, "missing_variable", 1).await;
@@ -210,7 +210,7 @@ tasks:
     assert!(log.contains("is not valid JSON"), "{log}");
     let log = h.log(&run, "huge_xcom", 1).await;
     assert!(log.contains("the limit is 1048576"), "{log}");
-    for task in ["http_task", "missing_variable", "bad_xcom", "huge_xcom"] {
+    for task in ["sensor_task", "missing_variable", "bad_xcom", "huge_xcom"] {
         assert_eq!(h.states(&run).await[task], TaskState::Failed, "{task}");
     }
 }

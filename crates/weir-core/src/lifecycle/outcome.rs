@@ -27,6 +27,9 @@ pub enum EndReason {
     Lost(String),
     /// The command could not be started.
     LaunchFailed(String),
+    /// Work the server ran itself (an inline `sql` or `http` task) failed: why, and
+    /// whether a retry can help (a 5xx can pass, a 4xx will not).
+    Failed { why: String, retryable: bool },
     /// After a restart, the backend found that the try never started (weir-compute's
     /// `Adopted::NeverStarted`); nothing ran, so the engine queues the task again.
     NeverStarted(String),
@@ -43,6 +46,7 @@ impl fmt::Display for EndReason {
             Self::Lost(why) => write!(f, "lost: {why}"),
             Self::LaunchFailed(why) => write!(f, "could not start: {why}"),
             Self::NeverStarted(why) => write!(f, "never started: {why}"),
+            Self::Failed { why, .. } => write!(f, "failed: {why}"),
         }
     }
 }

@@ -149,6 +149,13 @@ pub fn decide(end: &TryEnd<'_>) -> TryEndDecision {
         try_number.saturating_sub(end.never_started).max(1)
     };
     let may_retry = end.retryable
+        && !matches!(
+            end.outcome.reason,
+            EndReason::Failed {
+                retryable: false,
+                ..
+            }
+        )
         && end.current
         && match end.strategy {
             Some(strategy) => matches!(

@@ -117,22 +117,27 @@ pub enum Backend {
     Process,
     /// Containers on the local Docker daemon: `container` and `job` tasks.
     Docker,
+    /// Work done inside the server itself: `sql` and `http` tasks. Not a compute
+    /// environment: it reserves no capacity and is never configured; tries record it
+    /// as their executor.
+    Inline,
 }
 
 impl Backend {
-    pub const NAMES: [&'static str; 2] = ["process", "docker"];
+    pub const NAMES: [&'static str; 3] = ["process", "docker", "inline"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Process => "process",
             Backend::Docker => "docker",
+            Backend::Inline => "inline",
         }
     }
 
     /// The backend named `name` (as [`Self::as_str`] writes it, and as a try's record
     /// keeps it); None for a name this build does not know.
     pub fn from_name(name: &str) -> Option<Backend> {
-        [Backend::Process, Backend::Docker]
+        [Backend::Process, Backend::Docker, Backend::Inline]
             .into_iter()
             .find(|b| b.as_str() == name)
     }
@@ -142,6 +147,8 @@ impl Backend {
         match self {
             Backend::Process => workload == Workload::Process,
             Backend::Docker => workload == Workload::Container,
+            // Inline work is started by the engine directly, never placed.
+            Backend::Inline => false,
         }
     }
 }

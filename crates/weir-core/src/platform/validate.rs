@@ -48,6 +48,18 @@ pub(super) fn validate(config: &PlatformConfig, located: &Located, diags: &mut V
 
     for (i, e) in config.compute_environments.iter().enumerate() {
         let p = at(&located.environments, i);
+        if e.backend == super::Backend::Inline {
+            diags.push(
+                Diagnostic::error(
+                    p.key("backend"),
+                    format!(
+                        "compute environment `{}`: `inline` is not a compute environment's backend",
+                        e.name
+                    ),
+                )
+                .with_help("sql and http tasks run inside the server with no environment to configure; use `process` or `docker`"),
+            );
+        }
         if !(e.max_vcpus.is_finite() && e.max_vcpus > 0.0) {
             diags.push(Diagnostic::error(
                 p.key("max_vcpus"),

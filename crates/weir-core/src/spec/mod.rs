@@ -13,6 +13,7 @@ pub mod graph;
 pub mod model;
 pub mod policy;
 pub mod reader;
+mod sql_http;
 pub mod task;
 pub mod validate;
 pub mod yaml;

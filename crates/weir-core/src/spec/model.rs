@@ -307,29 +307,158 @@ pub struct Resources {
     pub memory: Option<MemorySize>,
 }
 
+/// SQL run on a PostgreSQL-protocol connection (PostgreSQL, Redshift), in one
+/// transaction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqlTask {
-    /// Connection id.
-    pub conn: String,
-    /// The query (templated).
-    pub query: String,
+    /// Connection id (type `postgres` or `redshift`).
+    pub connection: String,
+    /// The SQL: `query` (templated) or `file` (a path relative to the DAG file, read
+    /// and templated at run time).
+    #[serde(flatten)]
+    pub source: SqlSource,
+    /// Values bound to `$1`, `$2`, … (strings are templated).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<serde_json::Value>,
+    /// What the task pushes to XCom.
+    #[serde(default)]
+    pub output: SqlOutput,
+    /// Most rows the output may hold; more fail the task (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u32>,
 }
 
+/// Where a `sql` task's SQL comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SqlSource {
+    /// The SQL itself (templated).
+    Query(String),
+    /// A file of SQL, relative to the DAG file (templated).
+    File(String),
+}
+
+/// Rows a `sql` task keeps when no `max_rows` is given.
+pub const DEFAULT_MAX_ROWS: u32 = 1000;
+
+// What a `sql` task pushes to XCom. (Plain comments: doc comments would change the
+// published JSON Schema.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SqlOutput {
+    // Nothing (the default).
+    #[default]
+    None,
+    // The last statement's first row, as an object (null without rows).
+    FirstRow,
+    // The last statement's rows, as a list of objects.
+    Rows,
+}
+
+impl SqlOutput {
+    pub const NAMES: [&'static str; 3] = ["none", "first_row", "rows"];
+}
+
+/// An HTTP request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpTask {
+    /// Connection id (type `http`/`https`): the base of a relative `url`, and Basic
+    /// auth from its login and password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+    /// The URL (templated); relative to the connection's host when one is given.
     pub url: String,
     #[serde(default = "default_method")]
     pub method: String,
+    /// Request headers (templated).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub headers: IndexMap<String, String>,
+    /// A text body (templated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// A JSON body (its strings templated); sets `Content-Type: application/json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
+    /// Statuses that count as success: codes (`404`) or classes (`2xx`); default `2xx`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect_status: Vec<StatusPattern>,
+    /// What the task pushes to XCom.
+    #[serde(default)]
+    pub output: HttpOutput,
+    /// Time allowed for the whole request; by default the task's `timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
 }
 
 fn default_method() -> String {
     "GET".into()
+}
+
+// What an `http` task pushes to XCom. (Plain comments: doc comments would change the
+// published JSON Schema.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpOutput {
+    // Nothing (the default).
+    #[default]
+    None,
+    // The response body, parsed as JSON.
+    Json,
+    // The response body, as a string.
+    Text,
+}
+
+impl HttpOutput {
+    pub const NAMES: [&'static str; 3] = ["none", "json", "text"];
+}
+
+/// An HTTP status, or a class of them: `404`, `4xx`.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "String")]
+pub struct StatusPattern(String);
+
+impl StatusPattern {
+    /// `200`..`599`, or `1xx`..`5xx`.
+    pub fn parse(text: &str) -> Result<StatusPattern, String> {
+        let text = text.trim().to_ascii_lowercase();
+        let bytes = text.as_bytes();
+        let ok = bytes.len() == 3
+            && (b'1'..=b'5').contains(&bytes[0])
+            && ((bytes[1].is_ascii_digit() && bytes[2].is_ascii_digit()) || &bytes[1..] == b"xx");
+        if ok {
+            Ok(StatusPattern(text))
+        } else {
+            Err(format!(
+                "`{text}` is not an HTTP status: write a code such as `404` or a class such as `2xx`"
+            ))
+        }
+    }
+
+    /// Whether `status` matches.
+    pub fn matches(&self, status: u16) -> bool {
+        let code = status.to_string();
+        let (pattern, code) = (self.0.as_bytes(), code.as_bytes());
+        code.len() == 3 && pattern.iter().zip(code).all(|(p, c)| *p == b'x' || p == c)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for StatusPattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusPattern {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        StatusPattern::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Waits until another DAG's task succeeded for the same logical date, or a dataset was

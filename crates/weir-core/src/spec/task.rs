@@ -33,7 +33,7 @@ pub struct TaskPositions {
     pub secrets: Vec<(String, Pos)>,
 }
 
-fn templated(
+pub(super) fn templated(
     node: &Node,
     what: &str,
     sites: &mut Vec<TemplateSite>,
@@ -73,7 +73,7 @@ fn templated_list(
     )
 }
 
-fn templated_map(
+pub(super) fn templated_map(
     node: &Node,
     what: &str,
     sites: &mut Vec<TemplateSite>,
@@ -106,7 +106,7 @@ pub fn duration(node: &Node, what: &str, diags: &mut Diags) -> Option<HumanDurat
     }
 }
 
-fn id_value(node: &Node, what: &str, diags: &mut Diags) -> Option<String> {
+pub(super) fn id_value(node: &Node, what: &str, diags: &mut Diags) -> Option<String> {
     checked(node, what, diags, |text| check_id(&text).map(|()| text))
 }
 
@@ -453,51 +453,8 @@ fn read_kind(
             m.finish(diags);
             Some(TaskKind::Container(c))
         }
-        "sql" => {
-            let mut m = MapReader::new(node, "`sql`", diags)?;
-            let conn = m
-                .require("conn", diags)
-                .and_then(|n| id_value(n, "connection id", diags));
-            let query = m
-                .require("query", diags)
-                .and_then(|n| templated(n, "`query`", sites, diags));
-            m.finish(diags);
-            Some(TaskKind::Sql(SqlTask {
-                conn: conn?,
-                query: query?,
-            }))
-        }
-        "http" => {
-            let mut m = MapReader::new(node, "`http`", diags)?;
-            let url = m
-                .require("url", diags)
-                .and_then(|n| templated(n, "`url`", sites, diags));
-            let method = m.get("method").and_then(|n| {
-                let text = reader::string(n, "`method`", diags)?.to_ascii_uppercase();
-                if ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&text.as_str()) {
-                    Some(text)
-                } else {
-                    diags.push(
-                        Diagnostic::error(n.pos, format!("unknown HTTP method `{text}`"))
-                            .with_help("use GET, POST, PUT, PATCH, DELETE or HEAD"),
-                    );
-                    None
-                }
-            });
-            let task = HttpTask {
-                url: url?,
-                method: method.unwrap_or_else(|| "GET".into()),
-                headers: m
-                    .get("headers")
-                    .and_then(|n| templated_map(n, "`headers`", sites, diags))
-                    .unwrap_or_default(),
-                body: m
-                    .get("body")
-                    .and_then(|n| templated(n, "`body`", sites, diags)),
-            };
-            m.finish(diags);
-            Some(TaskKind::Http(task))
-        }
+        "sql" => super::sql_http::read_sql(node, sites, diags),
+        "http" => super::sql_http::read_http(node, sites, diags),
         "sensor" => {
             let mut m = MapReader::new(node, "`sensor`", diags)?;
             let s = SensorTask {

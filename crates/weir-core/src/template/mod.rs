@@ -86,6 +86,10 @@ pub struct TemplateContext {
     /// environment (where it is masked), never into a command the API shows.
     #[serde(default)]
     pub passwords_visible: bool,
+    /// A `sql` or `http` task's secrets by their `secrets:` name (`{{ secrets.TOKEN }}`):
+    /// such a task has no environment to read them from. Empty for other kinds.
+    #[serde(default, skip_serializing)]
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// A connection as templates see it (Airflow's names).
@@ -132,6 +136,7 @@ impl TemplateContext {
             item: None,
             conn: BTreeMap::new(),
             passwords_visible: false,
+            secrets: BTreeMap::new(),
         }
     }
 }
@@ -182,7 +187,7 @@ pub struct UnknownName {
 }
 
 /// Every top-level name the context provides.
-pub const CONTEXT_NAMES: [&str; 23] = [
+pub const CONTEXT_NAMES: [&str; 24] = [
     "ds",
     "ds_nodash",
     "ts",
@@ -206,6 +211,7 @@ pub const CONTEXT_NAMES: [&str; 23] = [
     "macros",
     "item",
     "conn",
+    "secrets",
 ];
 
 fn environment() -> &'static Environment<'static> {

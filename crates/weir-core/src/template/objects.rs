@@ -99,6 +99,9 @@ pub(super) fn context_value(ctx: &TemplateContext) -> Value {
     if let Some(item) = &ctx.item {
         m.insert("item", json_value(item));
     }
+    if !ctx.secrets.is_empty() {
+        m.insert("secrets", Value::from(ctx.secrets.clone()));
+    }
     m.insert(
         "conn",
         Value::from_object(Connections {

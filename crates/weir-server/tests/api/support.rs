@@ -43,7 +43,7 @@ tasks:
     noop: {}
 ";
 
-/// An `http` task, which this engine fails at once (the kind is not enabled yet, with
+/// A `sensor` task, which this engine fails at once (the kind is not enabled yet, with
 /// a log saying so), then a noop after it.
 pub const FAILING: &str = "\
 dag: failing
@@ -51,8 +51,8 @@ team: data
 paused: false
 tasks:
   boom:
-    http:
-      url: http://127.0.0.1:9/boom
+    sensor:
+      dataset: s3://lake/boom
   after:
     noop: {}
     depends_on: [boom]

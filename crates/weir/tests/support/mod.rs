@@ -111,11 +111,16 @@ impl Harness {
     }
 
     async fn register(&self, yaml: &str) -> DagId {
+        self.register_at(yaml, "test.yaml").await
+    }
+
+    /// Registers the DAG as read from `file_path`.
+    async fn register_at(&self, yaml: &str, file_path: &str) -> DagId {
         let report = weir_core::spec::load_file(yaml);
-        assert!(!report.has_errors(), "{}", report.render("test.yaml", yaml));
+        assert!(!report.has_errors(), "{}", report.render(file_path, yaml));
         let spec = report.dags.into_iter().next().unwrap();
         self.handle
-            .register_dag(&spec, "test.yaml", yaml)
+            .register_dag(&spec, file_path, yaml)
             .await
             .unwrap();
         DagId::new(spec.dag).unwrap()
@@ -123,7 +128,17 @@ impl Harness {
 
     /// Registers the DAG, triggers a run with `conf` and waits for it to finish.
     pub async fn run(&self, yaml: &str, conf: serde_json::Value) -> DagRunRecord {
-        let dag_id = self.register(yaml).await;
+        self.run_at(yaml, "test.yaml", conf).await
+    }
+
+    /// As [`Harness::run`], for a DAG read from `file_path`.
+    pub async fn run_at(
+        &self,
+        yaml: &str,
+        file_path: &str,
+        conf: serde_json::Value,
+    ) -> DagRunRecord {
+        let dag_id = self.register_at(yaml, file_path).await;
         let run = self
             .handle
             .trigger_dag(
