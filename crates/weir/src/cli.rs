@@ -462,6 +462,10 @@ pub enum TasksCommand {
         /// Only failed and upstream_failed instances.
         #[arg(long)]
         only_failed: bool,
+        /// Run the cleared tasks on the DAG's latest version (the run moves to it);
+        /// default: the version the run started with.
+        #[arg(long)]
+        latest_version: bool,
     },
 }
 

@@ -62,8 +62,10 @@ pub fn run(cmd: TasksCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
             tasks,
             downstream,
             only_failed,
+            latest_version,
         } => with_client(server, |client| async move {
             let body = ClearTaskInstances {
+                run_on_latest_version: latest_version,
                 dry_run: false,
                 dag_run_id: run_id,
                 task_ids: (!tasks.is_empty()).then_some(tasks),
@@ -99,8 +101,13 @@ pub fn run(cmd: TasksCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
             }
             outln!("{t}")?;
             outln!(
-                "cleared {n} task instance{}; they run again",
-                if n == 1 { "" } else { "s" }
+                "cleared {n} task instance{}; they run again, with their retries, on {}",
+                if n == 1 { "" } else { "s" },
+                if latest_version {
+                    "the DAG's latest version"
+                } else {
+                    "their run's own DAG version"
+                }
             )?;
             Ok(ExitCode::SUCCESS)
         }),

@@ -1,0 +1,99 @@
+//! Everyday use, tried as a new user would (issue 16), through the real binary: a clear
+//! gives a task its retries again and can run the DAG's latest version.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::server::Server;
+
+const FAILING: &str = "dag: fix\nteam: data\npaused: false\ntasks:\n  t:\n    shell: 'echo old code; exit 1'\n    retries: 1\n    retry_delay: 100ms\n";
+const FIXED: &str = "dag: fix\nteam: data\npaused: false\ntasks:\n  t:\n    shell: 'echo new code'\n    retries: 1\n    retry_delay: 100ms\n";
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+async fn ti(server: &Server, run: &str) -> Value {
+    server
+        .get(&format!("/dags/fix/dagRuns/{run}/taskInstances/t"))
+        .await
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_gives_fresh_retries_and_can_run_the_latest_version() {
+    let server = Server::start(&[("fix.yaml", FAILING)]);
+    let run = server.trigger("fix").await;
+    let done = server.wait_run_finished("fix", &run).await;
+    assert_eq!(done["state"], "failed");
+    let first = ti(&server, &run).await;
+    // Airflow's meaning: one retry, so `max_tries` is 1 after two tries.
+    assert_eq!(
+        (first["try_number"].as_u64(), first["max_tries"].as_u64()),
+        (Some(2), Some(1)),
+        "{first}"
+    );
+    let old_hash = done["dag_hash"].clone();
+
+    // The file is fixed; the DAG gets a new version.
+    std::fs::write(server.dags().join("fix.yaml"), FIXED).unwrap();
+    server
+        .wait_for("/dags/fix/details", "the new version", |d| {
+            d["version"] != old_hash && !d["version"].is_null()
+        })
+        .await;
+
+    // A plain clear runs the run's own version again, with its retries back: tries 3
+    // and 4 run the old code (4 is a retry, not "no retries left").
+    let out = server.cli(&["tasks", "clear", "fix", "--run-id", &run, "--task", "t"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("their run's own DAG version"),
+        "{}",
+        text(&out)
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = server.wait_run_finished("fix", &run).await;
+    assert_eq!(again["state"], "failed", "{again}");
+    assert_eq!(again["dag_hash"], old_hash);
+    let second = ti(&server, &run).await;
+    assert_eq!(
+        (second["try_number"].as_u64(), second["max_tries"].as_u64()),
+        (Some(4), Some(3)),
+        "{second}"
+    );
+    let log = text(&server.cli(&["tasks", "logs", "fix", &run, "t", "--try-number", "3"]));
+    assert!(
+        log.contains("old code") && log.contains("retrying at"),
+        "{log}"
+    );
+
+    // `--latest-version`: try 5 runs the fixed file, and the run moves to that version.
+    let out = server.cli(&[
+        "tasks",
+        "clear",
+        "fix",
+        "--run-id",
+        &run,
+        "--task",
+        "t",
+        "--latest-version",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let fixed = server.wait_run_finished("fix", &run).await;
+    assert_eq!(fixed["state"], "success", "{fixed}");
+    assert_ne!(fixed["dag_hash"], old_hash);
+    let third = ti(&server, &run).await;
+    assert_eq!(third["try_number"].as_u64(), Some(5), "{third}");
+    let log = text(&server.cli(&["tasks", "logs", "fix", &run, "t"]));
+    assert!(log.contains("new code"), "{log}");
+}
