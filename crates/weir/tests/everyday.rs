@@ -97,3 +97,49 @@ async fn clear_gives_fresh_retries_and_can_run_the_latest_version() {
     let log = text(&server.cli(&["tasks", "logs", "fix", &run, "t"]));
     assert!(log.contains("new code"), "{log}");
 }
+
+/// `weir dags validate --config weir.toml DIR`, as CI runs it.
+fn validate(files: &[(&str, &str)], toml: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("dags")).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join("dags").join(name), text).unwrap();
+    }
+    std::fs::write(dir.path().join("weir.toml"), toml).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["dags", "validate", "--config", "weir.toml", "dags"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    (out.status.code(), text(&out))
+}
+
+const TEAMS: &str = "[[teams]]\nname = \"growth\"\nimage_prefixes = [\"registry.example.com/growth/\"]\n\n[[teams]]\nname = \"finance\"\n";
+
+#[test]
+fn a_team_missing_from_weir_toml_is_a_located_error_with_a_suggestion() {
+    let (code, out) = validate(
+        &[("g.yaml", "dag: g\nteam: grwoth\ntasks:\n  a: {noop: {}}\n")],
+        TEAMS,
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("g.yaml:2:7: error: team `grwoth` is not declared in weir.toml"),
+        "{out}"
+    );
+    assert!(out.contains("did you mean `growth`?"), "{out}");
+    let (code, out) = validate(
+        &[("g.yaml", "dag: g\nteam: growth\ntasks:\n  a: {noop: {}}\n")],
+        TEAMS,
+    );
+    assert_eq!(code, Some(0), "{out}");
+}
+
+#[test]
+fn the_same_disallowed_image_in_two_tasks_is_reported_at_each_line() {
+    let dag = "dag: g\nteam: growth\ntasks:\n  one:\n    container: {image: docker.io/evil/miner:1}\n  two:\n    container: {image: docker.io/evil/miner:1}\n";
+    let (code, out) = validate(&[("g.yaml", dag)], TEAMS);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("g.yaml:5:24: error"), "{out}");
+    assert!(out.contains("g.yaml:7:24: error"), "{out}");
+}
