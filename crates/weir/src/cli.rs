@@ -479,6 +479,11 @@ pub enum VariablesCommand {
         value: String,
         #[arg(long)]
         description: Option<String>,
+        /// The team that owns a new variable: its admins manage it, its members and
+        /// its DAGs' templates read it (default: your only admin team; none, i.e.
+        /// platform-wide, for a platform admin).
+        #[arg(long)]
+        team: Option<String>,
     },
     List,
     Delete {

@@ -143,3 +143,105 @@ fn the_same_disallowed_image_in_two_tasks_is_reported_at_each_line() {
     assert!(out.contains("g.yaml:5:24: error"), "{out}");
     assert!(out.contains("g.yaml:7:24: error"), "{out}");
 }
+
+/// The CLI with another caller's token.
+fn cli_as(server: &Server, token: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .env("WEIR_SERVER", &server.url)
+        .env("WEIR_TOKEN", token)
+        .output()
+        .unwrap()
+}
+
+fn service_token(server: &Server, team: &str, role: &str) -> String {
+    let out = server.cli(&[
+        "tokens",
+        "create",
+        &format!("{team}-{role}"),
+        "--team",
+        team,
+        "--role",
+        role,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+async fn audit_actions(server: &Server, action: &str) -> Vec<Value> {
+    let (status, body) = server
+        .get(&format!("/auditEvents?action={action}&limit=1000"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let all = body["audit_events"].as_array().cloned().unwrap_or_default();
+    all.into_iter()
+        .filter(|e| e["outcome"] == "success")
+        .collect()
+}
+
+const GROWTH: &str = "dag: g\nteam: growth\npaused: false\ntasks:\n  t: {shell: 'echo region={{ var.value.region }}'}\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_variables_are_set_by_the_team_and_read_by_its_dags() {
+    let server = Server::start(&[("g.yaml", GROWTH)]);
+    server.wait_for("/dags/g", "the DAG", |_| true).await;
+    let operator = service_token(&server, "growth", "operator");
+    let admin = service_token(&server, "growth", "admin");
+
+    // An operator may not; the error names the role that would allow it.
+    let out = cli_as(
+        &server,
+        &operator,
+        &["variables", "set", "region", "eu", "--team", "growth"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("needs its `admin` role"),
+        "{}",
+        text(&out)
+    );
+    // Without `--team` the error says how to name it.
+    let out = cli_as(&server, &operator, &["variables", "set", "region", "eu"]);
+    assert!(text(&out).contains("--team growth"), "{}", text(&out));
+
+    // The team's admin may; a second set is an update in the audit trail.
+    let out = cli_as(
+        &server,
+        &admin,
+        &["variables", "set", "region", "us", "--team", "growth"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("variable region set for team growth"),
+        "{}",
+        text(&out)
+    );
+    let out = cli_as(
+        &server,
+        &admin,
+        &["variables", "set", "region", "eu", "--team", "growth"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(audit_actions(&server, "variable.create").await.len(), 1);
+    assert_eq!(audit_actions(&server, "variable.update").await.len(), 1);
+
+    // The DAG's template reads its team's variable.
+    let run = server.trigger("g").await;
+    let done = server.wait_run_finished("g", &run).await;
+    assert_eq!(done["state"], "success", "{done}");
+    let log = text(&server.cli(&["tasks", "logs", "g", &run, "t"]));
+    assert!(log.contains("region=eu"), "{log}");
+
+    // Following that log (several polls) writes one audit event.
+    let before = audit_actions(&server, "task_instance.read_log").await.len();
+    for token in ["", "&token=5", "&token=10", "&token=20"] {
+        let (status, _) = server
+            .get(&format!(
+                "/dags/g/dagRuns/{run}/taskInstances/t/logs/1?full_content=false{token}"
+            ))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let after = audit_actions(&server, "task_instance.read_log").await.len();
+    assert_eq!(after - before, 1, "one follow, one audit event");
+}
