@@ -244,4 +244,28 @@ async fn team_variables_are_set_by_the_team_and_read_by_its_dags() {
     }
     let after = audit_actions(&server, "task_instance.read_log").await.len();
     assert_eq!(after - before, 1, "one follow, one audit event");
+
+    // The server's log went to a file: no colour codes in it.
+    let log = server.output();
+    assert!(log.contains("INFO"), "{log}");
+    assert!(!log.contains('\u{1b}'), "ANSI codes in a log file:\n{log}");
+}
+
+#[test]
+fn every_word_of_variables_set_is_explained() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["variables", "set", "--help"])
+        .output()
+        .unwrap();
+    let help = text(&out);
+    assert!(out.status.success(), "{help}");
+    for words in [
+        "Create a variable",
+        "The variable's key",
+        "The value",
+        "--team",
+        "owns a new variable",
+    ] {
+        assert!(help.contains(words), "`{words}` missing from:\n{help}");
+    }
 }
