@@ -495,6 +495,21 @@ pub enum TasksCommand {
         #[arg(short, long)]
         follow: bool,
     },
+    /// Print the XCom a task instance returned (or another of its keys).
+    Xcom {
+        /// The DAG's id.
+        dag_id: String,
+        /// The run's id (`weir runs list`).
+        run_id: String,
+        /// The task's id.
+        task_id: String,
+        /// The map index of a mapped task instance (default: not mapped).
+        #[arg(long)]
+        map_index: Option<i32>,
+        /// The XCom's key (`weir runs show` lists them).
+        #[arg(long, default_value = "return_value")]
+        key: String,
+    },
     /// Clear task instances so they run again.
     Clear {
         /// The DAG's id.

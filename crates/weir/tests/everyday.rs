@@ -269,3 +269,56 @@ fn every_word_of_variables_set_is_explained() {
         assert!(help.contains(words), "`{words}` missing from:\n{help}");
     }
 }
+
+const XCOM_DAG: &str = "dag: x\nteam: data\npaused: false\ntasks:\n  count:\n    shell: 'echo \"{\\\"rows\\\": 3}\" > $WEIR_XCOM'\n";
+const DAILY: &str = "dag: daily\nteam: data\npaused: false\nschedule: '@daily'\nstart_date: 2026-01-01\ncatchup: false\ntasks:\n  a: {noop: {}}\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_results_xcom_next_run_and_version() {
+    let server = Server::start(&[("x.yaml", XCOM_DAG), ("daily.yaml", DAILY)]);
+    let run = server.trigger("x").await;
+    let done = server.wait_run_finished("x", &run).await;
+    assert_eq!(done["state"], "success", "{done}");
+
+    // `weir tasks xcom` prints the value; `weir runs show` lists the keys and version.
+    let out = server.cli(&["tasks", "xcom", "x", &run, "count"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value, serde_json::json!({"rows": 3}));
+    let out = server.cli(&["tasks", "xcom", "x", &run, "count", "--key", "nope"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let show = text(&server.cli(&["runs", "show", "x", &run]));
+    assert!(show.contains("count: return_value"), "{show}");
+    let hash = done["dag_hash"].as_str().unwrap();
+    assert!(show.contains(&format!("DAG version:   {hash}")), "{show}");
+
+    // NEXT RUN is when the next run starts (`next_dagrun_create_after`), a day after
+    // the logical date of a daily DAG.
+    let dag = server
+        .wait_for("/dags/daily", "the next run", |d| {
+            d["next_dagrun_create_after"].is_string()
+        })
+        .await;
+    let starts = dag["next_dagrun_create_after"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let logical = dag["next_dagrun"].as_str().unwrap().to_string();
+    assert_eq!(
+        dag["next_dagrun_create_after"],
+        dag["next_dagrun_data_interval_end"]
+    );
+    assert_ne!(starts[..10], logical[..10]);
+    let list = text(&server.cli(&["dags", "list"]));
+    let row = list.lines().find(|l| l.contains("daily")).unwrap();
+    assert!(
+        row.contains(&starts[..10]) && !row.contains(&logical[..10]),
+        "{list}"
+    );
+    let show = text(&server.cli(&["dags", "show", "daily"]));
+    assert!(
+        show.contains(&format!("starts {} ", &starts[..10])),
+        "{show}"
+    );
+    assert!(show.contains("version:"), "{show}");
+}

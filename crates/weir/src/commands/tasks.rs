@@ -1,4 +1,4 @@
-//! `weir tasks list|logs|clear`: task instances on a server. `logs -f` follows a running
+//! `weir tasks list|logs|xcom|clear`: task instances on a server. `logs -f` follows a running
 //! try by asking for what follows the last continuation token until the try is over and
 //! its log drained.
 
@@ -55,6 +55,40 @@ pub fn run(cmd: TasksCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
                 map_index,
             };
             logs(&client, &ti, try_number, follow).await
+        }),
+        TasksCommand::Xcom {
+            dag_id,
+            run_id,
+            task_id,
+            map_index,
+            key,
+        } => with_client(server, |client| async move {
+            let query: Vec<(&str, String)> = map_index
+                .map(|i| ("map_index", i.to_string()))
+                .into_iter()
+                .collect();
+            let xcom: weir_api::XCom = client
+                .get(
+                    &[
+                        "dags",
+                        &dag_id,
+                        "dagRuns",
+                        &run_id,
+                        "taskInstances",
+                        &task_id,
+                        "xcomEntries",
+                        &key,
+                    ],
+                    &query,
+                )
+                .await?;
+            if format == OutputFormat::Json {
+                print_json(&xcom)?;
+            } else {
+                // The value alone, as JSON, for `$(weir tasks xcom …)` and `| jq`.
+                outln!("{}", serde_json::to_string_pretty(&xcom.value)?)?;
+            }
+            Ok(ExitCode::SUCCESS)
         }),
         TasksCommand::Clear {
             dag_id,
