@@ -446,6 +446,16 @@ pub struct DagsTestArgs {
     /// Keep the database and logs here instead of a temporary folder.
     #[arg(long)]
     pub home: Option<PathBuf>,
+    /// A variable for the run's templates (`{{ var.value.KEY }}`), repeatable; wins over
+    /// --vars and WEIR_VAR_<KEY> (Airflow's AIRFLOW_VAR_<KEY>), which are read too.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// A JSON object of variables (a string value as is, others as JSON text).
+    #[arg(long = "vars", value_name = "FILE.json")]
+    pub vars_file: Option<PathBuf>,
+    /// Print only the tasks' states, not their log lines and XComs.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -322,3 +322,53 @@ async fn reading_results_xcom_next_run_and_version() {
     );
     assert!(show.contains("version:"), "{show}");
 }
+
+#[test]
+fn dags_test_takes_variables_and_prints_logs_and_xcoms() {
+    let dir = tempfile::tempdir().unwrap();
+    let dag = dir.path().join("v.yaml");
+    std::fs::write(
+        &dag,
+        "dag: v\nteam: data\ntasks:\n  greet:\n    shell: 'echo region={{ var.value.region }} tier={{ var.value.tier }} size={{ var.json.size.n }}; echo \"[1, 2]\" > $WEIR_XCOM'\n",
+    )
+    .unwrap();
+    let vars = dir.path().join("vars.json");
+    std::fs::write(
+        &vars,
+        r#"{"region": "us", "size": {"n": 5}, "tier": "file"}"#,
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["dags", "test"])
+            .arg(&dag)
+            .args(["--vars"])
+            .arg(&vars)
+            .args(extra)
+            .env("WEIR_VAR_TIER", "env")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--var", "region=eu"]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    // The log line, prefixed by its task; --var beats the file, the environment beats it.
+    assert!(shown.contains("greet | "), "{shown}");
+    assert!(shown.contains("region=eu tier=env size=5"), "{shown}");
+    assert!(
+        shown.contains("greet returned return_value = [1,2]"),
+        "{shown}"
+    );
+
+    let out = run(&["--var", "region=eu", "--quiet"]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        !shown.contains("greet | ") && !shown.contains("returned"),
+        "{shown}"
+    );
+
+    let out = run(&["--var", "region"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("must be KEY=VALUE"), "{}", text(&out));
+}
