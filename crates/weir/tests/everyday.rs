@@ -372,3 +372,24 @@ fn dags_test_takes_variables_and_prints_logs_and_xcoms() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("must be KEY=VALUE"), "{}", text(&out));
 }
+
+#[test]
+fn xcom_pull_of_a_task_that_is_missing_or_not_upstream_is_a_validation_error() {
+    let dag = "dag: g\nteam: growth\ntasks:\n  extract: {shell: echo}\n  other: {shell: echo}\n  load:\n    depends_on: [extract]\n    shell: \"echo {{ ti.xcom_pull('extrct') }} {{ ti.xcom_pull('other') }} {{ ti.xcom_pull('extract') }}\"\n";
+    let (code, out) = validate(&[("g.yaml", dag)], TEAMS);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("g.yaml:8:35: error: task `load` pulls the XCom of `extrct`, which is not a task of this DAG"),
+        "{out}"
+    );
+    assert!(out.contains("did you mean `extract`?"), "{out}");
+    assert!(
+        out.contains("task `load` pulls the XCom of `other`, which does not run before it"),
+        "{out}"
+    );
+    assert!(
+        out.contains("add `other` to `depends_on` of `load`"),
+        "{out}"
+    );
+    assert!(out.contains("2 errors"), "{out}");
+}
