@@ -30,6 +30,9 @@ pub struct TaskInstance {
     pub state: Option<TaskState>,
     pub try_number: u32,
     pub map_index: i32,
+    /// Airflow's meaning: the try number after which no retry is left (the task's
+    /// retries at first; a clear raises it by the retries again, so it is the tries made
+    /// before the clear plus the retries). At most `max_tries + 1` tries in all.
     pub max_tries: u32,
     pub hostname: String,
     pub pool: String,
@@ -120,6 +123,10 @@ pub struct ClearTaskInstances {
     pub include_subdags: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_parentdag: Option<bool>,
+    /// Airflow 3: run the cleared tasks on the DAG's latest version instead of their
+    /// run's own one (the run moves to that version). Default: the run's own version.
+    #[serde(default)]
+    pub run_on_latest_version: bool,
 }
 
 impl Default for ClearTaskInstances {
@@ -139,6 +146,7 @@ impl Default for ClearTaskInstances {
             include_past: false,
             include_subdags: None,
             include_parentdag: None,
+            run_on_latest_version: false,
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct ClearRequest {
     pub include_downstream: bool,
     /// Say what would be cleared, change nothing.
     pub dry_run: bool,
+    /// Run the cleared tasks on the DAG's latest version instead of the run's own one
+    /// (Airflow 3's `run_on_latest_version`): the run moves to that version.
+    pub run_on_latest_version: bool,
 }
 
 /// A cheap, cloneable handle on a running engine.

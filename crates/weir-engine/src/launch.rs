@@ -288,6 +288,16 @@ pub async fn finish_try(
             _ => None,
         },
     );
+    // A clear raised the instance's `max_tries` by the task's tries: those before count
+    // against none of the retries it has now.
+    let tries = strategy
+        .as_ref()
+        .map(|s| s.attempts)
+        .or(policy.as_ref().map(|p| p.retries.saturating_add(1)));
+    let earlier_tries = match (&ti, tries) {
+        (Some(ti), Some(tries)) => ti.max_tries.saturating_sub(tries),
+        _ => 0,
+    };
     let mut end = TryEnd {
         key,
         outcome: &outcome,
@@ -296,6 +306,7 @@ pub async fn finish_try(
         policy,
         strategy: strategy.as_ref(),
         never_started: 0,
+        earlier_tries,
         now,
         placement: placement.as_ref().map(|running| Placement {
             running,

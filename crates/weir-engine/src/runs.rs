@@ -387,12 +387,20 @@ pub async fn clear(
                 .items
         }
     };
+    let latest = if req.run_on_latest_version {
+        shared
+            .store
+            .get_dag(dag_id)
+            .await?
+            .ok_or_else(|| EngineError::DagNotFound(dag_id.clone()))?
+            .latest_version
+    } else {
+        None
+    };
     let mut cleared = Vec::new();
     for run in runs {
-        let version = shared
-            .catalog
-            .version(&shared.store, dag_id, &run.version_hash)
-            .await?;
+        let hash = latest.as_ref().unwrap_or(&run.version_hash);
+        let version = shared.catalog.version(&shared.store, dag_id, hash).await?;
         let mut chosen: BTreeSet<TaskId> = match &req.task_ids {
             Some(ids) => ids.iter().cloned().collect(),
             None => version.spec.tasks.keys().cloned().collect(),
@@ -410,6 +418,7 @@ pub async fn clear(
             .store
             .list_task_instances(dag_id, &run.run_id)
             .await?;
+        let present: BTreeSet<TaskId> = tis.iter().map(|t| t.key.task_id.clone()).collect();
         let picked: Vec<TaskInstanceRecord> = tis
             .into_iter()
             .filter(|t| chosen.contains(&t.key.task_id))
@@ -419,9 +428,39 @@ pub async fn clear(
             continue;
         }
         if !req.dry_run {
+            if *hash != run.version_hash {
+                shared
+                    .store
+                    .set_dag_run_version(dag_id, &run.run_id, hash)
+                    .await?;
+                // Tasks new in that version get their instances.
+                let jobs = shared.catalog.jobs();
+                let new: Vec<NewTaskInstance> = initial_task_instances(&version, &jobs)
+                    .into_iter()
+                    .filter(|t| !present.contains(&t.task_id))
+                    .collect();
+                shared
+                    .store
+                    .create_task_instances(dag_id, &run.run_id, &new)
+                    .await?;
+                info!(dag = %dag_id, run = %run.run_id, version = %hash, "cleared onto the latest version");
+            }
+            let jobs = shared.catalog.jobs();
             for ti in &picked {
                 cancel_running(shared, ti);
-                let clear = TaskInstanceUpdate::Clear { expected: ti.state };
+                // A clear gives the task its retries again (Airflow's `max_tries` grows).
+                let tries = version
+                    .spec
+                    .tasks
+                    .get(ti.key.task_id.as_str())
+                    .map(|task| {
+                        new_instance(&version, &jobs, &ti.key.task_id, task, UNMAPPED).max_tries
+                    })
+                    .unwrap_or(1);
+                let clear = TaskInstanceUpdate::Clear {
+                    expected: ti.state,
+                    max_tries: weir_core::lifecycle::fresh_max_tries(ti.try_number, tries),
+                };
                 shared.store.update_task_instance(&ti.key, &clear).await?;
                 shared.store.clear_xcoms(&ti.key).await?;
             }

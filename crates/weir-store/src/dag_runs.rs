@@ -221,6 +221,28 @@ impl Store {
             .await
     }
 
+    /// Moves a run to another version of its DAG (a clear that asks for the DAG's latest
+    /// version, as Airflow 3's `run_on_latest_version`). Returns whether the run exists.
+    pub async fn set_dag_run_version(
+        &self,
+        dag_id: &DagId,
+        run_id: &RunId,
+        version_hash: &str,
+    ) -> Result<bool> {
+        with_db!(self, |pool| {
+            let applied = sqlx::query(
+                "UPDATE dag_run SET version_hash = $3 WHERE dag_id = $1 AND run_id = $2",
+            )
+            .bind(dag_id.as_str())
+            .bind(run_id.as_str())
+            .bind(version_hash)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(applied == 1)
+        })
+    }
+
     /// Compare-and-set of a run's state: applies only while the run is in `expected`, and
     /// returns whether it applied. A change of state must be legal for
     /// [`DagRunState::transition`] (else [`StoreError::IllegalTransition`]); `expected ==

@@ -118,6 +118,7 @@ macro_rules! update_ti_query {
             .bind(c.rendered_command.flatten())
             .bind(c.note.is_some())
             .bind(c.note.flatten())
+            .bind(c.max_tries.map(i64::from))
     }};
 }
 

@@ -28,7 +28,8 @@ UPDATE task_instance SET
     hostname = CASE WHEN $14 THEN $15 ELSE hostname END,
     pid = CASE WHEN $16 THEN $17 ELSE pid END,
     rendered_command = CASE WHEN $18 THEN $19 ELSE rendered_command END,
-    note = CASE WHEN $20 THEN $21 ELSE note END
+    note = CASE WHEN $20 THEN $21 ELSE note END,
+    max_tries = COALESCE($22, max_tries)
 WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4 AND state = $6";
 
 /// The columns one [`TaskInstanceUpdate`] writes, for [`UPDATE_TASK_INSTANCE`]: `None`
@@ -45,6 +46,7 @@ pub(crate) struct Columns<'a> {
     pub pid: Option<Option<u32>>,
     pub rendered_command: Option<Option<&'a str>>,
     pub note: Option<Option<&'a str>>,
+    pub max_tries: Option<u32>,
 }
 
 impl<'a> Columns<'a> {
@@ -61,6 +63,7 @@ impl<'a> Columns<'a> {
             pid: None,
             rendered_command: None,
             note: None,
+            max_tries: None,
         };
         match update {
             U::Schedule => {}
@@ -109,7 +112,8 @@ impl<'a> Columns<'a> {
                 c.end_date = Some(Some(*end_date));
                 c.note = Some(Some(note));
             }
-            U::Clear { .. } => {
+            U::Clear { max_tries, .. } => {
+                c.max_tries = Some(*max_tries);
                 c.start_date = Some(None);
                 c.end_date = Some(None);
                 c.next_retry_at = Some(None);

@@ -176,7 +176,9 @@ pub enum UsersCommand {
     /// Create a local user. Without --password-stdin, a strong password is generated and
     /// printed once.
     Create {
+        /// The new user's name (what they sign in with).
         username: String,
+        /// The user's email address.
         #[arg(long)]
         email: Option<String>,
         /// Make the user a platform admin (all teams, users and settings).
@@ -189,10 +191,14 @@ pub enum UsersCommand {
     /// List users, with their teams and roles.
     List,
     /// Delete a user.
-    Delete { username: String },
+    Delete {
+        /// The user's name.
+        username: String,
+    },
     /// Set a local user's password (your own, or anyone's as a platform admin). Changing
     /// your own asks for your current password first.
     SetPassword {
+        /// The user whose password to set.
         username: String,
         /// Read the new password from standard input instead of asking (its first line, or
         /// its second with --current-password-stdin).
@@ -212,8 +218,10 @@ pub enum TokensCommand {
     Create {
         /// A name to recognize the token by, e.g. `ci-deploy`.
         name: String,
+        /// Make a service token of this team's service account (with --role).
         #[arg(long, requires = "role")]
         team: Option<String>,
+        /// The service account's role in the team (with --team).
         #[arg(long, value_enum, requires = "team")]
         role: Option<TeamRole>,
         /// Days until the token expires (default 90, or less when the token you signed
@@ -236,7 +244,10 @@ pub enum TokensCommand {
         team: Option<String>,
     },
     /// Revoke a token: it stops working at once.
-    Revoke { token_id: String },
+    Revoke {
+        /// The token's id (`weir tokens list`), not its secret.
+        token_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -244,16 +255,27 @@ pub enum TeamsCommand {
     /// List teams.
     List,
     /// Show a team: its settings and members.
-    Show { team: String },
+    Show {
+        /// The team's name.
+        team: String,
+    },
     /// Give a user a role in a team (or change it).
     AddMember {
+        /// The team's name.
         team: String,
+        /// The user's name.
         username: String,
+        /// The role to give.
         #[arg(long, value_enum)]
         role: TeamRole,
     },
     /// Take a user out of a team.
-    RemoveMember { team: String, username: String },
+    RemoveMember {
+        /// The team's name.
+        team: String,
+        /// The user's name.
+        username: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -315,8 +337,10 @@ pub struct StandaloneArgs {
     /// Database URL: a SQLite path (default `<home>/weir.db`) or `postgres://…`.
     #[arg(long, env = "WEIR_DB")]
     pub db: Option<String>,
+    /// The port to listen on (0: any free port).
     #[arg(long, env = "WEIR_PORT", default_value_t = 8080)]
     pub port: u16,
+    /// The address to listen on (0.0.0.0: every interface).
     #[arg(long, env = "WEIR_BIND", default_value = "127.0.0.1")]
     pub bind: String,
     /// Start every newly seen DAG unpaused, whatever its file says.
@@ -349,6 +373,7 @@ pub enum DagsCommand {
         /// Files or folders; folders are searched for `*.yaml` and `*.yml`.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// `table` (rustc-style diagnostics) or `json` (for CI); exit 1 when any error is found.
         #[arg(long, short, value_enum, default_value_t)]
         output: OutputFormat,
         /// Also check against this platform config (images, queues, job definitions).
@@ -369,12 +394,14 @@ pub enum DagsCommand {
     },
     /// Show one DAG: its schedule, state and tasks.
     Show {
+        /// The DAG's id.
         dag_id: String,
         #[command(flatten)]
         server: ServerArgs,
     },
     /// Start a DAG run now.
     Trigger {
+        /// The DAG's id.
         dag_id: String,
         /// The run's conf, a JSON object (`{{ conf.x }}`, and it overrides params).
         #[arg(long)]
@@ -390,21 +417,26 @@ pub enum DagsCommand {
     },
     /// Pause a DAG: no new runs start.
     Pause {
+        /// The DAG's id.
         dag_id: String,
         #[command(flatten)]
         server: ServerArgs,
     },
     /// Unpause a DAG.
     Unpause {
+        /// The DAG's id.
         dag_id: String,
         #[command(flatten)]
         server: ServerArgs,
     },
     /// Create runs for every schedule interval between two dates.
     Backfill {
+        /// The DAG's id.
         dag_id: String,
+        /// The first logical date (YYYY-MM-DD or RFC 3339).
         #[arg(long)]
         from: String,
+        /// The last logical date (YYYY-MM-DD or RFC 3339).
         #[arg(long)]
         to: String,
         #[command(flatten)]
@@ -433,6 +465,16 @@ pub struct DagsTestArgs {
     /// Keep the database and logs here instead of a temporary folder.
     #[arg(long)]
     pub home: Option<PathBuf>,
+    /// A variable for the run's templates (`{{ var.value.KEY }}`), repeatable; wins over
+    /// --vars and WEIR_VAR_<KEY> (Airflow's AIRFLOW_VAR_<KEY>), which are read too.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// A JSON object of variables (a string value as is, others as JSON text).
+    #[arg(long = "vars", value_name = "FILE.json")]
+    pub vars_file: Option<PathBuf>,
+    /// Print only the tasks' states, not their log lines and XComs.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -442,32 +484,64 @@ pub enum RunsCommand {
         /// Only this DAG's runs.
         #[arg(long)]
         dag: Option<String>,
+        /// At most this many runs (the newest).
         #[arg(long, default_value_t = 25)]
         limit: u32,
     },
     /// Show one run and its task instances.
-    Show { dag_id: String, run_id: String },
+    Show {
+        /// The DAG's id.
+        dag_id: String,
+        /// The run's id (`weir runs list`).
+        run_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TasksCommand {
     /// List the task instances of a run.
-    List { dag_id: String, run_id: String },
+    List {
+        /// The DAG's id.
+        dag_id: String,
+        /// The run's id (`weir runs list`).
+        run_id: String,
+    },
     /// Print a try's log; `-f` follows it while the try runs.
     Logs {
+        /// The DAG's id.
         dag_id: String,
+        /// The run's id (`weir runs list`).
         run_id: String,
+        /// The task's id.
         task_id: String,
         /// Default: the latest try.
         #[arg(long)]
         try_number: Option<u32>,
+        /// The map index of a mapped task instance (-1: not mapped).
         #[arg(long, default_value_t = -1)]
         map_index: i32,
+        /// Keep printing the log while the try runs.
         #[arg(short, long)]
         follow: bool,
     },
+    /// Print the XCom a task instance returned (or another of its keys).
+    Xcom {
+        /// The DAG's id.
+        dag_id: String,
+        /// The run's id (`weir runs list`).
+        run_id: String,
+        /// The task's id.
+        task_id: String,
+        /// The map index of a mapped task instance (default: not mapped).
+        #[arg(long)]
+        map_index: Option<i32>,
+        /// The XCom's key (`weir runs show` lists them).
+        #[arg(long, default_value = "return_value")]
+        key: String,
+    },
     /// Clear task instances so they run again.
     Clear {
+        /// The DAG's id.
         dag_id: String,
         /// Only this run (default: all runs).
         #[arg(long)]
@@ -481,22 +555,40 @@ pub enum TasksCommand {
         /// Only failed and upstream_failed instances.
         #[arg(long)]
         only_failed: bool,
+        /// Run the cleared tasks on the DAG's latest version (the run moves to it);
+        /// default: the version the run started with.
+        #[arg(long)]
+        latest_version: bool,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum VariablesCommand {
+    /// Print a variable's value.
     Get {
+        /// The variable's key.
         key: String,
     },
+    /// Create a variable or replace its value.
     Set {
+        /// The variable's key (`{{ var.value.KEY }}` in templates).
         key: String,
+        /// The value (text; `{{ var.json.KEY }}` reads it as JSON).
         value: String,
+        /// What the variable is for.
         #[arg(long)]
         description: Option<String>,
+        /// The team that owns a new variable: its admins manage it, its members and
+        /// its DAGs' templates read it (default: your only admin team; none, i.e.
+        /// platform-wide, for a platform admin).
+        #[arg(long)]
+        team: Option<String>,
     },
+    /// List the variables you may read (your teams' and platform-wide ones).
     List,
+    /// Delete a variable.
     Delete {
+        /// The variable's key.
         key: String,
     },
 }
@@ -579,6 +671,7 @@ pub enum PoolsCommand {
     List,
     /// Create a pool, or change the slots (and description) of an existing one.
     Set {
+        /// The pool's name.
         name: String,
         /// How many task instances may run in the pool at once; -1 for unlimited.
         #[arg(allow_hyphen_values = true)]
@@ -592,7 +685,10 @@ pub enum PoolsCommand {
     },
     /// Delete a pool (not `default_pool`). Task instances already in it finish; those
     /// still waiting for one of its slots fail.
-    Delete { name: String },
+    Delete {
+        /// The pool's name.
+        name: String,
+    },
 }
 
 /// `weir costs`. It has its own `--server` and `--output` (not [`ServerArgs`]) because
@@ -644,5 +740,8 @@ pub enum QueuesCommand {
     List,
     /// Show one queue: its depth per team, then its waiting tries with their place in
     /// line and why each waits.
-    Show { name: String },
+    Show {
+        /// The queue's name.
+        name: String,
+    },
 }

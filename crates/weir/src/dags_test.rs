@@ -1,6 +1,10 @@
 //! `weir dags test FILE`: the developer's inner loop. Runs one DAG run to completion in
 //! this process (no server; a temporary home unless `--home`), printing each task's
-//! progress as it happens; exit 0 if the run succeeded, 1 if it failed.
+//! progress as it happens; exit 0 if the run succeeded, 1 if it failed. Each task's
+//! log lines are printed as they are written, prefixed by the task (`--quiet`: states
+//! only), and the XCom each task returned at the end. Variables come from `--vars
+//! FILE.json`, `WEIR_VAR_<KEY>` environment variables and `--var KEY=VALUE`, in that
+//! order (a later source wins), as platform-wide variables of the run's own store.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -70,6 +74,15 @@ pub fn run(args: DagsTestArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
 
+    let variables = match variables(&args, std::env::vars()) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let quiet = args.quiet;
+
     let temp;
     let home = match &args.home {
         Some(h) => h.clone(),
@@ -90,6 +103,9 @@ pub fn run(args: DagsTestArgs) -> anyhow::Result<ExitCode> {
         config.run_schedules = false;
         let engine = Engine::start(config, store.clone()).await?;
         let handle = engine.handle();
+        for (key, value) in &variables {
+            store.set_variable(key, value, None, None).await?;
+        }
         handle.register_dag(&spec, &path, &source).await?;
         let dag_id = spec.dag.clone();
         let run = handle
@@ -111,8 +127,23 @@ pub fn run(args: DagsTestArgs) -> anyhow::Result<ExitCode> {
         let color = std::io::stdout().is_terminal();
         let started = std::time::Instant::now();
         let mut seen: HashMap<(String, i32), (TaskState, u32)> = HashMap::new();
+        let mut read: HashMap<(String, i32, u32), u64> = HashMap::new();
         let final_state = loop {
+            let finished = store
+                .get_dag_run(&dag_id, &run.run_id)
+                .await?
+                .map(|r| r.state)
+                .filter(|s| s.is_finished());
             for ti in store.list_task_instances(&dag_id, &run.run_id).await? {
+                if !quiet && ti.try_number > 0 {
+                    let key = ti.key.try_key(ti.try_number);
+                    if let Some(log) = handle.log_path(&key).await? {
+                        let at = read
+                            .entry((ti.key.task_id.to_string(), ti.key.map_index, ti.try_number))
+                            .or_insert(0);
+                        *at = print_new_lines(&log, *at, &task_name(&ti.key));
+                    }
+                }
                 let id = (ti.key.task_id.to_string(), ti.key.map_index);
                 if seen.get(&id) != Some(&(ti.state, ti.try_number)) {
                     seen.insert(id.clone(), (ti.state, ti.try_number));
@@ -136,17 +167,24 @@ pub fn run(args: DagsTestArgs) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            let current = store
-                .get_dag_run(&dag_id, &run.run_id)
-                .await?
-                .map(|r| r.state);
-            if let Some(state) = current.filter(|s| s.is_finished()) {
+            // Checked before this pass's logs, so the last lines are printed too.
+            if let Some(state) = finished {
                 break state;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
+        if !quiet {
+            for x in store.list_xcoms(&dag_id, &run.run_id, None).await? {
+                println!(
+                    "{} returned {} = {}",
+                    task_name(&x.key),
+                    x.xcom_key,
+                    x.value
+                );
+            }
+        }
         for ti in store.list_task_instances(&dag_id, &run.run_id).await? {
-            if ti.state == TaskState::Failed && ti.try_number > 0 {
+            if quiet && ti.state == TaskState::Failed && ti.try_number > 0 {
                 if let Some(log) = handle.log_path(&ti.key.try_key(ti.try_number)).await? {
                     let text = std::fs::read_to_string(&log).unwrap_or_default();
                     let tail: Vec<&str> = text.lines().rev().take(20).collect();
@@ -176,6 +214,73 @@ pub fn run(args: DagsTestArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     })
+}
+
+/// `task` or `task[2]`.
+fn task_name(key: &weir_store::TaskInstanceKey) -> String {
+    if key.map_index >= 0 {
+        format!("{}[{}]", key.task_id, key.map_index)
+    } else {
+        key.task_id.to_string()
+    }
+}
+
+/// Prints the complete lines of `log` after byte `from`, prefixed by `task`; returns
+/// where the next read starts (a line still being written waits for its end).
+fn print_new_lines(log: &std::path::Path, from: u64, task: &str) -> u64 {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(log) else {
+        return from;
+    };
+    let mut buf = Vec::new();
+    if file.seek(SeekFrom::Start(from)).is_err() || file.read_to_end(&mut buf).is_err() {
+        return from;
+    }
+    let Some(end) = buf.iter().rposition(|b| *b == b'\n') else {
+        return from;
+    };
+    for line in String::from_utf8_lossy(&buf[..end]).lines() {
+        println!("{task} | {line}");
+    }
+    from + end as u64 + 1
+}
+
+/// The run's variables: `--vars FILE.json`, then `WEIR_VAR_<KEY>` (the key lower-cased,
+/// as Airflow matches `AIRFLOW_VAR_<KEY>`), then each `--var KEY=VALUE`.
+fn variables(
+    args: &DagsTestArgs,
+    env: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut vars = std::collections::BTreeMap::new();
+    if let Some(file) = &args.vars_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read --vars {}", file.display()))?;
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&text) else {
+            anyhow::bail!(
+                "--vars {} must hold a JSON object, e.g. {{\"region\": \"eu\"}}",
+                file.display()
+            );
+        };
+        for (k, v) in map {
+            let v = match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            vars.insert(k, v);
+        }
+    }
+    for (name, value) in env {
+        if let Some(key) = name.strip_prefix("WEIR_VAR_").filter(|k| !k.is_empty()) {
+            vars.insert(key.to_lowercase(), value);
+        }
+    }
+    for pair in &args.vars {
+        let Some((k, v)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            anyhow::bail!("--var `{pair}` must be KEY=VALUE, e.g. --var region=eu");
+        };
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Ok(vars)
 }
 
 fn paint(state: TaskState, color: bool) -> String {

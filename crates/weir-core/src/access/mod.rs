@@ -196,8 +196,14 @@ pub fn decide(principal: &Principal, permission: &Permission) -> Decision {
         )),
         None if caller.platform_admin => Decision::Allow,
         None => Decision::Deny(format!(
-            "{doing} that belong to no team needs a platform admin; `{}` is not one",
-            caller.name
+            "{doing} that belong to no team needs a platform admin; `{}` is not one{}",
+            caller.name,
+            match caller.teams_with(TeamRole::Viewer).next() {
+                Some(t) => format!(
+                    " (to act on your team's, name it: `team` in the body, `--team {t}` in the CLI)"
+                ),
+                None => String::new(),
+            }
         )),
     };
     match permission {

@@ -14,4 +14,4 @@ mod update;
 mod try_end_tests;
 
 pub use outcome::{EndReason, TryOutcome, XComRead};
-pub use update::TaskInstanceUpdate;
+pub use update::{TaskInstanceUpdate, fresh_max_tries};

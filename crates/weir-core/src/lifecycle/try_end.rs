@@ -46,6 +46,10 @@ pub struct TryEnd<'a> {
     /// Earlier tries of the instance that never started (closed so by recovery): they
     /// used no retry. Only asked for when [`TryEnd::counts_attempts`] says so.
     pub never_started: u32,
+    /// Tries made before the instance was last cleared: a clear gives the task its
+    /// retries again, so they count against none of them (0 for an instance never
+    /// cleared after a try).
+    pub earlier_tries: u32,
     pub now: DateTime<Utc>,
     pub placement: Option<Placement<'a>>,
 }
@@ -146,7 +150,10 @@ pub fn decide(end: &TryEnd<'_>) -> TryEndDecision {
     let attempt = if succeeded || !end.current {
         try_number
     } else {
-        try_number.saturating_sub(end.never_started).max(1)
+        try_number
+            .saturating_sub(end.earlier_tries)
+            .saturating_sub(end.never_started)
+            .max(1)
     };
     let may_retry = end.retryable
         && !matches!(

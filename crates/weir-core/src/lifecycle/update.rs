@@ -64,8 +64,10 @@ pub enum TaskInstanceUpdate {
         note: String,
     },
     /// `expected` → `none` (a user's clear): dates, retry time and note are cleared; the
-    /// try number stays, so the next try gets the next number.
-    Clear { expected: TaskState },
+    /// try number stays, so the next try gets the next number, and `max_tries` (the last
+    /// try number allowed) grows so the instance has its task's retries again, as a clear
+    /// does in Airflow ([`fresh_max_tries`]).
+    Clear { expected: TaskState, max_tries: u32 },
     /// `expected` → `state` (a user's mark, or a run marked as a whole): ends it at
     /// `end_date` and clears the retry time.
     Mark {
@@ -80,6 +82,13 @@ pub enum TaskInstanceUpdate {
     },
 }
 
+/// The `max_tries` of an instance cleared after try `try_number`, for a task allowed
+/// `tries` tries (its retries plus one, or a job definition's `attempts`): every one of
+/// them again, counted from the next try (Airflow: `max_tries = try_number + retries`).
+pub fn fresh_max_tries(try_number: TryNumber, tries: u32) -> u32 {
+    try_number.saturating_add(tries)
+}
+
 impl TaskInstanceUpdate {
     /// The state the instance must be in for the change to apply.
     pub fn expected(&self) -> TaskState {
@@ -91,7 +100,7 @@ impl TaskInstanceUpdate {
             Self::Run { .. } | Self::Unclaim { .. } => TaskState::Queued,
             Self::Finish { .. } | Self::Requeue => TaskState::Running,
             Self::PromoteRetry => TaskState::UpForRetry,
-            Self::Clear { expected }
+            Self::Clear { expected, .. }
             | Self::Mark { expected, .. }
             | Self::SetNote { expected, .. } => *expected,
         }
@@ -199,7 +208,14 @@ mod tests {
                 Scheduled,
                 Failed,
             ),
-            (TaskInstanceUpdate::Clear { expected: Failed }, Failed, None),
+            (
+                TaskInstanceUpdate::Clear {
+                    expected: Failed,
+                    max_tries: 4,
+                },
+                Failed,
+                None,
+            ),
             (
                 TaskInstanceUpdate::Mark {
                     expected: Running,

@@ -122,6 +122,18 @@ pub fn locate(source: &str, needle: &str) -> Option<Pos> {
     ))
 }
 
+/// The 1-based position of the first occurrence of `needle` in `source` at or after byte
+/// `from` (so each task's diagnostic points into its own lines, not the first task's).
+pub fn locate_from(source: &str, needle: &str, from: usize) -> Option<Pos> {
+    let start = from.min(source.len());
+    let found = source.get(start..)?.find(needle)? + start;
+    let (line, col) = line_col(source, found);
+    Some(Pos::new(
+        u32::try_from(line).ok()?,
+        u32::try_from(col).ok()?,
+    ))
+}
+
 /// The 1-based line and column (in characters) of byte `offset` in `text`.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];

@@ -1,9 +1,10 @@
-//! The platform's rules applied to a DAG: container images within the team's allowed
-//! prefixes, job definitions that exist for the team, queues that exist. Checked when a
+//! The platform's rules applied to a DAG: a team that `weir.toml` declares (when it
+//! declares teams), container images within the team's allowed prefixes, job
+//! definitions that exist for the team, queues that exist. Checked when a
 //! DAG is loaded, so a disallowed image is a validation error, not a run-time surprise.
 
 use super::DagSpec;
-use super::diagnostic::{Diagnostic, Pos, did_you_mean, locate};
+use super::diagnostic::{Diagnostic, Pos, did_you_mean, locate_from};
 use super::model::TaskKind;
 use crate::job_def::JobCatalog;
 use crate::platform::PlatformConfig;
@@ -17,16 +18,43 @@ pub fn check(
     jobs: &JobCatalog,
 ) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
+    if !platform.teams.is_empty() && platform.team(&spec.team).is_none() {
+        let names: Vec<&str> = platform.teams.iter().map(|t| t.name.as_str()).collect();
+        let pos = source
+            .find("team:")
+            .and_then(|at| locate_from(source, &spec.team, at))
+            .unwrap_or(Pos::new(1, 1));
+        let d = Diagnostic::error(
+            pos,
+            format!(
+                "team `{}` is not declared in weir.toml, so nobody could operate this DAG",
+                spec.team
+            ),
+        );
+        diags.push(match did_you_mean(&spec.team, names.iter().copied()) {
+            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            None => d.with_help(format!(
+                "the teams are: {}; or ask the platform team to add a [[teams]] entry",
+                names.join(", ")
+            )),
+        });
+    }
     let queues: Vec<&str> = platform.queues.iter().map(|q| q.name.as_str()).collect();
+    let tasks_at = source.find("tasks:").unwrap_or(0);
     for (id, task) in &spec.tasks {
-        let at_task = locate(source, &format!("{id}:")).unwrap_or(Pos::new(1, 1));
+        // Each task's own lines start at its key; its values are searched from there.
+        let task_offset = source
+            .get(tasks_at..)
+            .and_then(|rest| rest.find(&format!("{id}:")))
+            .map_or(tasks_at, |o| o + tasks_at);
+        let at_task = locate_from(source, &format!("{id}:"), tasks_at).unwrap_or(Pos::new(1, 1));
         let mut queue = spec.effective(task).queue;
         match &task.kind {
             TaskKind::Container(c) => {
                 if !c.image.contains("{{")
                     && let Err(why) = platform.image_allowed(&spec.team, &c.image)
                 {
-                    let pos = locate(source, &c.image).unwrap_or(at_task);
+                    let pos = locate_from(source, &c.image, task_offset).unwrap_or(at_task);
                     diags.push(Diagnostic::error(pos, why).with_help(
                         "use an image under one of the team's prefixes, or ask the platform team to allow this one in weir.toml",
                     ));
@@ -54,7 +82,8 @@ pub fn check(
                 ];
                 for (key, asked, ok, setting) in asks {
                     if asked && !ok {
-                        let pos = locate(source, &format!("{key}:")).unwrap_or(at_task);
+                        let pos =
+                            locate_from(source, &format!("{key}:"), task_offset).unwrap_or(at_task);
                         diags.push(
                             Diagnostic::error(pos, format!("task `{id}` asks for `{key}`, which team `{}` may not use", spec.team))
                                 .with_help(format!("the platform team can set `{setting} = true` for the team in weir.toml")),
@@ -66,7 +95,8 @@ pub fn check(
             TaskKind::Job(name) => match jobs.get(&spec.team, name) {
                 Ok(job) => queue = job.queue.clone().unwrap_or(queue),
                 Err(e) => {
-                    let pos = locate(source, &format!("job: {name}")).unwrap_or(at_task);
+                    let pos = locate_from(source, &format!("job: {name}"), task_offset)
+                        .unwrap_or(at_task);
                     diags.push(
                         Diagnostic::error(pos, e.to_string())
                             .with_help("job definitions live in `jobs/` beside `dags/`"),

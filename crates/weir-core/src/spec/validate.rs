@@ -80,6 +80,10 @@ pub fn validate(read: &ReadDag, source: &str, diags: &mut Diags) {
         let fans_out = at.for_each.is_some();
         for site in &at.templates {
             check_template(site, source, fans_out, diags);
+            // `for_each` has its own check of what it pulls.
+            if at.for_each != Some(site.pos) {
+                check_xcom_pulls(id, site, source, read, &graph, diags);
+            }
         }
         if let (Some(task), Some(pos)) = (task, at.for_each) {
             check_for_each(id, task.for_each.as_ref(), pos, read, &graph, diags);
@@ -176,6 +180,63 @@ fn check_template(site: &TemplateSite, source: &str, fans_out: bool, diags: &mut
                 template::CONTEXT_NAMES.join(", ")
             )),
         });
+    }
+}
+
+/// `ti.xcom_pull('t')` in a task's templates names a task of the DAG that runs before
+/// it (an upstream task): anything else would fail only at run time, spending a try.
+fn check_xcom_pulls(
+    id: &str,
+    site: &TemplateSite,
+    source: &str,
+    read: &ReadDag,
+    graph: &TaskGraph,
+    diags: &mut Diags,
+) {
+    if !site.text.contains("xcom_pull") {
+        return;
+    }
+    let known: Vec<&str> = read.tasks.keys().map(TaskId::as_str).collect();
+    let upstream: BTreeSet<&str> = graph
+        .index_of(id)
+        .map(|i| {
+            graph
+                .ancestors(i)
+                .into_iter()
+                .map(|j| graph.ids[j].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    for pulled in template::referenced_xcom_tasks(&site.text) {
+        let offset = site
+            .text
+            .find(&format!("'{pulled}'"))
+            .or_else(|| site.text.find(&format!("\"{pulled}\"")))
+            .map_or(0, |o| o + 1);
+        let (line, col) = line_col(&site.text, offset);
+        let pos = template_pos(site, source, line, col);
+        if !read.tasks.contains_key(pulled.as_str()) {
+            let d = Diagnostic::error(
+                pos,
+                format!(
+                    "task `{id}` pulls the XCom of `{pulled}`, which is not a task of this DAG"
+                ),
+            );
+            diags.push(match did_you_mean(&pulled, known.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!("the tasks are: {}", known.join(", "))),
+            });
+        } else if pulled != id && !upstream.contains(pulled.as_str()) {
+            diags.push(
+                Diagnostic::error(
+                    pos,
+                    format!(
+                        "task `{id}` pulls the XCom of `{pulled}`, which does not run before it"
+                    ),
+                )
+                .with_help(format!("add `{pulled}` to `depends_on` of `{id}`")),
+            );
+        }
     }
 }
 

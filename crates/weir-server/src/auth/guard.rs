@@ -17,7 +17,7 @@ use weir_store::NewAuditEvent;
 
 use super::redact::redact;
 use super::rules::{self, Need, Rule};
-use super::{AuditChange, Authorized};
+use super::{AuditAction, AuditChange, Authorized, follow};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -104,6 +104,7 @@ async fn guarded(state: &AppState, request: Request, next: Next) -> Result<Respo
         Ok(t) => t,
         Err(e) => return Err(e.into_response()),
     };
+    let continuation = follow::continues(request.uri().query());
     let audit = |outcome: AuditOutcome, status: u16, change: Option<&AuditChange>| {
         let mut details = Map::new();
         details.insert("method".into(), json!(method.as_str()));
@@ -166,7 +167,22 @@ async fn guarded(state: &AppState, request: Request, next: Next) -> Result<Respo
             AuditOutcome::Failed
         };
         let change = response.extensions().get::<AuditChange>();
-        append(state, audit(outcome, status.as_u16(), change)).await;
+        let mut event = audit(outcome, status.as_u16(), change);
+        if let Some(AuditAction(action)) = response.extensions().get::<AuditAction>() {
+            event.action = (*action).into();
+        }
+        // A log follow is audited once, not at every poll.
+        let once = rule.action != follow::READ_LOG
+            || !status.is_success()
+            || follow::audit_read(
+                &caller.name,
+                &target.object_id,
+                continuation,
+                std::time::Instant::now(),
+            );
+        if once {
+            append(state, event).await;
+        }
     }
     Ok(response)
 }

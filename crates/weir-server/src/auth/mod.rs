@@ -11,6 +11,7 @@
 pub mod api_tokens;
 pub mod authenticate;
 mod bootstrap;
+pub mod follow;
 pub mod guard;
 pub mod oidc;
 pub mod password;
@@ -45,3 +46,8 @@ pub struct AuditChange {
     pub before: Option<Value>,
     pub after: Option<Value>,
 }
+
+/// A handler's more precise audit action than its route's rule (a `POST /variables`
+/// that replaced an existing variable is a `variable.update`), as a response extension.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditAction(pub &'static str);

@@ -59,7 +59,9 @@ pub fn task_instance(
         state: (ti.state != TaskState::None).then_some(ti.state),
         try_number: ti.try_number,
         map_index: ti.key.map_index,
-        max_tries: ti.max_tries,
+        // The store keeps the last try number allowed; Airflow's `max_tries` is the last
+        // try after which a retry is still allowed.
+        max_tries: ti.max_tries.saturating_sub(1),
         hostname: ti.hostname.unwrap_or_default(),
         pool: ti.pool,
         pool_slots: 1,

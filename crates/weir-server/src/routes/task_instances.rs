@@ -404,6 +404,7 @@ async fn clear(
                 only_failed: body.only_failed,
                 include_downstream: body.include_downstream,
                 dry_run: body.dry_run,
+                run_on_latest_version: body.run_on_latest_version,
             },
         )
         .await?;

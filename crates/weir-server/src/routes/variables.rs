@@ -16,7 +16,7 @@ use weir_core::access::TeamRole;
 use weir_store::Page;
 
 use crate::AppState;
-use crate::auth::Authorized;
+use crate::auth::{AuditAction, Authorized};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryParams, from_value, path_params};
 use crate::json::{self, Variable, VariableBody, VariableCollection};
@@ -121,11 +121,16 @@ async fn create_variable(
     State(state): State<AppState>,
     Extension(auth): Extension<Authorized>,
     ApiJson(body): ApiJson<VariableBody>,
-) -> Result<Json<Variable>, ApiError> {
+) -> Result<(Extension<AuditAction>, Json<Variable>), ApiError> {
     check_key(&body.key)?;
     let value = body
         .value
         .ok_or_else(|| ApiError::bad_request("`value` is required"))?;
+    // `POST` replaces a variable with the same key: that is an update in the audit trail.
+    let action = match state.store().get_variable(&body.key).await? {
+        Some(_) => "variable.update",
+        None => "variable.create",
+    };
     let v = state
         .store()
         .set_variable(
@@ -135,7 +140,7 @@ async fn create_variable(
             auth.team.as_deref(),
         )
         .await?;
-    Ok(Json(json::variable(v)))
+    Ok((Extension(AuditAction(action)), Json(json::variable(v))))
 }
 
 /// Get a variable (keys may hold `/`).

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use comfy_table::{Cell, Table};
 use serde_json::json;
-use weir_api::{DagRun, DagRunCollection, TaskInstance, TaskInstanceCollection};
+use weir_api::{DagRun, DagRunCollection, TaskInstance, TaskInstanceCollection, XComCollection};
 
 use crate::cli::{OutputFormat, RunsCommand, ServerArgs};
 use crate::commands::output::outln;
@@ -59,6 +59,10 @@ pub fn run(cmd: RunsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
                 state_text(run.state.as_str())
             )?;
             outln!("  type:          {}", run.run_type)?;
+            outln!(
+                "  DAG version:   {}",
+                run.dag_hash.as_deref().unwrap_or("-")
+            )?;
             outln!("  logical date:  {}", output::time(Some(run.logical_date)))?;
             outln!(
                 "  data interval: {} – {}",
@@ -75,6 +79,42 @@ pub fn run(cmd: RunsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
                 outln!("  conf:          {}", run.conf)?;
             }
             outln!("{}", ti_table(&tis.task_instances))?;
+            // Each task's XCom keys (`weir tasks xcom DAG RUN TASK [--key K]` prints one).
+            let mut tasks: Vec<&str> = tis
+                .task_instances
+                .iter()
+                .map(|t| t.task_id.as_str())
+                .collect();
+            tasks.dedup();
+            let mut lines = Vec::new();
+            for task in tasks {
+                let path = [
+                    "dags",
+                    &dag_id,
+                    "dagRuns",
+                    &run_id,
+                    "taskInstances",
+                    task,
+                    "xcomEntries",
+                ];
+                let Ok(found) = client.get::<XComCollection>(&path, &[]).await else {
+                    continue;
+                };
+                for e in found.xcom_entries {
+                    let at = if e.map_index < 0 {
+                        task.to_string()
+                    } else {
+                        format!("{task}[{}]", e.map_index)
+                    };
+                    lines.push(format!("  {at}: {}", e.key));
+                }
+            }
+            if !lines.is_empty() {
+                outln!("XCom (weir tasks xcom {dag_id} {run_id} TASK [--map-index N] [--key K]):")?;
+                for l in lines {
+                    outln!("{l}")?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }),
     }

@@ -1,4 +1,4 @@
-//! `weir tasks list|logs|clear`: task instances on a server. `logs -f` follows a running
+//! `weir tasks list|logs|xcom|clear`: task instances on a server. `logs -f` follows a running
 //! try by asking for what follows the last continuation token until the try is over and
 //! its log drained.
 
@@ -56,14 +56,50 @@ pub fn run(cmd: TasksCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
             };
             logs(&client, &ti, try_number, follow).await
         }),
+        TasksCommand::Xcom {
+            dag_id,
+            run_id,
+            task_id,
+            map_index,
+            key,
+        } => with_client(server, |client| async move {
+            let query: Vec<(&str, String)> = map_index
+                .map(|i| ("map_index", i.to_string()))
+                .into_iter()
+                .collect();
+            let xcom: weir_api::XCom = client
+                .get(
+                    &[
+                        "dags",
+                        &dag_id,
+                        "dagRuns",
+                        &run_id,
+                        "taskInstances",
+                        &task_id,
+                        "xcomEntries",
+                        &key,
+                    ],
+                    &query,
+                )
+                .await?;
+            if format == OutputFormat::Json {
+                print_json(&xcom)?;
+            } else {
+                // The value alone, as JSON, for `$(weir tasks xcom …)` and `| jq`.
+                outln!("{}", serde_json::to_string_pretty(&xcom.value)?)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
         TasksCommand::Clear {
             dag_id,
             run_id,
             tasks,
             downstream,
             only_failed,
+            latest_version,
         } => with_client(server, |client| async move {
             let body = ClearTaskInstances {
+                run_on_latest_version: latest_version,
                 dry_run: false,
                 dag_run_id: run_id,
                 task_ids: (!tasks.is_empty()).then_some(tasks),
@@ -99,8 +135,13 @@ pub fn run(cmd: TasksCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
             }
             outln!("{t}")?;
             outln!(
-                "cleared {n} task instance{}; they run again",
-                if n == 1 { "" } else { "s" }
+                "cleared {n} task instance{}; they run again, with their retries, on {}",
+                if n == 1 { "" } else { "s" },
+                if latest_version {
+                    "the DAG's latest version"
+                } else {
+                    "their run's own DAG version"
+                }
             )?;
             Ok(ExitCode::SUCCESS)
         }),

@@ -27,12 +27,13 @@ pub fn run(cmd: VariablesCommand, server: &ServerArgs) -> anyhow::Result<ExitCod
             key,
             value,
             description,
+            team,
         } => with_client(server, |client| async move {
             let body = VariableBody {
                 key,
                 value: Some(value),
                 description,
-                team: None,
+                team,
             };
             let v: Variable = client
                 .send(Method::POST, &["variables"], &[], Some(&body))
@@ -40,7 +41,10 @@ pub fn run(cmd: VariablesCommand, server: &ServerArgs) -> anyhow::Result<ExitCod
             if format == OutputFormat::Json {
                 print_json(&v)?;
             } else {
-                outln!("variable {} set", v.key)?;
+                match &v.team {
+                    Some(team) => outln!("variable {} set for team {team}", v.key)?,
+                    None => outln!("variable {} set (platform-wide)", v.key)?,
+                }
             }
             Ok(ExitCode::SUCCESS)
         }),
@@ -67,10 +71,11 @@ pub fn run(cmd: VariablesCommand, server: &ServerArgs) -> anyhow::Result<ExitCod
             } else if all.variables.is_empty() {
                 outln!("no variables")?;
             } else {
-                let mut t = output::table(["KEY", "VALUE", "DESCRIPTION"]);
+                let mut t = output::table(["KEY", "TEAM", "VALUE", "DESCRIPTION"]);
                 for v in &all.variables {
                     t.add_row(vec![
                         v.key.clone(),
+                        v.team.clone().unwrap_or_else(|| "(platform)".into()),
                         v.value.clone(),
                         v.description.clone().unwrap_or_default(),
                     ]);

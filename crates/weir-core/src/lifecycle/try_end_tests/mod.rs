@@ -44,6 +44,7 @@ struct Given {
     policy: Option<RetryPolicy>,
     strategy: Option<RetryStrategy>,
     never_started: u32,
+    earlier_tries: u32,
     placed: bool,
 }
 
@@ -64,6 +65,7 @@ impl Default for Given {
             }),
             strategy: None,
             never_started: 0,
+            earlier_tries: 0,
             placed: false,
         }
     }
@@ -100,6 +102,7 @@ fn decide(g: &Given) -> TryEndDecision {
         policy: g.policy,
         strategy: g.strategy.as_ref(),
         never_started: g.never_started,
+        earlier_tries: g.earlier_tries,
         now: at(101),
         placement: g.placed.then_some(Placement {
             running: &running,
@@ -217,6 +220,7 @@ fn the_attempt_count_is_only_asked_for_a_failed_current_try() {
             policy: Option::None,
             strategy: Option::None,
             never_started: 0,
+            earlier_tries: 0,
             now: at(101),
             placement: Option::None,
         };

@@ -265,6 +265,32 @@ fn rows() -> Vec<Row> {
             moved_log: Some("try 3 failed (exit code 1); retrying at 2027-01-15T08:01:51Z".into()),
         },
         Row {
+            what: "a cleared instance has its retries again: try 4 after 3 earlier is attempt 1",
+            given: Given {
+                try_number: 4,
+                earlier_tries: 3,
+                ..Given::default()
+            },
+            try_state: UpForRetry,
+            reason: Some("exit code 1"),
+            update: Some(finish(UpForRetry, Some(at(111)))),
+            log: vec![],
+            moved_log: Some("try 4 failed (exit code 1); retrying at 2027-01-15T08:01:51Z".into()),
+        },
+        Row {
+            what: "a cleared instance's retries run out too: try 6 after 3 earlier is attempt 3",
+            given: Given {
+                try_number: 6,
+                earlier_tries: 3,
+                ..Given::default()
+            },
+            try_state: Failed,
+            reason: Some("exit code 1"),
+            update: Some(finish(Failed, Option::None)),
+            log: vec![],
+            moved_log: Some("try 6 failed (exit code 1); no retries left".into()),
+        },
+        Row {
             what: "OOM with an `exit` rule on the reason fails at once",
             given: Given {
                 exit_code: Some(137),

@@ -58,7 +58,9 @@ pub fn list(server: &ServerArgs) -> anyhow::Result<ExitCode> {
                 d.team.clone().unwrap_or_default(),
                 schedule(d),
                 if d.is_paused { "yes" } else { "no" }.into(),
-                output::time(d.next_dagrun),
+                // When the next run actually starts (the end of its data interval), not
+                // its logical date, which is already past by then.
+                output::time(d.next_dagrun_create_after),
                 d.tags
                     .iter()
                     .map(|t| t.name.as_str())
@@ -115,8 +117,16 @@ pub fn show(dag_id: &str, server: &ServerArgs) -> anyhow::Result<ExitCode> {
         }
         outln!("  schedule:  {} ({})", schedule(d), details.timezone)?;
         outln!("  paused:    {}", if d.is_paused { "yes" } else { "no" })?;
-        outln!("  next run:  {}", output::time(d.next_dagrun))?;
+        outln!(
+            "  next run:  starts {} (logical date {})",
+            output::time(d.next_dagrun_create_after),
+            output::time(d.next_dagrun)
+        )?;
         outln!("  file:      {}", d.fileloc)?;
+        outln!(
+            "  version:   {} (content hash; `weir runs show` gives each run's)",
+            details.version.as_deref().unwrap_or("-")
+        )?;
         if d.has_import_errors == Some(true) {
             outln!(
                 "  warning:   its file has import errors now (`weir dags errors`); the last good version runs"
