@@ -47,6 +47,9 @@ impl Masker {
                 continue;
             }
             patterns.push(secret.to_owned());
+            if secret.chars().count() < MIN_SECRET_LEN {
+                continue;
+            }
             let mut derived = Vec::new();
             forms(secret, &mut derived);
             derived.retain(|p| p.chars().count() >= MIN_SECRET_LEN);

@@ -637,10 +637,13 @@ pub enum ConnectionsCommand {
         /// The type: `postgres`, `http`, `aws`, … (required to create).
         #[arg(long = "type")]
         conn_type: Option<String>,
+        /// The host name or address.
         #[arg(long)]
         host: Option<String>,
+        /// The port.
         #[arg(long)]
         port: Option<i32>,
+        /// The user name to sign in with.
         #[arg(long)]
         login: Option<String>,
         /// The schema (database) name.
@@ -649,6 +652,7 @@ pub enum ConnectionsCommand {
         /// Extra settings as a JSON object.
         #[arg(long)]
         extra: Option<String>,
+        /// What the connection is for.
         #[arg(long)]
         description: Option<String>,
         /// Read the password from standard input (never from the command line).

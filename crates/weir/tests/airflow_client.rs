@@ -64,6 +64,19 @@ fn the_official_airflow_client_works_against_weir() {
          \n--- stderr ---\n{stderr}",
         out.status
     );
+    // The connection the script kept: readable through Weir, its credentials sealed in
+    // the database (the password, and `extra`'s `api_key`).
+    let mut server = server;
+    server.kill();
+    for name in ["weir.db", "weir.db-wal"] {
+        let path = server.home().join(name);
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains("client-Pw-123"),
+                "{name} holds a connection credential in clear"
+            );
+        }
+    }
 }
 
 /// The virtualenv's interpreter, with `apache-airflow-client` installed.

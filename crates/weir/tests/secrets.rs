@@ -378,3 +378,46 @@ async fn a_lost_master_key_stops_the_start_instead_of_hiding_secrets() {
     assert_eq!(status, 400, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("at least 4"), "{body}");
 }
+
+/// A team whose secrets are in AWS Secrets Manager (moto's server here): set through
+/// Weir, read at dispatch, masked in the log. Needs `WEIR_TEST_MOTO_URL` (scripts/test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teams_secrets_in_aws_secrets_manager_reach_its_tasks() {
+    let url = match std::env::var("WEIR_TEST_MOTO_URL") {
+        Ok(url) => url,
+        Err(_) if std::env::var_os("WEIR_REQUIRE_MOTO").is_some() => {
+            panic!("WEIR_REQUIRE_MOTO is set but WEIR_TEST_MOTO_URL is not: run scripts/test")
+        }
+        Err(_) => return eprintln!("skipped: no WEIR_TEST_MOTO_URL"),
+    };
+    let prefix = format!("weir-e2e-{}/", std::process::id());
+    let config = format!(
+        "[[teams]]\nname = \"growth\"\nsecrets = {{ backend = \"aws_secrets_manager\", region = \"us-east-1\", endpoint = \"{url}\", prefix = \"{prefix}\" }}\n"
+    );
+    let mut server = Server::new(&[(
+        "aws.yaml",
+        "dag: aws_user\nteam: growth\ntasks:\n  use:\n    shell: 'echo \"token: $T\"; test \"$T\" = \"$EXPECTED\" && echo same'\n    env: {EXPECTED: \"{{ var.value.expected }}\"}\n    secrets: {T: api-token}\n",
+    )]);
+    let path = server.dir.path().join("weir.toml");
+    std::fs::write(&path, config).unwrap();
+    server.args.extend(["--config".into(), path.display().to_string(), "--unpause-all".into()]);
+    server.restart();
+    set_secret(&server, "growth/api-token", "aws-held-token-1");
+    // The value reaches the task (compared there, through a variable) and is masked.
+    let (status, body) = server
+        .send("POST", "/variables", r#"{"key": "expected", "value": "aws-held-token-1"}"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, list) = server.get("/teams/growth/secrets").await;
+    assert_eq!(list["secrets"][0]["backend"], "aws_secrets_manager", "{list}");
+    let run_id = server.trigger("aws_user").await;
+    let run = server.wait_run_finished("aws_user", &run_id).await;
+    let (_, log) = server
+        .get(&format!(
+            "/dags/aws_user/dagRuns/{run_id}/taskInstances/use/logs/1?full_content=true"
+        ))
+        .await;
+    let text = log["content"].as_str().unwrap_or_default();
+    assert_eq!(run["state"], "success", "{text}");
+    assert!(text.contains("token: ***") && text.contains("same"), "{text}");
+}

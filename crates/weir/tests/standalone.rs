@@ -343,7 +343,7 @@ tasks:
     shell: 'sleep 30'
     timeout: 300ms
   always:
-    depends_on: [slow, flaky]
+    depends_on: [slow, flaky, each]
     trigger_rule: all_done
     shell: echo "{{ ti.xcom_pull('each') | join('+') }}"
 "#;

@@ -85,12 +85,19 @@ fn hide_credentials(extra: &str) -> String {
     else {
         return extra.to_owned();
     };
+    let mut hidden = false;
     for (key, value) in map.iter_mut() {
         if weir_core::secrets::is_sensitive_key(key) && value.is_string() {
             *value = serde_json::Value::String(weir_core::mask::MASK.to_owned());
+            hidden = true;
         }
     }
-    serde_json::Value::Object(map).to_string()
+    // Shown as written unless something had to be hidden.
+    if hidden {
+        serde_json::Value::Object(map).to_string()
+    } else {
+        extra.to_owned()
+    }
 }
 
 fn count(n: usize) -> u64 {

@@ -94,7 +94,10 @@ fn seal(
     before: Option<&ConnectionRecord>,
 ) -> Result<(), ApiError> {
     let secrets = state.engine.secrets();
-    let sealing = |e: weir_secrets::SecretsError| ApiError::bad_request(e.to_string());
+    // Only a server without a usable master key fails here: not the caller's mistake.
+    let sealing = |e: weir_secrets::SecretsError| ApiError::Unavailable {
+        detail: e.to_string(),
+    };
     if let Some(password) = &c.password
         && !weir_secrets::is_sealed(password)
     {

@@ -400,6 +400,49 @@ fn rows(import_error_id: i64) -> Vec<Row> {
             None,
             DATA_ADMINS,
         ),
+        // Secrets: the team's admins (and platform admins); values never come back.
+        row(
+            "GET",
+            "/secrets",
+            "/api/v1/secrets",
+            None,
+            TEAM_ADMINS,
+        ),
+        row(
+            "GET",
+            "/teams/{team_name}/secrets",
+            "/api/v1/teams/data/secrets",
+            None,
+            DATA_ADMINS,
+        ),
+        row(
+            "GET",
+            "/teams/{team_name}/secrets/{secret_name}",
+            "/api/v1/teams/data/secrets/db-password",
+            None,
+            DATA_ADMINS,
+        ),
+        row(
+            "PUT",
+            "/teams/{team_name}/secrets/{secret_name}",
+            "/api/v1/teams/data/secrets/api-token",
+            Some(json!({"value": "token-value-1"})),
+            DATA_ADMINS,
+        ),
+        row(
+            "DELETE",
+            "/teams/{team_name}/secrets/{secret_name}",
+            "/api/v1/teams/data/secrets/spare",
+            None,
+            DATA_ADMINS,
+        ),
+        row(
+            "POST",
+            "/secrets/rotateKey",
+            "/api/v1/secrets/rotateKey",
+            None,
+            PLATFORM_ADMINS,
+        ),
         row(
             "PUT",
             "/teams/{team_name}/members/{username}",
@@ -554,10 +597,11 @@ async fn snapshot(store: &Store) -> String {
         .map(|t| (t.id, t.revoked_at))
         .collect();
     format!(
-        "{dags:?}\n{runs:?}\n{tis:?}\n{:?}\n{:?}\n{users:?}\n{members:?}\n{tokens:?}\n{:?}",
+        "{dags:?}\n{runs:?}\n{tis:?}\n{:?}\n{:?}\n{users:?}\n{members:?}\n{tokens:?}\n{:?}\n{:?}",
         store.list_variables(1000, 0).await.unwrap(),
         store.list_connections(None, 1000, 0).await.unwrap(),
         store.list_pools(1000, 0).await.unwrap(),
+        store.list_secrets(None).await.unwrap(),
     )
 }
 
@@ -570,6 +614,13 @@ impl Fixture {
     async fn new() -> Fixture {
         let t = TestApp::start().await;
         let store = t.store().clone();
+        for name in ["db-password", "spare"] {
+            t.engine
+                .secrets()
+                .set("data", name, "secret-value-1", "admin")
+                .await
+                .unwrap();
+        }
         let mut tokens = vec![(Admin, t.admin_token.clone())];
         for (who, team_role) in [
             (Vera, None),

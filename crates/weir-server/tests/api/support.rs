@@ -113,7 +113,21 @@ impl TestApp {
         );
         config.dags_folder = Some(dags);
         config.run_schedules = false;
-        let engine = Engine::start(config, store).await.expect("engine starts");
+        // Secrets sealed under a key of the test's own.
+        let keyring = weir_secrets::Keyring::create_file(&dir.path().join("master.key"))
+            .expect("master key");
+        let secrets = Arc::new(weir_secrets::Secrets::new(
+            store.clone(),
+            Some(keyring),
+            &platform,
+        ));
+        let options = weir_engine::EngineOptions {
+            secrets: Some(secrets),
+            ..weir_engine::EngineOptions::default()
+        };
+        let engine = Engine::start_with(config, store, options)
+            .await
+            .expect("engine starts");
         let handle = engine.handle();
         let admin_token = create_user(handle.store(), "admin", true).await;
         TestApp {

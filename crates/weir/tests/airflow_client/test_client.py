@@ -13,6 +13,7 @@ its models (required fields, types, enum values), so a check passing means Weir'
 what the client expects.
 """
 
+import json
 import os
 import sys
 import time
@@ -22,6 +23,7 @@ from datetime import datetime, timezone
 
 import airflow_client.client as client
 from airflow_client.client.api import (
+    connection_api,
     dag_api,
     dag_run_api,
     import_error_api,
@@ -29,6 +31,7 @@ from airflow_client.client.api import (
     variable_api,
 )
 from airflow_client.client.exceptions import NotFoundException, UnauthorizedException
+from airflow_client.client.model.connection import Connection
 from airflow_client.client.model.dag import DAG
 from airflow_client.client.model.dag_run import DAGRun
 from airflow_client.client.model.variable import Variable
@@ -200,6 +203,47 @@ def main():
             else:
                 raise AssertionError("the variable survived its deletion")
 
+        connections = connection_api.ConnectionApi(api)
+
+        def connections_crud():
+            # Kept after the script: the Rust side then checks the password is sealed.
+            conn_id = "client_conn_keep"
+            made = connections.post_connection(
+                Connection(
+                    connection_id=conn_id,
+                    conn_type="postgres",
+                    host="db.internal",
+                    port=5432,
+                    login="etl",
+                    schema="analytics",
+                    password="client-Pw-123",
+                    extra='{"region": "eu", "api_key": "client-Pw-123"}',
+                )
+            )
+            expect(made.connection_id == conn_id, f"created {made}")
+            got = connections.get_connection(conn_id)
+            expect((got.host, got.port, got.login) == ("db.internal", 5432, "etl"), f"{got}")
+            expect(getattr(got, "password", None) in (None, ""), "the password came back")
+            extra = json.loads(got.extra)
+            expect(extra == {"region": "eu", "api_key": "***"}, f"extra {extra}")
+            # A read-modify-write keeps the credential the read showed as ***.
+            changed = connections.patch_connection(
+                conn_id, Connection(connection_id=conn_id, conn_type="postgres", host="db2.internal", extra=got.extra),
+                update_mask=["host", "extra"],
+            )
+            expect(changed.host == "db2.internal", f"{changed}")
+            listed = connections.get_connections(limit=1000)
+            expect(conn_id in [c.connection_id for c in listed.connections], "not listed")
+            temp = f"client_conn_{uuid.uuid4().hex[:8]}"
+            connections.post_connection(Connection(connection_id=temp, conn_type="http", host="example.invalid"))
+            connections.delete_connection(temp)
+            try:
+                connections.get_connection(temp)
+            except NotFoundException:
+                pass
+            else:
+                raise AssertionError("the connection survived its deletion")
+
         def list_import_errors():
             found = import_errors.get_import_errors()
             expect(found.total_entries >= 1, f"total_entries {found.total_entries}")
@@ -232,6 +276,7 @@ def main():
             print("FAIL poll, task instances, log: no run was triggered")
         checks.run("variables: create, read, update, delete", variables_crud)
         checks.run("list import errors", list_import_errors)
+        checks.run("connections: create, read, update, delete", connections_crud)
 
     print(f"{checks.passed} passed, {checks.failed} failed")
     return 1 if checks.failed else 0
