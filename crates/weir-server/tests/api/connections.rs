@@ -51,7 +51,13 @@ async fn create_read_list_update_delete() {
         .await
         .expect("store")
         .expect("stored");
-    assert_eq!(stored.password.as_deref(), Some(SECRET));
+    // Stored sealed under the master key (issue 10), and it opens to what was sent.
+    let sealed = stored.password.as_deref().expect("a password");
+    assert_ne!(sealed, SECRET);
+    assert_eq!(
+        t.engine.secrets().open_password("warehouse", sealed).expect("opens"),
+        SECRET
+    );
 
     let (status, body) = t
         .call(Method::POST, "/api/v1/connections", Some(full()))
@@ -112,7 +118,11 @@ async fn create_read_list_update_delete() {
         .await
         .expect("store")
         .expect("kept");
-    assert_eq!(stored.password.as_deref(), Some("new"));
+    let sealed = stored.password.as_deref().expect("a password");
+    assert_eq!(
+        t.engine.secrets().open_password("warehouse", sealed).expect("opens"),
+        "new"
+    );
     assert_eq!(stored.team.as_deref(), Some("data"));
 
     let (status, _) = t
