@@ -57,11 +57,11 @@ pub use import_errors::{ImportError, ImportErrorCollection};
 pub use job_definitions::{ExitRule, JobDefinition, JobDefinitionCollection, RetryStrategy};
 pub use pools::{Pool, PoolCollection};
 pub use problem::Problem;
-pub use secrets::{KeyRotation, Secret, SecretBody, SecretCollection};
 pub use queues::{ComputeEnvironment, Queue, QueueCollection, QueueDepth, WaitingTry};
 pub use runs::{
     BackfillRequest, BackfillResponse, DagRun, DagRunCollection, TriggerDagRun, UpdateDagRunState,
 };
+pub use secrets::{KeyRotation, Secret, SecretBody, SecretCollection};
 pub use task_instances::{
     ClearTaskInstances, LogResponse, TaskInstance, TaskInstanceCollection, TaskInstanceReference,
     TaskInstanceReferenceCollection,

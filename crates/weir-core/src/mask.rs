@@ -177,7 +177,8 @@ mod tests {
     #[test]
     fn json_values_are_masked_throughout() {
         let masker = Masker::new(["hunter22"]);
-        let value = serde_json::json!({"pw": "hunter22", "list": ["a hunter22 b", 3], "hunter22": 1});
+        let value =
+            serde_json::json!({"pw": "hunter22", "list": ["a hunter22 b", 3], "hunter22": 1});
         let masked = masker.mask_json(&value);
         assert_eq!(
             masked,

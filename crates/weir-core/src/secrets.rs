@@ -20,7 +20,10 @@ pub fn check_name(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
     let all_ok = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -186,7 +189,10 @@ mod tests {
         assert_eq!(own_secret(&growth, "db-pw"), Ok("db-pw"));
         assert_eq!(own_secret(&growth, "growth/db-pw"), Ok("db-pw"));
         let err = own_secret(&growth, "finance/db-pw").expect_err("cross-team");
-        assert!(err.contains("team `finance`") && err.contains("`growth`"), "{err}");
+        assert!(
+            err.contains("team `finance`") && err.contains("`growth`"),
+            "{err}"
+        );
         assert!(own_secret(&growth, "growth/a/b").is_err());
     }
 
@@ -206,7 +212,10 @@ mod tests {
             uri,
             "postgres://etl:p%40ss%2Fw%3Ard@db.internal:5432/analytics?sslmode=require&retries=3"
         );
-        assert_eq!(connection_env_name("my-warehouse.1"), "WEIR_CONN_MY_WAREHOUSE_1");
+        assert_eq!(
+            connection_env_name("my-warehouse.1"),
+            "WEIR_CONN_MY_WAREHOUSE_1"
+        );
         assert!(is_sensitive_key("Api_Key") && is_sensitive_key("refresh_token"));
         assert!(!is_sensitive_key("sslmode"));
         let bare = connection_uri(&ConnectionParts {

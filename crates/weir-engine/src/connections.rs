@@ -26,7 +26,10 @@ pub struct Connection {
 /// out, with a warning: a task that uses it fails saying so when it asks for it.
 pub async fn visible_to(shared: &Shared, team: &TeamId) -> Result<Vec<Connection>> {
     let teams = [team.to_string()];
-    let page = shared.store.list_connections(Some(&teams), 10_000, 0).await?;
+    let page = shared
+        .store
+        .list_connections(Some(&teams), 10_000, 0)
+        .await?;
     let mut out = Vec::with_capacity(page.items.len());
     for record in page.items {
         let id = record.conn_id.clone();

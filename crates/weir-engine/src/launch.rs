@@ -110,7 +110,10 @@ pub async fn start_try(
     let start = try_start::launch(
         ti.try_number,
         &shared.config.hostname,
-        prepared.as_ref().ok().map(|(spec, _)| spec.command.as_str()),
+        prepared
+            .as_ref()
+            .ok()
+            .map(|(spec, _)| spec.command.as_str()),
         now,
     );
     let mut record = TryRecord::started(key.clone(), now);

@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use chrono::SecondsFormat;
-use weir_compute::{ContainerLaunch, LaunchSpec, TryFolder};
 use indexmap::IndexMap;
+use weir_compute::{ContainerLaunch, LaunchSpec, TryFolder};
 use weir_core::mask::Masker;
 use weir_core::platform::ShellIsolation;
 use weir_core::spec::model::TaskSpec;
@@ -105,7 +105,10 @@ fn environment<'a>(
     let mut env_ctx = ctx.clone();
     env_ctx.passwords_visible = true;
     for (name, value) in env {
-        out.push((name.clone(), render(value, &format!("env `{name}`"), &env_ctx)?));
+        out.push((
+            name.clone(),
+            render(value, &format!("env `{name}`"), &env_ctx)?,
+        ));
     }
     Ok(out)
 }

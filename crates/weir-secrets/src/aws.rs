@@ -63,7 +63,11 @@ impl TeamVault {
         format!("{}{name}", self.prefix)
     }
 
-    fn error<E>(&self, context: &str, err: &aws_sdk_secretsmanager::error::SdkError<E>) -> SecretsError
+    fn error<E>(
+        &self,
+        context: &str,
+        err: &aws_sdk_secretsmanager::error::SdkError<E>,
+    ) -> SecretsError
     where
         E: std::error::Error + ProvideErrorMetadata + 'static,
     {
@@ -84,7 +88,12 @@ impl TeamVault {
     /// The metadata of one secret; None when it does not exist.
     pub(crate) async fn describe(&self, name: &str) -> Result<Option<SecretInfo>> {
         let client = self.client().await;
-        match client.describe_secret().secret_id(self.full_name(name)).send().await {
+        match client
+            .describe_secret()
+            .secret_id(self.full_name(name))
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(self.info(
                 name,
                 out.created_date.as_ref(),

@@ -184,7 +184,11 @@ impl Keyring {
             .map_err(|_| SecretsError::Crypto)?;
         let mut blob = nonce.as_ref().to_vec();
         blob.extend_from_slice(&in_out);
-        Ok(format!("{SEALED_PREFIX}{}:{}", key.id, STANDARD.encode(blob)))
+        Ok(format!(
+            "{SEALED_PREFIX}{}:{}",
+            key.id,
+            STANDARD.encode(blob)
+        ))
     }
 
     /// Opens a value sealed for `context`.
@@ -192,14 +196,14 @@ impl Keyring {
         let (key_id, blob) = split_sealed(sealed).ok_or_else(|| SecretsError::Corrupt {
             what: context.to_owned(),
         })?;
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.id == key_id)
-            .ok_or_else(|| SecretsError::UnknownKey {
-                what: context.to_owned(),
-                key_id: key_id.to_owned(),
-            })?;
+        let key =
+            self.keys
+                .iter()
+                .find(|k| k.id == key_id)
+                .ok_or_else(|| SecretsError::UnknownKey {
+                    what: context.to_owned(),
+                    key_id: key_id.to_owned(),
+                })?;
         let corrupt = || SecretsError::Corrupt {
             what: context.to_owned(),
         };
@@ -278,7 +282,10 @@ mod tests {
         let mut altered = sealed.clone();
         altered.pop();
         altered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
-        assert!(matches!(ring.open("t/n", &altered), Err(SecretsError::Corrupt { .. })));
+        assert!(matches!(
+            ring.open("t/n", &altered),
+            Err(SecretsError::Corrupt { .. })
+        ));
         let (_other_dir, other) = keyring();
         let err = other.open("t/n", &sealed).expect_err("other key");
         assert!(matches!(err, SecretsError::UnknownKey { .. }));
@@ -319,7 +326,10 @@ mod tests {
         let ring = Keyring::from_environment(&format!("{a},{b}")).expect("parse");
         assert_eq!(ring.ids().len(), 2);
         assert_eq!(ring.current_id(), ring.ids()[1]);
-        assert!(matches!(ring.with_new_key(), Err(SecretsError::RotationNeedsKey)));
+        assert!(matches!(
+            ring.with_new_key(),
+            Err(SecretsError::RotationNeedsKey)
+        ));
         let err = Keyring::from_environment("short").expect_err("bad");
         assert!(err.to_string().contains("base64"), "{err}");
     }

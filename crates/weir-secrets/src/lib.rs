@@ -146,7 +146,13 @@ impl Secrets {
     }
 
     /// Creates or replaces `team`'s secret `name`, set by `actor`.
-    pub async fn set(&self, team: &str, name: &str, value: &str, actor: &str) -> Result<SecretInfo> {
+    pub async fn set(
+        &self,
+        team: &str,
+        name: &str,
+        value: &str,
+        actor: &str,
+    ) -> Result<SecretInfo> {
         check(team, name)?;
         weir_core::secrets::check_value(value).map_err(SecretsError::Invalid)?;
         if let Some(vault) = self.aws.get(team) {
@@ -228,7 +234,12 @@ impl Secrets {
 
     /// The names of a team's secrets (for did-you-mean suggestions).
     pub async fn names(&self, team: &str) -> Result<Vec<String>> {
-        Ok(self.list(Some(team)).await?.into_iter().map(|s| s.name).collect())
+        Ok(self
+            .list(Some(team))
+            .await?
+            .into_iter()
+            .map(|s| s.name)
+            .collect())
     }
 
     /// A connection password as it is stored: sealed.
@@ -335,7 +346,11 @@ impl Secrets {
                 stored.clone()
             };
             // Lost a race with a writer: its value is already under the new key.
-            if self.store.reseal(&value, &new.seal(&context, &clear)?).await? {
+            if self
+                .store
+                .reseal(&value, &new.seal(&context, &clear)?)
+                .await?
+            {
                 match value {
                     SealedValue::Secret { .. } => rotation.secrets += 1,
                     SealedValue::ConnectionPassword { .. } => rotation.connection_passwords += 1,

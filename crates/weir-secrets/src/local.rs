@@ -18,5 +18,10 @@ pub(crate) fn info(record: SecretRecord) -> SecretInfo {
 }
 
 pub(crate) async fn list(store: &Store, team: Option<&str>) -> Result<Vec<SecretInfo>> {
-    Ok(store.list_secrets(team).await?.into_iter().map(info).collect())
+    Ok(store
+        .list_secrets(team)
+        .await?
+        .into_iter()
+        .map(info)
+        .collect())
 }

@@ -48,15 +48,25 @@ async fn secrets_live_in_aws_secrets_manager() {
         .await
         .unwrap();
     // A prefix of its own, so reruns against one moto server do not meet.
-    let prefix = format!("weir-test-{}-{}/", std::process::id(), chrono::Utc::now().timestamp_micros());
+    let prefix = format!(
+        "weir-test-{}-{}/",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
     let secrets = Secrets::new(store.clone(), None, &platform(&url, &prefix));
     assert_eq!(secrets.backend_of("growth"), "aws_secrets_manager");
 
-    let set = secrets.set("growth", "api-token", "tok-value-1", "ada").await.unwrap();
+    let set = secrets
+        .set("growth", "api-token", "tok-value-1", "ada")
+        .await
+        .unwrap();
     assert_eq!(set.backend, "aws_secrets_manager");
     assert_eq!(set.version, Some(1));
     assert_eq!(set.created_by.as_deref(), Some("ada"));
-    let again = secrets.set("growth", "api-token", "tok-value-2", "bob").await.unwrap();
+    let again = secrets
+        .set("growth", "api-token", "tok-value-2", "bob")
+        .await
+        .unwrap();
     assert_eq!(again.version, Some(2));
     assert_eq!(again.updated_by.as_deref(), Some("bob"));
     assert_eq!(again.created_by.as_deref(), Some("ada"));
@@ -67,7 +77,10 @@ async fn secrets_live_in_aws_secrets_manager() {
     // Nothing is kept in Weir's database for an AWS team.
     assert!(store.list_secrets(None).await.unwrap().is_empty());
 
-    secrets.set("finance", "ledger", "ledger-value", "carl").await.unwrap();
+    secrets
+        .set("finance", "ledger", "ledger-value", "carl")
+        .await
+        .unwrap();
     let listed = secrets.list(Some("growth")).await.unwrap();
     assert_eq!(
         listed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),

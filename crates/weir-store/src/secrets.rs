@@ -161,17 +161,15 @@ impl Store {
     pub async fn reseal(&self, value: &SealedValue, new: &str) -> Result<bool> {
         with_db!(self, |pool| {
             let done = match value {
-                SealedValue::Secret { team, name, sealed } => {
-                    sqlx::query(
-                        "UPDATE secret SET sealed = $4 WHERE team = $1 AND name = $2 AND sealed = $3",
-                    )
-                    .bind(team)
-                    .bind(name)
-                    .bind(sealed)
-                    .bind(new)
-                    .execute(pool)
-                    .await?
-                }
+                SealedValue::Secret { team, name, sealed } => sqlx::query(
+                    "UPDATE secret SET sealed = $4 WHERE team = $1 AND name = $2 AND sealed = $3",
+                )
+                .bind(team)
+                .bind(name)
+                .bind(sealed)
+                .bind(new)
+                .execute(pool)
+                .await?,
                 SealedValue::ConnectionPassword { conn_id, stored } => {
                     sqlx::query(
                         "UPDATE connection SET password = $3 WHERE conn_id = $1 AND password = $2",

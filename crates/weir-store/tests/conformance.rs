@@ -18,6 +18,8 @@ mod misc;
 mod runs;
 #[path = "conformance/search.rs"]
 mod search;
+#[path = "conformance/secrets.rs"]
+mod secrets;
 #[path = "conformance/support.rs"]
 mod support;
 #[path = "conformance/task_instances.rs"]
@@ -95,4 +97,5 @@ conformance!(
     access::audit_events_are_append_only,
     access::connections_crud_team_filter_and_fixed_team,
     access::variable_team_is_kept_on_update,
+    secrets::secrets_are_versioned_listed_and_resealed,
 );

@@ -64,7 +64,10 @@ pub async fn secrets(
         .await
         .context("cannot seal the connection passwords stored in clear")?;
     if sealed > 0 {
-        tracing::info!(count = sealed, "sealed connection passwords stored in clear");
+        tracing::info!(
+            count = sealed,
+            "sealed connection passwords stored in clear"
+        );
     }
     Ok(secrets)
 }

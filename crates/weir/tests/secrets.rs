@@ -5,6 +5,8 @@
 //! a missing secret failing the try by name, connections in templates and as
 //! `WEIR_CONN_*`, and a key rotation that keeps everything readable.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod support;
 
 use std::io::Write;
@@ -20,7 +22,8 @@ const IMAGE: &str = "weir-test/busybox:latest";
 /// differ from it.
 const SECRET: &str = "Sup3r\"Secret/Val ue+x";
 /// A value over two lines (a key file), printed as it is.
-const PEM: &str = "-----BEGIN TEST KEY-----\nMIIBsecretLineOne42\nMIIBsecretLineTwo43\n-----END TEST KEY-----";
+const PEM: &str =
+    "-----BEGIN TEST KEY-----\nMIIBsecretLineOne42\nMIIBsecretLineTwo43\n-----END TEST KEY-----";
 const WAREHOUSE_PASSWORD: &str = "wh-Passw0rd!";
 
 /// Prints $S in every form, and once split across two writes; writes it into the XCom.
@@ -105,10 +108,17 @@ fn forms() -> Vec<String> {
         SECRET.to_string(),
         b64.encode(SECRET),
         "Sup3r%22Secret%2FVal%20ue%2Bx".to_string(),
-        serde_json::to_string(SECRET).unwrap().trim_matches('"').to_string(),
+        serde_json::to_string(SECRET)
+            .unwrap()
+            .trim_matches('"')
+            .to_string(),
         WAREHOUSE_PASSWORD.to_string(),
     ];
-    out.extend(PEM.lines().filter(|l| l.contains("secretLine")).map(str::to_string));
+    out.extend(
+        PEM.lines()
+            .filter(|l| l.contains("secretLine"))
+            .map(str::to_string),
+    );
     out
 }
 
@@ -146,7 +156,10 @@ async fn secrets_reach_tasks_and_nowhere_else() {
     assert_eq!(status, 200, "{conn}");
     assert!(conn.get("password").is_none(), "{conn}");
     assert!(
-        conn["extra"].as_str().unwrap().contains(r#""api_token":"***""#),
+        conn["extra"]
+            .as_str()
+            .unwrap()
+            .contains(r#""api_token":"***""#),
         "{conn}"
     );
 
@@ -166,10 +179,19 @@ async fn secrets_reach_tasks_and_nowhere_else() {
             .await;
         let text = log["content"].as_str().unwrap_or_default().to_string();
         assert_eq!(run["state"], "success", "{task}: {text}");
-        for label in ["plain: ***", "base64: ***", "url: ***", "json: ***", "split: ***"] {
+        for label in [
+            "plain: ***",
+            "base64: ***",
+            "url: ***",
+            "json: ***",
+            "split: ***",
+        ] {
             assert!(text.contains(label), "{task}: no `{label}` in\n{text}");
         }
-        assert!(!text.contains("MIIB"), "{task}: the PEM's lines leaked\n{text}");
+        assert!(
+            !text.contains("MIIB"),
+            "{task}: the PEM's lines leaked\n{text}"
+        );
         let (_, xcom) = server
             .get(&format!(
                 "/dags/leaky/dagRuns/{run_id}/taskInstances/{task}/xcomEntries/return_value"
@@ -177,7 +199,9 @@ async fn secrets_reach_tasks_and_nowhere_else() {
             .await;
         assert!(xcom.to_string().contains("***"), "{task}: {xcom}");
         let (_, ti) = server
-            .get(&format!("/dags/leaky/dagRuns/{run_id}/taskInstances/{task}"))
+            .get(&format!(
+                "/dags/leaky/dagRuns/{run_id}/taskInstances/{task}"
+            ))
             .await;
         api_answers.push(log.to_string());
         api_answers.push(xcom.to_string());
@@ -317,9 +341,18 @@ tasks:
             "{text}"
         );
         assert!(text.contains("uri=***"), "{text}");
-        assert!(text.contains(&format!("pw-sha={}", sha(WAREHOUSE_PASSWORD))), "{text}");
-        assert!(text.contains(&format!("env-pw-sha={}", sha(WAREHOUSE_PASSWORD))), "{text}");
-        assert!(text.contains(&format!("secret-sha={}", sha(SECRET))), "{text}");
+        assert!(
+            text.contains(&format!("pw-sha={}", sha(WAREHOUSE_PASSWORD))),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("env-pw-sha={}", sha(WAREHOUSE_PASSWORD))),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("secret-sha={}", sha(SECRET))),
+            "{text}"
+        );
     };
 
     let run_id = server.trigger("uses_conn").await;
@@ -327,16 +360,30 @@ tasks:
     check(&log_of(&server, &run_id, "connect").await);
     // A password in a command would be shown by the API: refused, saying where it may go.
     let shown = log_of(&server, &run_id, "shown").await;
-    assert!(shown.contains("renders only into the task's `env`"), "{shown}");
+    assert!(
+        shown.contains("renders only into the task's `env`"),
+        "{shown}"
+    );
 
     // Rotate: a second key in the file, everything re-sealed under it and readable.
     let before = std::fs::read_to_string(server.home().join("master.key")).unwrap();
     let out = server.cli(&["secrets", "rotate-key"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(said.contains("1 secrets and 1 connection passwords"), "{said}");
+    assert!(
+        said.contains("1 secrets and 1 connection passwords"),
+        "{said}"
+    );
     let after = std::fs::read_to_string(server.home().join("master.key")).unwrap();
-    let keys = |t: &str| t.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).count();
+    let keys = |t: &str| {
+        t.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .count()
+    };
     assert_eq!((keys(&before), keys(&after)), (1, 2));
 
     // After a restart too: the key file holds both keys.
@@ -376,7 +423,10 @@ async fn a_lost_master_key_stops_the_start_instead_of_hiding_secrets() {
         .send("PUT", "/teams/growth/secrets/short", r#"{"value": "abc"}"#)
         .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("at least 4"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("at least 4"),
+        "{body}"
+    );
 }
 
 /// A team whose secrets are in AWS Secrets Manager (moto's server here): set through
@@ -400,16 +450,27 @@ async fn a_teams_secrets_in_aws_secrets_manager_reach_its_tasks() {
     )]);
     let path = server.dir.path().join("weir.toml");
     std::fs::write(&path, config).unwrap();
-    server.args.extend(["--config".into(), path.display().to_string(), "--unpause-all".into()]);
+    server.args.extend([
+        "--config".into(),
+        path.display().to_string(),
+        "--unpause-all".into(),
+    ]);
     server.restart();
     set_secret(&server, "growth/api-token", "aws-held-token-1");
     // The value reaches the task (compared there, through a variable) and is masked.
     let (status, body) = server
-        .send("POST", "/variables", r#"{"key": "expected", "value": "aws-held-token-1"}"#)
+        .send(
+            "POST",
+            "/variables",
+            r#"{"key": "expected", "value": "aws-held-token-1"}"#,
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let (_, list) = server.get("/teams/growth/secrets").await;
-    assert_eq!(list["secrets"][0]["backend"], "aws_secrets_manager", "{list}");
+    assert_eq!(
+        list["secrets"][0]["backend"], "aws_secrets_manager",
+        "{list}"
+    );
     let run_id = server.trigger("aws_user").await;
     let run = server.wait_run_finished("aws_user", &run_id).await;
     let (_, log) = server
@@ -419,5 +480,47 @@ async fn a_teams_secrets_in_aws_secrets_manager_reach_its_tasks() {
         .await;
     let text = log["content"].as_str().unwrap_or_default();
     assert_eq!(run["state"], "success", "{text}");
-    assert!(text.contains("token: ***") && text.contains("same"), "{text}");
+    assert!(
+        text.contains("token: ***") && text.contains("same"),
+        "{text}"
+    );
+}
+
+/// An `http` task reads its secret in a template (`{{ secrets.NAME }}`): it reaches the
+/// request, and the XCom (the server echoes it back) shows it masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_task_sends_its_secret_and_records_it_masked() {
+    use axum::http::HeaderMap;
+    let app = axum::Router::new().route(
+        "/echo",
+        axum::routing::get(|headers: HeaderMap| async move {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            axum::Json(serde_json::json!({ "got": auth }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let dag = format!(
+        "dag: calls\nteam: growth\ntasks:\n  call:\n    http:\n      url: http://{addr}/echo\n      headers: {{Authorization: \"Bearer {{{{ secrets.TOKEN }}}}\"}}\n      output: json\n    secrets: {{TOKEN: api-token}}\n"
+    );
+    let server = start(&[("calls.yaml", &dag)]);
+    set_secret(&server, "growth/api-token", "http-token-value-9");
+    let run_id = server.trigger("calls").await;
+    let run = server.wait_run_finished("calls", &run_id).await;
+    let (_, xcom) = server
+        .get(&format!(
+            "/dags/calls/dagRuns/{run_id}/taskInstances/call/xcomEntries/return_value"
+        ))
+        .await;
+    assert_eq!(run["state"], "success", "{xcom}");
+    let text = xcom.to_string();
+    assert!(text.contains("Bearer ***"), "{text}");
+    assert!(!text.contains("http-token-value-9"), "{text}");
 }

@@ -64,12 +64,11 @@ pub fn validate(read: &ReadDag, source: &str, diags: &mut Diags) {
         for (reference, pos) in &at.secrets {
             if let Err(why) = crate::secrets::own_secret(&spec.team, reference) {
                 diags.push(
-                    Diagnostic::error(*pos, format!("task `{id}`: {why}"))
-                        .with_help(format!(
-                            "ask team `{}`'s admin to set the secret in your namespace: \
+                    Diagnostic::error(*pos, format!("task `{id}`: {why}")).with_help(format!(
+                        "ask team `{}`'s admin to set the secret in your namespace: \
                              `weir secrets set {}/NAME`",
-                            spec.team, spec.team
-                        )),
+                        spec.team, spec.team
+                    )),
                 );
             }
         }

@@ -101,7 +101,11 @@ fn seal(
     if let Some(password) = &c.password
         && !weir_secrets::is_sealed(password)
     {
-        c.password = Some(secrets.seal_password(&c.conn_id, password).map_err(sealing)?);
+        c.password = Some(
+            secrets
+                .seal_password(&c.conn_id, password)
+                .map_err(sealing)?,
+        );
     }
     let Some(text) = c.extra.as_deref() else {
         return Ok(());

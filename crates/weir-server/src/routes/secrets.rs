@@ -124,8 +124,9 @@ async fn list_team_secrets(
     State(state): State<AppState>,
     path: TeamPath,
 ) -> Result<Json<SecretCollection>, ApiError> {
-    weir_core::ids::TeamId::new(path.team.as_str())
-        .map_err(|e| ApiError::bad_request(format!("`{}` is not a valid team id: {e}", path.team)))?;
+    weir_core::ids::TeamId::new(path.team.as_str()).map_err(|e| {
+        ApiError::bad_request(format!("`{}` is not a valid team id: {e}", path.team))
+    })?;
     let items = state
         .engine
         .secrets()
@@ -245,7 +246,12 @@ async fn delete_secret(
     )
 )]
 async fn rotate_key(State(state): State<AppState>) -> Result<Json<KeyRotation>, ApiError> {
-    let done = state.engine.secrets().rotate_key().await.map_err(api_error)?;
+    let done = state
+        .engine
+        .secrets()
+        .rotate_key()
+        .await
+        .map_err(api_error)?;
     Ok(Json(KeyRotation {
         key_id: done.key_id,
         secrets_resealed: done.secrets as u64,

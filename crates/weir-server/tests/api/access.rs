@@ -401,13 +401,7 @@ fn rows(import_error_id: i64) -> Vec<Row> {
             DATA_ADMINS,
         ),
         // Secrets: the team's admins (and platform admins); values never come back.
-        row(
-            "GET",
-            "/secrets",
-            "/api/v1/secrets",
-            None,
-            TEAM_ADMINS,
-        ),
+        row("GET", "/secrets", "/api/v1/secrets", None, TEAM_ADMINS),
         row(
             "GET",
             "/teams/{team_name}/secrets",

@@ -55,7 +55,10 @@ async fn create_read_list_update_delete() {
     let sealed = stored.password.as_deref().expect("a password");
     assert_ne!(sealed, SECRET);
     assert_eq!(
-        t.engine.secrets().open_password("warehouse", sealed).expect("opens"),
+        t.engine
+            .secrets()
+            .open_password("warehouse", sealed)
+            .expect("opens"),
         SECRET
     );
 
@@ -120,7 +123,10 @@ async fn create_read_list_update_delete() {
         .expect("kept");
     let sealed = stored.password.as_deref().expect("a password");
     assert_eq!(
-        t.engine.secrets().open_password("warehouse", sealed).expect("opens"),
+        t.engine
+            .secrets()
+            .open_password("warehouse", sealed)
+            .expect("opens"),
         "new"
     );
     assert_eq!(stored.team.as_deref(), Some("data"));

@@ -114,8 +114,8 @@ impl TestApp {
         config.dags_folder = Some(dags);
         config.run_schedules = false;
         // Secrets sealed under a key of the test's own.
-        let keyring = weir_secrets::Keyring::create_file(&dir.path().join("master.key"))
-            .expect("master key");
+        let keyring =
+            weir_secrets::Keyring::create_file(&dir.path().join("master.key")).expect("master key");
         let secrets = Arc::new(weir_secrets::Secrets::new(
             store.clone(),
             Some(keyring),

@@ -34,7 +34,10 @@ fn show(format: OutputFormat, c: &Connection) -> anyhow::Result<()> {
     for (field, value) in [
         ("id", c.connection_id.clone()),
         ("type", c.conn_type.clone()),
-        ("team", c.team.clone().unwrap_or_else(|| "(platform-wide)".into())),
+        (
+            "team",
+            c.team.clone().unwrap_or_else(|| "(platform-wide)".into()),
+        ),
         ("host", text(&c.host)),
         ("port", c.port.map(|p| p.to_string()).unwrap_or_default()),
         ("login", text(&c.login)),
@@ -60,7 +63,8 @@ pub fn run(cmd: ConnectionsCommand, server: &ServerArgs) -> anyhow::Result<ExitC
             } else if all.connections.is_empty() {
                 outln!("no connections")?;
             } else {
-                let mut t = output::table(["ID", "TYPE", "TEAM", "HOST", "PORT", "LOGIN", "SCHEMA"]);
+                let mut t =
+                    output::table(["ID", "TYPE", "TEAM", "HOST", "PORT", "LOGIN", "SCHEMA"]);
                 for c in &all.connections {
                     t.add_row(vec![
                         c.connection_id.clone(),
@@ -120,10 +124,17 @@ pub fn run(cmd: ConnectionsCommand, server: &ServerArgs) -> anyhow::Result<ExitC
                     .is_ok();
                 let c: Connection = if exists {
                     if team.is_some() {
-                        bail!("the team of a connection is fixed when it is created; `--team` only applies to a new one");
+                        bail!(
+                            "the team of a connection is fixed when it is created; `--team` only applies to a new one"
+                        );
                     }
                     client
-                        .send(Method::PATCH, &["connections", &id], &[], Some(&Value::Object(body)))
+                        .send(
+                            Method::PATCH,
+                            &["connections", &id],
+                            &[],
+                            Some(&Value::Object(body)),
+                        )
                         .await?
                 } else {
                     if !body.contains_key("conn_type") {
@@ -134,7 +145,12 @@ pub fn run(cmd: ConnectionsCommand, server: &ServerArgs) -> anyhow::Result<ExitC
                         body.insert("team".into(), json!(team));
                     }
                     client
-                        .send(Method::POST, &["connections"], &[], Some(&Value::Object(body)))
+                        .send(
+                            Method::POST,
+                            &["connections"],
+                            &[],
+                            Some(&Value::Object(body)),
+                        )
                         .await?
                 };
                 show(format, &c)?;

@@ -19,7 +19,9 @@ fn team_and_name(secret: &str) -> anyhow::Result<(String, String)> {
         Some((team, name)) if !team.is_empty() && !name.is_empty() => {
             Ok((team.to_owned(), name.to_owned()))
         }
-        _ => bail!("name the secret as TEAM/NAME (e.g. `growth/warehouse-password`), not `{secret}`"),
+        _ => {
+            bail!("name the secret as TEAM/NAME (e.g. `growth/warehouse-password`), not `{secret}`")
+        }
     }
 }
 
@@ -45,7 +47,9 @@ fn read_value(from_file: Option<&std::path::Path>) -> anyhow::Result<String> {
         }
     };
     if value.is_empty() {
-        bail!("the value is empty: pipe it in (`weir secrets set TEAM/NAME < file`) or use --from-file");
+        bail!(
+            "the value is empty: pipe it in (`weir secrets set TEAM/NAME < file`) or use --from-file"
+        );
     }
     Ok(value)
 }
@@ -83,7 +87,12 @@ pub fn run(cmd: SecretsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode>
             with_client(server, |client| async move {
                 let body = SecretBody { value };
                 let s: Secret = client
-                    .send(Method::PUT, &["teams", &team, "secrets", &name], &[], Some(&body))
+                    .send(
+                        Method::PUT,
+                        &["teams", &team, "secrets", &name],
+                        &[],
+                        Some(&body),
+                    )
                     .await?;
                 if format == OutputFormat::Json {
                     print_json(&s)?;
@@ -92,7 +101,9 @@ pub fn run(cmd: SecretsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode>
                         "secret {}/{} set (version {})",
                         s.team,
                         s.name,
-                        s.version.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+                        s.version
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "?".into())
                     )?;
                 }
                 Ok(ExitCode::SUCCESS)
