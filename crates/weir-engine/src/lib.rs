@@ -13,6 +13,7 @@ mod catalog;
 mod clock;
 mod config;
 mod connections;
+mod credentials;
 mod dag_bag;
 mod dag_cache;
 mod dag_files;
