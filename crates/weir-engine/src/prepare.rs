@@ -339,6 +339,33 @@ async fn sql_file(
     })
 }
 
+/// What a `sql` or `http` try starts from: its template context (with its secrets),
+/// its timeout and its credentials.
+async fn inline_start(
+    shared: &Shared,
+    run: &DagRunRecord,
+    version: &DagVersion,
+    ti: &TaskInstanceRecord,
+    try_number: u32,
+) -> Result<
+    std::result::Result<
+        (TemplateContext, Option<std::time::Duration>, Credentials),
+        (String, bool),
+    >,
+> {
+    let mut ctx = match try_context(shared, run, version, ti, try_number).await? {
+        Ok(ctx) => ctx,
+        Err(why) => return Ok(Err(why)),
+    };
+    let Some(task) = version.spec.tasks.get(ti.key.task_id.as_str()) else {
+        return Ok(Err(("the task is gone".into(), false)));
+    };
+    let timeout = version.spec.effective(task).timeout;
+    Ok(inline_credentials(shared, version, task, &mut ctx)
+        .await?
+        .map(|credentials| (ctx, timeout, credentials)))
+}
+
 /// A `sql` or `http` task's credentials, and its secrets in its template context
 /// (`{{ secrets.NAME }}`): it has no environment to read them from. Everything it
 /// renders is masked where recorded, so connection passwords render too.
@@ -373,18 +400,11 @@ pub async fn sql(
     folder: &TryFolder,
 ) -> Result<Prepared> {
     use weir_core::spec::model::{DEFAULT_MAX_ROWS, SqlSource};
-    let mut ctx = match try_context(shared, run, version, ti, try_number).await? {
-        Ok(ctx) => ctx,
-        Err(why) => return Ok(Err(why)),
-    };
-    let Some(spec_task) = version.spec.tasks.get(ti.key.task_id.as_str()) else {
-        return Ok(Err(("the task is gone".into(), false)));
-    };
-    let timeout = version.spec.effective(spec_task).timeout;
-    let credentials = match inline_credentials(shared, version, spec_task, &mut ctx).await? {
-        Ok(c) => c,
-        Err(why) => return Ok(Err(why)),
-    };
+    let (ctx, timeout, credentials) =
+        match inline_start(shared, run, version, ti, try_number).await? {
+            Ok(start) => start,
+            Err(why) => return Ok(Err(why)),
+        };
     let (text, what, source) = match &task.source {
         SqlSource::Query(query) => (query.clone(), "`query`".to_string(), "the query".into()),
         SqlSource::File(file) => match sql_file(shared, run, file).await? {
@@ -446,18 +466,11 @@ pub async fn http(
     folder: &TryFolder,
 ) -> Result<Prepared> {
     use crate::inline::http::{HttpBody, HttpWork, full_url};
-    let mut ctx = match try_context(shared, run, version, ti, try_number).await? {
-        Ok(ctx) => ctx,
-        Err(why) => return Ok(Err(why)),
-    };
-    let Some(spec_task) = version.spec.tasks.get(ti.key.task_id.as_str()) else {
-        return Ok(Err(("the task is gone".into(), false)));
-    };
-    let timeout = version.spec.effective(spec_task).timeout;
-    let credentials = match inline_credentials(shared, version, spec_task, &mut ctx).await? {
-        Ok(c) => c,
-        Err(why) => return Ok(Err(why)),
-    };
+    let (ctx, timeout, credentials) =
+        match inline_start(shared, run, version, ti, try_number).await? {
+            Ok(start) => start,
+            Err(why) => return Ok(Err(why)),
+        };
     let connection = match &task.connection {
         None => None,
         Some(id) => match inline_connection(shared, version, id).await? {

@@ -196,16 +196,7 @@ fn check_xcom_pulls(
         return;
     }
     let known: Vec<&str> = read.tasks.keys().map(TaskId::as_str).collect();
-    let upstream: BTreeSet<&str> = graph
-        .index_of(id)
-        .map(|i| {
-            graph
-                .ancestors(i)
-                .into_iter()
-                .map(|j| graph.ids[j].as_str())
-                .collect()
-        })
-        .unwrap_or_default();
+    let upstream = upstream_of(graph, id);
     for pulled in template::referenced_xcom_tasks(&site.text) {
         let offset = site
             .text
@@ -271,16 +262,7 @@ fn check_for_each(
             "`for_each` cannot use `item`: the items are what it defines",
         ));
     }
-    let upstream: BTreeSet<&str> = graph
-        .index_of(id)
-        .map(|i| {
-            graph
-                .ancestors(i)
-                .into_iter()
-                .map(|j| graph.ids[j].as_str())
-                .collect()
-        })
-        .unwrap_or_default();
+    let upstream = upstream_of(graph, id);
     for pulled in template::referenced_xcom_tasks(trimmed) {
         if !read.tasks.contains_key(pulled.as_str()) {
             diags.push(Diagnostic::error(
@@ -326,4 +308,18 @@ fn check_for_each(
             Some(_) => {}
         }
     }
+}
+
+/// The tasks that run before `id` (its ancestors).
+fn upstream_of<'a>(graph: &'a TaskGraph, id: &str) -> BTreeSet<&'a str> {
+    graph
+        .index_of(id)
+        .map(|i| {
+            graph
+                .ancestors(i)
+                .into_iter()
+                .map(|j| graph.ids[j].as_str())
+                .collect()
+        })
+        .unwrap_or_default()
 }
