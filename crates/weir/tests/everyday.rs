@@ -185,26 +185,30 @@ const GROWTH: &str = "dag: g\nteam: growth\npaused: false\ntasks:\n  t: {shell: 
 async fn team_variables_are_set_by_the_team_and_read_by_its_dags() {
     let server = Server::start(&[("g.yaml", GROWTH)]);
     server.wait_for("/dags/g", "the DAG", |_| true).await;
+    let viewer = service_token(&server, "growth", "viewer");
     let operator = service_token(&server, "growth", "operator");
     let admin = service_token(&server, "growth", "admin");
 
-    // An operator may not; the error names the role that would allow it.
+    // A viewer may not; the error names the role that would allow it.
     let out = cli_as(
         &server,
-        &operator,
+        &viewer,
         &["variables", "set", "region", "eu", "--team", "growth"],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("needs its `admin` role"),
+        text(&out).contains("needs its `operator` role"),
         "{}",
         text(&out)
     );
     // Without `--team` the error says how to name it.
-    let out = cli_as(&server, &operator, &["variables", "set", "region", "eu"]);
+    let out = cli_as(&server, &viewer, &["variables", "set", "region", "eu"]);
     assert!(text(&out).contains("--team growth"), "{}", text(&out));
+    // The team's operator may, and its only team is the default.
+    let out = cli_as(&server, &operator, &["variables", "set", "region", "eu"]);
+    assert!(out.status.success(), "{}", text(&out));
 
-    // The team's admin may; a second set is an update in the audit trail.
+    // The team's admin may too; each later set is an update in the audit trail.
     let out = cli_as(
         &server,
         &admin,
@@ -223,7 +227,7 @@ async fn team_variables_are_set_by_the_team_and_read_by_its_dags() {
     );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(audit_actions(&server, "variable.create").await.len(), 1);
-    assert_eq!(audit_actions(&server, "variable.update").await.len(), 1);
+    assert_eq!(audit_actions(&server, "variable.update").await.len(), 2);
 
     // The DAG's template reads its team's variable.
     let run = server.trigger("g").await;

@@ -153,7 +153,10 @@ pub enum Permission {
     ReadTeam { team: Option<String> },
     /// Trigger, clear, pause or mark the team's DAGs.
     Operate { team: Option<String> },
-    /// Manage the team's variables, connections, job definitions, tokens and members.
+    /// Create, change or delete the team's variables: its operators (who run its DAGs and
+    /// tune what they read), as in the team's own day-to-day work.
+    ManageVariables { team: Option<String> },
+    /// Manage the team's connections, secrets, job definitions, tokens and members.
     ManageTeam { team: Option<String> },
     /// Hold [`TeamRole::Admin`] in at least one team (what is visible is then narrowed to
     /// those teams, e.g. the audit trail of their objects).
@@ -221,10 +224,13 @@ pub fn decide(principal: &Principal, permission: &Permission) -> Decision {
             TeamRole::Operator,
             "triggering, clearing, pausing or marking DAGs",
         ),
+        Permission::ManageVariables { team } => {
+            needs(team, TeamRole::Operator, "managing the variables")
+        }
         Permission::ManageTeam { team } => needs(
             team,
             TeamRole::Admin,
-            "managing variables, connections, tokens and members",
+            "managing connections, secrets, tokens and members",
         ),
         Permission::AdminOfAnyTeam => {
             if caller.platform_admin || caller.teams_with(TeamRole::Admin).next().is_some() {

@@ -257,11 +257,11 @@ async fn resolve(
                     Permission::ReadTeam { team: Some(team) },
                 ),
                 (Need::ReadTeamObject, None) => signed_in(None),
-                (_, Some(team)) => (team.clone(), Permission::ManageTeam { team }),
+                (_, Some(team)) => (team.clone(), manage(rule, team)),
                 (Need::ManageTeamObject, None) => signed_in(None),
                 (_, None) => {
-                    let team = new_object_team(caller, body)?;
-                    (team.clone(), Permission::ManageTeam { team })
+                    let team = new_object_team(caller, body, manager_role(rule))?;
+                    (team.clone(), manage(rule, team))
                 }
             }
         }
@@ -380,22 +380,44 @@ async fn owned_object(
 
 /// The team a new variable or connection will belong to: the body's `team`, else the
 /// caller's only admin team; platform admins create platform-wide ones by default.
-fn new_object_team(caller: &Caller, body: Option<&Value>) -> Result<Option<String>, ApiError> {
+fn new_object_team(
+    caller: &Caller,
+    body: Option<&Value>,
+    role: TeamRole,
+) -> Result<Option<String>, ApiError> {
     if let Some(team) = body_str(body, "team") {
         return Ok(Some(team.to_string()));
     }
     if caller.platform_admin {
         return Ok(None);
     }
-    let admin_of: Vec<&str> = caller.teams_with(TeamRole::Admin).collect();
-    match admin_of.as_slice() {
+    let managed: Vec<&str> = caller.teams_with(role).collect();
+    match managed.as_slice() {
         [only] => Ok(Some((*only).to_string())),
         // Leave it to `decide`, which says what role it takes.
         [] => Ok(None),
         several => Err(ApiError::bad_request(format!(
-            "`{}` is an admin of several teams ({}): name the owning team with `team`",
+            "`{}` is an {role} of several teams ({}): name the owning team with `team`",
             caller.name,
             several.join(", ")
         ))),
+    }
+}
+
+/// The role that changes a team's object of this route's kind: a team's operators
+/// manage its variables; its admins everything else it owns (connections, …).
+fn manager_role(rule: &Rule) -> TeamRole {
+    if rule.object_type == "variable" {
+        TeamRole::Operator
+    } else {
+        TeamRole::Admin
+    }
+}
+
+/// The permission to change (or create) a team's object of this route's kind.
+fn manage(rule: &Rule, team: Option<String>) -> Permission {
+    match manager_role(rule) {
+        TeamRole::Admin => Permission::ManageTeam { team },
+        _ => Permission::ManageVariables { team },
     }
 }
