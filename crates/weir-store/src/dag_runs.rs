@@ -283,6 +283,26 @@ impl Store {
         })
     }
 
+    /// Sets (or, with `None`, clears) a run's note; returns whether the run exists.
+    pub async fn set_dag_run_note(
+        &self,
+        dag_id: &DagId,
+        run_id: &RunId,
+        note: Option<&str>,
+    ) -> Result<bool> {
+        with_db!(self, |pool| {
+            let changed =
+                sqlx::query("UPDATE dag_run SET note = $3 WHERE dag_id = $1 AND run_id = $2")
+                    .bind(dag_id.as_str())
+                    .bind(run_id.as_str())
+                    .bind(note)
+                    .execute(pool)
+                    .await?
+                    .rows_affected();
+            Ok(changed > 0)
+        })
+    }
+
     /// Deletes a run with its task instances, tries and XComs; returns whether it existed.
     pub async fn delete_dag_run(&self, dag_id: &DagId, run_id: &RunId) -> Result<bool> {
         with_db!(self, |pool| {

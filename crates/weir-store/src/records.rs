@@ -121,6 +121,8 @@ pub struct DagRunRecord {
     pub queued_at: Option<DateTime<Utc>>,
     pub start_date: Option<DateTime<Utc>>,
     pub end_date: Option<DateTime<Utc>>,
+    /// Airflow's note: free text given when the run was triggered.
+    pub note: Option<String>,
 }
 
 /// Which column [`crate::Store::list_dag_runs`] sorts by (ties broken by run id).

@@ -81,6 +81,7 @@ impl_from_row!(DagRunRecord, |row| {
         queued_at: opt_time!(row, "queued_at"),
         start_date: opt_time!(row, "start_date"),
         end_date: opt_time!(row, "end_date"),
+        note: row.try_get("note")?,
     })
 });
 

@@ -64,6 +64,7 @@ conformance!(
     dags::dag_delete_is_refused_while_tasks_run,
     runs::run_ids_and_logical_dates_are_unique,
     runs::run_timestamps_round_trip,
+    runs::run_notes_are_set_and_cleared,
     runs::run_state_is_compare_and_set,
     runs::run_listing_filters_sorts_and_pages,
     runs::run_history_queries,

@@ -409,6 +409,9 @@ pub enum DagsCommand {
         /// The run's logical date (RFC 3339 or YYYY-MM-DD); default now.
         #[arg(long)]
         logical_date: Option<String>,
+        /// A note on the run for whoever looks at it later (Airflow's `note`).
+        #[arg(long)]
+        note: Option<String>,
         /// Wait for the run to finish; exit 1 if it failed.
         #[arg(long)]
         wait: bool,

@@ -26,7 +26,7 @@ pub fn dag_run(r: DagRunRecord) -> DagRun {
         state: r.state,
         external_trigger: r.external_trigger,
         conf: r.conf,
-        note: None,
+        note: r.note,
         queued_at: r.queued_at,
         dag_hash: Some(r.version_hash),
     }

@@ -201,10 +201,14 @@ async fn trigger(
              interval from the DAG's schedule",
         ));
     }
-    if body.note.as_deref().is_some_and(|n| !n.is_empty()) {
-        return Err(ApiError::bad_request(
-            "`note` is not supported on DAG runs yet; trigger the run without it",
-        ));
+    let note = body.note.filter(|n| !n.is_empty());
+    if note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)
+    {
+        return Err(ApiError::bad_request(format!(
+            "`note` is longer than {MAX_NOTE_CHARS} characters"
+        )));
     }
     let run = state
         .engine
@@ -217,12 +221,29 @@ async fn trigger(
             },
         )
         .await?;
+    // Written just after the run is made (the engine plans runs, the API keeps notes).
+    let run = match note {
+        Some(note) => {
+            state
+                .store()
+                .set_dag_run_note(&run.dag_id, &run.run_id, Some(&note))
+                .await?;
+            weir_store::DagRunRecord {
+                note: Some(note),
+                ..run
+            }
+        }
+        None => run,
+    };
     Ok(Json(
         Visibility::new(&state, &auth)
             .run(json::dag_run(run))
             .await?,
     ))
 }
+
+/// The longest note a run keeps (Airflow's limit).
+const MAX_NOTE_CHARS: usize = 1000;
 
 /// Get a DAG run.
 #[utoipa::path(

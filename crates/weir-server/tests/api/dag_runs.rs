@@ -219,3 +219,25 @@ async fn marks_and_deletes_runs() {
         .await;
     assert_problem(status, &body, StatusCode::CONFLICT, "Conflict");
 }
+
+#[tokio::test]
+async fn a_trigger_keeps_its_note() {
+    let t = TestApp::start().await;
+    let (status, run) = t
+        .call(
+            Method::POST,
+            "/api/v1/dags/hello/dagRuns",
+            Some(json!({"dag_run_id": "noted", "note": "re-run after the upstream fix"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["note"], "re-run after the upstream fix");
+    t.wait_finished("hello", "noted").await;
+    let (_, run) = t.get("/api/v1/dags/hello/dagRuns/noted").await;
+    assert_eq!(run["note"], "re-run after the upstream fix", "{run}");
+    let (_, list) = t.get("/api/v1/dags/hello/dagRuns").await;
+    assert_eq!(
+        list["dag_runs"][0]["note"], "re-run after the upstream fix",
+        "{list}"
+    );
+}

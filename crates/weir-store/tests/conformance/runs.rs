@@ -348,3 +348,46 @@ pub async fn run_delete_cascades(store: Store) {
         .await
         .unwrap();
 }
+
+pub async fn run_notes_are_set_and_cleared(store: Store) {
+    store.upsert_dag(&dag("noted")).await.unwrap();
+    let run = new_run(
+        "noted",
+        "r1",
+        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+    );
+    let created = store.create_dag_run(&run).await.unwrap();
+    assert_eq!(created.note, None);
+    let note = "re-run after the upstream fix ✓";
+    assert!(
+        store
+            .set_dag_run_note(&run.dag_id, &run.run_id, Some(note))
+            .await
+            .unwrap()
+    );
+    let got = store
+        .get_dag_run(&run.dag_id, &run.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.note.as_deref(), Some(note));
+    assert!(
+        store
+            .set_dag_run_note(&run.dag_id, &run.run_id, None)
+            .await
+            .unwrap()
+    );
+    let got = store
+        .get_dag_run(&run.dag_id, &run.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.note, None);
+    let missing = weir_core::ids::RunId::new("nope").unwrap();
+    assert!(
+        !store
+            .set_dag_run_note(&run.dag_id, &missing, Some(note))
+            .await
+            .unwrap()
+    );
+}

@@ -32,6 +32,7 @@ pub fn run(cmd: DagsCommand) -> anyhow::Result<ExitCode> {
             dag_id,
             conf,
             logical_date,
+            note,
             wait,
             server,
         } => remote::trigger(
@@ -39,6 +40,7 @@ pub fn run(cmd: DagsCommand) -> anyhow::Result<ExitCode> {
                 dag_id: &dag_id,
                 conf: conf.as_deref(),
                 logical_date: logical_date.as_deref(),
+                note,
                 wait,
             },
             &server,

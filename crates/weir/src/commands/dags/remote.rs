@@ -163,6 +163,7 @@ pub struct TriggerArgs<'a> {
     pub dag_id: &'a str,
     pub conf: Option<&'a str>,
     pub logical_date: Option<&'a str>,
+    pub note: Option<String>,
     pub wait: bool,
 }
 
@@ -185,6 +186,7 @@ pub fn trigger(args: TriggerArgs<'_>, server: &ServerArgs) -> anyhow::Result<Exi
         let body = TriggerDagRun {
             logical_date,
             conf,
+            note: args.note.clone(),
             ..TriggerDagRun::default()
         };
         let run: DagRun = client
