@@ -397,3 +397,18 @@ fn xcom_pull_of_a_task_that_is_missing_or_not_upstream_is_a_validation_error() {
     );
     assert!(out.contains("2 errors"), "{out}");
 }
+
+#[test]
+fn unknown_template_filters_and_tests_are_validation_errors() {
+    let dag = "dag: g\nteam: growth\ntasks:\n  t:\n    shell: \"echo {{ params.x | upperr }}\"\n    env: {A: \"{% if params.y is definedd %}y{% endif %}\"}\n  ok:\n    shell: \"echo {{ ds | ds_nodash }} {{ params.z | default('-') | upper }}\"\n";
+    let (code, out) = validate(&[("g.yaml", dag)], TEAMS);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("g.yaml:5:32: error: unknown template filter `upperr`"),
+        "{out}"
+    );
+    assert!(out.contains("did you mean `upper`?"), "{out}");
+    assert!(out.contains("unknown template test `definedd`"), "{out}");
+    assert!(out.contains("did you mean `defined`?"), "{out}");
+    assert!(out.contains("2 errors"), "{out}");
+}

@@ -167,6 +167,20 @@ fn check_template(site: &TemplateSite, source: &str, fans_out: bool, diags: &mut
             .with_help("add `for_each:` to this task, or remove `{{ item }}`"),
         );
     }
+    for unknown in template::unknown_filters(&site.text) {
+        let (line, col) = line_col(&site.text, unknown.offset);
+        let d = Diagnostic::error(
+            template_pos(site, source, line, col),
+            format!("unknown template {} `{}`", unknown.kind, unknown.name),
+        );
+        diags.push(match unknown.suggestion {
+            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            None => d.with_help(format!(
+                "see the {}s of the template language (Jinja's, as in Airflow)",
+                unknown.kind
+            )),
+        });
+    }
     for unknown in template::unknown_names(&site.text).unwrap_or_default() {
         let d = Diagnostic::error(
             at(&unknown.name),

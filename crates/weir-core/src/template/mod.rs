@@ -22,6 +22,7 @@
 //! The core does no IO: the engine fetches the run's XComs and the variables first and
 //! passes them in [`TemplateContext`].
 
+mod filters;
 mod objects;
 mod scan;
 mod shell;
@@ -38,6 +39,7 @@ use minijinja::value::{Serde, Value, ValueKind};
 use minijinja::{AutoEscape, Environment, ErrorKind, Output, State, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 
+pub use filters::{UnknownFilter, unknown_filters};
 pub use scan::referenced_xcom_tasks;
 
 /// The fuel of one render: roughly that many instructions, or 64 bytes of data each
