@@ -136,11 +136,18 @@ pub struct UpdateTaskInstance {
 pub struct ClearDagRun {
     #[serde(default = "yes")]
     pub dry_run: bool,
+    /// Airflow 3: run the cleared tasks on the DAG's latest version instead of the run's
+    /// own one (the run moves to that version). Default: the run's own version.
+    #[serde(default)]
+    pub run_on_latest_version: bool,
 }
 
 impl Default for ClearDagRun {
     fn default() -> Self {
-        ClearDagRun { dry_run: true }
+        ClearDagRun {
+            dry_run: true,
+            run_on_latest_version: false,
+        }
     }
 }
 

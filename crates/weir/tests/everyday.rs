@@ -42,6 +42,13 @@ async fn clear_gives_fresh_retries_and_can_run_the_latest_version() {
         "{first}"
     );
     let old_hash = done["dag_hash"].clone();
+    // A second run on the old version, for the API's per-run clear below.
+    let (status, second_run) = server
+        .send("POST", "/dags/fix/dagRuns", r#"{"dag_run_id": "second"}"#)
+        .await;
+    assert_eq!(status, 200, "{second_run}");
+    let second_done = server.wait_run_finished("fix", "second").await;
+    assert_eq!(second_done["state"], "failed", "{second_done}");
 
     // The file is fixed; the DAG gets a new version.
     std::fs::write(server.dags().join("fix.yaml"), FIXED).unwrap();
@@ -96,6 +103,22 @@ async fn clear_gives_fresh_retries_and_can_run_the_latest_version() {
     assert_eq!(third["try_number"].as_u64(), Some(5), "{third}");
     let log = text(&server.cli(&["tasks", "logs", "fix", &run, "t"]));
     assert!(log.contains("new code"), "{log}");
+
+    // The API's per-run clear takes Airflow 3's `run_on_latest_version` too.
+    let (status, body) = server
+        .send(
+            "POST",
+            "/dags/fix/dagRuns/second/clear",
+            r#"{"dry_run": false, "run_on_latest_version": true}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let cleared = server
+        .wait_for("/dags/fix/dagRuns/second", "the cleared run", |r| {
+            r["state"] == "success"
+        })
+        .await;
+    assert_ne!(cleared["dag_hash"], old_hash, "{cleared}");
 }
 
 /// `weir dags validate --config weir.toml DIR`, as CI runs it.

@@ -392,7 +392,7 @@ async fn clear_run(
                 only_failed: false,
                 include_downstream: false,
                 dry_run: body.dry_run,
-                run_on_latest_version: false,
+                run_on_latest_version: body.run_on_latest_version,
             },
         )
         .await?;
