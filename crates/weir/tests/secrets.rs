@@ -524,3 +524,108 @@ async fn an_http_task_sends_its_secret_and_records_it_masked() {
     assert!(text.contains("Bearer ***"), "{text}");
     assert!(!text.contains("http-token-value-9"), "{text}");
 }
+
+/// `weir connections set|get|list|delete` and `weir secrets list|delete`: passwords and
+/// values go in through standard input and never come out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_manages_connections_and_secrets_without_showing_values() {
+    let server = start(&[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args([
+            "connections",
+            "set",
+            "warehouse",
+            "--type",
+            "postgres",
+            "--host",
+            "db.internal",
+            "--port",
+            "5432",
+            "--login",
+            "etl",
+            "--extra",
+            r#"{"sslmode": "require"}"#,
+            "--team",
+            "growth",
+            "--password-stdin",
+        ])
+        .env("WEIR_SERVER", &server.url)
+        .env("WEIR_TOKEN", &server.token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(WAREHOUSE_PASSWORD.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("db.internal") && said.contains("growth"),
+        "{said}"
+    );
+    // A second set changes only what it names.
+    let out = server.cli(&["connections", "set", "warehouse", "--port", "5439"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = server.cli(&["connections", "get", "warehouse", "-o", "json"]);
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (got["port"].as_i64(), got["host"].as_str()),
+        (Some(5439), Some("db.internal"))
+    );
+    assert!(got.get("password").is_none(), "{got}");
+    let out = server.cli(&["connections", "list"]);
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        listed.contains("warehouse") && !listed.contains(WAREHOUSE_PASSWORD),
+        "{listed}"
+    );
+
+    set_secret(&server, "growth/db-password", SECRET);
+    let out = server.cli(&["secrets", "list", "--team", "growth"]);
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        listed.contains("growth/db-password") && listed.contains("local"),
+        "{listed}"
+    );
+    assert_clean("weir secrets list", listed.as_bytes());
+    let out = server.cli(&["secrets", "delete", "growth/db-password"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = server.cli(&["secrets", "delete", "growth/db-password"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no secret `db-password`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = server.cli(&["connections", "delete", "warehouse"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A malformed name is refused before any request.
+    let out = server.cli(&["secrets", "delete", "no-team"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("TEAM/NAME"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
