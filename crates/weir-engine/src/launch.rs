@@ -107,13 +107,15 @@ pub async fn start_try(
         TaskWork::Refused(why, retryable) => (Err((why.clone(), *retryable)), None),
         TaskWork::Noop => return Ok(Started::Lost),
     };
+    // The command as the API shows it: with every credential the try gets masked.
+    let shown = prepared
+        .as_ref()
+        .ok()
+        .map(|(spec, masker)| masker.mask(&spec.command));
     let start = try_start::launch(
         ti.try_number,
         &shared.config.hostname,
-        prepared
-            .as_ref()
-            .ok()
-            .map(|(spec, _)| spec.command.as_str()),
+        shown.as_deref(),
         now,
     );
     let mut record = TryRecord::started(key.clone(), now);

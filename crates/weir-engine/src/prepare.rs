@@ -141,7 +141,6 @@ pub async fn shell(
         let rendered = template::render_shell(command, &ctx)
             .map_err(|e| (format!("cannot render `shell`: {}", e.message), true))?;
         let env = environment(run, ti, try_number, &folder.xcom_path(), &eff.env, &ctx)?;
-        let rendered = credentials.masker.mask(&rendered);
         let mut spec = LaunchSpec::new(ti.key.try_key(try_number), rendered, folder.path());
         spec.env = env;
         spec.timeout = eff.timeout;
@@ -450,7 +449,6 @@ pub async fn sql(
     })();
     Ok(prepared.map(|mut spec| {
         let masker = credentials.apply(&mut spec);
-        spec.command = masker.mask(&spec.command);
         (spec, masker)
     }))
 }
@@ -526,7 +524,6 @@ pub async fn http(
     })();
     Ok(prepared.map(|mut spec| {
         let masker = credentials.apply(&mut spec);
-        spec.command = masker.mask(&spec.command);
         (spec, masker)
     }))
 }

@@ -629,3 +629,38 @@ async fn the_cli_manages_connections_and_secrets_without_showing_values() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A secret's value that reaches a command another way (here a variable holding the same
+/// text) runs as written, and is masked in the rendered command the API shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rendered_command_is_shown_masked_and_run_as_written() {
+    let dag = "dag: echoes\nteam: growth\ntasks:\n  say:\n    shell: \"test '{{ var.value.copy }}' = \\\"$S\\\" && echo same\"\n    secrets: {S: db-password}\n";
+    let server = start(&[("echoes.yaml", dag)]);
+    set_secret(&server, "growth/db-password", "copied-value-77");
+    let (status, body) = server
+        .send(
+            "POST",
+            "/variables",
+            r#"{"key": "copy", "value": "copied-value-77", "team": "growth"}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let run_id = server.trigger("echoes").await;
+    let run = server.wait_run_finished("echoes", &run_id).await;
+    let (_, ti) = server
+        .get(&format!("/dags/echoes/dagRuns/{run_id}/taskInstances/say"))
+        .await;
+    let (_, log) = server
+        .get(&format!(
+            "/dags/echoes/dagRuns/{run_id}/taskInstances/say/logs/1?full_content=true"
+        ))
+        .await;
+    assert_eq!(run["state"], "success", "{log}");
+    assert!(
+        log["content"].as_str().unwrap_or_default().contains("same"),
+        "{log}"
+    );
+    let shown = ti.to_string();
+    assert!(shown.contains("test '***'"), "{shown}");
+    assert!(!shown.contains("copied-value-77"), "{shown}");
+}
