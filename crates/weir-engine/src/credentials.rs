@@ -69,7 +69,15 @@ pub async fn credentials(
                     env.push(((*name).to_owned(), value));
                 }
             }
-            Err(e) => return Ok(Err(secret_problem(team.as_str(), &wanted, e))),
+            Err(e) => {
+                // The team's names, for a did-you-mean (best effort).
+                let known = shared
+                    .secrets
+                    .names(team.as_str())
+                    .await
+                    .unwrap_or_default();
+                return Ok(Err(secret_problem(team.as_str(), &wanted, &known, e)));
+            }
         }
     }
     // Every connection the template context holds may be rendered into `env`.
@@ -131,6 +139,7 @@ pub async fn masker_for(shared: &Shared, version: &DagVersion, task: &TaskSpec) 
 fn secret_problem(
     team: &str,
     wanted: &[(&str, &str)],
+    known: &[String],
     e: weir_secrets::SecretsError,
 ) -> (String, bool) {
     use weir_secrets::SecretsError;
@@ -140,10 +149,13 @@ fn secret_problem(
                 .iter()
                 .find(|(_, n)| *n == name)
                 .map_or(String::new(), |(env, _)| format!(" (for `{env}`)"));
+            let hint =
+                weir_core::spec::diagnostic::did_you_mean(&name, known.iter().map(String::as_str))
+                    .map_or(String::new(), |s| format!(" (did you mean `{s}`?)"));
             (
                 format!(
-                    "secret `{team}/{name}`{env} does not exist: a team admin sets it with \
-                     `weir secrets set {team}/{name}`"
+                    "secret `{team}/{name}`{env} does not exist{hint}: a team admin sets it \
+                     with `weir secrets set {team}/{name}`"
                 ),
                 false,
             )

@@ -294,6 +294,24 @@ async fn another_teams_secret_is_refused_at_validation_and_at_dispatch() {
         text.contains("secret `growth/no-such-secret`") && text.contains("does not exist"),
         "{text}"
     );
+
+    // A near miss is named.
+    set_secret(&server, "growth/db-password", "growth-only-value");
+    std::fs::write(
+        server.dags().join("typo.yaml"),
+        "dag: typo\nteam: growth\ntasks:\n  need:\n    shell: echo $PW\n    secrets: {PW: db-pasword}\n",
+    )
+    .unwrap();
+    server.wait_for("/dags/typo", "the new DAG", |_| true).await;
+    let run_id = server.trigger("typo").await;
+    server.wait_run_finished("typo", &run_id).await;
+    let (_, log) = server
+        .get(&format!(
+            "/dags/typo/dagRuns/{run_id}/taskInstances/need/logs/1?full_content=true"
+        ))
+        .await;
+    let text = log["content"].as_str().unwrap_or_default();
+    assert!(text.contains("did you mean `db-password`?"), "{text}");
 }
 
 async fn log_of(server: &Server, run_id: &str, task: &str) -> String {
