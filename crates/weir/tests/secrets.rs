@@ -71,10 +71,10 @@ fn image_available() -> bool {
     present
 }
 
-/// `weir secrets set TEAM/NAME` with the value on standard input.
-fn set_secret(server: &Server, name: &str, value: &str) {
+/// The CLI against `server`, with `input` on its standard input.
+fn cli_with_stdin(server: &Server, args: &[&str], input: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["secrets", "set", name])
+        .args(args)
         .env("WEIR_SERVER", &server.url)
         .env("WEIR_TOKEN", &server.token)
         .stdin(Stdio::piped())
@@ -86,9 +86,14 @@ fn set_secret(server: &Server, name: &str, value: &str) {
         .stdin
         .take()
         .unwrap()
-        .write_all(value.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `weir secrets set TEAM/NAME` with the value on standard input.
+fn set_secret(server: &Server, name: &str, value: &str) {
+    let out = cli_with_stdin(server, &["secrets", "set", name], value);
     assert!(
         out.status.success(),
         "{}",
@@ -548,8 +553,9 @@ async fn an_http_task_sends_its_secret_and_records_it_masked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_manages_connections_and_secrets_without_showing_values() {
     let server = start(&[]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args([
+    let out = cli_with_stdin(
+        &server,
+        &[
             "connections",
             "set",
             "warehouse",
@@ -566,21 +572,9 @@ async fn the_cli_manages_connections_and_secrets_without_showing_values() {
             "--team",
             "growth",
             "--password-stdin",
-        ])
-        .env("WEIR_SERVER", &server.url)
-        .env("WEIR_TOKEN", &server.token)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(WAREHOUSE_PASSWORD.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        ],
+        WAREHOUSE_PASSWORD,
+    );
     let said = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
