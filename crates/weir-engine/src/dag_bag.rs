@@ -308,10 +308,14 @@ async fn sync_jobs(
     let Some(dir) = shared.config.jobs_folder.clone().filter(|d| d.is_dir()) else {
         return Ok(shared.catalog.jobs());
     };
-    let files: Vec<(String, String)> = read_folder(&shared.store, &dir, present)
+    let files: Vec<weir_core::job_def::JobSource> = read_folder(&shared.store, &dir, present)
         .await?
         .into_iter()
-        .map(|(path, text)| (path.display().to_string(), text))
+        .map(|(path, source)| weir_core::job_def::JobSource {
+            rel_path: relative_to_dag_folder(&path, &dir),
+            path: path.display().to_string(),
+            source,
+        })
         .collect();
     let (catalog, reports) = weir_core::job_def::load_jobs(files, &shared.platform);
     for file in &reports {

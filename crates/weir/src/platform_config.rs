@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use weir_core::job_def::{JobCatalog, JobFile, load_jobs};
+use weir_core::job_def::{JobCatalog, JobFile, JobSource, load_jobs};
 use weir_core::platform::PlatformConfig;
 
 /// The platform config at `path`; an error (after printing every problem) if invalid.
@@ -45,7 +45,11 @@ pub fn load_job_folder(
     let files = loaded
         .files
         .into_iter()
-        .map(|(path, text)| (path.display().to_string(), text))
+        .map(|(path, source)| JobSource {
+            rel_path: weir_core::platform::relative_to_dag_folder(&path, dir),
+            path: path.display().to_string(),
+            source,
+        })
         .collect();
     Ok(load_jobs(files, platform))
 }

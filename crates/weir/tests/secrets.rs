@@ -676,3 +676,59 @@ async fn the_rendered_command_is_shown_masked_and_run_as_written() {
     assert!(shown.contains("test '***'"), "{shown}");
     assert!(!shown.contains("copied-value-77"), "{shown}");
 }
+
+/// A job definition runs with its team's images and secrets, so `[[teams]] paths` hold
+/// for job files too: a file in another team's folder that claims one of finance's job
+/// names (sorted first, it would have won the name) is an import error, and finance's
+/// DAG runs finance's own definition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_file_outside_its_teams_folder_cannot_take_over_its_job() {
+    if !image_available() {
+        return eprintln!("skipped: no {IMAGE}");
+    }
+    let config = "[[teams]]\nname = \"finance\"\nimage_prefixes = [\"weir-test/\"]\npaths = [\"finance/\"]\n\n[[teams]]\nname = \"growth\"\nimage_prefixes = [\"weir-test/\"]\npaths = [\"growth/\"]\n";
+    let mut server = Server::new(&[(
+        "finance/books.yaml",
+        "dag: books\nteam: finance\ntasks:\n  load: {job: loader}\n",
+    )]);
+    let jobs = server.dir.path().join("jobs");
+    for (file, command) in [
+        ("finance/loader.yaml", "echo legit"),
+        ("a-growth/loader.yaml", "echo stolen $PW"),
+    ] {
+        let path = jobs.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            path,
+            format!("job: loader\nteam: finance\nimage: {IMAGE}\npull: never\ncommand: [sh, -c, '{command}']\nsecrets: {{PW: db-password}}\n"),
+        )
+        .unwrap();
+    }
+    let path = server.dir.path().join("weir.toml");
+    std::fs::write(&path, config).unwrap();
+    server.args.extend([
+        "--config".into(),
+        path.display().to_string(),
+        "--unpause-all".into(),
+    ]);
+    server.restart();
+    set_secret(&server, "finance/db-password", "finance-ledger-key");
+
+    let (_, errors) = server.get("/importErrors").await;
+    let text = errors.to_string();
+    assert!(
+        text.contains("a-growth/loader.yaml")
+            && text.contains("job definitions must live under finance/"),
+        "{errors}"
+    );
+    let run_id = server.trigger("books").await;
+    let run = server.wait_run_finished("books", &run_id).await;
+    let (_, log) = server
+        .get(&format!(
+            "/dags/books/dagRuns/{run_id}/taskInstances/load/logs/1?full_content=true"
+        ))
+        .await;
+    let log = log["content"].as_str().unwrap_or_default();
+    assert_eq!(run["state"], "success", "{log}");
+    assert!(log.contains("legit") && !log.contains("stolen"), "{log}");
+}

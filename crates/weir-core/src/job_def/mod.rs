@@ -205,20 +205,42 @@ pub struct JobFile {
     pub report: JobFileReport,
 }
 
-/// Loads every file of `jobs/` (path and text) and reports a definition defined twice
-/// for one team: the first file keeps it, the later one gets an error.
+/// One file of the job definitions folder.
+#[derive(Debug, Clone)]
+pub struct JobSource {
+    /// As shown in messages and import errors.
+    pub path: String,
+    /// Relative to the job definitions folder, `/`-separated: what `[[teams]] paths` are
+    /// matched against.
+    pub rel_path: String,
+    pub source: String,
+}
+
+/// Loads every file of `jobs/` and reports a definition that lies outside its team's
+/// `paths`, or is defined twice for one team: the first file keeps it, the later one
+/// gets an error. A file refused for its place never claims the name.
 pub fn load_jobs(
-    files: Vec<(String, String)>,
+    files: Vec<JobSource>,
     platform: &crate::platform::PlatformConfig,
 ) -> (JobCatalog, Vec<JobFile>) {
     let mut catalog = JobCatalog::default();
     let mut owner: BTreeMap<(TeamId, String), String> = BTreeMap::new();
     let mut out = Vec::with_capacity(files.len());
-    for (path, source) in files {
+    for JobSource {
+        path,
+        rel_path,
+        source,
+    } in files
+    {
         let mut report = load_job_file(&source, platform);
         if let Some(job) = report.job.take() {
             let key = (job.team.clone(), job.job.clone());
-            if let Some(first) = owner.get(&key) {
+            if let Err(message) = platform.job_declared_at(job.team.as_str(), &rel_path) {
+                report.diagnostics.push(
+                    Diagnostic::error(Pos::new(1, 1), message)
+                        .with_help("move the file into the team's folder, or fix its `team:`"),
+                );
+            } else if let Some(first) = owner.get(&key) {
                 report.diagnostics.push(
                     Diagnostic::error(
                         Pos::new(1, 1),

@@ -279,15 +279,19 @@ fn a_task_overrides_command_env_and_resources() {
 
 #[test]
 fn a_catalog_keeps_names_per_team() {
-    let p = platform();
+    // Where files may live is `a_job_file_outside_its_teams_paths_claims_nothing`'s subject.
+    let mut p = platform();
+    for t in &mut p.teams {
+        t.paths.clear();
+    }
     let finance = "job: dbt-runner\nteam: finance\nimage: registry.example.com/finance/dbt:1\n";
     let (catalog, files) = load_jobs(
         vec![
-            ("jobs/dbt.yaml".into(), DBT.into()),
-            ("jobs/fin.yaml".into(), finance.into()),
-            (
-                "jobs/again.yaml".into(),
-                DBT.replace("timeout: 1h", "timeout: 2h"),
+            source("jobs/dbt.yaml", DBT),
+            source("jobs/fin.yaml", finance),
+            source(
+                "jobs/again.yaml",
+                &DBT.replace("timeout: 1h", "timeout: 2h"),
             ),
         ],
         &p,
@@ -339,5 +343,51 @@ fn a_definition_without_a_valid_team_is_refused_with_its_other_problems() {
     assert_eq!(
         load("job: x\nteam: marketing\nimage: registry.example.com/marketing/x\n").team,
         "marketing"
+    );
+}
+
+fn source(path: &str, text: &str) -> JobSource {
+    JobSource {
+        path: path.to_owned(),
+        rel_path: path.trim_start_matches("jobs/").to_owned(),
+        source: text.to_owned(),
+    }
+}
+
+#[test]
+fn a_job_file_outside_its_teams_paths_claims_nothing() {
+    let mut p = platform();
+    for t in &mut p.teams {
+        t.paths = vec![format!("{}/", t.name)];
+    }
+    let finance = |image: &str| {
+        format!("job: dbt-runner\nteam: finance\nimage: registry.example.com/finance/{image}\n")
+    };
+    // Sorted before finance's own file, a file in another team's folder would otherwise
+    // win the name and run with finance's secrets.
+    let (catalog, files) = load_jobs(
+        vec![
+            source("jobs/a-growth/dbt.yaml", &finance("evil:1")),
+            source("jobs/finance/dbt.yaml", &finance("dbt:1")),
+        ],
+        &p,
+    );
+    assert_eq!(
+        catalog
+            .get(&team("finance"), "dbt-runner")
+            .map(|j| j.image.as_str()),
+        Ok("registry.example.com/finance/dbt:1")
+    );
+    let refused = &files[0].report.diagnostics;
+    assert!(
+        refused.iter().any(|d| d
+            .message
+            .contains("must live under finance/ of the jobs folder")),
+        "{refused:?}"
+    );
+    assert!(
+        files[1].report.diagnostics.is_empty(),
+        "{:?}",
+        files[1].report.diagnostics
     );
 }

@@ -21,16 +21,34 @@ impl PlatformConfig {
     /// declare `team`. A team without `paths` (or not listed) may be declared anywhere;
     /// the error names the file, the team and where its files must live.
     pub fn team_declared_at(&self, team: &str, rel_path: &str) -> Result<(), String> {
+        self.team_may_own(team, rel_path).map_err(|paths| {
+            format!(
+                "`team: {team}` is declared in {rel_path}, but team {team}'s DAGs must live under {paths} (weir.toml [[teams]] paths)"
+            )
+        })
+    }
+
+    /// The same rule for a job definition file at `rel_path` (relative to the job
+    /// definitions folder): a job definition runs with its team's images and secrets, so
+    /// a file outside the team's folders may not claim it.
+    pub fn job_declared_at(&self, team: &str, rel_path: &str) -> Result<(), String> {
+        self.team_may_own(team, rel_path).map_err(|paths| {
+            format!(
+                "`team: {team}` is declared in the job definition {rel_path}, but team {team}'s job definitions must live under {paths} of the jobs folder (weir.toml [[teams]] paths)"
+            )
+        })
+    }
+
+    /// Whether a file at `rel_path` may belong to `team`; otherwise the team's `paths`,
+    /// joined for a message.
+    fn team_may_own(&self, team: &str, rel_path: &str) -> Result<(), String> {
         let Some(t) = self.team(team) else {
             return Ok(());
         };
         if t.paths.is_empty() || t.paths.iter().any(|p| path_is_under(p, rel_path)) {
             return Ok(());
         }
-        Err(format!(
-            "`team: {team}` is declared in {rel_path}, but team {team}'s DAGs must live under {} (weir.toml [[teams]] paths)",
-            t.paths.join(" or ")
-        ))
+        Err(t.paths.join(" or "))
     }
 }
 
