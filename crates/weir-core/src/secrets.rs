@@ -84,6 +84,17 @@ pub fn is_sensitive_key(key: &str) -> bool {
     SENSITIVE_WORDS.iter().any(|w| key.contains(w))
 }
 
+/// The credentials in a connection's `extra`: the string values of fields named like
+/// credentials. What is sealed at rest, hidden in answers and masked in logs.
+pub fn extra_credentials(
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> impl Iterator<Item = (&str, &str)> {
+    extra.iter().filter_map(|(key, value)| match value {
+        serde_json::Value::String(v) if is_sensitive_key(key) => Some((key.as_str(), v.as_str())),
+        _ => None,
+    })
+}
+
 /// The environment variable a task gets a connection's URI in: `WEIR_CONN_` and the id
 /// upper-cased, other characters than letters and digits as `_`.
 pub fn connection_env_name(conn_id: &str) -> String {

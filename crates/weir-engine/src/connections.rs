@@ -1,7 +1,10 @@
 //! The connections a try may use: looked up by id, refused when they belong to another
 //! team (platform-wide ones are everyone's), with the password readable only here.
 
+use std::collections::BTreeMap;
+
 use weir_core::ids::TeamId;
+use weir_core::template::TemplateConnection;
 
 use crate::error::Result;
 use crate::shared::Shared;
@@ -22,19 +25,24 @@ pub struct Connection {
 }
 
 /// The connections a task of `team` may use (its own team's and platform-wide ones),
-/// for templates (`{{ conn.<id>.host }}`). One whose password cannot be opened is left
-/// out, with a warning: a task that uses it fails saying so when it asks for it.
-pub async fn visible_to(shared: &Shared, team: &TeamId) -> Result<Vec<Connection>> {
+/// as templates see them (`{{ conn.<id>.host }}`), by id. One whose password cannot be
+/// opened is left out, with a warning: a task that names it fails saying so.
+pub async fn for_templates(
+    shared: &Shared,
+    team: &TeamId,
+) -> Result<BTreeMap<String, TemplateConnection>> {
     let teams = [team.to_string()];
     let page = shared
         .store
         .list_connections(Some(&teams), 10_000, 0)
         .await?;
-    let mut out = Vec::with_capacity(page.items.len());
+    let mut out = BTreeMap::new();
     for record in page.items {
         let id = record.conn_id.clone();
-        match resolve(shared, team, &id).await? {
-            Ok(c) => out.push(c),
+        match open(shared, record) {
+            Ok(c) => {
+                out.insert(id, c.for_template());
+            }
             Err(why) => tracing::warn!(connection = %id, "{why}"),
         }
     }
@@ -43,8 +51,8 @@ pub async fn visible_to(shared: &Shared, team: &TeamId) -> Result<Vec<Connection
 
 impl Connection {
     /// The connection as templates see it (Airflow's names).
-    pub fn for_template(&self) -> weir_core::template::TemplateConnection {
-        weir_core::template::TemplateConnection {
+    pub fn for_template(&self) -> TemplateConnection {
+        TemplateConnection {
             conn_id: self.conn_id.clone(),
             conn_type: self.conn_type.clone(),
             host: self.host.clone(),
@@ -56,20 +64,6 @@ impl Connection {
             extra_dejson: self.extra.clone(),
             password: self.password.clone(),
         }
-    }
-
-    /// The values to mask wherever the try's output is recorded: the password and the
-    /// credentials in `extra`.
-    pub fn credentials(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.password.iter().cloned().collect();
-        for (key, value) in &self.extra {
-            if let serde_json::Value::String(v) = value
-                && weir_core::secrets::is_sensitive_key(key)
-            {
-                out.push(v.clone());
-            }
-        }
-        out
     }
 
     /// The connection as Airflow's `AIRFLOW_CONN_*` URI, password included.
@@ -105,7 +99,16 @@ pub async fn resolve(
             "connection `{conn_id}` belongs to team `{owner}`, and this task is team `{team}`'s"
         )));
     }
-    let extra = record
+    Ok(open(shared, record))
+}
+
+/// A stored connection with its password and `extra` credentials opened, or why they
+/// cannot be.
+fn open(
+    shared: &Shared,
+    record: weir_store::ConnectionRecord,
+) -> std::result::Result<Connection, String> {
+    let mut extra = record
         .extra
         .as_deref()
         .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
@@ -114,33 +117,31 @@ pub async fn resolve(
             _ => None,
         })
         .unwrap_or_default();
-    let mut extra = extra;
     for (key, value) in extra.iter_mut() {
         if let serde_json::Value::String(stored) = value
             && weir_secrets::is_sealed(stored)
         {
-            match shared.secrets.open_extra(&record.conn_id, key, stored) {
-                Ok(clear) => *stored = clear,
-                Err(e) => return Ok(Err(e.to_string())),
-            }
+            *stored = shared
+                .secrets
+                .open_extra(&record.conn_id, key, stored)
+                .map_err(|e| e.to_string())?;
         }
     }
-    let password = match record.password.as_deref() {
-        None => None,
-        Some(stored) => match shared.secrets.open_password(&record.conn_id, stored) {
-            Ok(password) => Some(password),
-            Err(e) => return Ok(Err(e.to_string())),
-        },
-    };
-    Ok(Ok(Connection {
+    let password = record
+        .password
+        .as_deref()
+        .map(|stored| shared.secrets.open_password(&record.conn_id, stored))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    Ok(Connection {
         conn_id: record.conn_id,
         conn_type: record.conn_type,
         host: record.host,
         port: record.port.and_then(|p| u16::try_from(p).ok()),
         login: record.login,
-        // Sealed at rest; opened here, for this try only.
+        // Opened here, for this try only.
         password,
         schema: record.schema,
         extra,
-    }))
+    })
 }

@@ -4,20 +4,29 @@
 //! XCom, reasons). Another team's secret, a missing one or a server without a master key
 //! is a reason the try cannot start, never an empty value.
 
+use std::collections::BTreeMap;
+
 use indexmap::IndexMap;
 use weir_compute::LaunchSpec;
 use weir_core::mask::Masker;
 use weir_core::spec::model::TaskSpec;
-use weir_core::template::TemplateContext;
+use weir_core::template::{TemplateConnection, TemplateContext};
 
 use crate::dag_cache::DagVersion;
 use crate::error::Result;
 use crate::shared::Shared;
 
-/// Whether any of a task's fields may use `conn.<id>` (then its connections are loaded
-/// for the template context).
-pub(crate) fn uses_connections(task: &TaskSpec) -> bool {
-    serde_json::to_string(task).is_ok_and(|text| text.contains("conn."))
+/// The connections a task's templates may name (`{{ conn.<id>.host }}`): its team's
+/// and platform-wide ones, loaded only for a task whose fields use `conn.`.
+pub(crate) async fn template_connections(
+    shared: &Shared,
+    version: &DagVersion,
+    task_id: &str,
+) -> Result<BTreeMap<String, TemplateConnection>> {
+    if !version.uses_connections(task_id) {
+        return Ok(BTreeMap::new());
+    }
+    crate::connections::for_templates(shared, &version.spec.team).await
 }
 
 /// What a try gets beyond its rendered fields: its secrets and connections as
@@ -82,14 +91,7 @@ pub async fn credentials(
     }
     // Every connection the template context holds may be rendered into `env`.
     for c in ctx.conn.values() {
-        values.extend(c.password.iter().cloned());
-        for (key, value) in &c.extra_dejson {
-            if let serde_json::Value::String(v) = value
-                && weir_core::secrets::is_sensitive_key(key)
-            {
-                values.push(v.clone());
-            }
-        }
+        values.extend(c.credentials().map(str::to_owned));
     }
     for conn_id in &task.connections {
         let c = match crate::connections::resolve(shared, team, conn_id).await? {
@@ -101,7 +103,7 @@ pub async fn credentials(
             env.push((format!("{var}_PASSWORD"), password.clone()));
         }
         let uri = c.uri();
-        values.extend(c.credentials());
+        values.extend(c.for_template().credentials().map(str::to_owned));
         values.push(uri.clone());
         env.push((var, uri));
     }
@@ -114,20 +116,19 @@ pub async fn credentials(
 /// The masker over a task's credentials, resolved again (for a try adopted after a
 /// restart, whose masker was in the previous process's memory). Best effort: what
 /// cannot be resolved now is not masked.
-pub async fn masker_for(shared: &Shared, version: &DagVersion, task: &TaskSpec) -> Masker {
+pub async fn masker_for(shared: &Shared, version: &DagVersion, task_id: &str) -> Masker {
+    let Some(task) = version.spec.tasks.get(task_id) else {
+        return Masker::default();
+    };
     let jobs = shared.catalog.jobs();
     let extra = match crate::workload::need(&version.spec, task, &jobs).work {
         crate::workload::TaskWork::Container(plan) => plan.secrets.clone(),
         _ => IndexMap::new(),
     };
     let mut ctx = TemplateContext::new("", "", "", chrono::Utc::now());
-    if uses_connections(task)
-        && let Ok(conns) = crate::connections::visible_to(shared, &version.spec.team).await
-    {
-        for c in conns {
-            ctx.conn.insert(c.conn_id.clone(), c.for_template());
-        }
-    }
+    ctx.conn = template_connections(shared, version, task_id)
+        .await
+        .unwrap_or_default();
     match credentials(shared, version, task, &extra, &ctx).await {
         Ok(Ok(c)) => c.masker,
         _ => Masker::default(),

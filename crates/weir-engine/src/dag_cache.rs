@@ -1,7 +1,7 @@
 //! DAG versions in memory: the parsed spec and task graph per (DAG, content hash), so a
 //! run in flight keeps the version it started with while its file changes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use weir_core::ids::DagId;
@@ -18,18 +18,35 @@ pub struct DagVersion {
     pub spec: DagSpec,
     pub graph: TaskGraph,
     pub tz: chrono_tz::Tz,
+    /// The tasks whose fields may use `conn.<id>`: only their tries load the team's
+    /// connections for the template context. Found once per version, not per try.
+    conn_tasks: HashSet<String>,
 }
 
 impl DagVersion {
     pub fn new(spec: DagSpec, hash: String) -> Self {
         let graph = TaskGraph::new(&spec);
         let tz = weir_core::schedule::parse_timezone(&spec.timezone).unwrap_or(chrono_tz::UTC);
+        let conn_tasks = spec
+            .tasks
+            .iter()
+            .filter(|(_, task)| {
+                serde_json::to_string(task).is_ok_and(|text| text.contains("conn."))
+            })
+            .map(|(id, _)| id.to_string())
+            .collect();
         DagVersion {
             hash,
             spec,
             graph,
             tz,
+            conn_tasks,
         }
+    }
+
+    /// Whether the task's fields may use `conn.<id>` in their templates.
+    pub fn uses_connections(&self, task_id: &str) -> bool {
+        self.conn_tasks.contains(task_id)
     }
 }
 

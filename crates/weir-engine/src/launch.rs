@@ -330,7 +330,9 @@ pub async fn finish_try(
     // try (the engine restarted) has its credentials resolved again for this.
     let masker = match (masker, task) {
         (Some(m), _) => m,
-        (None, Some((v, t))) => crate::credentials::masker_for(shared, v, t).await,
+        (None, Some((v, _))) => {
+            crate::credentials::masker_for(shared, v, key.task_id.as_str()).await
+        }
         (None, None) => weir_core::mask::Masker::default(),
     };
     if !masker.is_empty() {

@@ -16,7 +16,7 @@ use weir_core::spec::model::TaskSpec;
 use weir_core::template::{self, TemplateContext};
 use weir_store::{DagRunRecord, TaskInstanceRecord};
 
-use crate::credentials::{Credentials, credentials, uses_connections};
+use crate::credentials::{Credentials, credentials, template_connections};
 use crate::dag_cache::DagVersion;
 use crate::error::Result;
 use crate::shared::Shared;
@@ -47,11 +47,7 @@ async fn try_context(
         try_number,
     )
     .await?;
-    if uses_connections(task) {
-        for c in crate::connections::visible_to(shared, &version.spec.team).await? {
-            ctx.conn.insert(c.conn_id.clone(), c.for_template());
-        }
-    }
+    ctx.conn = template_connections(shared, version, task_id).await?;
     if task.for_each.is_some() {
         match crate::render::for_each_items(task, &ctx) {
             Ok(items) => match usize::try_from(ti.key.map_index)
@@ -102,13 +98,21 @@ fn environment<'a>(
         ),
         ("WEIR_XCOM".into(), xcom.display().to_string()),
     ];
-    // Only `env` may render connection passwords: it is masked, never shown.
-    let mut env_ctx = ctx.clone();
-    env_ctx.passwords_visible = true;
+    // Only `env` may render connection passwords: it is masked, never shown. (A copy
+    // of the context only when there are passwords to reveal.)
+    let revealed;
+    let env_ctx = if ctx.conn.is_empty() {
+        ctx
+    } else {
+        let mut copy = ctx.clone();
+        copy.passwords_visible = true;
+        revealed = copy;
+        &revealed
+    };
     for (name, value) in env {
         out.push((
             name.clone(),
-            render(value, &format!("env `{name}`"), &env_ctx)?,
+            render(value, &format!("env `{name}`"), env_ctx)?,
         ));
     }
     Ok(out)

@@ -178,7 +178,7 @@ async fn watched_after_restart(
         });
         // The adopted try's credentials, resolved again: its masker died with the
         // previous process.
-        masker = crate::credentials::masker_for(shared, &version, task).await;
+        masker = crate::credentials::masker_for(shared, &version, key.task_id.as_str()).await;
     }
     Ok(crate::tries::Watched {
         cancel: running.cancel_handle(),

@@ -111,6 +111,17 @@ pub struct TemplateConnection {
     pub password: Option<String>,
 }
 
+impl TemplateConnection {
+    /// The values to mask wherever a try's output is recorded: the password and the
+    /// credentials in `extra`.
+    pub fn credentials(&self) -> impl Iterator<Item = &str> {
+        self.password
+            .as_deref()
+            .into_iter()
+            .chain(crate::secrets::extra_credentials(&self.extra_dejson).map(|(_, value)| value))
+    }
+}
+
 impl TemplateContext {
     /// A context for try 1 of an unmapped task, with an empty data interval at
     /// `logical_date` and nothing else set; the fields are public to fill in the rest.
