@@ -65,6 +65,30 @@ pub struct Rotation {
     pub connection_passwords: usize,
 }
 
+/// What [`Secrets::check_at_start`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartCheck {
+    /// Keys stored values are sealed under that this server does not have.
+    pub missing_keys: Vec<String>,
+    /// Connection passwords found in clear and sealed now.
+    pub sealed_passwords: usize,
+}
+
+/// The key ids `values` are sealed under that `keys` lacks, each once.
+fn missing_keys(values: &[SealedValue], keys: Option<&Keyring>) -> Vec<String> {
+    let have = keys.map(Keyring::ids).unwrap_or_default();
+    let mut missing: Vec<String> = Vec::new();
+    for value in values {
+        if let Some(id) = keyring::sealed_key_id(value.stored())
+            && !have.contains(&id)
+            && !missing.iter().any(|m| m == id)
+        {
+            missing.push(id.to_owned());
+        }
+    }
+    missing
+}
+
 /// The secrets service: one per server.
 pub struct Secrets {
     store: Store,
@@ -271,46 +295,36 @@ impl Secrets {
         self.keys()?.open(&extra_context(conn_id, key), stored)
     }
 
-    /// Seals connection passwords stored in clear (from before sealing); returns how
-    /// many. Run at start.
-    pub async fn seal_clear_passwords(&self) -> Result<usize> {
+    /// What a server checks of the stored values when it starts, in one pass: it seals
+    /// connection passwords stored in clear (from before sealing), and names the keys
+    /// values are sealed under that it does not have (tasks using those fail until the
+    /// key is restored).
+    pub async fn check_at_start(&self) -> Result<StartCheck> {
         let keys = self.keys()?;
-        let mut sealed = 0;
-        for value in self.store.sealed_values().await? {
-            if let SealedValue::ConnectionPassword { conn_id, stored } = &value
+        let values = self.store.sealed_values().await?;
+        let mut check = StartCheck {
+            missing_keys: missing_keys(&values, Some(&keys)),
+            sealed_passwords: 0,
+        };
+        for value in &values {
+            if let SealedValue::ConnectionPassword { conn_id, stored } = value
                 && !is_sealed(stored)
                 && self
                     .store
-                    .reseal(&value, &keys.seal(&password_context(conn_id), stored)?)
+                    .reseal(value, &keys.seal(&password_context(conn_id), stored)?)
                     .await?
             {
-                sealed += 1;
+                check.sealed_passwords += 1;
             }
         }
-        Ok(sealed)
+        Ok(check)
     }
 
     /// The ids of the keys stored values are sealed under that this server does not
     /// have: a start with any is refused before it creates a new key over them.
     pub async fn missing_keys(&self) -> Result<Vec<String>> {
-        let have: Vec<String> = self
-            .keyring()
-            .map(|k| k.ids().into_iter().map(str::to_owned).collect())
-            .unwrap_or_default();
-        let mut missing: Vec<String> = Vec::new();
-        for value in self.store.sealed_values().await? {
-            let stored = match &value {
-                SealedValue::Secret { sealed, .. } => sealed,
-                SealedValue::ConnectionPassword { stored, .. } => stored,
-            };
-            if let Some(id) = keyring::sealed_key_id(stored)
-                && !have.iter().any(|h| h == id)
-                && !missing.iter().any(|m| m == id)
-            {
-                missing.push(id.to_owned());
-            }
-        }
-        Ok(missing)
+        let values = self.store.sealed_values().await?;
+        Ok(missing_keys(&values, self.keyring().as_deref()))
     }
 
     /// Adds a new master key (to the key file; from `WEIR_MASTER_KEY`, uses its last
@@ -331,11 +345,10 @@ impl Secrets {
             connection_passwords: 0,
         };
         for value in self.store.sealed_values().await? {
-            let (context, stored) = match &value {
-                SealedValue::Secret { team, name, sealed } => (secret_context(team, name), sealed),
-                SealedValue::ConnectionPassword { conn_id, stored } => {
-                    (password_context(conn_id), stored)
-                }
+            let stored = value.stored();
+            let context = match &value {
+                SealedValue::Secret { team, name, .. } => secret_context(team, name),
+                SealedValue::ConnectionPassword { conn_id, .. } => password_context(conn_id),
             };
             if keyring::sealed_key_id(stored) == Some(new.current_id()) {
                 continue;
@@ -343,7 +356,7 @@ impl Secrets {
             let clear = if is_sealed(stored) {
                 new.open(&context, stored)?
             } else {
-                stored.clone()
+                stored.to_owned()
             };
             // Lost a race with a writer: its value is already under the new key.
             if self

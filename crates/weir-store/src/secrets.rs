@@ -54,6 +54,16 @@ pub enum SealedValue {
     ConnectionPassword { conn_id: String, stored: String },
 }
 
+impl SealedValue {
+    /// The value as stored.
+    pub fn stored(&self) -> &str {
+        match self {
+            SealedValue::Secret { sealed, .. } => sealed,
+            SealedValue::ConnectionPassword { stored, .. } => stored,
+        }
+    }
+}
+
 impl Store {
     /// Creates or replaces a team's secret with a sealed value, by `actor` at `now`;
     /// returns it as stored.

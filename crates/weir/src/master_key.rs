@@ -50,22 +50,21 @@ pub async fn secrets(
         }
     };
     let secrets = Arc::new(Secrets::new(store.clone(), Some(keyring), platform));
-    let missing = secrets.missing_keys().await?;
-    if !missing.is_empty() {
+    let check = secrets
+        .check_at_start()
+        .await
+        .context("cannot check the stored secrets and connection passwords")?;
+    if !check.missing_keys.is_empty() {
         eprintln!(
             "warning: some secrets or connection passwords are sealed under master key(s) \
              {} that this server does not have: tasks using them will fail until the key is \
              restored",
-            missing.join(", ")
+            check.missing_keys.join(", ")
         );
     }
-    let sealed = secrets
-        .seal_clear_passwords()
-        .await
-        .context("cannot seal the connection passwords stored in clear")?;
-    if sealed > 0 {
+    if check.sealed_passwords > 0 {
         tracing::info!(
-            count = sealed,
+            count = check.sealed_passwords,
             "sealed connection passwords stored in clear"
         );
     }
