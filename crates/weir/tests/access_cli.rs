@@ -6,35 +6,23 @@
 
 mod support;
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use support::server::{ADMIN_PASSWORD, Server};
+use support::server::{ADMIN_PASSWORD, Server, run_with_stdin};
 
 const DATA_DAG: &str = "dag: etl\nteam: data\ntasks:\n  only:\n    noop: {}\n";
 const FINANCE_DAG: &str = "dag: ledger\nteam: finance\ntasks:\n  only:\n    noop: {}\n";
 
 /// The CLI as a person at a terminal would run it: no WEIR_TOKEN, its own config dir.
 fn weir(server: &Server, config: &std::path::Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.args(args)
         .env("WEIR_SERVER", &server.url)
         .env("WEIR_CONFIG_DIR", config)
         .env_remove("WEIR_TOKEN")
-        .env_remove("WEIR_PASSWORD")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .env_remove("WEIR_PASSWORD");
+    run_with_stdin(cmd, stdin)
 }
 
 fn text(out: &Output) -> String {

@@ -9,8 +9,7 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -71,29 +70,9 @@ fn image_available() -> bool {
     present
 }
 
-/// The CLI against `server`, with `input` on its standard input.
-fn cli_with_stdin(server: &Server, args: &[&str], input: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .env("WEIR_SERVER", &server.url)
-        .env("WEIR_TOKEN", &server.token)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 /// `weir secrets set TEAM/NAME` with the value on standard input.
 fn set_secret(server: &Server, name: &str, value: &str) {
-    let out = cli_with_stdin(server, &["secrets", "set", name], value);
+    let out = server.cli_with_stdin(&["secrets", "set", name], value);
     assert!(
         out.status.success(),
         "{}",
@@ -553,8 +532,7 @@ async fn an_http_task_sends_its_secret_and_records_it_masked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_manages_connections_and_secrets_without_showing_values() {
     let server = start(&[]);
-    let out = cli_with_stdin(
-        &server,
+    let out = server.cli_with_stdin(
         &[
             "connections",
             "set",

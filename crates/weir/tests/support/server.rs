@@ -1,9 +1,9 @@
 //! A real `weir standalone` process on a free port, with its own home and DAG folder,
 //! driven over HTTP and through the CLI. Its output is printed if a test fails.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -223,6 +223,16 @@ impl Server {
         run["dag_run_id"].as_str().unwrap().to_string()
     }
 
+    /// The CLI against this server, with `input` on its standard input (a value that
+    /// must not be on the command line).
+    pub fn cli_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+        cmd.args(args)
+            .env("WEIR_SERVER", &self.url)
+            .env("WEIR_TOKEN", &self.token);
+        run_with_stdin(cmd, input)
+    }
+
     /// The CLI against this server.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_weir"))
@@ -245,6 +255,23 @@ impl Drop for Server {
         }
         self.kill();
     }
+}
+
+/// Runs `cmd` with `input` on its standard input; its output captured.
+pub fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Every file under `dir` named `name`.
