@@ -7,6 +7,7 @@ pub mod access;
 pub mod cost;
 pub mod duration;
 pub mod fair_share;
+pub mod governance;
 pub mod ids;
 pub mod job_def;
 pub mod lifecycle;

@@ -161,6 +161,9 @@ pub enum Permission {
     /// Hold [`TeamRole::Admin`] in at least one team (what is visible is then narrowed to
     /// those teams, e.g. the audit trail of their objects).
     AdminOfAnyTeam,
+    /// Hold at least [`TeamRole::Operator`] in some team, or be a platform admin (sync the
+    /// repository, take part in approvals).
+    OperatorOfAnyTeam,
     /// Teams, queues, compute, users, the server's config.
     PlatformAdmin,
 }
@@ -238,6 +241,16 @@ pub fn decide(principal: &Principal, permission: &Permission) -> Decision {
             } else {
                 Decision::Deny(format!(
                     "this needs the `admin` role in a team, or a platform admin; `{}` has neither",
+                    caller.name
+                ))
+            }
+        }
+        Permission::OperatorOfAnyTeam => {
+            if caller.platform_admin || caller.teams_with(TeamRole::Operator).next().is_some() {
+                Decision::Allow
+            } else {
+                Decision::Deny(format!(
+                    "this needs the `operator` role in a team, or a platform admin; `{}` has neither",
                     caller.name
                 ))
             }

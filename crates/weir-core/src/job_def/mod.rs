@@ -166,6 +166,16 @@ pub struct JobCatalog {
 }
 
 impl JobCatalog {
+    /// A catalog of exactly these definitions (a version's own, pinned ones).
+    pub fn from_definitions(defs: impl IntoIterator<Item = JobDefinition>) -> JobCatalog {
+        JobCatalog {
+            jobs: defs
+                .into_iter()
+                .map(|d| ((d.team.clone(), d.job.clone()), d))
+                .collect(),
+        }
+    }
+
     /// The definition `job` of `team`; teams cannot run each other's definitions.
     pub fn get(&self, team: &TeamId, job: &str) -> Result<&JobDefinition, JobError> {
         self.jobs

@@ -1,6 +1,7 @@
-//! The platform config (`weir.toml`): compute environments, job queues and teams, as one
-//! typed tree, and the policy questions answered from it (may this team run this image?
-//! may its containers run privileged?).
+//! The platform config (`weir.toml`): compute environments, job queues, teams and the Git
+//! repository DAG files come from, as one typed tree, and the policy questions answered
+//! from it (may this team run this image? may its containers run privileged? who
+//! approves its production versions?).
 //!
 //! The file is read by [`parse`] (every problem of the file as a located [`Diagnostic`]);
 //! with no file, [`PlatformConfig::standalone_default`] describes the laptop install. See
@@ -10,6 +11,7 @@
 
 mod dag_paths;
 mod read;
+mod repository;
 mod sandbox;
 mod validate;
 
@@ -23,12 +25,17 @@ use serde::{Deserialize, Serialize};
 
 pub use dag_paths::{path_is_under, relative_to_dag_folder};
 pub use read::{PlatformReport, parse};
+pub use repository::{
+    DEFAULT_REPOSITORY_BRANCH, DEFAULT_REPOSITORY_INTERVAL, MAX_REPOSITORY_INTERVAL,
+    MIN_REPOSITORY_INTERVAL, RepositoryProblem, RepositorySettings,
+};
 pub use sandbox::{
     DEFAULT_SANDBOX_PROGRAM, DEFAULT_SANDBOX_USER, SandboxSettings, ShellIsolation, ShellSandbox,
 };
 
 use crate::access::LogReaders;
 use crate::access::sso::OidcSettings;
+use crate::governance::ApprovalPolicy;
 use crate::spec::model::MemorySize;
 
 /// vCPUs a try asks for when neither its task nor its job definition says.
@@ -68,6 +75,10 @@ pub struct PlatformConfig {
     /// Limits on tries' logs (`[logs]`).
     #[serde(default)]
     pub logs: LogSettings,
+    /// The Git repository DAG and job files come from (`[repository]`); none: the local
+    /// folders only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<RepositorySettings>,
     /// Whether this config came from a file or stands in for a missing one.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -270,6 +281,12 @@ pub struct Team {
     /// "eu-west-1" }`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<TeamSecrets>,
+    /// Who may approve the team's production versions: `"other_person"` (another
+    /// operator of the team, or a platform admin; the default), `"other_team"` (an
+    /// operator of another team, or a platform admin, who is no member of this one) or
+    /// `"team:NAME"` (an operator of the declared team NAME). Never the author.
+    #[serde(default)]
+    pub approval: ApprovalPolicy,
 }
 
 /// A team's secrets backend (`secrets = { … }` on its `[[teams]]` entry).
@@ -387,6 +404,7 @@ impl PlatformConfig {
             auth: AuthSettings::default(),
             sandbox: SandboxSettings::default(),
             logs: LogSettings::default(),
+            repository: None,
             origin: ConfigOrigin::StandaloneDefault,
         }
     }
@@ -434,6 +452,13 @@ impl PlatformConfig {
     pub fn log_readers(&self, team: &str) -> LogReaders {
         self.team(team)
             .map_or(LogReaders::Team, |t| t.logs_readable_by)
+    }
+
+    /// Who may approve `team`'s production versions ([`ApprovalPolicy::OtherPerson`]
+    /// for a team the config does not list).
+    pub fn approval_policy(&self, team: &str) -> ApprovalPolicy {
+        self.team(team)
+            .map_or(ApprovalPolicy::OtherPerson, |t| t.approval.clone())
     }
 
     /// A team's fair-share weight: 1 for a team the config does not list.

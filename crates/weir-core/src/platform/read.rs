@@ -10,18 +10,24 @@ use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::repository::CLEAR_CREDENTIAL_KEYS;
 use super::validate::{Located, validate};
-use super::{AuthSettings, ComputeEnvironment, PlatformConfig, Queue, SandboxSettings, Team};
+use super::{
+    AuthSettings, ComputeEnvironment, PlatformConfig, Queue, RepositorySettings, SandboxSettings,
+    Team,
+};
 use crate::access::sso::OidcSettings;
 use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
 
 /// Sections `weir.toml` may hold; each is an array of tables (`[[queues]]`).
 const SECTIONS: [&str; 3] = ["compute_environments", "queues", "teams"];
-/// The plain tables `weir.toml` may hold: `[auth]` (with `[auth.oidc]`), `[sandbox]` and
-/// `[logs]`.
+/// The plain tables `weir.toml` may hold: `[auth]` (with `[auth.oidc]`), `[sandbox]`,
+/// `[logs]` and `[repository]`.
 const AUTH: &str = "auth";
 const SANDBOX: &str = "sandbox";
 const LOGS: &str = "logs";
+const REPOSITORY: &str = "repository";
+const TABLES: [&str; 4] = [AUTH, SANDBOX, LOGS, REPOSITORY];
 
 /// Most problems reported for one entry before giving up on it.
 const MAX_PROBLEMS: usize = 32;
@@ -73,6 +79,7 @@ pub fn parse(source: &str) -> PlatformReport {
         auth: AuthSettings::default(),
         sandbox: SandboxSettings::default(),
         logs: super::LogSettings::default(),
+        repository: None,
         origin: super::ConfigOrigin::File,
     };
     let mut located = Located::default();
@@ -129,17 +136,26 @@ pub fn parse(source: &str) -> PlatformReport {
                     config.logs = logs;
                 }
             }
+            REPOSITORY => {
+                if let Some((repository, at)) =
+                    repository_section(key_pos, value, source, &mut diags)
+                {
+                    config.repository = Some(repository);
+                    located.repository = Some(at);
+                }
+            }
             other => {
                 let d = Diagnostic::error(key_pos, format!("unknown section `{other}`"));
                 diags.push(
-                    match did_you_mean(other, SECTIONS.into_iter().chain([AUTH, SANDBOX, LOGS])) {
-                        Some(t @ (AUTH | SANDBOX | LOGS)) => {
+                    match did_you_mean(other, SECTIONS.into_iter().chain(TABLES)) {
+                        Some(t) if TABLES.contains(&t) => {
                             d.with_help(format!("did you mean `[{t}]`?"))
                         }
                         Some(s) => d.with_help(format!("did you mean `[[{s}]]`?")),
                         None => d.with_help(format!(
-                            "weir.toml holds these sections: {}, [{AUTH}], [{SANDBOX}], [{LOGS}]",
-                            SECTIONS.map(|s| format!("[[{s}]]")).join(", ")
+                            "weir.toml holds these sections: {}, {}",
+                            SECTIONS.map(|s| format!("[[{s}]]")).join(", "),
+                            TABLES.map(|t| format!("[{t}]")).join(", ")
                         )),
                     },
                 );
@@ -199,6 +215,46 @@ fn auth_section(
         }
     }
     ok.then_some(auth)
+}
+
+/// The `[repository]` table, and where its keys are. A credential written in clear
+/// (`token = "…"`) is refused with the key that names a secret instead, rather than as
+/// a mere unknown key.
+fn repository_section(
+    key_pos: Pos,
+    value: &Spanned<DeValue<'_>>,
+    source: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(RepositorySettings, EntryPos)> {
+    let mut value = value.clone();
+    if let DeValue::Table(table) = value.get_mut() {
+        for (clear, instead) in CLEAR_CREDENTIAL_KEYS {
+            let Some(pos) = table
+                .iter()
+                .find(|(k, _)| k.get_ref() == clear)
+                .map(|(k, _)| pos_at(source, k.span().start))
+            else {
+                continue;
+            };
+            diags.push(
+                Diagnostic::error(
+                    pos,
+                    format!("[{REPOSITORY}] may not hold a credential in clear (`{clear}`)"),
+                )
+                .with_help(format!(
+                    "put it in a secret and name it with {instead} = \"team/name\""
+                )),
+            );
+            table.remove(clear);
+        }
+    }
+    let repository = entry::<RepositorySettings>(&value, "[repository] table", source, diags)?;
+    let mut at = EntryPos::of(&value, source);
+    // A header table's own span does not point at its header: name the header.
+    at.pos = key_pos;
+    // Checked even when a clear credential was refused, so every problem shows; that
+    // error alone already keeps the file from loading.
+    Some((repository, at))
 }
 
 /// The entries of one section, each with where it was written. A section written as

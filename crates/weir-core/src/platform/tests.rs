@@ -1,4 +1,8 @@
+use std::time::Duration;
+
 use super::*;
+use crate::governance::ApprovalPolicy;
+use crate::spec::model::HumanDuration;
 use crate::spec::{Pos, Severity};
 
 const EXAMPLE: &str = include_str!("../../../../examples/weir.toml");
@@ -48,6 +52,10 @@ fn the_example_file_loads() {
     );
     assert_eq!(c.weight("marketing"), 3.0);
     assert_eq!(c.weight("nobody"), 1.0);
+    assert_eq!(c.approval_policy("finance"), ApprovalPolicy::OtherTeam);
+    assert_eq!(c.approval_policy("marketing"), ApprovalPolicy::OtherPerson);
+    assert_eq!(c.approval_policy("nobody"), ApprovalPolicy::OtherPerson);
+    assert_eq!(c.repository, None);
     // The typed tree round-trips through serde (it is the contract of the file).
     let json = serde_json::to_value(&c).expect("json");
     let back: PlatformConfig = serde_json::from_value(json).expect("back");
@@ -415,4 +423,270 @@ fn log_limit_is_a_size_with_a_default() {
             .any(|(_, m)| m.contains("unknown section `log`")),
         "{section:?}"
     );
+}
+
+/// Like [`problems`], each with its help.
+fn problems_with_help(src: &str) -> Vec<(u32, String, Option<String>)> {
+    let report = parse(src);
+    assert_eq!(report.config.is_none(), report.has_errors());
+    report
+        .diagnostics
+        .into_iter()
+        .map(|d| (d.pos.line, d.message, d.help))
+        .collect()
+}
+
+#[test]
+fn approval_policies_are_read_and_must_name_a_declared_team() {
+    let c = load(
+        "[[teams]]\nname = \"marketing\"\napproval = \"team:security\"\n\n[[teams]]\nname = \"security\"\napproval = \"team:security\"\n",
+    );
+    let security = crate::ids::TeamId::new("security").unwrap();
+    assert_eq!(
+        c.approval_policy("marketing"),
+        ApprovalPolicy::Team(security.clone())
+    );
+    assert_eq!(
+        c.approval_policy("security"),
+        ApprovalPolicy::Team(security)
+    );
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["teams"][0]["approval"], "team:security");
+    assert_eq!(serde_json::from_value::<PlatformConfig>(json).unwrap(), c);
+
+    let src = r#"[[teams]]
+name = "security"
+
+[[teams]]
+name = "finance"
+approval = "team:securty"
+
+[[teams]]
+name = "hr"
+approval = "team:nobody"
+
+[[teams]]
+name = "ops"
+approval = "four_eyes"
+"#;
+    let got = problems_with_help(src);
+    let expect = [
+        (
+            6,
+            "team `finance`: `approval` names team `securty`, which no `[[teams]]` entry declares",
+            Some("did you mean `team:security`?"),
+        ),
+        (
+            10,
+            "team `hr`: `approval` names team `nobody`, which no `[[teams]]` entry declares",
+            Some("declare the reviewing team in a `[[teams]]` section"),
+        ),
+        (
+            14,
+            "team `ops`: `four_eyes` is not an approval policy; write \"other_person\", \"other_team\" or \"team:NAME\"",
+            None,
+        ),
+    ];
+    let got_ref: Vec<_> = got
+        .iter()
+        .map(|(l, m, h)| (*l, m.as_str(), h.as_deref()))
+        .collect();
+    assert_eq!(got_ref, expect);
+}
+
+#[test]
+fn the_repository_table_is_read_with_its_defaults() {
+    assert_eq!(load("").repository, None);
+    let c = load(
+        "[[teams]]\nname = \"platform\"\n\n[repository]\nurl = \"git@github.com:acme/pipelines.git\"\nssh_key_secret = \"platform/deploy-key\"\n",
+    );
+    let r = c.repository.as_ref().expect("a repository");
+    assert_eq!(
+        r,
+        &RepositorySettings {
+            url: "git@github.com:acme/pipelines.git".into(),
+            branch: DEFAULT_REPOSITORY_BRANCH.into(),
+            path: String::new(),
+            interval: HumanDuration(DEFAULT_REPOSITORY_INTERVAL),
+            token_secret: None,
+            ssh_key_secret: Some("platform/deploy-key".into()),
+        }
+    );
+    assert_eq!(r.interval.0, Duration::from_secs(60));
+
+    let c = load(
+        "[[teams]]\nname = \"platform\"\n\n[repository]\nurl = \"https://git.example.com/data/pipelines.git\"\nbranch = \"release/2026\"\npath = \"weir/prod\"\ninterval = \"5m\"\ntoken_secret = \"platform/git-token\"\n",
+    );
+    let r = c.repository.as_ref().expect("a repository");
+    assert_eq!(
+        (r.branch.as_str(), r.path.as_str(), r.interval.0),
+        ("release/2026", "weir/prod", Duration::from_secs(300))
+    );
+    assert_eq!(r.token_secret.as_deref(), Some("platform/git-token"));
+    let back: PlatformConfig = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+    assert_eq!(back, c);
+
+    // Every form of URL the settings document, with a user name where SSH needs one.
+    for url in [
+        "ssh://git@git.example.com/data/pipelines.git",
+        "git@github.com:acme/pipelines.git",
+        "file:///srv/git/pipelines.git",
+        "/srv/git/pipelines",
+        "../pipelines",
+    ] {
+        let c = load(&format!("[repository]\nurl = \"{url}\"\n"));
+        assert_eq!(c.repository.map(|r| r.url).as_deref(), Some(url));
+    }
+}
+
+#[test]
+fn repository_problems_are_located() {
+    let src = r#"[[teams]]
+name = "platform"
+
+[repository]
+url = "-oProxyCommand=evil"
+branch = "-x"
+path = "../up"
+interval = "0s"
+token_secret = "platfrom/git-token"
+ssh_key_secret = "deploy-key"
+"#;
+    let got = problems_with_help(src);
+    let lines: Vec<(u32, &str)> = got.iter().map(|(l, m, _)| (*l, m.as_str())).collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                5,
+                "[repository] `url` may not start with `-`, found `-oProxyCommand=evil`"
+            ),
+            (
+                6,
+                "[repository] `branch` may not start with `-`, found `-x`"
+            ),
+            (7, "[repository] `path` may not hold `..`, found `../up`"),
+            (8, "[repository] `interval` must be from 1s to 1d, found 0s"),
+            (
+                9,
+                "[repository] `token_secret` names team `platfrom`, which no `[[teams]]` entry declares"
+            ),
+            (
+                10,
+                "[repository] give `token_secret` or `ssh_key_secret`, not both"
+            ),
+            (
+                10,
+                "[repository] `ssh_key_secret` must name a secret as `team/name`, found `deploy-key`"
+            ),
+        ]
+    );
+    assert_eq!(
+        got[4].2.as_deref(),
+        Some("did you mean `platform/git-token`?")
+    );
+
+    let src = r#"[[teams]]
+name = "platform"
+
+[repository]
+url = " "
+branch = "feature x"
+path = "/srv/weir"
+interval = "2d"
+token_secret = "platform/bad name"
+"#;
+    let got = problems(src);
+    let lines: Vec<(u32, &str)> = got.iter().map(|(l, m)| (*l, m.as_str())).collect();
+    assert_eq!(
+        lines,
+        [
+            (5, "[repository] `url` may not be empty"),
+            (
+                6,
+                "[repository] `branch` must be a branch name without spaces, found `feature x`"
+            ),
+            (
+                7,
+                "[repository] `path` must be relative to the repository's root, found `/srv/weir`"
+            ),
+            (8, "[repository] `interval` must be from 1s to 1d, found 2d"),
+            (
+                9,
+                "[repository] `token_secret`: `bad name` is not a valid secret name: use letters, digits, `.`, `_` and `-`, starting with a letter or digit"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn repository_credentials_in_clear_are_refused() {
+    let src = "[repository]\nurl = \"https://weir:hunter2@git.example.com/x.git\"\ntoken = \"ghp_0123456789\"\npassword = \"hunter2\"\nssh_key = \"-----BEGIN\"\n";
+    let got = problems_with_help(src);
+    let put_in_secret = |key: &str| {
+        Some(format!(
+            "put it in a secret and name it with {key} = \"team/name\""
+        ))
+    };
+    assert_eq!(
+        got,
+        [
+            (
+                2,
+                "[repository] `url` may not hold credentials (a user name, password or token before `@`)".to_string(),
+                Some("put the token in a secret and name it with `token_secret = \"team/name\"`".to_string())
+            ),
+            (
+                3,
+                "[repository] may not hold a credential in clear (`token`)".to_string(),
+                put_in_secret("token_secret")
+            ),
+            (
+                4,
+                "[repository] may not hold a credential in clear (`password`)".to_string(),
+                put_in_secret("token_secret")
+            ),
+            (
+                5,
+                "[repository] may not hold a credential in clear (`ssh_key`)".to_string(),
+                put_in_secret("ssh_key_secret")
+            ),
+        ]
+    );
+    // A token passes as an https URL's user name, so any user part is refused there.
+    let token_as_user =
+        problems("[repository]\nurl = \"https://ghp_0123456789@github.com/acme/x.git\"\n");
+    assert_eq!(token_as_user.len(), 1, "{token_as_user:?}");
+    assert!(token_as_user[0].1.contains("may not hold credentials"));
+}
+
+#[test]
+fn repository_table_typos_and_missing_url_are_reported() {
+    let got = problems_with_help("[repository]\nurl = \"/srv/git/x\"\nbranchh = \"main\"\n");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (got[0].0, got[0].1.as_str(), got[0].2.as_deref()),
+        (
+            3,
+            "unknown key `branchh` in this [repository] table",
+            Some("did you mean `branch`?")
+        )
+    );
+    let missing = problems("\n[repository]\nbranch = \"main\"\n");
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert_eq!(missing[0].0, 2, "{missing:?}");
+    assert_eq!(
+        missing[0].1,
+        "this [repository] table is missing the required key `url`"
+    );
+    let bad = problems("[repository]\nurl = \"x\"\ninterval = \"often\"\n");
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0].0, 3);
+    let section = problems_with_help("[repositry]\nurl = \"x\"\n");
+    assert_eq!(
+        section[0].2.as_deref(),
+        Some("did you mean `[repository]`?")
+    );
+    let list = problems("[[repository]]\nurl = \"x\"\n");
+    assert_eq!(list.len(), 1, "{list:?}");
 }

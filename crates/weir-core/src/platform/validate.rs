@@ -7,6 +7,7 @@ use super::read::EntryPos;
 use super::{
     DEFAULT_QUEUE, MAX_SHARE_DECAY_SECONDS, PlatformConfig, SchedulingPolicy, prefix_matches,
 };
+use crate::governance::ApprovalPolicy;
 use crate::ids::check_id;
 use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
 
@@ -16,13 +17,16 @@ pub(super) struct Located {
     pub environments: Vec<EntryPos>,
     pub queues: Vec<EntryPos>,
     pub teams: Vec<EntryPos>,
+    /// The `[repository]` table, when the file has one.
+    pub repository: Option<EntryPos>,
 }
 
+static NOWHERE: EntryPos = EntryPos {
+    pos: Pos { line: 1, col: 1 },
+    keys: Vec::new(),
+};
+
 fn at(list: &[EntryPos], i: usize) -> &EntryPos {
-    static NOWHERE: EntryPos = EntryPos {
-        pos: Pos { line: 1, col: 1 },
-        keys: Vec::new(),
-    };
     list.get(i).unwrap_or(&NOWHERE)
 }
 
@@ -185,6 +189,7 @@ pub(super) fn validate(config: &PlatformConfig, located: &Located, diags: &mut V
         );
     }
 
+    let team_names: Vec<&str> = config.teams.iter().map(|t| t.name.as_str()).collect();
     for (i, t) in config.teams.iter().enumerate() {
         let p = at(&located.teams, i);
         if !(t.weight.is_finite() && t.weight > 0.0) {
@@ -198,6 +203,21 @@ pub(super) fn validate(config: &PlatformConfig, located: &Located, diags: &mut V
                 )
                 .with_help("a team's fair share is proportional to its weight; 1 is the default"),
             );
+        }
+        if let ApprovalPolicy::Team(reviewers) = &t.approval
+            && config.team(reviewers).is_none()
+        {
+            let d = Diagnostic::error(
+                p.key("approval"),
+                format!(
+                    "team `{}`: `approval` names team `{reviewers}`, which no `[[teams]]` entry declares",
+                    t.name
+                ),
+            );
+            diags.push(match did_you_mean(reviewers, team_names.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `team:{s}`?")),
+                None => d.with_help("declare the reviewing team in a `[[teams]]` section"),
+            });
         }
         for (j, entry) in t.paths.iter().enumerate() {
             if let Some(problem) = super::dag_paths::path_entry_problem(entry) {
@@ -240,6 +260,27 @@ pub(super) fn validate(config: &PlatformConfig, located: &Located, diags: &mut V
                 ));
             }
         }
+    }
+
+    repository(config, located, diags);
+}
+
+/// The `[repository]` table's problems, each at the key it is about.
+fn repository(config: &PlatformConfig, located: &Located, diags: &mut Vec<Diagnostic>) {
+    let Some(repository) = &config.repository else {
+        return;
+    };
+    let p = located.repository.as_ref().unwrap_or(&NOWHERE);
+    let teams: Vec<&str> = config.teams.iter().map(|t| t.name.as_str()).collect();
+    for problem in repository.problems(&teams) {
+        let d = Diagnostic::error(
+            p.key(problem.key),
+            format!("[repository] {}", problem.message),
+        );
+        diags.push(match problem.help {
+            Some(help) => d.with_help(help),
+            None => d,
+        });
     }
 }
 
