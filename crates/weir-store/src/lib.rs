@@ -29,6 +29,7 @@ mod connections;
 mod dag_runs;
 mod dags;
 mod error;
+mod governance;
 mod import_errors;
 mod lifecycle;
 mod mapping;
@@ -52,6 +53,10 @@ use sqlx::sqlite::SqlitePool;
 pub use access_records::*;
 pub use connect::StoreOptions;
 pub use error::{Result, StoreError};
+pub use governance::{
+    Activation, ApprovalFilter, ApprovalRecord, GovernedVersion, NewApproval, NewDagVersion,
+    Provenance, RepositoryState,
+};
 pub use pools::{NewPool, PoolChange};
 pub use records::*;
 pub use secrets::{SealedValue, SecretRecord};
