@@ -19,6 +19,7 @@ pub mod connections;
 pub mod costs;
 pub mod dag_sources;
 pub mod dags;
+pub mod governance;
 pub mod health;
 pub mod import_errors;
 pub mod job_definitions;
@@ -49,6 +50,11 @@ pub use costs::{CostReport, CostRow};
 pub use dags::{
     ClassRef, Dag, DagCollection, DagDetail, PatchDag, ScheduleInterval, Tag, Task, TaskCollection,
     TaskKind, TimeDelta,
+};
+pub use governance::{
+    Approval, ApprovalCollection, ApprovalDecision, BreakGlass, DagVersion, DagVersionCollection,
+    DagVersionDetail, DagVersionDiff, DeployedDag, Deployment, DeploymentFile, DeploymentResult,
+    RepositoryStatus, RunVersion, SyncSummary,
 };
 pub use health::{
     ComponentStatus, DagProcessorStatus, HealthInfo, SchedulerStatus, TriggererStatus, VersionInfo,

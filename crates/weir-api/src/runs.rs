@@ -46,6 +46,10 @@ pub struct DagRun {
     pub queued_at: Option<DateTime<Utc>>,
     /// Weir: the content hash of the DAG version the run executes.
     pub dag_hash: Option<String>,
+    /// Weir: that version's provenance (its commit) and who approved it; given by
+    /// `GET /dags/{dag_id}/dagRuns/{dag_run_id}`, not in lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dag_version: Option<crate::governance::RunVersion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -9,6 +9,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 use weir_core::access::{CallerKind, LogReaders, TeamRole};
+use weir_core::governance::{ApprovalState, VersionStatus};
 use weir_core::state::{DagRunState, RunType, TaskState};
 use weir_core::trigger_rule::TriggerRule;
 
@@ -173,3 +174,13 @@ mod tests {
         assert_eq!(values::<LogReadersSchema>(), readers);
     }
 }
+
+enum_schema!(
+    /// The status of a DAG version under four-eyes approval.
+    VersionStatusSchema as "DagVersionStatus" = VersionStatus::ALL.iter().map(|s| s.as_str()).collect()
+);
+
+enum_schema!(
+    /// The state of an approval request.
+    ApprovalStateSchema as "ApprovalState" = ApprovalState::ALL.iter().map(|s| s.as_str()).collect()
+);

@@ -19,6 +19,9 @@ pub(crate) struct Catalog {
     /// Held for a whole sync of the DAG folder: the watcher and `sync_dags` never
     /// interleave their writes of DAGs and import errors.
     sync: tokio::sync::Mutex<()>,
+    /// Held for a whole repository sync (fetch, checkout, load): the interval's and the
+    /// webhook's never share the Git cache at once.
+    repository: tokio::sync::Mutex<()>,
 }
 
 impl Catalog {
@@ -47,11 +50,21 @@ impl Catalog {
         self.jobs.read().map(|j| j.clone()).unwrap_or_default()
     }
 
+    /// The job definitions `version`'s tasks use: the ones it carries, or the current ones.
+    pub fn jobs_for(&self, version: &DagVersion) -> Arc<JobCatalog> {
+        version.jobs(self.jobs())
+    }
+
     /// Replaces the job definitions (after a sync of the jobs folder).
     pub fn set_jobs(&self, jobs: JobCatalog) {
         if let Ok(mut current) = self.jobs.write() {
             *current = Arc::new(jobs);
         }
+    }
+
+    /// Held for one whole repository sync.
+    pub async fn repository_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.repository.lock().await
     }
 
     /// Held for one whole sync of the DAG folder.

@@ -120,7 +120,7 @@ pub async fn masker_for(shared: &Shared, version: &DagVersion, task_id: &str) ->
     let Some(task) = version.spec.tasks.get(task_id) else {
         return Masker::default();
     };
-    let jobs = shared.catalog.jobs();
+    let jobs = shared.catalog.jobs_for(version);
     let extra = match crate::workload::need(&version.spec, task, &jobs).work {
         crate::workload::TaskWork::Container(plan) => plan.secrets.clone(),
         _ => IndexMap::new(),

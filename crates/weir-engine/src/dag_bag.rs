@@ -16,12 +16,12 @@ use chrono::Utc;
 use weir_core::ids::DagId;
 use weir_core::platform::relative_to_dag_folder;
 use weir_core::spec::bag::{BagInput, BagRules, Registered, load_bag_with};
-use weir_core::spec::model::ScheduleSpec;
-use weir_store::{DagFilter, DagRecord, Store};
+use weir_store::{DagFilter, DagRecord, Provenance, Store};
 
 use crate::dag_cache::{DagCache, DagVersion};
 use crate::dag_files::Loaded;
 use crate::error::{EngineError, Result};
+use crate::governance::{Submission, Submitted};
 use crate::shared::Shared;
 
 /// What one sync of the DAG folder found.
@@ -32,6 +32,11 @@ pub struct SyncReport {
     /// DAGs whose content changed (or that are new), i.e. got a new version.
     pub new_versions: usize,
     pub files_with_errors: usize,
+    /// Versions of production DAGs now waiting for approval.
+    pub pending_approval: usize,
+    /// Versions whose exact content was rejected before (their DAGs keep running the
+    /// active version).
+    pub rejected: usize,
 }
 
 /// How long reading a folder may take before the sync gives up (a hung network file
@@ -128,18 +133,36 @@ async fn every_dag(store: &Store, only_active: bool) -> Result<Vec<DagRecord>> {
     }
 }
 
+/// The files a sync reads: the DAG folder, the job definitions folder beside it, and
+/// where this content came from (the watched folder, or a commit of the repository).
+pub struct Tree<'a> {
+    pub dags: &'a Path,
+    pub jobs: Option<&'a Path>,
+    pub provenance: &'a Provenance,
+}
+
 /// Loads every file of the folder and brings the store in line with it. One sync at a
 /// time: the watcher's and a requested one queue.
 pub async fn sync_folder(shared: &Shared, dir: &Path) -> Result<SyncReport> {
+    let jobs = shared.config.jobs_folder.clone();
+    let tree = Tree {
+        dags: dir,
+        jobs: jobs.as_deref(),
+        provenance: &Provenance::folder(),
+    };
+    sync_tree(shared, &tree).await
+}
+
+/// Loads a tree of DAG and job files and brings the store in line with it: each DAG
+/// found is submitted as a version (`crate::governance`), each broken file becomes an
+/// import error and keeps its DAGs on their last good versions, and DAGs no file defines
+/// any more are deactivated (deployed ones excepted: no tree holds them).
+pub async fn sync_tree(shared: &Shared, tree: &Tree<'_>) -> Result<SyncReport> {
     let _one_at_a_time = shared.catalog.sync_lock().await;
-    let (store, cache, unpause_all) = (
-        &shared.store,
-        shared.catalog.versions(),
-        shared.config.unpause_all,
-    );
+    let (store, dir) = (&shared.store, tree.dags);
     // Files seen in this sync: import errors of any other file are removed at the end.
     let mut present: HashSet<String> = HashSet::new();
-    let jobs = sync_jobs(shared, &mut present).await?;
+    let jobs = sync_jobs(shared, tree.jobs, &mut present).await?;
     let files: Vec<BagInput> = read_folder(store, dir, &mut present)
         .await?
         .into_iter()
@@ -149,9 +172,79 @@ pub async fn sync_folder(shared: &Shared, dir: &Path) -> Result<SyncReport> {
             source,
         })
         .collect();
-    let registered = registered_dags(store).await?;
+    let bag = check_bag(shared, files, jobs.clone()).await?;
+
+    let mut report = SyncReport {
+        files: bag.len(),
+        ..SyncReport::default()
+    };
+    let mut keep: HashSet<DagId> = HashSet::new();
+    let mut broken_files: HashSet<String> = HashSet::new();
+    for file in &bag {
+        let errors: Vec<String> = if file.report.has_errors() {
+            vec![file.report.render(&file.path, &file.source)]
+        } else {
+            Vec::new()
+        };
+        if !errors.is_empty() {
+            report.files_with_errors += 1;
+            broken_files.insert(file.path.clone());
+        }
+        store.replace_import_errors(&file.path, &errors).await?;
+        for spec in &file.report.dags {
+            let submission = Submission {
+                spec,
+                source: &file.source,
+                file_path: &file.path,
+                provenance: tree.provenance,
+                pin_jobs: false,
+            };
+            let submitted = crate::governance::submit(shared, &submission, &jobs).await?;
+            report.new_versions += usize::from(submitted.is_new());
+            match submitted {
+                Submitted::Pending { .. } => report.pending_approval += 1,
+                Submitted::Rejected { .. } => report.rejected += 1,
+                _ => {}
+            }
+            keep.insert(spec.dag.clone());
+            report.dags += 1;
+        }
+    }
+    // DAGs of files that are broken now keep their last good version; deployed DAGs
+    // belong to no tree.
+    for dag in every_dag(store, true).await? {
+        if broken_files.contains(&dag.file_path) || dag.file_path.starts_with(DEPLOYED) {
+            keep.insert(dag.dag_id);
+        }
+    }
+    let keep: Vec<DagId> = keep.into_iter().collect();
+    store.deactivate_dags_not_in(&keep).await?;
+    // Files deleted or moved away take their import errors with them.
+    for filename in store.import_error_files().await? {
+        let not_a_file = filename.starts_with(DEPLOYED) || filename.starts_with(REPOSITORY_ERROR);
+        if !present.contains(&filename) && !not_a_file {
+            store.replace_import_errors(&filename, &[]).await?;
+        }
+    }
+    Ok(report)
+}
+
+/// The prefix of a deployed DAG's file path (`deploy:<team>/<path>`).
+pub const DEPLOYED: &str = "deploy:";
+/// The prefix of the import error a failed repository sync leaves (no file's: a sync
+/// of the tree does not remove it; the next successful repository sync does).
+pub const REPOSITORY_ERROR: &str = "repository ";
+
+/// Parses and validates files as one bag (DAG ids unique across them, each id kept by
+/// the team that registered it), with the platform's rules applied: off the runtime.
+pub(crate) async fn check_bag(
+    shared: &Shared,
+    files: Vec<BagInput>,
+    jobs: Arc<weir_core::job_def::JobCatalog>,
+) -> Result<Vec<weir_core::spec::bag::BagFile>> {
+    let registered = registered_dags(&shared.store).await?;
     let platform = shared.platform.clone();
-    let bag = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let rules = BagRules {
             registered: Some(&registered),
             platform: Some(&platform),
@@ -173,93 +266,7 @@ pub async fn sync_folder(shared: &Shared, dir: &Path) -> Result<SyncReport> {
         bag
     })
     .await
-    .map_err(|e| EngineError::InvalidRequest(format!("loading DAG files failed: {e}")))?;
-
-    let mut report = SyncReport {
-        files: bag.len(),
-        ..SyncReport::default()
-    };
-    let mut keep: HashSet<DagId> = HashSet::new();
-    let mut broken_files: HashSet<String> = HashSet::new();
-    let now = Utc::now();
-    for file in &bag {
-        let errors: Vec<String> = if file.report.has_errors() {
-            vec![file.report.render(&file.path, &file.source)]
-        } else {
-            Vec::new()
-        };
-        if !errors.is_empty() {
-            report.files_with_errors += 1;
-            broken_files.insert(file.path.clone());
-        }
-        store.replace_import_errors(&file.path, &errors).await?;
-        for spec in &file.report.dags {
-            let dag_id = spec.dag.clone();
-            let hash = spec.content_hash();
-            let record = DagRecord {
-                dag_id: dag_id.clone(),
-                team: Some(spec.team.clone()),
-                file_path: file.path.clone(),
-                description: spec.description.clone(),
-                tags: spec.tags.clone(),
-                schedule: spec.schedule.as_ref().map(|s| match s {
-                    ScheduleSpec::Cron(expr) => expr.clone(),
-                    ScheduleSpec::Datasets { datasets } => {
-                        format!("datasets: {}", datasets.join(", "))
-                    }
-                }),
-                timezone: spec.timezone.clone(),
-                latest_version: Some(hash.clone()),
-                is_paused: spec.paused && !unpause_all,
-                is_active: true,
-                owners: vec![spec.team.to_string()],
-                max_active_runs: spec.max_active_runs,
-                next_dagrun: None,
-                last_parsed_at: Some(now),
-            };
-            let json = serde_json::to_value(spec).map_err(|e| EngineError::BadStoredSpec {
-                dag_id: dag_id.clone(),
-                version: hash.clone(),
-                detail: e.to_string(),
-            })?;
-            let previous = store.get_dag(&dag_id).await?;
-            store.upsert_dag(&record).await?;
-            if store
-                .insert_dag_version(&dag_id, &hash, &json, &file.source)
-                .await?
-            {
-                report.new_versions += 1;
-            }
-            // A new version may move the schedule: let the scheduler recompute it.
-            if previous
-                .as_ref()
-                .is_some_and(|p| p.latest_version.as_deref() != Some(hash.as_str()))
-            {
-                store.set_next_dagrun(&dag_id, None).await?;
-            }
-            cache.insert(
-                dag_id.clone(),
-                Arc::new(DagVersion::new(spec.clone(), hash)),
-            );
-            keep.insert(dag_id);
-            report.dags += 1;
-        }
-    }
-    // DAGs of files that are broken now keep their last good version.
-    for dag in every_dag(store, true).await? {
-        if broken_files.contains(&dag.file_path) {
-            keep.insert(dag.dag_id);
-        }
-    }
-    let keep: Vec<DagId> = keep.into_iter().collect();
-    store.deactivate_dags_not_in(&keep).await?;
-    // Files deleted or moved away take their import errors with them.
-    for filename in store.import_error_files().await? {
-        if !present.contains(&filename) {
-            store.replace_import_errors(&filename, &[]).await?;
-        }
-    }
-    Ok(report)
+    .map_err(|e| EngineError::InvalidRequest(format!("loading DAG files failed: {e}")))
 }
 
 /// Registers one DAG from a spec (no folder): used by `weir dags test`.
@@ -303,9 +310,10 @@ pub async fn register(
 /// errors (and adds every file it saw to `present`), and installs the catalog; returns it.
 async fn sync_jobs(
     shared: &Shared,
+    dir: Option<&Path>,
     present: &mut HashSet<String>,
 ) -> Result<Arc<weir_core::job_def::JobCatalog>> {
-    let Some(dir) = shared.config.jobs_folder.clone().filter(|d| d.is_dir()) else {
+    let Some(dir) = dir.filter(|d| d.is_dir()).map(Path::to_path_buf) else {
         return Ok(shared.catalog.jobs());
     };
     let files: Vec<weir_core::job_def::JobSource> = read_folder(&shared.store, &dir, present)

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use weir_core::ids::DagId;
+use weir_core::job_def::{JobCatalog, JobDefinition};
 use weir_core::spec::DagSpec;
 use weir_core::spec::graph::TaskGraph;
 use weir_store::Store;
@@ -21,10 +22,18 @@ pub struct DagVersion {
     /// The tasks whose fields may use `conn.<id>`: only their tries load the team's
     /// connections for the template context. Found once per version, not per try.
     conn_tasks: HashSet<String>,
+    /// The job definitions this version carries (a production or deployed version is the
+    /// DAG with the definitions it was approved with); None: the catalog's current ones.
+    pinned_jobs: Option<Arc<JobCatalog>>,
 }
 
 impl DagVersion {
     pub fn new(spec: DagSpec, hash: String) -> Self {
+        Self::with_jobs(spec, hash, None)
+    }
+
+    /// A version that carries its own job definitions.
+    pub fn with_jobs(spec: DagSpec, hash: String, pinned: Option<Vec<JobDefinition>>) -> Self {
         let graph = TaskGraph::new(&spec);
         let tz = weir_core::schedule::parse_timezone(&spec.timezone).unwrap_or(chrono_tz::UTC);
         let conn_tasks = spec
@@ -41,7 +50,14 @@ impl DagVersion {
             graph,
             tz,
             conn_tasks,
+            pinned_jobs: pinned.map(|defs| Arc::new(JobCatalog::from_definitions(defs))),
         }
+    }
+
+    /// The job definitions this version's tasks use: its own if it carries them, else
+    /// `current` (the catalog's).
+    pub fn jobs(&self, current: Arc<JobCatalog>) -> Arc<JobCatalog> {
+        self.pinned_jobs.clone().unwrap_or(current)
     }
 
     /// Whether the task's fields may use `conn.<id>` in their templates.
@@ -69,16 +85,21 @@ impl DagCache {
             return Ok(v);
         }
         let record = store
-            .get_dag_version(dag_id, hash)
+            .get_governed_version(dag_id, hash)
             .await?
             .ok_or_else(|| EngineError::DagNotFound(dag_id.clone()))?;
-        let spec: DagSpec =
-            serde_json::from_value(record.spec).map_err(|e| EngineError::BadStoredSpec {
-                dag_id: dag_id.clone(),
-                version: hash.to_string(),
-                detail: e.to_string(),
-            })?;
-        let version = Arc::new(DagVersion::new(spec, hash.to_string()));
+        let bad = |e: serde_json::Error| EngineError::BadStoredSpec {
+            dag_id: dag_id.clone(),
+            version: hash.to_string(),
+            detail: e.to_string(),
+        };
+        let spec: DagSpec = serde_json::from_value(record.spec).map_err(bad)?;
+        let pinned: Option<Vec<JobDefinition>> = record
+            .jobs
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(bad)?;
+        let version = Arc::new(DagVersion::with_jobs(spec, hash.to_string(), pinned));
         self.insert(dag_id.clone(), version.clone());
         Ok(version)
     }
@@ -91,7 +112,7 @@ impl DagCache {
             .ok_or_else(|| EngineError::DagNotFound(dag_id.clone()))?;
         let hash = dag
             .latest_version
-            .ok_or_else(|| EngineError::DagNotFound(dag_id.clone()))?;
+            .ok_or_else(|| EngineError::NoActiveVersion(dag_id.clone()))?;
         self.get(store, dag_id, &hash).await
     }
 }

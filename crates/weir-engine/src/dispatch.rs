@@ -29,7 +29,6 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
     let mut runs: HashMap<(DagId, RunId), Option<DagRunRecord>> = HashMap::new();
     let mut dag_room: HashMap<DagId, i64> = HashMap::new();
     let mut pool_room: HashMap<String, PoolRoom> = HashMap::new();
-    let jobs = shared.catalog.jobs();
     let mut waiting: Vec<WaitingTry<TaskInstanceKey>> = Vec::new();
     let mut candidates: HashMap<TaskInstanceKey, (TaskInstanceRecord, DagRunRecord, Need)> =
         HashMap::new();
@@ -62,7 +61,7 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
             replan.insert(run_key);
             continue;
         };
-        let need = need(&version.spec, task, &jobs);
+        let need = need(&version.spec, task, &shared.catalog.jobs_for(&version));
         let inline = matches!(need.work, TaskWork::Inline);
         let workload = need.workload();
         if workload.is_none() && !inline {

@@ -29,6 +29,28 @@ pub enum EngineError {
         source: std::io::Error,
     },
 
+    /// A production DAG whose first version still waits for approval.
+    #[error(
+        "DAG `{0}` has no approved version yet: a production DAG runs only after a second person approves its first version (`weir approvals list`)"
+    )]
+    NoActiveVersion(DagId),
+
+    /// A rule refused the request (an API 403); the text names the rule.
+    #[error("{0}")]
+    Refused(String),
+
+    /// The request clashes with the current state (an API 409).
+    #[error("{0}")]
+    Conflict(String),
+
+    /// The request named something that does not exist (an API 404).
+    #[error("{0}")]
+    NotFound(String),
+
+    /// The Git repository could not be synced.
+    #[error("{0}")]
+    Repository(String),
+
     #[error("the engine has stopped")]
     Stopped,
 
@@ -49,7 +71,9 @@ impl EngineError {
     /// True when the request named something that does not exist (an API 404).
     pub fn is_not_found(&self) -> bool {
         match self {
-            EngineError::DagNotFound(_) | EngineError::DagRunNotFound { .. } => true,
+            EngineError::DagNotFound(_)
+            | EngineError::DagRunNotFound { .. }
+            | EngineError::NotFound(_) => true,
             EngineError::Store(e) => e.is_not_found(),
             _ => false,
         }
@@ -57,7 +81,15 @@ impl EngineError {
 
     /// True when the request clashes with existing state (an API 409).
     pub fn is_conflict(&self) -> bool {
-        matches!(self, EngineError::Store(e) if e.is_conflict())
+        matches!(
+            self,
+            EngineError::Conflict(_) | EngineError::NoActiveVersion(_)
+        ) || matches!(self, EngineError::Store(e) if e.is_conflict())
+    }
+
+    /// True when a rule refused the request (an API 403).
+    pub fn is_refused(&self) -> bool {
+        matches!(self, EngineError::Refused(_))
     }
 
     /// True when the request itself is wrong (an API 400).

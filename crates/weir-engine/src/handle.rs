@@ -78,12 +78,19 @@ impl EngineHandle {
     }
 
     /// The DAG's current definition.
+    /// A production DAG whose first version waits for approval shows that version.
     pub async fn dag_spec(&self, dag_id: &DagId) -> Result<Arc<DagSpec>> {
-        let version = self
-            .shared
-            .catalog
-            .latest(&self.shared.store, dag_id)
-            .await?;
+        let (store, catalog) = (&self.shared.store, &self.shared.catalog);
+        let version = match catalog.latest(store, dag_id).await {
+            Err(EngineError::NoActiveVersion(_)) => {
+                let newest = store.list_governed_versions(dag_id, 1, 0).await?;
+                let Some(v) = newest.items.first() else {
+                    return Err(EngineError::NoActiveVersion(dag_id.clone()));
+                };
+                catalog.version(store, dag_id, &v.version_hash).await?
+            }
+            found => found?,
+        };
         Ok(Arc::new(version.spec.clone()))
     }
 
@@ -290,6 +297,68 @@ impl EngineHandle {
     /// The job definitions loaded from the jobs folder, by team and name.
     pub fn job_definitions(&self) -> Vec<weir_core::job_def::JobDefinition> {
         self.shared.catalog.jobs().iter().cloned().collect()
+    }
+
+    /// Syncs the Git repository now (`POST /repository/sync`); the error says why a sync
+    /// failed (it is also kept in the sync state and the audit trail).
+    pub async fn sync_repository(&self, actor: &str) -> Result<crate::RepositorySync> {
+        crate::repository::sync(&self.shared, actor, false).await
+    }
+
+    /// The `[repository]` settings in force, if any.
+    pub fn repository_settings(&self) -> Option<&weir_core::platform::RepositorySettings> {
+        self.shared.platform.repository.as_ref()
+    }
+
+    /// Approves a pending version (403 with the rule that refused, 409 when it is no
+    /// longer pending); it becomes the DAG's active version.
+    pub async fn approve(
+        &self,
+        id: i64,
+        caller: &weir_core::access::Caller,
+        comment: Option<&str>,
+    ) -> Result<weir_store::ApprovalRecord> {
+        crate::governance::approve(&self.shared, id, caller, comment).await
+    }
+
+    /// Rejects a pending version; the DAG keeps its active one.
+    pub async fn reject(
+        &self,
+        id: i64,
+        caller: &weir_core::access::Caller,
+        comment: Option<&str>,
+    ) -> Result<weir_store::ApprovalRecord> {
+        crate::governance::reject(&self.shared, id, caller, comment).await
+    }
+
+    /// Activates a version without approval (platform admins, with a reason).
+    pub async fn break_glass(
+        &self,
+        dag_id: &DagId,
+        version: &str,
+        caller: &weir_core::access::Caller,
+        reason: &str,
+    ) -> Result<()> {
+        crate::governance::break_glass(&self.shared, dag_id, version, caller, reason).await
+    }
+
+    /// Deploys an uploaded bundle (all or nothing).
+    pub async fn deploy(
+        &self,
+        bundle: crate::Bundle,
+        caller: &weir_core::access::Caller,
+    ) -> Result<crate::Deployed> {
+        crate::deploy::deploy(&self.shared, bundle, caller).await
+    }
+
+    /// A DAG version as the engine parsed it (from memory or the store).
+    pub async fn dag_version(&self, dag_id: &DagId, version: &str) -> Result<Arc<DagSpec>> {
+        let v = self
+            .shared
+            .catalog
+            .version(&self.shared.store, dag_id, version)
+            .await?;
+        Ok(Arc::new(v.spec.clone()))
     }
 
     /// Stops the engine's loop (running tries are left to be adopted).

@@ -286,13 +286,12 @@ pub async fn finish_try(
     });
     // A job definition's retry strategy decides on the exit code and the reason
     // (AWS Batch's `evaluateOnExit`); other tasks retry while retries are left.
-    let jobs = shared.catalog.jobs();
-    let strategy = task.and_then(
-        |(v, t)| match crate::workload::need(&v.spec, t, &jobs).work {
+    let strategy = task.and_then(|(v, t)| {
+        match crate::workload::need(&v.spec, t, &shared.catalog.jobs_for(v)).work {
             crate::workload::TaskWork::Container(plan) => plan.retry,
             _ => None,
-        },
-    );
+        }
+    });
     // A clear raised the instance's `max_tries` by the task's tries: those before count
     // against none of the retries it has now.
     let tries = strategy

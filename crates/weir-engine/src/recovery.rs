@@ -162,7 +162,7 @@ async fn watched_after_restart(
         .await
         && let Some(task) = version.spec.tasks.get(key.task_id.as_str())
     {
-        let jobs = shared.catalog.jobs();
+        let jobs = shared.catalog.jobs_for(&version);
         let need = crate::workload::need(&version.spec, task, &jobs);
         if let crate::workload::TaskWork::Container(plan) = &need.work {
             job_revision = plan.job_revision.clone();

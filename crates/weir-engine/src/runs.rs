@@ -122,7 +122,7 @@ pub async fn create_run(
         .store
         .create_dag_run_with_tasks(
             &new,
-            &initial_task_instances(&version, &shared.catalog.jobs()),
+            &initial_task_instances(&version, &shared.catalog.jobs_for(&version)),
         )
         .await?;
     info!(dag_id = %run.dag_id, run_id = %run.run_id, "DAG run created");
@@ -306,7 +306,7 @@ async fn expand(
             shared.store.update_task_instance(&key, &settled).await?;
         }
         FanOut::Expand(count) => {
-            let jobs = shared.catalog.jobs();
+            let jobs = shared.catalog.jobs_for(version);
             let new: Vec<NewTaskInstance> = (0..count)
                 .map(|i| {
                     new_instance(
@@ -434,7 +434,7 @@ pub async fn clear(
                     .set_dag_run_version(dag_id, &run.run_id, hash)
                     .await?;
                 // Tasks new in that version get their instances.
-                let jobs = shared.catalog.jobs();
+                let jobs = shared.catalog.jobs_for(&version);
                 let new: Vec<NewTaskInstance> = initial_task_instances(&version, &jobs)
                     .into_iter()
                     .filter(|t| !present.contains(&t.task_id))
@@ -445,7 +445,7 @@ pub async fn clear(
                     .await?;
                 info!(dag = %dag_id, run = %run.run_id, version = %hash, "cleared onto the latest version");
             }
-            let jobs = shared.catalog.jobs();
+            let jobs = shared.catalog.jobs_for(&version);
             for ti in &picked {
                 cancel_running(shared, ti);
                 // A clear gives the task its retries again (Airflow's `max_tries` grows).
@@ -492,7 +492,7 @@ async fn restore_placeholders(
     version: &DagVersion,
     picked: &[TaskInstanceRecord],
 ) -> Result<()> {
-    let jobs = shared.catalog.jobs();
+    let jobs = shared.catalog.jobs_for(version);
     let placeholders: Vec<NewTaskInstance> = initial_task_instances(version, &jobs)
         .into_iter()
         .filter(|t| {

@@ -31,7 +31,12 @@ pub async fn create_due_runs(shared: &Arc<Shared>) -> Result<Option<DateTime<Utc
             })
             .await?;
         let n = page.items.len() as i64;
-        for dag in page.items {
+        // A production DAG whose first version waits for approval runs nothing yet.
+        for dag in page
+            .items
+            .into_iter()
+            .filter(|d| d.latest_version.is_some())
+        {
             match schedule_dag(shared, &dag).await {
                 Ok(Some(at)) => wake = Some(wake.map_or(at, |w| w.min(at))),
                 Ok(None) => {}

@@ -113,7 +113,11 @@ impl Engine {
             shutdown: CancellationToken::new(),
             passes: tokio::sync::watch::Sender::new(0),
         });
-        if let Some(dir) = shared.config.dags_folder.clone() {
+        if shared.platform.repository.is_some() {
+            // The repository replaces the watched folder: commits bring the DAGs.
+            crate::repository::start(&shared).await?;
+            crate::repository::spawn_interval(shared.clone());
+        } else if let Some(dir) = shared.config.dags_folder.clone() {
             let report = crate::dag_bag::sync_folder(&shared, &dir).await?;
             info!(
                 files = report.files,

@@ -264,10 +264,14 @@ impl From<EngineError> for ApiError {
                 detail: "the engine is shutting down; try again when the server is back".into(),
             },
             e if e.is_bad_request() => ApiError::bad_request(e.to_string()),
+            e if e.is_refused() => ApiError::PermissionDenied {
+                detail: e.to_string(),
+            },
             e if e.is_not_found() => ApiError::not_found("Not Found", e.to_string()),
             e if e.is_conflict() => ApiError::Conflict {
                 detail: e.to_string(),
             },
+            EngineError::Repository(detail) => ApiError::Unavailable { detail },
             e => ApiError::internal(e),
         }
     }

@@ -128,6 +128,26 @@ pub enum Command {
     },
     /// Show the audit log: who did what to which object, newest first.
     Audit(AuditArgs),
+    /// The Git repository DAGs are delivered from: its sync state, and sync now.
+    Repo {
+        #[command(subcommand)]
+        command: crate::cli_delivery::RepoCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Upload a folder's DAGs and job definitions (for teams without Git hosting); they
+    /// go through the same versions and approvals as a commit.
+    Deploy(crate::cli_delivery::DeployArgs),
+    /// Four-eyes approval of production DAG versions: list, show, approve, reject.
+    Approvals {
+        #[command(subcommand)]
+        command: crate::cli_delivery::ApprovalsCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Scaffold a new team's DAG repository: an example DAG and job definition, CI
+    /// snippets that validate and sync, editor schema wiring, and a README.
+    Init(crate::cli_delivery::InitArgs),
 }
 
 #[derive(Debug, Args)]
@@ -447,6 +467,37 @@ pub enum DagsCommand {
     },
     /// List files that failed to load.
     Errors {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List a DAG's versions, newest first, with their commit, author and status.
+    Versions {
+        /// The DAG's id.
+        dag_id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Compare two versions of a DAG: what changed, and the diff of its file.
+    Diff {
+        /// The DAG's id.
+        dag_id: String,
+        /// The older version (a hash, or its first 8 or more characters).
+        from: String,
+        /// The newer version.
+        to: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Break-glass (platform admins): make a version active without approval. Flagged on
+    /// the version and in the audit trail.
+    Activate {
+        /// The DAG's id.
+        dag_id: String,
+        /// The version (a hash, or its first 8 or more characters).
+        version: String,
+        /// Why this cannot wait for a second person (required).
+        #[arg(long)]
+        reason: String,
         #[command(flatten)]
         server: ServerArgs,
     },

@@ -312,6 +312,25 @@ async fn resolve(
             }
         }
         Need::AdminOfAnyTeam => (None, Permission::AdminOfAnyTeam),
+        Need::OperatorOfAnyTeam => (None, Permission::OperatorOfAnyTeam),
+        Need::ReviewApproval => {
+            let id = param(params, "approval_id").and_then(|id| id.parse::<i64>().ok());
+            let team = match id {
+                Some(id) => state.store().get_approval(id).await?.map(|a| a.team),
+                None => None,
+            };
+            (team, Permission::OperatorOfAnyTeam)
+        }
+        Need::OperateBodyTeam => match body_str(body, "team") {
+            Some(team) => (
+                Some(team.to_string()),
+                Permission::Operate {
+                    team: Some(team.to_string()),
+                },
+            ),
+            // No team: the handler answers 400 naming the missing field.
+            None => signed_in(None),
+        },
         Need::PlatformAdmin => (None, Permission::PlatformAdmin),
     };
     Ok(Target {

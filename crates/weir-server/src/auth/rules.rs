@@ -37,6 +37,13 @@ pub enum Need {
     SelfOrPlatformAdmin,
     /// An admin of some team (what they see is narrowed to their teams).
     AdminOfAnyTeam,
+    /// An operator of some team, or a platform admin (sync the repository).
+    OperatorOfAnyTeam,
+    /// Decide the approval request in the path: an operator of some team, or a platform
+    /// admin; who may decide this very version is the four-eyes rule, asked by the engine.
+    ReviewApproval,
+    /// Act for the team named in the body's `team` (a deployment): its operators.
+    OperateBodyTeam,
     PlatformAdmin,
 }
 
@@ -408,6 +415,63 @@ pub static RULES: &[(&str, &str, Rule)] = &[
         "DELETE",
         "/tokens/{token_id}",
         change("token.revoke", "token", RevokeToken),
+    ),
+    // Governed delivery: versions and diffs are code, which everyone signed in sees.
+    (
+        "GET",
+        "/dags/{dag_id}/versions",
+        read("dag_version.list", "dag", SignedIn),
+    ),
+    (
+        "GET",
+        "/dags/{dag_id}/versions/{version}",
+        read("dag_version.read", "dag_version", SignedIn),
+    ),
+    (
+        "GET",
+        "/dags/{dag_id}/versions/{version}/diff/{other_version}",
+        read("dag_version.diff", "dag_version", SignedIn),
+    ),
+    // Break-glass: a platform admin activates a version without approval, with a reason.
+    (
+        "POST",
+        "/dags/{dag_id}/versions/{version}/activate",
+        change("dag_version.break_glass", "dag_version", PlatformAdmin),
+    ),
+    (
+        "GET",
+        "/approvals",
+        read("approval.list", "approval", SignedIn),
+    ),
+    (
+        "GET",
+        "/approvals/{approval_id}",
+        read("approval.read", "approval", SignedIn),
+    ),
+    (
+        "POST",
+        "/approvals/{approval_id}/approve",
+        change("approval.approve", "approval", ReviewApproval),
+    ),
+    (
+        "POST",
+        "/approvals/{approval_id}/reject",
+        change("approval.reject", "approval", ReviewApproval),
+    ),
+    (
+        "GET",
+        "/repository",
+        read("repository.read", "repository", SignedIn),
+    ),
+    (
+        "POST",
+        "/repository/sync",
+        change("repository.sync", "repository", OperatorOfAnyTeam),
+    ),
+    (
+        "POST",
+        "/deployments",
+        change("deployment.create", "deployment", OperateBodyTeam),
     ),
     (
         "GET",

@@ -29,6 +29,7 @@ pub fn dag_run(r: DagRunRecord) -> DagRun {
         note: r.note,
         queued_at: r.queued_at,
         dag_hash: Some(r.version_hash),
+        dag_version: None,
     }
 }
 

@@ -5,11 +5,13 @@
 
 mod from_access;
 mod from_dags;
+mod from_governance;
 mod from_records;
 mod from_runs;
 
 pub use from_access::{audit_event, membership, team_roles, token_info, user};
 pub use from_dags::{dag, dag_detail, task};
+pub use from_governance::{approval, dag_version, repository_status, run_version};
 pub use from_records::{
     compute_environment, connection, connection_item, import_error, pool, queue, variable,
 };

@@ -264,11 +264,13 @@ async fn get_run(
     path: RunPath,
 ) -> Result<Json<DagRun>, ApiError> {
     let run = load_run(&state, &path.dag_id, &path.run_id).await?;
-    Ok(Json(
-        Visibility::new(&state, &auth)
-            .run(json::dag_run(run))
-            .await?,
-    ))
+    let version = state
+        .store()
+        .get_governed_version(&run.dag_id, &run.version_hash)
+        .await?;
+    let mut shown = json::dag_run(run);
+    shown.dag_version = version.map(json::run_version);
+    Ok(Json(Visibility::new(&state, &auth).run(shown).await?))
 }
 
 /// Set a DAG run's state.

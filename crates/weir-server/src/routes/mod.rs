@@ -2,6 +2,7 @@
 //! its handlers through `utoipa_axum::routes!`, so a route and its OpenAPI path come from
 //! one `#[utoipa::path]` annotation and cannot disagree.
 
+mod approvals;
 mod audit_events;
 mod backfills;
 mod batch_lists;
@@ -17,6 +18,7 @@ mod job_definitions;
 mod logs;
 mod pools;
 mod queues;
+mod repository;
 mod secrets;
 mod task_instances;
 mod teams;
@@ -24,6 +26,7 @@ mod ti_lists;
 mod tokens;
 mod users;
 mod variables;
+mod versions;
 mod xcom;
 
 use std::collections::HashMap;
@@ -63,6 +66,9 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(secrets::routes())
         .merge(tokens::routes())
         .merge(audit_events::routes())
+        .merge(versions::routes())
+        .merge(approvals::routes())
+        .merge(repository::routes())
 }
 
 /// A known path with an unknown method: a 405 problem.

@@ -47,6 +47,8 @@ const DATA_OPERATORS: &[Who] = &[Dora, Dan, Svc, Admin];
 const DATA_ADMINS: &[Who] = &[Dan, Admin];
 const TEAM_ADMINS: &[Who] = &[Dan, Fred, Admin];
 const PLATFORM_ADMINS: &[Who] = &[Admin];
+/// Operators of any team (fred administers finance), and platform admins.
+const ANY_TEAM_OPERATORS: &[Who] = &[Dora, Dan, Fred, Svc, Admin];
 
 impl Who {
     fn actor(self) -> &'static str {
@@ -91,7 +93,8 @@ fn row(
 const RUN: &str = "/api/v1/dags/hello/dagRuns/r1";
 const TI: &str = "/api/v1/dags/hello/dagRuns/r1/taskInstances/start";
 
-fn rows(import_error_id: i64) -> Vec<Row> {
+fn rows(import_error_id: i64, hello_version: &str) -> Vec<Row> {
+    let version = format!("/api/v1/dags/hello/versions/{hello_version}");
     let conn = |id: &str| json!({"connection_id": id, "conn_type": "postgres", "host": "db", "password": "pw", "team": "data"});
     vec![
         row("GET", "/health", "/api/v1/health", None, EVERYONE),
@@ -498,6 +501,79 @@ fn rows(import_error_id: i64) -> Vec<Row> {
             None,
             DATA_ADMINS,
         ),
+        // Governed delivery: versions, diffs, approvals and the repository are seen by
+        // everyone signed in (they are code); deciding an approval takes an operator of
+        // some team (the four-eyes rule then decides who, in the engine); syncing takes an
+        // operator of any team; deploying, an operator of the bundle's team; break-glass,
+        // a platform admin.
+        row(
+            "GET",
+            "/dags/{dag_id}/versions",
+            "/api/v1/dags/hello/versions",
+            None,
+            SIGNED_IN,
+        ),
+        row(
+            "GET",
+            "/dags/{dag_id}/versions/{version}",
+            version.clone(),
+            None,
+            SIGNED_IN,
+        ),
+        row(
+            "GET",
+            "/dags/{dag_id}/versions/{version}/diff/{other_version}",
+            format!("{version}/diff/{hello_version}"),
+            None,
+            SIGNED_IN,
+        ),
+        row(
+            "POST",
+            "/dags/{dag_id}/versions/{version}/activate",
+            format!("{version}/activate"),
+            Some(json!({"reason": "matrix"})),
+            PLATFORM_ADMINS,
+        ),
+        row("GET", "/approvals", "/api/v1/approvals", None, SIGNED_IN),
+        row(
+            "GET",
+            "/approvals/{approval_id}",
+            "/api/v1/approvals/1",
+            None,
+            SIGNED_IN,
+        ),
+        row(
+            "POST",
+            "/approvals/{approval_id}/approve",
+            "/api/v1/approvals/1/approve",
+            Some(json!({})),
+            ANY_TEAM_OPERATORS,
+        ),
+        row(
+            "POST",
+            "/approvals/{approval_id}/reject",
+            "/api/v1/approvals/1/reject",
+            Some(json!({"comment": "no"})),
+            ANY_TEAM_OPERATORS,
+        ),
+        row("GET", "/repository", "/api/v1/repository", None, SIGNED_IN),
+        row(
+            "POST",
+            "/repository/sync",
+            "/api/v1/repository/sync",
+            None,
+            ANY_TEAM_OPERATORS,
+        ),
+        row(
+            "POST",
+            "/deployments",
+            "/api/v1/deployments",
+            Some(
+                json!({"team": "data", "files": [{"path": "dags/deployed.yaml",
+                "content": "dag: deployed\nteam: data\ntasks:\n  t:\n    shell: 'true'\n"}]}),
+            ),
+            DATA_OPERATORS,
+        ),
         // The platform itself: platform admins.
         row("GET", "/config", "/api/v1/config", None, PLATFORM_ADMINS),
         // Pools are platform-wide: platform admins create, change and delete them.
@@ -591,11 +667,27 @@ async fn snapshot(store: &Store) -> String {
         .map(|t| (t.id, t.revoked_at))
         .collect();
     format!(
-        "{dags:?}\n{runs:?}\n{tis:?}\n{:?}\n{:?}\n{users:?}\n{members:?}\n{tokens:?}\n{:?}\n{:?}",
+        "{dags:?}\n{runs:?}\n{tis:?}\n{:?}\n{:?}\n{users:?}\n{members:?}\n{tokens:?}\n{:?}\n{:?}\n{:?}\n{:?}",
         store.list_variables(1000, 0).await.unwrap(),
         store.list_connections(None, 1000, 0).await.unwrap(),
         store.list_pools(1000, 0).await.unwrap(),
         store.list_secrets(None).await.unwrap(),
+        store
+            .list_approvals(&weir_store::ApprovalFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .items,
+        store
+            .list_governed_versions(&DagId::new("hello").unwrap(), 100, 0)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|v| (v.version_hash.clone(), v.status))
+            .collect::<Vec<_>>(),
     )
 }
 
@@ -739,7 +831,8 @@ async fn every_role_against_every_route() {
     let import_error_id = errors["import_errors"][0]["import_error_id"]
         .as_i64()
         .unwrap();
-    let rows = rows(import_error_id);
+    let (_, hello) = f.t.get("/api/v1/dags/hello/details").await;
+    let rows = rows(import_error_id, hello["version"].as_str().unwrap());
 
     // Every route of the document has a row, and every row is a route of the document.
     let doc = serde_json::to_value(weir_server::openapi_document()).unwrap();

@@ -54,6 +54,19 @@ pub fn run(cmd: DagsCommand) -> anyhow::Result<ExitCode> {
             server,
         } => remote::backfill(&dag_id, &from, &to, &server),
         DagsCommand::Errors { server } => remote::errors(&server),
+        DagsCommand::Versions { dag_id, server } => super::delivery::versions(&dag_id, &server),
+        DagsCommand::Diff {
+            dag_id,
+            from,
+            to,
+            server,
+        } => super::delivery::diff(&dag_id, &from, &to, &server),
+        DagsCommand::Activate {
+            dag_id,
+            version,
+            reason,
+            server,
+        } => super::delivery::activate(&dag_id, &version, &reason, &server),
     }
 }
 

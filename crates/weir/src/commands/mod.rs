@@ -8,6 +8,8 @@ mod connections;
 mod costs;
 mod credentials;
 mod dags;
+mod delivery;
+mod init;
 mod login;
 mod output;
 mod passwords;
@@ -45,5 +47,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tokens { command, server } => tokens::run(command, &server),
         Command::Teams { command, server } => teams::run(command, &server),
         Command::Audit(args) => audit::run(args),
+        Command::Repo { command, server } => delivery::repo(command, &server),
+        Command::Deploy(args) => delivery::deploy(args),
+        Command::Approvals { command, server } => delivery::approvals(command, &server),
+        Command::Init(args) => init::run(&args),
     }
 }
