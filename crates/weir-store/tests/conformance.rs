@@ -12,6 +12,8 @@
 mod access;
 #[path = "conformance/dags.rs"]
 mod dags;
+#[path = "conformance/governance.rs"]
+mod governance;
 #[path = "conformance/misc.rs"]
 mod misc;
 #[path = "conformance/runs.rs"]
@@ -99,4 +101,6 @@ conformance!(
     access::connections_crud_team_filter_and_fixed_team,
     access::variable_team_is_kept_on_update,
     secrets::secrets_are_versioned_listed_and_resealed,
+    governance::versions_keep_their_first_provenance_and_activate_in_one_step,
+    governance::users_map_by_email_and_the_repository_state_keeps_the_last_good_commit,
 );

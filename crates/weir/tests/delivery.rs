@@ -926,3 +926,107 @@ async fn weir_init_scaffolds_a_repository_that_weir_loads() {
     let done = server.wait_run_finished("hello_growth", &run).await;
     assert_eq!(done["state"], "success", "{done}");
 }
+
+fn loader(command: &str) -> String {
+    format!(
+        "job: loader\nteam: growth\nimage: weir-test/busybox:latest\ncommand: [sh, -c, '{command}']\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_definition_change_is_a_production_change_and_credentials_come_from_a_secret() {
+    let repo = Repo::new();
+    repo.commit(
+        ALICE,
+        "orders runs the loader",
+        &[
+            ("jobs/loader.yaml", &loader("echo v1")),
+            (
+                "dags/orders.yaml",
+                "dag: orders\nteam: growth\nproduction: true\ntasks:\n  load:\n    job: loader\n",
+            ),
+        ],
+    );
+    let platform = format!(
+        r#"
+[[compute_environments]]
+name = "containers"
+backend = "docker"
+max_vcpus = 4
+max_memory = "4Gi"
+
+[[queues]]
+name = "default"
+compute_environments = ["containers"]
+
+[[teams]]
+name = "growth"
+image_prefixes = ["*"]
+
+[[teams]]
+name = "ops"
+
+[repository]
+url = "{}"
+interval = "1h"
+token_secret = "ops/git-token"
+"#,
+        repo.path().display()
+    );
+    let server = Server::start_with(&[], Some(&platform), &[]);
+    // The credentials' secret does not exist yet: the sync says which and how to set it.
+    let (_, state) = server.get("/repository").await;
+    let error = state["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("weir secrets set ops/git-token"), "{state}");
+    let (_, errors) = server.get("/importErrors").await;
+    assert!(errors.to_string().contains("ops/git-token"), "{errors}");
+    let out = server.cli_with_stdin(&["secrets", "set", "ops/git-token"], "token-1234");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sync(&server).await;
+    let (_, errors) = server.get("/importErrors").await;
+    assert_eq!(errors["total_entries"], 0, "{errors}");
+
+    people(&server).await;
+    let first = pending(&server, "orders").await[0]["approval_id"]
+        .as_i64()
+        .unwrap();
+    let (status, _) = send_as(
+        &server,
+        "bob",
+        "POST",
+        &format!("/approvals/{first}/approve"),
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 200, "growth's default: another person of the team");
+    let v1 = dag_version(&server, "orders").await;
+
+    // Only the job definition changes: the production DAG gets a version that waits,
+    // and carries the new definition.
+    repo.commit(
+        ALICE,
+        "loader v2",
+        &[("jobs/loader.yaml", &loader("echo v2"))],
+    );
+    sync(&server).await;
+    let waiting = pending(&server, "orders").await;
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(dag_version(&server, "orders").await, v1);
+    let v2 = waiting[0]["version"].as_str().unwrap();
+    let (_, shown) = server.get(&format!("/dags/orders/versions/{v2}")).await;
+    assert!(
+        shown["job_definitions"].to_string().contains("echo v2"),
+        "{shown}"
+    );
+    let (_, active) = server
+        .get(&format!("/dags/orders/versions/{}", v1.as_str().unwrap()))
+        .await;
+    assert!(
+        active["job_definitions"].to_string().contains("echo v1"),
+        "{active}"
+    );
+}
