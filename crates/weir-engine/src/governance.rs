@@ -326,11 +326,11 @@ async fn activate(
 
 /// The approval request `id`, or a 404 naming it.
 pub(crate) async fn approval(shared: &Shared, id: i64) -> Result<ApprovalRecord> {
-    shared
-        .store
-        .get_approval(id)
-        .await?
-        .ok_or_else(|| EngineError::NotFound(format!("approval {id} not found")))
+    shared.store.get_approval(id).await?.ok_or_else(|| {
+        EngineError::NotFound(format!(
+            "approval {id} not found (`weir approvals list` shows the pending ones)"
+        ))
+    })
 }
 
 /// Why an approval request cannot be decided any more.
@@ -352,11 +352,7 @@ pub(crate) async fn approve(
     caller: &Caller,
     comment: Option<&str>,
 ) -> Result<ApprovalRecord> {
-    let a = approval(shared, id).await?;
-    if a.state != ApprovalState::Pending {
-        return Err(not_pending(&a));
-    }
-    check_reviewer(shared, &a, caller)?;
+    let a = reviewable(shared, id, caller).await?;
     let version = shared
         .catalog
         .version(&shared.store, &a.dag_id, &a.version_hash)
@@ -389,11 +385,7 @@ pub(crate) async fn reject(
     caller: &Caller,
     comment: Option<&str>,
 ) -> Result<ApprovalRecord> {
-    let a = approval(shared, id).await?;
-    if a.state != ApprovalState::Pending {
-        return Err(not_pending(&a));
-    }
-    check_reviewer(shared, &a, caller)?;
+    reviewable(shared, id, caller).await?;
     if !shared
         .store
         .reject_approval(id, &caller.name, comment)
@@ -402,6 +394,16 @@ pub(crate) async fn reject(
         return Err(not_pending(&approval(shared, id).await?));
     }
     approval(shared, id).await
+}
+
+/// The pending request `id`, if `caller` may decide it (404, 409 or 403 otherwise).
+async fn reviewable(shared: &Shared, id: i64, caller: &Caller) -> Result<ApprovalRecord> {
+    let a = approval(shared, id).await?;
+    if a.state != ApprovalState::Pending {
+        return Err(not_pending(&a));
+    }
+    check_reviewer(shared, &a, caller)?;
+    Ok(a)
 }
 
 /// Whether `caller` may decide `a`, under the team's `approval` setting.

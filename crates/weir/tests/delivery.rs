@@ -190,6 +190,25 @@ async fn pending(server: &Server, dag: &str) -> Vec<Value> {
     body["approvals"].as_array().unwrap().clone()
 }
 
+/// The id of the DAG's newest pending approval request.
+async fn first_pending(server: &Server, dag: &str) -> i64 {
+    pending(server, dag).await[0]["approval_id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// `POST /approvals/{id}/{verb}` as `user`.
+async fn decide(server: &Server, user: &str, id: i64, verb: &str, body: &str) -> (u16, Value) {
+    send_as(
+        server,
+        user,
+        "POST",
+        &format!("/approvals/{id}/{verb}"),
+        body,
+    )
+    .await
+}
+
 async fn dag_version(server: &Server, dag: &str) -> Value {
     server.get(&format!("/dags/{dag}/details")).await.1["version"].clone()
 }
@@ -454,14 +473,7 @@ async fn production_versions_wait_for_a_second_person_from_another_team() {
     );
 
     // The author may not approve; nor, for growth (`other_team`), a teammate.
-    let (status, problem) = send_as(
-        &server,
-        "alice",
-        "POST",
-        &format!("/approvals/{a1}/approve"),
-        "{}",
-    )
-    .await;
+    let (status, problem) = decide(&server, "alice", a1, "approve", "{}").await;
     assert_eq!(status, 403, "{problem}");
     assert!(
         problem["detail"]
@@ -470,14 +482,7 @@ async fn production_versions_wait_for_a_second_person_from_another_team() {
             .contains("you authored this version"),
         "{problem}"
     );
-    let (status, problem) = send_as(
-        &server,
-        "bob",
-        "POST",
-        &format!("/approvals/{a1}/approve"),
-        "{}",
-    )
-    .await;
+    let (status, problem) = decide(&server, "bob", a1, "approve", "{}").await;
     assert_eq!(status, 403, "{problem}");
     assert!(
         problem["detail"]
@@ -554,22 +559,13 @@ async fn production_versions_wait_for_a_second_person_from_another_team() {
         &[("dags/orders.yaml", &orders(true, "v3"))],
     );
     sync(&server).await;
-    let (status, problem) = send_as(
-        &server,
-        "carol",
-        "POST",
-        &format!("/approvals/{a2}/approve"),
-        "{}",
-    )
-    .await;
+    let (status, problem) = decide(&server, "carol", a2, "approve", "{}").await;
     assert_eq!(status, 409, "{problem}");
     assert!(
         problem["detail"].as_str().unwrap().contains("superseded"),
         "{problem}"
     );
-    let a3 = pending(&server, "orders").await[0]["approval_id"]
-        .as_i64()
-        .unwrap();
+    let a3 = first_pending(&server, "orders").await;
 
     // Approvals survive a restart.
     let mut server = server;
@@ -621,17 +617,8 @@ async fn production_versions_wait_for_a_second_person_from_another_team() {
         &[("dags/orders.yaml", &orders(true, "v5"))],
     );
     sync(&server).await;
-    let a5 = pending(&server, "orders").await[0]["approval_id"]
-        .as_i64()
-        .unwrap();
-    let (status, problem) = send_as(
-        &server,
-        "root",
-        "POST",
-        &format!("/approvals/{a5}/approve"),
-        "{}",
-    )
-    .await;
+    let a5 = first_pending(&server, "orders").await;
+    let (status, problem) = decide(&server, "root", a5, "approve", "{}").await;
     assert_eq!(status, 403, "{problem}");
     assert!(
         problem["detail"].as_str().unwrap().contains("you authored"),
@@ -774,23 +761,9 @@ async fn weir_deploy_goes_through_versions_and_approval() {
     let waiting = pending(&server, "orders").await;
     assert_eq!(waiting[0]["author_user"], "alice", "{waiting:?}");
     let id = waiting[0]["approval_id"].as_i64().unwrap();
-    let (status, _) = send_as(
-        &server,
-        "alice",
-        "POST",
-        &format!("/approvals/{id}/approve"),
-        "{}",
-    )
-    .await;
+    let (status, _) = decide(&server, "alice", id, "approve", "{}").await;
     assert_eq!(status, 403);
-    let (status, _) = send_as(
-        &server,
-        "carol",
-        "POST",
-        &format!("/approvals/{id}/approve"),
-        "{}",
-    )
-    .await;
+    let (status, _) = decide(&server, "carol", id, "approve", "{}").await;
     assert_eq!(status, 200);
     let (_, versions) = server.get("/dags/orders/versions").await;
     assert_eq!(versions["versions"][0]["origin"], "deploy", "{versions}");
@@ -991,17 +964,8 @@ token_secret = "ops/git-token"
     assert_eq!(errors["total_entries"], 0, "{errors}");
 
     people(&server).await;
-    let first = pending(&server, "orders").await[0]["approval_id"]
-        .as_i64()
-        .unwrap();
-    let (status, _) = send_as(
-        &server,
-        "bob",
-        "POST",
-        &format!("/approvals/{first}/approve"),
-        "{}",
-    )
-    .await;
+    let first = first_pending(&server, "orders").await;
+    let (status, _) = decide(&server, "bob", first, "approve", "{}").await;
     assert_eq!(status, 200, "growth's default: another person of the team");
     let v1 = dag_version(&server, "orders").await;
 

@@ -142,11 +142,8 @@ async fn approve(
     path: ApprovalPath,
     ApiJson(body): ApiJson<ApprovalDecision>,
 ) -> Result<Json<Approval>, ApiError> {
-    load(&state, path.id).await?;
-    let decided = state
-        .engine
-        .approve(path.id, &auth.caller, body.comment.as_deref())
-        .await?;
+    let comment = body.comment.as_deref();
+    let decided = state.engine.approve(path.id, &auth.caller, comment).await?;
     Ok(Json(json::approval(decided)))
 }
 
@@ -172,10 +169,7 @@ async fn reject(
     path: ApprovalPath,
     ApiJson(body): ApiJson<ApprovalDecision>,
 ) -> Result<Json<Approval>, ApiError> {
-    load(&state, path.id).await?;
-    let decided = state
-        .engine
-        .reject(path.id, &auth.caller, body.comment.as_deref())
-        .await?;
+    let comment = body.comment.as_deref();
+    let decided = state.engine.reject(path.id, &auth.caller, comment).await?;
     Ok(Json(json::approval(decided)))
 }
