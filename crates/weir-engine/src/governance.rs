@@ -320,6 +320,24 @@ async fn activate(
     if done {
         shared.store.supersede_pending(dag_id, hash).await?;
         shared.notify(Event::DagsChanged);
+        let how_it_came = if how.break_glass_reason.is_some() {
+            "break-glass"
+        } else if how.approval.is_some() {
+            "approved"
+        } else {
+            "no approval needed"
+        };
+        audit(
+            shared,
+            how.by.unwrap_or("weir"),
+            "version.activate",
+            &format!("{dag_id}@{hash}"),
+            record
+                .and_then(|r| r.team.as_ref())
+                .map_or("", |t| t.as_str()),
+            json!({"how": how_it_came, "approval": how.approval}),
+        )
+        .await;
     }
     Ok(done)
 }

@@ -675,6 +675,11 @@ async fn break_glass_needs_a_platform_admin_and_a_reason_and_is_audited() {
         shown["break_glass_reason"], "orders are down, fix cannot wait",
         "{shown}"
     );
+    let (_, activations) = server.get("/auditEvents?action=version.activate").await;
+    assert!(
+        activations.to_string().contains("break-glass"),
+        "{activations}"
+    );
     let (_, audit) = server.get("/auditEvents?action=version.break_glass").await;
     assert_eq!(audit["total_entries"], 1, "{audit}");
     assert!(audit.to_string().contains("cannot wait"), "{audit}");
