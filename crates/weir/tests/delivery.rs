@@ -213,8 +213,24 @@ async fn dag_version(server: &Server, dag: &str) -> Value {
     server.get(&format!("/dags/{dag}/details")).await.1["version"].clone()
 }
 
-fn start(repo: &Repo, interval: &str) -> Server {
-    Server::start_with(&[], Some(&config(repo.path(), interval)), &[])
+/// A server with this platform config; on PostgreSQL when
+/// `WEIR_ENGINE_TEST_POSTGRES_URL` is set (CI runs this suite on both databases).
+async fn server_with(platform: &str) -> Server {
+    let mut server = Server::new(&[]);
+    let path = server.dir.path().join("weir.toml");
+    std::fs::write(&path, platform).unwrap();
+    server
+        .args
+        .extend(["--config".into(), path.display().to_string()]);
+    if let Some(db) = support::postgres_for_server().await {
+        server.args.extend(["--db".into(), db]);
+    }
+    server.restart();
+    server
+}
+
+async fn start(repo: &Repo, interval: &str) -> Server {
+    server_with(&config(repo.path(), interval)).await
 }
 
 async fn people(server: &Server) {
@@ -242,7 +258,7 @@ async fn people(server: &Server) {
 async fn commits_become_versions_with_provenance_on_the_webhook_and_on_the_interval() {
     let repo = Repo::new();
     let first = repo.commit(ALICE, "add clicks", &[("dags/clicks.yaml", &clicks("one"))]);
-    let server = start(&repo, "1h");
+    let server = start(&repo, "1h").await;
     // The start-up sync loaded the first commit.
     let (status, state) = server.get("/repository").await;
     assert_eq!(status, 200, "{state}");
@@ -324,7 +340,7 @@ async fn commits_become_versions_with_provenance_on_the_webhook_and_on_the_inter
     drop(server);
 
     // On the interval: a commit is picked up without any call.
-    let server = start(&repo, "1s");
+    let server = start(&repo, "1s").await;
     let third = repo.commit(
         ALICE,
         "clicks: say three",
@@ -353,7 +369,7 @@ async fn a_broken_file_keeps_its_dag_on_the_last_good_version_and_force_pushes_a
             ("dags/orders.yaml", &orders(false, "one")),
         ],
     );
-    let server = start(&repo, "1h");
+    let server = start(&repo, "1h").await;
     let orders_v1 = dag_version(&server, "orders").await;
     let clicks_v1 = dag_version(&server, "clicks").await;
 
@@ -442,7 +458,7 @@ async fn a_broken_file_keeps_its_dag_on_the_last_good_version_and_force_pushes_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_versions_wait_for_a_second_person_from_another_team() {
     let repo = Repo::new();
-    let server = start(&repo, "1h");
+    let server = start(&repo, "1h").await;
     people(&server).await;
     // A brand-new production DAG by alice: listed, but it runs nothing until approved.
     let first = repo.commit(
@@ -642,7 +658,7 @@ async fn break_glass_needs_a_platform_admin_and_a_reason_and_is_audited() {
         "orders v1",
         &[("dags/orders.yaml", &orders(true, "v1"))],
     );
-    let server = start(&repo, "1h");
+    let server = start(&repo, "1h").await;
     people(&server).await;
     let (_, versions) = server.get("/dags/orders/versions").await;
     let v1 = versions["versions"][0]["version"]
@@ -715,15 +731,9 @@ fn write_tree(root: &Path, files: &[(&str, &str)]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weir_deploy_goes_through_versions_and_approval() {
     // A server without a repository: the DAG folder, and deployments.
-    let mut server = Server::new(&[]);
     let platform = config(Path::new("/nonexistent"), "1h");
     let platform = platform.split("[repository]").next().unwrap().to_string();
-    std::fs::write(server.dir.path().join("weir.toml"), platform).unwrap();
-    server.args.extend([
-        "--config".into(),
-        server.dir.path().join("weir.toml").display().to_string(),
-    ]);
-    server.restart();
+    let mut server = server_with(&platform).await;
     people(&server).await;
     let (_, repo) = server.get("/repository").await;
     assert_eq!(repo["configured"], false, "{repo}");
@@ -893,7 +903,7 @@ async fn weir_init_scaffolds_a_repository_that_weir_loads() {
     std::fs::rename(&dir, repo.path()).unwrap();
     repo.git(&["init", "--quiet", "--initial-branch=main"]);
     repo.commit(ALICE, "scaffold", &[]);
-    let server = start(&repo, "1h");
+    let server = start(&repo, "1h").await;
     let (status, dag) = server.get("/dags/hello_growth").await;
     assert_eq!(status, 200, "{dag}");
     let (status, _) = server
@@ -951,7 +961,7 @@ token_secret = "ops/git-token"
 "#,
         repo.path().display()
     );
-    let server = Server::start_with(&[], Some(&platform), &[]);
+    let server = server_with(&platform).await;
     // The credentials' secret does not exist yet: the sync says which and how to set it.
     let (_, state) = server.get("/repository").await;
     let error = state["last_error"].as_str().unwrap_or_default();

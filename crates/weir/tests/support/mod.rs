@@ -271,6 +271,13 @@ impl Harness {
     }
 }
 
+/// With `WEIR_ENGINE_TEST_POSTGRES_URL` set, the URL of a new, empty schema there (for a
+/// `weir standalone --db` of a suite that CI runs on both databases); else none.
+pub async fn postgres_for_server() -> Option<String> {
+    let url = std::env::var("WEIR_ENGINE_TEST_POSTGRES_URL").ok()?;
+    Some(fresh_pg_schema(&url).await)
+}
+
 /// A URL for a new, empty schema on the PostgreSQL at `url`.
 async fn fresh_pg_schema(url: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
