@@ -128,8 +128,21 @@ async fn git(args: &[&str], env: &[(String, String)], what: &str) -> Result<Stri
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let detail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = detail[detail.len().saturating_sub(3)..].join("; ");
-    Err(EngineError::Repository(format!("{what}: {tail}")))
+    let tail = detail[detail.len().saturating_sub(6)..].join("; ");
+    let refused = [
+        "Permission denied",
+        "Authentication failed",
+        "returned error: 401",
+        "returned error: 403",
+    ]
+    .iter()
+    .any(|sign| stderr.contains(sign));
+    let hint = if refused {
+        " (the repository refused the credentials: check the secret named by `token_secret` or `ssh_key_secret` in [repository])"
+    } else {
+        ""
+    };
+    Err(EngineError::Repository(format!("{what}: {tail}{hint}")))
 }
 
 /// The credentials of the fetch, as environment for `git`, and a key file to remove.

@@ -309,4 +309,5 @@ pub fn process_running(needle: &str) -> bool {
     })
 }
 
+pub mod git;
 pub mod server;
