@@ -1,12 +1,14 @@
-//! A repository reached over SSH with a deploy key kept as a team secret, against a real
-//! `sshd` started by the test (Debian's `openssh-server`; `scripts/test` installs it): a
-//! wrong key is refused with git's own reason and changes nothing; the right key syncs;
-//! the key never stays on disk.
+//! Repository credentials kept as team secrets, against real servers started by the
+//! test: an SSH deploy key against `sshd` (Debian's `openssh-server`; `scripts/test`
+//! installs it), an HTTPS-style access token against `git http-backend` behind Basic
+//! authentication (`support/git_http_server.py`). A wrong credential is refused with git's
+//! own reason and changes nothing; the right one syncs; a key never stays on disk.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod support;
 
+use std::io::BufRead as _;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -170,4 +172,114 @@ ssh_key_secret = "ops/deploy-key"
     assert_eq!(status, 200);
     // The key was on disk only while git ran.
     assert!(!server.home().join("repository/ssh-key").exists());
+}
+
+/// `git http-backend` serving `root` to whoever sends `user:token` (Basic), on a free port.
+struct GitHttp {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for GitHttp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_git_http(root: &Path, credential: &str) -> GitHttp {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/git_http_server.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(root)
+        .arg(credential)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().parse().unwrap();
+    GitHttp { child, port }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_token_from_a_secret_authenticates_over_http_and_a_wrong_one_is_refused() {
+    let repo = Repo::new();
+    let commit = repo.commit(
+        ("Alice", "alice@example.com"),
+        "over http",
+        &[(
+            "dags/clicks.yaml",
+            "dag: clicks\nteam: growth\ntasks:\n  count:\n    shell: echo one\n",
+        )],
+    );
+    let parent = repo.path().parent().unwrap();
+    let name = repo
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let http = start_git_http(parent, "x-access-token:the-right-token");
+    let platform = format!(
+        r#"
+[[compute_environments]]
+name = "local"
+backend = "process"
+max_vcpus = 2
+max_memory = "2Gi"
+
+[[queues]]
+name = "default"
+compute_environments = ["local"]
+
+[[teams]]
+name = "growth"
+allow_unsandboxed_shell = true
+
+[[teams]]
+name = "ops"
+
+[repository]
+url = "http://127.0.0.1:{}/{name}/.git"
+interval = "1h"
+token_secret = "ops/git-token"
+"#,
+        http.port
+    );
+    let server = Server::start_with(&[], Some(&platform), &[]);
+    let out = server.cli_with_stdin(&["secrets", "set", "ops/git-token"], "a-wrong-token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, problem) = server.send("POST", "/repository/sync", "").await;
+    assert_eq!(status, 503, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("refused the credentials"), "{problem}");
+    assert!(
+        !detail.contains("a-wrong-token"),
+        "the token leaked: {problem}"
+    );
+    let (_, audit) = server.get("/auditEvents?action=repository.sync").await;
+    assert!(!audit.to_string().contains("a-wrong-token"), "{audit}");
+
+    let out = server.cli_with_stdin(&["secrets", "set", "ops/git-token"], "the-right-token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, state) = server.send("POST", "/repository/sync", "").await;
+    assert_eq!(status, 200, "{state}\n{}", server.output());
+    assert_eq!(state["commit"], commit.as_str(), "{state}");
+    let (status, _) = server.get("/dags/clicks").await;
+    assert_eq!(status, 200);
+    assert!(
+        !server.output().contains("the-right-token"),
+        "the token is in the server's log"
+    );
 }
