@@ -39,8 +39,12 @@ pub enum Submitted {
     Unchanged,
     /// Now the DAG's active version.
     Activated { hash: String },
-    /// Waits for approval (the request's id).
-    Pending { hash: String, approval: i64 },
+    /// Waits for approval (the request's id); `new` when this submission opened it.
+    Pending {
+        hash: String,
+        approval: i64,
+        new: bool,
+    },
     /// This exact content was rejected before; the DAG keeps its active version.
     Rejected { hash: String },
 }
@@ -49,7 +53,7 @@ impl Submitted {
     pub fn is_new(&self) -> bool {
         matches!(
             self,
-            Submitted::Activated { .. } | Submitted::Pending { .. }
+            Submitted::Activated { .. } | Submitted::Pending { new: true, .. }
         )
     }
 }
@@ -214,7 +218,11 @@ pub(crate) async fn submit(
                 Some(a) => a.id,
                 None => request(shared, sub, &hash, active.as_deref()).await?.id,
             };
-            Ok(Submitted::Pending { hash, approval })
+            Ok(Submitted::Pending {
+                hash,
+                approval,
+                new: false,
+            })
         }
         Some(VersionStatus::Superseded) | None => {
             if existing.is_some() {
@@ -239,6 +247,7 @@ pub(crate) async fn submit(
             Ok(Submitted::Pending {
                 hash,
                 approval: approval.id,
+                new: true,
             })
         }
     }
@@ -420,12 +429,14 @@ async fn reviewable(shared: &Shared, id: i64, caller: &Caller) -> Result<Approva
     if a.state != ApprovalState::Pending {
         return Err(not_pending(&a));
     }
-    check_reviewer(shared, &a, caller)?;
+    check_reviewer(shared, &a, caller).await?;
     Ok(a)
 }
 
 /// Whether `caller` may decide `a`, under the team's `approval` setting.
-fn check_reviewer(shared: &Shared, a: &ApprovalRecord, caller: &Caller) -> Result<()> {
+/// The committer is held to the same rule as the author: whoever merged a change does
+/// not approve it either.
+async fn check_reviewer(shared: &Shared, a: &ApprovalRecord, caller: &Caller) -> Result<()> {
     let author = VersionAuthor {
         name: a.author_name.clone(),
         email: a.author_email.clone(),
@@ -434,7 +445,25 @@ fn check_reviewer(shared: &Shared, a: &ApprovalRecord, caller: &Caller) -> Resul
     let team = weir_core::ids::TeamId::new(&a.team)
         .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
     let policy = shared.platform.approval_policy(&a.team);
-    may_approve(&policy, &team, &author, caller).map_err(|r| EngineError::Refused(r.to_string()))
+    may_approve(&policy, &team, &author, caller)
+        .map_err(|r| EngineError::Refused(r.to_string()))?;
+    let committer = shared
+        .store
+        .get_governed_version(&a.dag_id, &a.version_hash)
+        .await?
+        .and_then(|v| v.provenance.committer);
+    let email = committer
+        .as_deref()
+        .and_then(|c| c.rsplit_once('<'))
+        .map(|(_, rest)| rest.trim_end_matches('>').trim().to_string());
+    if let Some(email) = email
+        && shared.store.user_by_email(&email).await?.as_deref() == Some(caller.name.as_str())
+    {
+        return Err(EngineError::Refused(
+            "you committed this version: a second person approves it".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A platform admin activates a version without approval ("break-glass"): only with a

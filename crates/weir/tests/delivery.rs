@@ -431,6 +431,24 @@ async fn production_versions_wait_for_a_second_person_from_another_team() {
             .contains("outside team `growth`"),
         "{problem}"
     );
+    // Nor whoever committed it (the merger): CI's committer e-mail is dave's.
+    user(
+        &server,
+        "dave",
+        "ci@example.com",
+        Some(("finance", "operator")),
+        false,
+    )
+    .await;
+    let (status, problem) = decide(&server, "dave", a1, "approve", "{}").await;
+    assert_eq!(status, 403, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("you committed"),
+        "{problem}"
+    );
     // Someone of another team approves: the version is active and runs.
     let (status, approved) = send_as(
         &server,

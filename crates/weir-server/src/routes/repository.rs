@@ -122,7 +122,7 @@ async fn deploy(
             let (outcome, version, approval_id) = match submitted {
                 Submitted::Unchanged => ("unchanged", None, None),
                 Submitted::Activated { hash } => ("active", Some(hash), None),
-                Submitted::Pending { hash, approval } => {
+                Submitted::Pending { hash, approval, .. } => {
                     ("pending_approval", Some(hash), Some(approval))
                 }
                 Submitted::Rejected { hash } => ("rejected", Some(hash), None),
