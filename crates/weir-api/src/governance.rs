@@ -196,6 +196,23 @@ pub struct DeploymentResult {
     pub job_definitions: usize,
 }
 
+/// Where a revision came from: the commit or deployment that first brought it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Provenance {
+    /// `git`, `deploy` or `folder`.
+    pub origin: String,
+    pub commit: Option<String>,
+    pub author: Option<String>,
+    pub author_email: Option<String>,
+    pub committer: Option<String>,
+    pub message: Option<String>,
+    #[serde(default, with = "time::option")]
+    pub committed_at: Option<DateTime<Utc>>,
+    /// When Weir first saw it.
+    #[serde(with = "time")]
+    pub created_at: DateTime<Utc>,
+}
+
 /// The version a run executes, with its commit and who approved it (in a DAG run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RunVersion {

@@ -37,6 +37,9 @@ pub struct JobDefinition {
     pub retry_strategy: RetryStrategy,
     /// When the image is pulled: `if_not_present`, `always` or `never`.
     pub pull: String,
+    /// The commit (or deployment) that first brought this revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::governance::Provenance>,
 }
 
 /// How failed tries are retried (AWS Batch's semantics).
@@ -104,6 +107,7 @@ impl From<job_def::JobDefinition> for JobDefinition {
                     .collect(),
             },
             pull,
+            provenance: None,
         }
     }
 }

@@ -54,7 +54,7 @@ pub use dags::{
 pub use governance::{
     Approval, ApprovalCollection, ApprovalDecision, BreakGlass, DagVersion, DagVersionCollection,
     DagVersionDetail, DagVersionDiff, DeployedDag, Deployment, DeploymentFile, DeploymentResult,
-    RepositoryStatus, RunVersion, SyncSummary,
+    Provenance, RepositoryStatus, RunVersion, SyncSummary,
 };
 pub use health::{
     ComponentStatus, DagProcessorStatus, HealthInfo, SchedulerStatus, TriggererStatus, VersionInfo,

@@ -162,7 +162,7 @@ pub async fn sync_tree(shared: &Shared, tree: &Tree<'_>) -> Result<SyncReport> {
     let (store, dir) = (&shared.store, tree.dags);
     // Files seen in this sync: import errors of any other file are removed at the end.
     let mut present: HashSet<String> = HashSet::new();
-    let jobs = sync_jobs(shared, tree.jobs, &mut present).await?;
+    let jobs = sync_jobs(shared, tree.jobs, tree.provenance, &mut present).await?;
     let files: Vec<BagInput> = read_folder(store, dir, &mut present)
         .await?
         .into_iter()
@@ -311,6 +311,7 @@ pub async fn register(
 async fn sync_jobs(
     shared: &Shared,
     dir: Option<&Path>,
+    provenance: &Provenance,
     present: &mut HashSet<String>,
 ) -> Result<Arc<weir_core::job_def::JobCatalog>> {
     let Some(dir) = dir.filter(|d| d.is_dir()).map(Path::to_path_buf) else {
@@ -337,6 +338,30 @@ async fn sync_jobs(
             .replace_import_errors(&file.path, &errors)
             .await?;
     }
+    record_job_versions(shared, catalog.iter(), provenance).await?;
     shared.catalog.set_jobs(catalog);
     Ok(shared.catalog.jobs())
+}
+
+/// Records each job definition revision with the provenance of the tree (or bundle)
+/// that brought it; a revision seen before keeps its first provenance.
+pub(crate) async fn record_job_versions<'a>(
+    shared: &Shared,
+    defs: impl Iterator<Item = &'a weir_core::job_def::JobDefinition>,
+    provenance: &Provenance,
+) -> Result<()> {
+    for def in defs {
+        let json = serde_json::to_value(def).unwrap_or_default();
+        shared
+            .store
+            .record_job_version(
+                def.team.as_str(),
+                &def.job,
+                &def.revision(),
+                &json,
+                provenance,
+            )
+            .await?;
+    }
+    Ok(())
 }

@@ -154,6 +154,7 @@ pub(crate) async fn deploy(shared: &Shared, bundle: Bundle, caller: &Caller) -> 
         message: bundle.message.clone(),
         ..Provenance::default()
     };
+    crate::dag_bag::record_job_versions(shared, bundled.iter(), &provenance).await?;
     let mut dags = Vec::new();
     for file in &bag {
         for spec in &file.report.dags {

@@ -166,6 +166,35 @@ impl_from_row!(GovernedVersion, |row| {
     })
 });
 
+/// A job definition revision's provenance: the commit or deployment that first brought it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobVersionRecord {
+    pub team: String,
+    pub job: String,
+    pub revision: String,
+    pub created_at: DateTime<Utc>,
+    pub provenance: Provenance,
+}
+
+impl_from_row!(JobVersionRecord, |row| {
+    Ok(JobVersionRecord {
+        team: row.try_get("team")?,
+        job: row.try_get("job")?,
+        revision: row.try_get("revision")?,
+        created_at: row.try_get::<Ts, _>("created_at")?.0,
+        provenance: Provenance {
+            origin: row.try_get("origin")?,
+            commit_sha: row.try_get("commit_sha")?,
+            author_name: row.try_get("author_name")?,
+            author_email: row.try_get("author_email")?,
+            author_user: row.try_get("author_user")?,
+            committer: row.try_get("committer")?,
+            message: row.try_get("message")?,
+            committed_at: row.try_get::<Option<Ts>, _>("committed_at")?.map(|t| t.0),
+        },
+    })
+});
+
 impl_from_row!(ApprovalRecord, |row| {
     Ok(ApprovalRecord {
         id: row.try_get("id")?,
@@ -554,6 +583,66 @@ impl Store {
                 items,
                 total_entries,
             })
+        })
+    }
+
+    /// Records a job definition revision with its provenance; `true` if it is new (a
+    /// revision seen before keeps its first provenance).
+    pub async fn record_job_version(
+        &self,
+        team: &str,
+        job: &str,
+        revision: &str,
+        definition: &Value,
+        p: &Provenance,
+    ) -> Result<bool> {
+        let now = Ts(Utc::now());
+        with_db!(self, |pool| {
+            let inserted = sqlx::query(
+                "INSERT INTO job_version (team, job, revision, definition, created_at, origin,
+                     commit_sha, author_name, author_email, author_user, committer, message,
+                     committed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 ON CONFLICT (team, job, revision) DO NOTHING",
+            )
+            .bind(team)
+            .bind(job)
+            .bind(revision)
+            .bind(Json(definition))
+            .bind(now)
+            .bind(&p.origin)
+            .bind(&p.commit_sha)
+            .bind(&p.author_name)
+            .bind(&p.author_email)
+            .bind(&p.author_user)
+            .bind(&p.committer)
+            .bind(&p.message)
+            .bind(ts(p.committed_at))
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(inserted == 1)
+        })
+    }
+
+    /// Where a job definition revision came from, if it was recorded.
+    pub async fn job_version(
+        &self,
+        team: &str,
+        job: &str,
+        revision: &str,
+    ) -> Result<Option<JobVersionRecord>> {
+        with_db!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT team, job, revision, created_at, origin, commit_sha, author_name,
+                     author_email, author_user, committer, message, committed_at
+                 FROM job_version WHERE team = $1 AND job = $2 AND revision = $3",
+            )
+            .bind(team)
+            .bind(job)
+            .bind(revision)
+            .fetch_optional(pool)
+            .await?)
         })
     }
 

@@ -54,8 +54,8 @@ pub use access_records::*;
 pub use connect::StoreOptions;
 pub use error::{Result, StoreError};
 pub use governance::{
-    Activation, ApprovalFilter, ApprovalRecord, GovernedVersion, NewApproval, NewDagVersion,
-    Provenance, RepositoryState,
+    Activation, ApprovalFilter, ApprovalRecord, GovernedVersion, JobVersionRecord, NewApproval,
+    NewDagVersion, Provenance, RepositoryState,
 };
 pub use pools::{NewPool, PoolChange};
 pub use records::*;

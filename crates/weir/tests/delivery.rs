@@ -928,12 +928,23 @@ token_secret = "ops/git-token"
 
     // Only the job definition changes: the production DAG gets a version that waits,
     // and carries the new definition.
-    repo.commit(
+    let (_, loader_v1) = server.get("/jobDefinitions/loader").await;
+    assert_eq!(loader_v1["provenance"]["origin"], "git", "{loader_v1}");
+    let loader_commit = repo.commit(
         ALICE,
         "loader v2",
         &[("jobs/loader.yaml", &loader("echo v2"))],
     );
     sync(&server).await;
+    // The job definition's own provenance: the commit that brought its revision.
+    let (_, loader_v2) = server.get("/jobDefinitions/loader").await;
+    assert_eq!(
+        loader_v2["provenance"]["commit"],
+        loader_commit.as_str(),
+        "{loader_v2}"
+    );
+    assert_eq!(loader_v2["provenance"]["author_email"], ALICE.1);
+    assert_ne!(loader_v2["revision"], loader_v1["revision"]);
     let waiting = pending(&server, "orders").await;
     assert_eq!(waiting.len(), 1, "{waiting:?}");
     assert_eq!(dag_version(&server, "orders").await, v1);

@@ -17,6 +17,29 @@ path_params!(JobPath {
     name: String = "job_definition_name"
 });
 
+/// A definition as the API shows it, with the commit that first brought its revision.
+async fn with_provenance(
+    state: &AppState,
+    def: weir_core::job_def::JobDefinition,
+) -> Result<JobDefinition, ApiError> {
+    let found = state
+        .store()
+        .job_version(def.team.as_str(), &def.job, &def.revision())
+        .await?;
+    let mut shown = JobDefinition::from(def);
+    shown.provenance = found.map(|v| crate::json::Provenance {
+        origin: v.provenance.origin,
+        commit: v.provenance.commit_sha,
+        author: v.provenance.author_name,
+        author_email: v.provenance.author_email,
+        committer: v.provenance.committer,
+        message: v.provenance.message,
+        committed_at: v.provenance.committed_at,
+        created_at: v.created_at,
+    });
+    Ok(shown)
+}
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_job_definitions))
@@ -57,11 +80,13 @@ async fn list_job_definitions(
     }
     let total = i64::try_from(defs.len()).unwrap_or(i64::MAX);
     Ok(Json(JobDefinitionCollection {
-        job_definitions: page
-            .slice(defs)
-            .into_iter()
-            .map(JobDefinition::from)
-            .collect(),
+        job_definitions: {
+            let mut shown = Vec::new();
+            for def in page.slice(defs) {
+                shown.push(with_provenance(&state, def).await?);
+            }
+            shown
+        },
         total_entries: total,
     }))
 }
@@ -111,7 +136,7 @@ async fn get_job_definition(
                 ),
             },
         )),
-        1 => Ok(Json(found.remove(0).into())),
+        1 => Ok(Json(with_provenance(&state, found.remove(0)).await?)),
         _ => {
             let teams: Vec<String> = found.into_iter().map(|d| d.team.to_string()).collect();
             Err(ApiError::bad_request(format!(

@@ -67,3 +67,21 @@ CREATE TABLE repository_state (
     last_error      TEXT,
     CHECK (id = 1)
 );
+
+-- Each revision of a job definition, with the commit (or deployment) that first brought it.
+CREATE TABLE job_version (
+    team         TEXT NOT NULL,
+    job          TEXT NOT NULL,
+    revision     TEXT NOT NULL,
+    definition   JSONB NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    origin       TEXT NOT NULL,
+    commit_sha   TEXT,
+    author_name  TEXT,
+    author_email TEXT,
+    author_user  TEXT,
+    committer    TEXT,
+    message      TEXT,
+    committed_at TIMESTAMPTZ,
+    PRIMARY KEY (team, job, revision)
+);

@@ -67,3 +67,21 @@ CREATE TABLE repository_state (
     last_error      TEXT,
     CHECK (id = 1)
 );
+
+-- Each revision of a job definition, with the commit (or deployment) that first brought it.
+CREATE TABLE job_version (
+    team         TEXT NOT NULL,
+    job          TEXT NOT NULL,
+    revision     TEXT NOT NULL,
+    definition   TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    origin       TEXT NOT NULL,
+    commit_sha   TEXT,
+    author_name  TEXT,
+    author_email TEXT,
+    author_user  TEXT,
+    committer    TEXT,
+    message      TEXT,
+    committed_at TEXT,
+    PRIMARY KEY (team, job, revision)
+);

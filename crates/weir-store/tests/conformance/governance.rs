@@ -241,6 +241,34 @@ pub async fn users_map_by_email_and_the_repository_state_keeps_the_last_good_com
     );
     assert_eq!(store.user_by_email("nobody@x").await.unwrap(), None);
 
+    // A job definition revision keeps the provenance it was first seen with.
+    let def = json!({"job": "loader", "team": "marketing"});
+    assert!(
+        store
+            .record_job_version("marketing", "loader", "r1", &def, &git("alice"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_job_version("marketing", "loader", "r1", &def, &git("bob"))
+            .await
+            .unwrap()
+    );
+    let seen = store
+        .job_version("marketing", "loader", "r1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.provenance, git("alice"));
+    assert_eq!(
+        store
+            .job_version("marketing", "loader", "r2")
+            .await
+            .unwrap(),
+        None
+    );
+
     assert_eq!(store.repository_state().await.unwrap(), None);
     let good = RepositoryState {
         url: "/repo".into(),
