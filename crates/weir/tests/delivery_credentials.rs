@@ -80,6 +80,36 @@ fn start_sshd(dir: &Path) -> Sshd {
     Sshd { child, port }
 }
 
+/// A platform config with teams `growth` and `ops` and the repository at `url`, read
+/// with the credential `key = "secret"`.
+fn platform(url: &str, key: &str, secret: &str) -> String {
+    format!(
+        r#"
+[[compute_environments]]
+name = "local"
+backend = "process"
+max_vcpus = 2
+max_memory = "2Gi"
+
+[[queues]]
+name = "default"
+compute_environments = ["local"]
+
+[[teams]]
+name = "growth"
+allow_unsandboxed_shell = true
+
+[[teams]]
+name = "ops"
+
+[repository]
+url = "{url}"
+interval = "1h"
+{key} = "{secret}"
+"#
+    )
+}
+
 fn can_run(test: &str) -> bool {
     let root = nix::unistd::Uid::effective().is_root();
     let present = Path::new(SSHD).is_file();
@@ -110,33 +140,12 @@ async fn a_deploy_key_from_a_secret_fetches_over_ssh_and_a_wrong_one_is_refused(
             "dag: clicks\nteam: growth\ntasks:\n  count:\n    shell: echo one\n",
         )],
     );
-    let platform = format!(
-        r#"
-[[compute_environments]]
-name = "local"
-backend = "process"
-max_vcpus = 2
-max_memory = "2Gi"
-
-[[queues]]
-name = "default"
-compute_environments = ["local"]
-
-[[teams]]
-name = "growth"
-allow_unsandboxed_shell = true
-
-[[teams]]
-name = "ops"
-
-[repository]
-url = "ssh://root@127.0.0.1:{}{}"
-interval = "1h"
-ssh_key_secret = "ops/deploy-key"
-"#,
+    let url = format!(
+        "ssh://root@127.0.0.1:{}{}",
         sshd.port,
         repo.path().display()
     );
+    let platform = platform(&url, "ssh_key_secret", "ops/deploy-key");
     let server = Server::start_with(&[], Some(&platform), &[]);
 
     // A key the server does not accept: git's reason, and nothing loaded.
@@ -223,32 +232,8 @@ async fn an_access_token_from_a_secret_authenticates_over_http_and_a_wrong_one_i
         .to_string_lossy()
         .to_string();
     let http = start_git_http(parent, "x-access-token:the-right-token");
-    let platform = format!(
-        r#"
-[[compute_environments]]
-name = "local"
-backend = "process"
-max_vcpus = 2
-max_memory = "2Gi"
-
-[[queues]]
-name = "default"
-compute_environments = ["local"]
-
-[[teams]]
-name = "growth"
-allow_unsandboxed_shell = true
-
-[[teams]]
-name = "ops"
-
-[repository]
-url = "http://127.0.0.1:{}/{name}/.git"
-interval = "1h"
-token_secret = "ops/git-token"
-"#,
-        http.port
-    );
+    let url = format!("http://127.0.0.1:{}/{name}/.git", http.port);
+    let platform = platform(&url, "token_secret", "ops/git-token");
     let server = Server::start_with(&[], Some(&platform), &[]);
     let out = server.cli_with_stdin(&["secrets", "set", "ops/git-token"], "a-wrong-token");
     assert!(
