@@ -283,7 +283,18 @@ pub async fn register(
     let json =
         serde_json::to_value(spec).map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
     store
-        .insert_dag_version(&dag_id, &hash, &json, source)
+        .insert_governed_version(&weir_store::NewDagVersion {
+            dag_id: &dag_id,
+            version_hash: &hash,
+            spec: &json,
+            source,
+            jobs: None,
+            status: weir_core::governance::VersionStatus::Active,
+            provenance: &Provenance {
+                origin: "test".into(),
+                ..Provenance::default()
+            },
+        })
         .await?;
     let record = DagRecord {
         dag_id: dag_id.clone(),

@@ -312,13 +312,26 @@ async fn sql_file(
     let Some(dag) = shared.store.get_dag(&run.dag_id).await? else {
         return Ok(Err((format!("DAG `{}` is gone", run.dag_id), false)));
     };
+    if dag.file_path.starts_with(crate::dag_bag::DEPLOYED) {
+        return Ok(Err((
+            format!(
+                "the SQL file `{file}` cannot be read: a deployed bundle carries only YAML files; write the SQL in the task's `query:`"
+            ),
+            false,
+        )));
+    }
     let dag_file = std::path::PathBuf::from(&dag.file_path);
     let dir = dag_file.parent().unwrap_or(Path::new("")).to_path_buf();
-    let root = shared
-        .config
-        .dags_folder
-        .clone()
-        .unwrap_or_else(|| dir.clone());
+    // The folder the DAG was read from: the repository's checkout or the DAG folder.
+    let root = [
+        crate::repository::dags_folder(shared),
+        shared.config.dags_folder.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|root| dag_file.starts_with(root))
+    .or_else(|| shared.config.dags_folder.clone())
+    .unwrap_or_else(|| dir.clone());
     let path = dir.join(file);
     let shown = file.to_string();
     let read = tokio::task::spawn_blocking(move || {

@@ -368,6 +368,17 @@ fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
 
+/// The `dags/` folder of the commit in use, when a repository is configured.
+pub(crate) fn dags_folder(shared: &Shared) -> Option<PathBuf> {
+    let settings = shared.platform.repository.as_ref()?;
+    Some(
+        Folders::new(&shared.config.home)
+            .current()
+            .join(&settings.path)
+            .join("dags"),
+    )
+}
+
 /// Syncs the tree of the checked-out commit (`current`), with `provenance`.
 async fn load(
     shared: &Shared,

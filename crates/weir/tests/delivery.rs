@@ -962,3 +962,64 @@ token_secret = "ops/git-token"
         "{active}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sql_file_is_read_from_the_commit_in_use_and_a_production_dag_may_not_use_one() {
+    let Ok(url) = std::env::var("WEIR_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("WEIR_REQUIRE_POSTGRES").is_none(),
+            "WEIR_TEST_POSTGRES_URL is not set and WEIR_REQUIRE_POSTGRES is"
+        );
+        eprintln!("skipped: WEIR_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let parsed = reqwest::Url::parse(&url).unwrap();
+    let repo = Repo::new();
+    repo.commit(
+        ALICE,
+        "a query in a file",
+        &[
+            ("dags/sql/q.sql", "SELECT 'from git' AS said"),
+            (
+                "dags/query.yaml",
+                "dag: query\nteam: growth\ntasks:\n  q: {sql: {connection: warehouse, file: sql/q.sql, output: first_row}}\n",
+            ),
+            (
+                "dags/approved.yaml",
+                "dag: approved\nteam: growth\nproduction: true\ntasks:\n  q: {sql: {connection: warehouse, file: sql/q.sql}}\n",
+            ),
+        ],
+    );
+    let server = start(&repo, "1h").await;
+    let connection = json!({
+        "connection_id": "warehouse", "conn_type": "postgres", "team": "growth",
+        "host": parsed.host_str().unwrap(), "port": parsed.port().unwrap_or(5432),
+        "login": parsed.username(), "password": parsed.password().unwrap_or_default(),
+        "schema": parsed.path().trim_start_matches('/'),
+    });
+    let (status, body) = server
+        .send("POST", "/connections", &connection.to_string())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = server
+        .send("PATCH", "/dags/query", r#"{"is_paused": false}"#)
+        .await;
+    assert_eq!(status, 200);
+    let run = server.trigger("query").await;
+    let done = server.wait_run_finished("query", &run).await;
+    assert_eq!(done["state"], "success", "{done}\n{}", server.output());
+    let (_, xcom) = server
+        .get(&format!(
+            "/dags/query/dagRuns/{run}/taskInstances/q/xcomEntries/return_value"
+        ))
+        .await;
+    assert!(xcom.to_string().contains("from git"), "{xcom}");
+    // The production DAG is refused where it reads a file its approval would not cover.
+    let (_, errors) = server.get("/importErrors").await;
+    assert!(
+        errors.to_string().contains("would run without approval"),
+        "{errors}"
+    );
+    let (status, _) = server.get("/dags/approved").await;
+    assert_eq!(status, 404);
+}

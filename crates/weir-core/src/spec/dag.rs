@@ -211,6 +211,9 @@ pub fn read_dag(node: &Node, diags: &mut Diags) -> Option<ReadDag> {
         }
     }
     m.finish(diags);
+    if production == Some(true) {
+        refuse_unversioned_files(&tasks, &positions, diags);
+    }
 
     let spec = DagSpec {
         dag: dag?,
@@ -238,6 +241,32 @@ pub fn read_dag(node: &Node, diags: &mut Diags) -> Option<ReadDag> {
         start_date_pos,
         tasks: positions,
     })
+}
+
+/// A production DAG's version is what a second person approved, so everything it runs
+/// must be in it: a `sql` task's `file` is read when the task runs, from whatever the
+/// folder holds then, and would run changes nobody approved.
+fn refuse_unversioned_files(
+    tasks: &IndexMap<TaskId, TaskSpec>,
+    positions: &IndexMap<TaskId, TaskPositions>,
+    diags: &mut Diags,
+) {
+    for (id, task) in tasks {
+        if let TaskKind::Sql(sql) = &task.kind
+            && let SqlSource::File(file) = &sql.source
+        {
+            let pos = positions.get(id).map_or(Pos::new(1, 1), |p| p.pos);
+            diags.push(
+                Diagnostic::error(
+                    pos,
+                    format!(
+                        "task `{id}` of a production DAG reads its SQL from `{file}` when it runs, so a change to that file would run without approval"
+                    ),
+                )
+                .with_help("write the SQL in the task's `query:` (it is then part of the approved version), or take `production` off"),
+            );
+        }
+    }
 }
 
 fn read_schedule(node: &Node, diags: &mut Diags) -> Option<ScheduleSpec> {

@@ -149,3 +149,22 @@ fn status_patterns_match_codes_and_classes() {
         assert!(StatusPattern::parse(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_production_dag_may_not_read_its_sql_from_a_file() {
+    let yaml = "dag: d\nteam: t\nproduction: true\ntasks:\n  q: {sql: {connection: pg, file: q.sql}}\n  inline: {sql: {connection: pg, query: SELECT 1}}\n";
+    let report = crate::spec::load_file(yaml);
+    let errors: Vec<_> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == crate::spec::Severity::Error)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].message.contains("would run without approval"),
+        "{errors:?}"
+    );
+    assert_eq!(errors[0].pos.line, 5);
+    let not_production = yaml.replace("production: true", "production: false");
+    assert!(!crate::spec::load_file(&not_production).has_errors());
+}
