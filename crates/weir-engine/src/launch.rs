@@ -35,6 +35,10 @@ pub enum Started {
     Lost,
 }
 
+#[tracing::instrument(name = "try", skip_all, fields(
+    dag_id = %ti.key.dag_id, run_id = %ti.key.run_id, task_id = %ti.key.task_id,
+    map_index = ti.key.map_index,
+))]
 pub async fn start_try(
     shared: &Arc<Shared>,
     run: &DagRunRecord,
@@ -238,6 +242,10 @@ fn spawn_waiter(shared: &Arc<Shared>, key: TryKey, running: weir_compute::Runnin
 }
 
 /// Records how a try ended and moves its task instance on.
+#[tracing::instrument(name = "try", skip_all, fields(
+    dag_id = %key.dag_id, run_id = %key.run_id, task_id = %key.task_id,
+    map_index = key.map_index, try_number = key.try_number,
+))]
 pub async fn finish_try(
     shared: &Arc<Shared>,
     key: &TryKey,

@@ -221,6 +221,7 @@ pub async fn start_queued_runs(shared: &Shared) -> Result<Vec<(DagId, RunId)>> {
 }
 
 /// Plans one running run and writes the decisions. Returns true if the run finished.
+#[tracing::instrument(name = "dag_run", skip_all, fields(dag_id = %dag_id, run_id = %run_id))]
 pub async fn process_run(shared: &Arc<Shared>, dag_id: &DagId, run_id: &RunId) -> Result<bool> {
     let Some(run) = shared.store.get_dag_run(dag_id, run_id).await? else {
         return Ok(false);

@@ -150,6 +150,14 @@ pub enum Command {
     Init(crate::cli_delivery::InitArgs),
 }
 
+/// How the server writes its own log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 #[derive(Debug, Args)]
 pub struct LoginArgs {
     /// The user to sign in as; asked for on a terminal if not given.
@@ -366,6 +374,10 @@ pub struct StandaloneArgs {
     /// Start every newly seen DAG unpaused, whatever its file says.
     #[arg(long)]
     pub unpause_all: bool,
+    /// The server's own log: `text` for people, `json` (one object a line, with the
+    /// DAG run's and try's spans) for a log pipeline.
+    #[arg(long, env = "WEIR_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: LogFormat,
     /// Most tries running at once.
     #[arg(long, default_value_t = 32)]
     pub parallelism: usize,

@@ -39,7 +39,7 @@ pub fn parse_date_arg(text: &str) -> Result<DateTime<Utc>, String> {
 const ADMIN: &str = "admin";
 
 pub fn run(mut args: StandaloneArgs) -> anyhow::Result<ExitCode> {
-    init_tracing();
+    init_tracing(args.log_format);
     if !args.dags.is_dir() {
         eprintln!(
             "error: the DAG folder `{}` does not exist: create it, or point --dags (WEIR_DAGS) at one, e.g. `--dags examples/dags`",
@@ -197,14 +197,25 @@ async fn shutdown_signal() {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: crate::cli::LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    // Colour codes only for a terminal: a log file or journal gets plain text.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    let _ = match format {
+        // One JSON object a line, with the current span and its parents (the DAG run,
+        // the try), for a log pipeline.
+        crate::cli::LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init(),
+        // Colour codes only for a terminal: a log file or journal gets plain text.
+        crate::cli::LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }

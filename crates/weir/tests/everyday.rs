@@ -435,3 +435,33 @@ fn unknown_template_filters_and_tests_are_validation_errors() {
     assert!(out.contains("did you mean `defined`?"), "{out}");
     assert!(out.contains("2 errors"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_log_can_be_json_lines_with_the_run_and_try_spans() {
+    let mut server = Server::new(&[("fix.yaml", FIXED)]);
+    server.args.extend(["--log-format".into(), "json".into()]);
+    server.restart();
+    let run = server.trigger("fix").await;
+    server.wait_run_finished("fix", &run).await;
+    let log = server.output();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty(), "{log}");
+    let finished = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "try finished")
+        .unwrap_or_else(|| panic!("no `try finished` line: {log}"));
+    assert_eq!(finished["span"]["name"], "try", "{finished}");
+    assert_eq!(finished["span"]["dag_id"], "fix", "{finished}");
+    assert_eq!(finished["span"]["run_id"], run.as_str(), "{finished}");
+    assert_eq!(finished["level"], "INFO");
+    // Plain text lines never appear from the tracing side.
+    assert!(
+        !log.lines()
+            .any(|l| l.contains(" INFO ") && !l.starts_with('{')),
+        "{log}"
+    );
+}
