@@ -296,21 +296,10 @@ pub async fn register(
             },
         })
         .await?;
+    // `weir dags test` runs the DAG once, by hand: no schedule.
     let record = DagRecord {
-        dag_id: dag_id.clone(),
-        team: Some(spec.team.clone()),
-        file_path: file_path.to_string(),
-        description: spec.description.clone(),
-        tags: spec.tags.clone(),
         schedule: None,
-        timezone: spec.timezone.clone(),
-        latest_version: Some(hash.clone()),
-        is_paused: !unpaused,
-        is_active: true,
-        owners: vec![spec.team.to_string()],
-        max_active_runs: spec.max_active_runs,
-        next_dagrun: None,
-        last_parsed_at: Some(Utc::now()),
+        ..crate::governance::dag_record(spec, file_path, Some(hash.clone()), !unpaused, Utc::now())
     };
     let stored = store.upsert_dag(&record).await?;
     cache.insert(dag_id, Arc::new(DagVersion::new(spec.clone(), hash)));

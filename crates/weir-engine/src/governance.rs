@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use weir_core::access::Caller;
 use weir_core::governance::{ApprovalState, VersionAuthor, VersionStatus, may_approve, summarize};
+use weir_core::ids::DagId;
 use weir_core::job_def::{JobCatalog, JobDefinition};
 use weir_core::spec::DagSpec;
 use weir_core::spec::model::{ScheduleSpec, TaskKind};
@@ -193,7 +194,7 @@ pub(crate) async fn submit(
         if is_active && !inserted {
             return Ok(Submitted::Unchanged);
         }
-        activate(shared, dag_id, &hash, &Activation::default(), Some(&record)).await?;
+        activate(shared, &hash, &Activation::default(), &record).await?;
         return Ok(Submitted::Activated { hash });
     }
 
@@ -208,14 +209,14 @@ pub(crate) async fn submit(
             if previous.is_none() {
                 store.upsert_dag(&record).await?;
             }
-            activate(shared, dag_id, &hash, &Activation::default(), Some(&record)).await?;
+            activate(shared, &hash, &Activation::default(), &record).await?;
             Ok(Submitted::Activated { hash })
         }
         Some(VersionStatus::Rejected) => Ok(Submitted::Rejected { hash }),
         Some(VersionStatus::PendingApproval) => {
-            supersede_others(shared, spec, &hash).await?;
-            let approval = match store.approval_of_version(dag_id, &hash).await? {
-                Some(a) => a.id,
+            supersede_others(shared, dag_id, spec.team.as_str(), &hash).await?;
+            let approval = match existing.and_then(|v| v.approval_id) {
+                Some(id) => id,
                 None => request(shared, sub, &hash, active.as_deref()).await?.id,
             };
             Ok(Submitted::Pending {
@@ -234,7 +235,7 @@ pub(crate) async fn submit(
                     .insert_governed_version(&new_version(VersionStatus::PendingApproval))
                     .await?;
             }
-            supersede_others(shared, spec, &hash).await?;
+            supersede_others(shared, dag_id, spec.team.as_str(), &hash).await?;
             if previous.is_none() {
                 // A brand-new production DAG is listed, but runs nothing yet.
                 let waiting = DagRecord {
@@ -254,14 +255,14 @@ pub(crate) async fn submit(
 }
 
 /// Supersedes the DAG's other pending versions (a newer one needs its own approval).
-async fn supersede_others(shared: &Shared, spec: &DagSpec, keep: &str) -> Result<()> {
-    for id in shared.store.supersede_pending(&spec.dag, keep).await? {
+async fn supersede_others(shared: &Shared, dag_id: &DagId, team: &str, keep: &str) -> Result<()> {
+    for id in shared.store.supersede_pending(dag_id, keep).await? {
         audit(
             shared,
             "weir",
             "approval.supersede",
-            spec.dag.as_ref(),
-            spec.team.as_str(),
+            dag_id.as_ref(),
+            team,
             json!({"approval": id, "superseded_by": keep}),
         )
         .await;
@@ -310,24 +311,25 @@ async fn request(
 /// Makes a version active and lets the scheduler see it.
 async fn activate(
     shared: &Shared,
-    dag_id: &weir_core::ids::DagId,
     hash: &str,
     how: &Activation<'_>,
-    record: Option<&DagRecord>,
+    record: &DagRecord,
 ) -> Result<bool> {
+    let dag_id = &record.dag_id;
     let done = shared
         .store
         .activate_version(
             dag_id,
             hash,
             &Activation {
-                dag: record,
+                dag: Some(record),
                 ..how.clone()
             },
         )
         .await?;
     if done {
-        shared.store.supersede_pending(dag_id, hash).await?;
+        let team = record.team.as_ref().map_or("", |t| t.as_str());
+        supersede_others(shared, dag_id, team, hash).await?;
         shared.notify(Event::DagsChanged);
         let how_it_came = if how.break_glass_reason.is_some() {
             "break-glass"
@@ -341,9 +343,7 @@ async fn activate(
             how.by.unwrap_or("weir"),
             "version.activate",
             &format!("{dag_id}@{hash}"),
-            record
-                .and_then(|r| r.team.as_ref())
-                .map_or("", |t| t.as_str()),
+            team,
             json!({"how": how_it_came, "approval": how.approval}),
         )
         .await;
@@ -398,7 +398,7 @@ pub(crate) async fn approve(
         comment,
         ..Activation::default()
     };
-    if !activate(shared, &a.dag_id, &a.version_hash, &how, Some(&record)).await? {
+    if !activate(shared, &a.version_hash, &how, &record).await? {
         return Err(not_pending(&approval(shared, id).await?));
     }
     approval(shared, id).await
@@ -470,7 +470,7 @@ async fn check_reviewer(shared: &Shared, a: &ApprovalRecord, caller: &Caller) ->
 /// reason, flagged on the version and in the audit trail (by the route, and here).
 pub(crate) async fn break_glass(
     shared: &Shared,
-    dag_id: &weir_core::ids::DagId,
+    dag_id: &DagId,
     hash: &str,
     caller: &Caller,
     reason: &str,
@@ -504,7 +504,7 @@ pub(crate) async fn break_glass(
         break_glass_reason: Some(reason),
         ..Activation::default()
     };
-    activate(shared, dag_id, hash, &how, Some(&record)).await?;
+    activate(shared, hash, &how, &record).await?;
     audit(
         shared,
         &caller.name,

@@ -70,6 +70,44 @@ pub struct GovernedVersion {
     pub approved_by: Option<String>,
     pub approved_at: Option<DateTime<Utc>>,
     pub break_glass_reason: Option<String>,
+    /// The version's approval request, if it has one.
+    pub approval_id: Option<i64>,
+}
+
+/// A version's columns, with its approval request's id (at most one per version).
+const VERSION: &str = "SELECT v.*, a.id AS approval_id FROM dag_version v
+    LEFT JOIN approval a ON a.dag_id = v.dag_id AND a.version_hash = v.version_hash";
+
+/// Reads a [`Provenance`] from a row's `origin`, `commit_sha`, … columns.
+macro_rules! provenance_from_row {
+    ($row:ident) => {
+        Provenance {
+            origin: $row.try_get("origin")?,
+            commit_sha: $row.try_get("commit_sha")?,
+            author_name: $row.try_get("author_name")?,
+            author_email: $row.try_get("author_email")?,
+            author_user: $row.try_get("author_user")?,
+            committer: $row.try_get("committer")?,
+            message: $row.try_get("message")?,
+            committed_at: $row.try_get::<Option<Ts>, _>("committed_at")?.map(|t| t.0),
+        }
+    };
+}
+
+/// Binds a [`Provenance`]'s eight columns, in the order `origin, commit_sha, author_name,
+/// author_email, author_user, committer, message, committed_at`.
+macro_rules! bind_provenance {
+    ($query:expr, $p:expr) => {
+        $query
+            .bind(&$p.origin)
+            .bind(&$p.commit_sha)
+            .bind(&$p.author_name)
+            .bind(&$p.author_email)
+            .bind(&$p.author_user)
+            .bind(&$p.committer)
+            .bind(&$p.message)
+            .bind(ts($p.committed_at))
+    };
 }
 
 /// An approval request for one production version.
@@ -149,20 +187,12 @@ impl_from_row!(GovernedVersion, |row| {
         source: row.try_get("source")?,
         created_at: row.try_get::<Ts, _>("created_at")?.0,
         status: crate::sql::parse_col("status", row.try_get::<String, _>("status")?)?,
-        provenance: Provenance {
-            origin: row.try_get("origin")?,
-            commit_sha: row.try_get("commit_sha")?,
-            author_name: row.try_get("author_name")?,
-            author_email: row.try_get("author_email")?,
-            author_user: row.try_get("author_user")?,
-            committer: row.try_get("committer")?,
-            message: row.try_get("message")?,
-            committed_at: row.try_get::<Option<Ts>, _>("committed_at")?.map(|t| t.0),
-        },
+        provenance: provenance_from_row!(row),
         jobs: row.try_get::<Option<Json<Value>>, _>("jobs")?.map(|j| j.0),
         approved_by: row.try_get("approved_by")?,
         approved_at: row.try_get::<Option<Ts>, _>("approved_at")?.map(|t| t.0),
         break_glass_reason: row.try_get("break_glass_reason")?,
+        approval_id: row.try_get("approval_id")?,
     })
 });
 
@@ -182,16 +212,7 @@ impl_from_row!(JobVersionRecord, |row| {
         job: row.try_get("job")?,
         revision: row.try_get("revision")?,
         created_at: row.try_get::<Ts, _>("created_at")?.0,
-        provenance: Provenance {
-            origin: row.try_get("origin")?,
-            commit_sha: row.try_get("commit_sha")?,
-            author_name: row.try_get("author_name")?,
-            author_email: row.try_get("author_email")?,
-            author_user: row.try_get("author_user")?,
-            committer: row.try_get("committer")?,
-            message: row.try_get("message")?,
-            committed_at: row.try_get::<Option<Ts>, _>("committed_at")?.map(|t| t.0),
-        },
+        provenance: provenance_from_row!(row),
     })
 });
 
@@ -238,31 +259,25 @@ impl Store {
         let now = Ts(Utc::now());
         let p = v.provenance;
         with_db!(self, |pool| {
-            let inserted = sqlx::query(
+            let query = sqlx::query(
                 "INSERT INTO dag_version (dag_id, version_hash, spec, source, created_at,
-                     origin, status, commit_sha, author_name, author_email, author_user,
-                     committer, message, committed_at, jobs)
+                     status, jobs, origin, commit_sha, author_name, author_email, author_user,
+                     committer, message, committed_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                  ON CONFLICT (dag_id, version_hash) DO NOTHING",
-            )
-            .bind(v.dag_id.as_str())
-            .bind(v.version_hash)
-            .bind(Json(v.spec))
-            .bind(v.source)
-            .bind(now)
-            .bind(&p.origin)
-            .bind(v.status.as_str())
-            .bind(&p.commit_sha)
-            .bind(&p.author_name)
-            .bind(&p.author_email)
-            .bind(&p.author_user)
-            .bind(&p.committer)
-            .bind(&p.message)
-            .bind(ts(p.committed_at))
-            .bind(v.jobs.map(Json))
-            .execute(pool)
-            .await?
-            .rows_affected();
+            );
+            let query = query
+                .bind(v.dag_id.as_str())
+                .bind(v.version_hash)
+                .bind(Json(v.spec))
+                .bind(v.source)
+                .bind(now)
+                .bind(v.status.as_str())
+                .bind(v.jobs.map(Json));
+            let inserted = bind_provenance!(query, p)
+                .execute(pool)
+                .await?
+                .rows_affected();
             Ok(inserted == 1)
         })
     }
@@ -274,13 +289,13 @@ impl Store {
         version_hash: &str,
     ) -> Result<Option<GovernedVersion>> {
         with_db!(self, |pool| {
-            Ok(
-                sqlx::query_as("SELECT * FROM dag_version WHERE dag_id = $1 AND version_hash = $2")
-                    .bind(dag_id.as_str())
-                    .bind(version_hash)
-                    .fetch_optional(pool)
-                    .await?,
-            )
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{VERSION} WHERE v.dag_id = $1 AND v.version_hash = $2"
+            )))
+            .bind(dag_id.as_str())
+            .bind(version_hash)
+            .fetch_optional(pool)
+            .await?)
         })
     }
 
@@ -293,10 +308,10 @@ impl Store {
     ) -> Result<Page<GovernedVersion>> {
         crate::sql::check_page(limit, offset)?;
         with_db!(self, |pool| {
-            let items = sqlx::query_as(
-                "SELECT * FROM dag_version WHERE dag_id = $1
-                 ORDER BY created_at DESC, version_hash LIMIT $2 OFFSET $3",
-            )
+            let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{VERSION} WHERE v.dag_id = $1
+                 ORDER BY v.created_at DESC, v.version_hash LIMIT $2 OFFSET $3"
+            )))
             .bind(dag_id.as_str())
             .bind(limit)
             .bind(offset)
@@ -539,23 +554,6 @@ impl Store {
         })
     }
 
-    /// The approval request of one version, if it has one.
-    pub async fn approval_of_version(
-        &self,
-        dag_id: &DagId,
-        version_hash: &str,
-    ) -> Result<Option<ApprovalRecord>> {
-        with_db!(self, |pool| {
-            Ok(
-                sqlx::query_as("SELECT * FROM approval WHERE dag_id = $1 AND version_hash = $2")
-                    .bind(dag_id.as_str())
-                    .bind(version_hash)
-                    .fetch_optional(pool)
-                    .await?,
-            )
-        })
-    }
-
     /// One page of approval requests, newest first, with the count of all that match.
     pub async fn list_approvals(&self, filter: &ApprovalFilter) -> Result<Page<ApprovalRecord>> {
         crate::sql::check_page(filter.limit, filter.offset)?;
@@ -598,7 +596,7 @@ impl Store {
     ) -> Result<bool> {
         let now = Ts(Utc::now());
         with_db!(self, |pool| {
-            let inserted = sqlx::query(
+            let query = sqlx::query(
                 "INSERT INTO job_version (team, job, revision, definition, created_at, origin,
                      commit_sha, author_name, author_email, author_user, committer, message,
                      committed_at)
@@ -609,18 +607,11 @@ impl Store {
             .bind(job)
             .bind(revision)
             .bind(Json(definition))
-            .bind(now)
-            .bind(&p.origin)
-            .bind(&p.commit_sha)
-            .bind(&p.author_name)
-            .bind(&p.author_email)
-            .bind(&p.author_user)
-            .bind(&p.committer)
-            .bind(&p.message)
-            .bind(ts(p.committed_at))
-            .execute(pool)
-            .await?
-            .rows_affected();
+            .bind(now);
+            let inserted = bind_provenance!(query, p)
+                .execute(pool)
+                .await?
+                .rows_affected();
             Ok(inserted == 1)
         })
     }

@@ -7,7 +7,7 @@ use weir_core::platform::RepositorySettings;
 use weir_store::{ApprovalRecord, GovernedVersion, RepositoryState};
 
 /// A version with its provenance (and its approval request's id, if it has one).
-pub fn dag_version(v: &GovernedVersion, approval_id: Option<i64>) -> DagVersion {
+pub fn dag_version(v: &GovernedVersion) -> DagVersion {
     let p = &v.provenance;
     DagVersion {
         dag_id: v.dag_id.to_string(),
@@ -25,7 +25,7 @@ pub fn dag_version(v: &GovernedVersion, approval_id: Option<i64>) -> DagVersion 
         approved_by: v.approved_by.clone(),
         approved_at: v.approved_at,
         break_glass_reason: v.break_glass_reason.clone(),
-        approval_id,
+        approval_id: v.approval_id,
     }
 }
 

@@ -66,15 +66,6 @@ async fn load_version(
         })
 }
 
-async fn shown(state: &AppState, v: &GovernedVersion) -> Result<DagVersion, ApiError> {
-    let approval = state
-        .store()
-        .approval_of_version(&v.dag_id, &v.version_hash)
-        .await?
-        .map(|a| a.id);
-    Ok(json::dag_version(v, approval))
-}
-
 /// List a DAG's versions.
 ///
 /// Newest first, each with its provenance (commit, author, message) and status under
@@ -102,12 +93,8 @@ async fn list_versions(
         .store()
         .list_governed_versions(&path.dag_id, page.limit, page.offset)
         .await?;
-    let mut versions = Vec::with_capacity(found.items.len());
-    for v in &found.items {
-        versions.push(shown(&state, v).await?);
-    }
     Ok(Json(DagVersionCollection {
-        versions,
+        versions: found.items.iter().map(json::dag_version).collect(),
         total_entries: found.total_entries,
     }))
 }
@@ -131,7 +118,7 @@ async fn get_version(
 ) -> Result<Json<DagVersionDetail>, ApiError> {
     let v = load_version(&state, &path.dag_id, &path.version).await?;
     Ok(Json(DagVersionDetail {
-        version: shown(&state, &v).await?,
+        version: json::dag_version(&v),
         source: v.source.clone(),
         job_definitions: v.jobs.clone(),
     }))
@@ -214,5 +201,5 @@ async fn activate_version(
         .break_glass(&path.dag_id, &path.version, &auth.caller, &body.reason)
         .await?;
     let v = load_version(&state, &path.dag_id, &path.version).await?;
-    Ok(Json(shown(&state, &v).await?))
+    Ok(Json(json::dag_version(&v)))
 }

@@ -76,6 +76,21 @@ pub async fn versions_keep_their_first_provenance_and_activate_in_one_step(store
     version(&store, "v3", VersionStatus::PendingApproval, "alice").await;
     let a3 = request(&store, "v3").await;
     assert_eq!(store.supersede_pending(&id, "v3").await.unwrap(), vec![a2]);
+    // A version carries its approval request's id; one without a request, none.
+    let with_request = store
+        .get_governed_version(&id, "v2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(with_request.approval_id, Some(a2));
+    assert_eq!(v1.approval_id, None);
+    let listed = store.list_governed_versions(&id, 10, 0).await.unwrap();
+    assert!(
+        listed
+            .items
+            .iter()
+            .any(|v| v.version_hash == "v3" && v.approval_id == Some(a3))
+    );
     let pending = store
         .list_approvals(&ApprovalFilter {
             state: Some(ApprovalState::Pending),
