@@ -60,6 +60,10 @@ impl Folders {
     fn current(&self) -> PathBuf {
         self.base.join("current")
     }
+    /// The folder of the commit in use that holds `dags/` and `jobs/`.
+    fn tree(&self, settings: &RepositorySettings) -> PathBuf {
+        self.current().join(&settings.path)
+    }
 }
 
 /// The commit a sync checked out.
@@ -205,18 +209,14 @@ async fn credentials(
 fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let io = |source| EngineError::Io {
-        path: path.display().to_string(),
-        source,
-    };
     let _ = std::fs::remove_file(path);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(io)?;
-    file.write_all(text.as_bytes()).map_err(io)
+        .map_err(io_error(path))?;
+    file.write_all(text.as_bytes()).map_err(io_error(path))
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
@@ -373,8 +373,7 @@ pub(crate) fn dags_folder(shared: &Shared) -> Option<PathBuf> {
     let settings = shared.platform.repository.as_ref()?;
     Some(
         Folders::new(&shared.config.home)
-            .current()
-            .join(&settings.path)
+            .tree(settings)
             .join("dags"),
     )
 }
@@ -386,7 +385,7 @@ async fn load(
     folders: &Folders,
     provenance: &Provenance,
 ) -> Result<SyncReport> {
-    let root = folders.current().join(&settings.path);
+    let root = folders.tree(settings);
     let (dags, jobs) = (root.join("dags"), root.join("jobs"));
     sync_tree(
         shared,
@@ -399,9 +398,11 @@ async fn load(
     .await
 }
 
-/// Fetches and, if the branch moved (or `force`), checks out and loads the new commit;
+/// Fetches and, if the branch moved, checks out and loads the new commit (`reload`: loads
+/// the commit in use even when the branch did not move, as at start, where the job
+/// definitions live only in memory);
 /// records the outcome (the error, if any) in the sync state and the audit trail.
-pub(crate) async fn sync(shared: &Shared, actor: &str, force: bool) -> Result<RepositorySync> {
+pub(crate) async fn sync(shared: &Shared, actor: &str, reload: bool) -> Result<RepositorySync> {
     let Some(settings) = shared.platform.repository.clone() else {
         return Err(EngineError::Conflict(
             "no repository is configured: add a `[repository]` table with its `url` to weir.toml (without it, the DAG folder is watched)".into(),
@@ -414,10 +415,11 @@ pub(crate) async fn sync(shared: &Shared, actor: &str, force: bool) -> Result<Re
         let commit = fetch(shared, &settings, &folders).await?;
         let in_use = before.as_ref().and_then(|s| s.commit_sha.as_deref()) == Some(&commit.sha)
             && folders.current().exists();
-        if in_use && !force {
+        if !in_use {
+            check_out(&settings, &folders, &commit).await?;
+        } else if !reload {
             return Ok((commit, None));
         }
-        check_out(&settings, &folders, &commit).await?;
         let author_user = shared.store.user_by_email(&commit.author_email).await?;
         let provenance = Provenance {
             origin: "git".into(),
