@@ -114,6 +114,13 @@ async fn pending(server: &Server, dag: &str) -> Vec<Value> {
     body["approvals"].as_array().unwrap().clone()
 }
 
+/// Asserts an answer is a problem with `status` whose detail says `says`.
+fn refused((status, problem): (u16, Value), expected: u16, says: &str) {
+    assert_eq!(status, expected, "{problem}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(says), "{problem}");
+}
+
 /// The id of the DAG's newest pending approval request.
 async fn first_pending(server: &Server, dag: &str) -> i64 {
     pending(server, dag).await[0]["approval_id"]
@@ -343,14 +350,10 @@ async fn a_broken_file_keeps_its_dag_on_the_last_good_version_and_force_pushes_a
 
     // An unreachable repository: the sync fails with a clear error, nothing changes.
     std::fs::rename(repo.path().join(".git"), repo.path().join("moved.git")).unwrap();
-    let (status, problem) = server.send("POST", "/repository/sync", "").await;
-    assert_eq!(status, 503, "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("fetching branch `main`"),
-        "{problem}"
+    refused(
+        server.send("POST", "/repository/sync", "").await,
+        503,
+        "fetching branch `main`",
     );
     let (_, state) = server.get("/repository").await;
     assert_eq!(
@@ -402,34 +405,22 @@ async fn production_versions_wait_for_a_second_person_from_another_team() {
         "{waiting:?}"
     );
     assert!(dag_version(&server, "orders").await.is_null());
-    let (status, problem) = server.send("POST", "/dags/orders/dagRuns", "{}").await;
-    assert_eq!(status, 409, "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("no approved version"),
-        "{problem}"
+    refused(
+        server.send("POST", "/dags/orders/dagRuns", "{}").await,
+        409,
+        "no approved version",
     );
 
     // The author may not approve; nor, for growth (`other_team`), a teammate.
-    let (status, problem) = decide(&server, "alice", a1, "approve", "{}").await;
-    assert_eq!(status, 403, "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("you authored this version"),
-        "{problem}"
+    refused(
+        decide(&server, "alice", a1, "approve", "{}").await,
+        403,
+        "you authored this version",
     );
-    let (status, problem) = decide(&server, "bob", a1, "approve", "{}").await;
-    assert_eq!(status, 403, "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("outside team `growth`"),
-        "{problem}"
+    refused(
+        decide(&server, "bob", a1, "approve", "{}").await,
+        403,
+        "outside team `growth`",
     );
     // Nor whoever committed it (the merger): CI's committer e-mail is dave's.
     user(
@@ -440,14 +431,10 @@ async fn production_versions_wait_for_a_second_person_from_another_team() {
         false,
     )
     .await;
-    let (status, problem) = decide(&server, "dave", a1, "approve", "{}").await;
-    assert_eq!(status, 403, "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("you committed"),
-        "{problem}"
+    refused(
+        decide(&server, "dave", a1, "approve", "{}").await,
+        403,
+        "you committed",
     );
     // Someone of another team approves: the version is active and runs.
     let (status, approved) = send_as(
@@ -517,11 +504,10 @@ async fn production_versions_wait_for_a_second_person_from_another_team() {
         &[("dags/orders.yaml", &orders(true, "v3"))],
     );
     sync(&server).await;
-    let (status, problem) = decide(&server, "carol", a2, "approve", "{}").await;
-    assert_eq!(status, 409, "{problem}");
-    assert!(
-        problem["detail"].as_str().unwrap().contains("superseded"),
-        "{problem}"
+    refused(
+        decide(&server, "carol", a2, "approve", "{}").await,
+        409,
+        "superseded",
     );
     let a3 = first_pending(&server, "orders").await;
 
@@ -576,11 +562,10 @@ async fn production_versions_wait_for_a_second_person_from_another_team() {
     );
     sync(&server).await;
     let a5 = first_pending(&server, "orders").await;
-    let (status, problem) = decide(&server, "root", a5, "approve", "{}").await;
-    assert_eq!(status, 403, "{problem}");
-    assert!(
-        problem["detail"].as_str().unwrap().contains("you authored"),
-        "{problem}"
+    refused(
+        decide(&server, "root", a5, "approve", "{}").await,
+        403,
+        "you authored",
     );
     // The audit trail has the refusals, the approval and the rejection.
     let (_, audit) = server.get("/auditEvents?object_type=approval").await;
@@ -646,19 +631,15 @@ async fn break_glass_needs_a_platform_admin_and_a_reason_and_is_audited() {
     repo.commit(ALICE, "clicks", &[("dags/clicks.yaml", &clicks("one"))]);
     sync(&server).await;
     let clicks_v = dag_version(&server, "clicks").await;
-    let (status, problem) = server
-        .get(&format!(
-            "/dags/orders/versions/{v1}/diff/{}",
-            clicks_v.as_str().unwrap()
-        ))
-        .await;
-    assert_eq!(status, 404, "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("has no version"),
-        "{problem}"
+    refused(
+        server
+            .get(&format!(
+                "/dags/orders/versions/{v1}/diff/{}",
+                clicks_v.as_str().unwrap()
+            ))
+            .await,
+        404,
+        "has no version",
     );
 }
 
@@ -741,7 +722,7 @@ async fn weir_deploy_goes_through_versions_and_approval() {
     assert_eq!(dag["is_active"], true, "{dag}");
 
     // All or nothing: a broken file, or another team's DAG, refuses the whole bundle.
-    let (status, problem) = send_as(
+    refused(send_as(
         &server,
         "alice",
         "POST",
@@ -752,15 +733,7 @@ async fn weir_deploy_goes_through_versions_and_approval() {
         ]})
         .to_string(),
     )
-    .await;
-    assert_eq!(status, 400, "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("belongs to team `finance`"),
-        "{problem}"
-    );
+    .await, 400, "belongs to team `finance`");
     let (_, versions) = server.get("/dags/clicks/versions").await;
     assert_eq!(versions["total_entries"], 1, "nothing changed: {versions}");
     // A path out of the bundle, and a team alice does not operate, are refused.
