@@ -434,36 +434,32 @@ async fn reviewable(shared: &Shared, id: i64, caller: &Caller) -> Result<Approva
 }
 
 /// Whether `caller` may decide `a`, under the team's `approval` setting.
-/// The committer is held to the same rule as the author: whoever merged a change does
-/// not approve it either.
+/// Asks the rule, with the author and the committer mapped to users.
 async fn check_reviewer(shared: &Shared, a: &ApprovalRecord, caller: &Caller) -> Result<()> {
-    let author = VersionAuthor {
-        name: a.author_name.clone(),
-        email: a.author_email.clone(),
-        user: a.author_user.clone(),
-    };
-    let team = weir_core::ids::TeamId::new(&a.team)
-        .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
-    let policy = shared.platform.approval_policy(&a.team);
-    may_approve(&policy, &team, &author, caller)
-        .map_err(|r| EngineError::Refused(r.to_string()))?;
     let committer = shared
         .store
         .get_governed_version(&a.dag_id, &a.version_hash)
         .await?
         .and_then(|v| v.provenance.committer);
-    let email = committer
+    // Recorded as `Name <email>` (`repository::fetch`).
+    let committer_email = committer
         .as_deref()
         .and_then(|c| c.rsplit_once('<'))
         .map(|(_, rest)| rest.trim_end_matches('>').trim().to_string());
-    if let Some(email) = email
-        && shared.store.user_by_email(&email).await?.as_deref() == Some(caller.name.as_str())
-    {
-        return Err(EngineError::Refused(
-            "you committed this version: a second person approves it".into(),
-        ));
-    }
-    Ok(())
+    let committer_user = match committer_email {
+        Some(email) => shared.store.user_by_email(&email).await?,
+        None => None,
+    };
+    let author = VersionAuthor {
+        name: a.author_name.clone(),
+        email: a.author_email.clone(),
+        user: a.author_user.clone(),
+        committer_user,
+    };
+    let team = weir_core::ids::TeamId::new(&a.team)
+        .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
+    let policy = shared.platform.approval_policy(&a.team);
+    may_approve(&policy, &team, &author, caller).map_err(|r| EngineError::Refused(r.to_string()))
 }
 
 /// A platform admin activates a version without approval ("break-glass"): only with a

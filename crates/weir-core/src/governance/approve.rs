@@ -3,7 +3,8 @@
 //! The rules, in the order they are checked (the first that refuses answers):
 //!
 //! 1. A service account token never approves: four eyes means two people.
-//! 2. The author never approves their own version, platform admins included. An author
+//! 2. The author never approves their own version, platform admins included, nor does
+//!    whoever committed it (the merger). An author
 //!    whose commit maps to no Weir user cannot be matched, so any eligible person may
 //!    approve their version; the approver is always a real Weir user (a signed-in
 //!    caller that is no service account).
@@ -33,6 +34,9 @@ pub struct VersionAuthor {
     /// The Weir user the author maps to, when one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// The Weir user the commit's committer maps to (whoever merged it), when one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committer_user: Option<String>,
 }
 
 /// Why a reviewer may not approve a version. The text is what the API answers with
@@ -43,6 +47,8 @@ pub enum ApprovalRefusal {
     ServiceAccount,
     #[error("you authored this version")]
     OwnVersion,
+    #[error("you committed this version: a second person approves it")]
+    OwnCommit,
     #[error("approving team `{team}`'s versions needs its `operator` role or a platform admin")]
     NotTeamOperator { team: TeamId },
     #[error("the approver must be outside team `{team}`")]
@@ -66,6 +72,9 @@ pub fn may_approve(
     }
     if author.user.as_deref() == Some(reviewer.name.as_str()) {
         return Err(ApprovalRefusal::OwnVersion);
+    }
+    if author.committer_user.as_deref() == Some(reviewer.name.as_str()) {
+        return Err(ApprovalRefusal::OwnCommit);
     }
     match policy {
         ApprovalPolicy::OtherPerson => {
@@ -115,7 +124,27 @@ mod tests {
             name: Some("Ann Author".into()),
             email: Some("ann@example.com".into()),
             user: user.map(Into::into),
+            committer_user: None,
         }
+    }
+
+    #[test]
+    fn whoever_committed_a_version_does_not_approve_it_either() {
+        let merged_by_carl = VersionAuthor {
+            committer_user: Some("carl".into()),
+            ..by(Some("ann"))
+        };
+        let policy = ApprovalPolicy::OtherPerson;
+        let carl = person("carl", true, &[]);
+        assert_eq!(
+            may_approve(&policy, &team("marketing"), &merged_by_carl, &carl),
+            Err(ApprovalRefusal::OwnCommit)
+        );
+        let dora = person("dora", false, &[("marketing", TeamRole::Operator)]);
+        assert_eq!(
+            may_approve(&policy, &team("marketing"), &merged_by_carl, &dora),
+            Ok(())
+        );
     }
 
     fn team(name: &str) -> TeamId {
