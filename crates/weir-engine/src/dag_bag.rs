@@ -31,6 +31,7 @@ pub struct SyncReport {
     pub dags: usize,
     /// DAGs whose content changed (or that are new), i.e. got a new version.
     pub new_versions: usize,
+    /// Files (DAG files, job definition files, refused paths) that are import errors now.
     pub files_with_errors: usize,
     /// Versions of production DAGs now waiting for approval.
     pub pending_approval: usize,
@@ -70,12 +71,21 @@ async fn load_off_runtime(dir: &Path) -> Result<Loaded> {
     }
 }
 
+/// What a sync saw beside the DAGs it loaded: every path (import errors of any other
+/// are removed at the end), and how many of them have errors of their own (refused
+/// paths, broken job definition files).
+#[derive(Default)]
+struct Seen {
+    present: HashSet<String>,
+    with_errors: usize,
+}
+
 /// Reads `dir` (off the runtime): records each path it refused as that path's import
-/// error, adds every path it saw to `present`, and returns the readable files.
+/// error, notes every path it saw, and returns the readable files.
 async fn read_folder(
     store: &Store,
     dir: &Path,
-    present: &mut HashSet<String>,
+    seen: &mut Seen,
 ) -> Result<Vec<(std::path::PathBuf, String)>> {
     let loaded = load_off_runtime(dir).await?;
     for (path, reason) in &loaded.refused {
@@ -83,9 +93,10 @@ async fn read_folder(
         store
             .replace_import_errors(&shown, &[format!("{shown}: error: {reason}")])
             .await?;
-        present.insert(shown);
+        seen.present.insert(shown);
+        seen.with_errors += 1;
     }
-    present.extend(
+    seen.present.extend(
         loaded
             .files
             .iter()
@@ -161,9 +172,9 @@ pub async fn sync_tree(shared: &Shared, tree: &Tree<'_>) -> Result<SyncReport> {
     let _one_at_a_time = shared.catalog.sync_lock().await;
     let (store, dir) = (&shared.store, tree.dags);
     // Files seen in this sync: import errors of any other file are removed at the end.
-    let mut present: HashSet<String> = HashSet::new();
-    let jobs = sync_jobs(shared, tree.jobs, tree.provenance, &mut present).await?;
-    let files: Vec<BagInput> = read_folder(store, dir, &mut present)
+    let mut seen = Seen::default();
+    let jobs = sync_jobs(shared, tree.jobs, tree.provenance, &mut seen).await?;
+    let files: Vec<BagInput> = read_folder(store, dir, &mut seen)
         .await?
         .into_iter()
         .map(|(path, source)| BagInput {
@@ -176,6 +187,7 @@ pub async fn sync_tree(shared: &Shared, tree: &Tree<'_>) -> Result<SyncReport> {
 
     let mut report = SyncReport {
         files: bag.len(),
+        files_with_errors: seen.with_errors,
         ..SyncReport::default()
     };
     let mut keep: HashSet<DagId> = HashSet::new();
@@ -222,7 +234,7 @@ pub async fn sync_tree(shared: &Shared, tree: &Tree<'_>) -> Result<SyncReport> {
     // Files deleted or moved away take their import errors with them.
     for filename in store.import_error_files().await? {
         let not_a_file = filename.starts_with(DEPLOYED) || filename.starts_with(REPOSITORY_ERROR);
-        if !present.contains(&filename) && !not_a_file {
+        if !seen.present.contains(&filename) && !not_a_file {
             store.replace_import_errors(&filename, &[]).await?;
         }
     }
@@ -307,17 +319,17 @@ pub async fn register(
 }
 
 /// Loads the job definitions folder (`jobs/`), records its broken files as import
-/// errors (and adds every file it saw to `present`), and installs the catalog; returns it.
+/// errors (and notes every file it saw in `seen`), and installs the catalog; returns it.
 async fn sync_jobs(
     shared: &Shared,
     dir: Option<&Path>,
     provenance: &Provenance,
-    present: &mut HashSet<String>,
+    seen: &mut Seen,
 ) -> Result<Arc<weir_core::job_def::JobCatalog>> {
     let Some(dir) = dir.filter(|d| d.is_dir()).map(Path::to_path_buf) else {
         return Ok(shared.catalog.jobs());
     };
-    let files: Vec<weir_core::job_def::JobSource> = read_folder(&shared.store, &dir, present)
+    let files: Vec<weir_core::job_def::JobSource> = read_folder(&shared.store, &dir, seen)
         .await?
         .into_iter()
         .map(|(path, source)| weir_core::job_def::JobSource {
@@ -329,6 +341,7 @@ async fn sync_jobs(
     let (catalog, reports) = weir_core::job_def::load_jobs(files, &shared.platform);
     for file in &reports {
         let errors: Vec<String> = if file.report.has_errors() {
+            seen.with_errors += 1;
             vec![file.report.render(&file.path, &file.source)]
         } else {
             Vec::new()

@@ -348,6 +348,23 @@ async fn a_broken_file_keeps_its_dag_on_the_last_good_version_and_force_pushes_a
     let (_, errors) = server.get("/importErrors").await;
     assert_eq!(errors["total_entries"], 0, "{errors}");
 
+    // A commit cannot make the server read its own files: a link to the master key is
+    // refused as a link out of the DAG folder, and nothing of the key is shown.
+    let key = std::fs::canonicalize(server.home().join("master.key")).unwrap();
+    std::os::unix::fs::symlink(&key, repo.path().join("dags/peek.yaml")).unwrap();
+    repo.commit(ALICE, "a link to the server's key", &[]);
+    let answer = sync(&server).await;
+    assert_eq!(answer["loaded"]["files_with_errors"], 1, "{answer}");
+    let (_, errors) = server.get("/importErrors").await;
+    let shown = errors.to_string();
+    assert!(shown.contains("outside the DAG folder"), "{errors}");
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    let key_line = key_text.lines().last().unwrap_or_default().trim();
+    assert!(key_line.len() > 8 && !shown.contains(key_line), "{errors}");
+    std::fs::remove_file(repo.path().join("dags/peek.yaml")).unwrap();
+    let last_good = repo.commit(ALICE, "no link", &[]);
+    sync(&server).await;
+
     // An unreachable repository: the sync fails with a clear error, nothing changes.
     std::fs::rename(repo.path().join(".git"), repo.path().join("moved.git")).unwrap();
     refused(
@@ -358,7 +375,7 @@ async fn a_broken_file_keeps_its_dag_on_the_last_good_version_and_force_pushes_a
     let (_, state) = server.get("/repository").await;
     assert_eq!(
         state["commit"],
-        rewritten.as_str(),
+        last_good.as_str(),
         "the last good commit stays: {state}"
     );
     assert!(
