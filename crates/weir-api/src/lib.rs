@@ -23,6 +23,7 @@ pub mod governance;
 pub mod health;
 pub mod import_errors;
 pub mod job_definitions;
+pub mod notifications;
 pub mod pool_changes;
 pub mod pools;
 pub mod problem;
@@ -61,6 +62,9 @@ pub use health::{
 };
 pub use import_errors::{ImportError, ImportErrorCollection};
 pub use job_definitions::{ExitRule, JobDefinition, JobDefinitionCollection, RetryStrategy};
+pub use notifications::{
+    Notification, NotificationChannel, NotificationChannelCollection, NotificationCollection,
+};
 pub use pools::{Pool, PoolCollection};
 pub use problem::Problem;
 pub use queues::{ComputeEnvironment, Queue, QueueCollection, QueueDepth, WaitingTry};

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod job_def;
 pub mod lifecycle;
 pub mod mask;
+pub mod notify;
 pub mod plan;
 pub mod platform;
 pub mod retry;

@@ -38,6 +38,9 @@ pub struct EngineConfig {
     /// The server's environment variables that shell tasks may inherit (`PATH`, `HOME`,
     /// locale; `weir_compute::process::INHERITED_ENV`), as the binary read them.
     pub server_environment: Vec<(OsString, OsString)>,
+    /// Where people reach this server (`http://host:port`), for the links in
+    /// notifications when `[notifications] ui_url` is not set.
+    pub server_url: String,
 }
 
 impl EngineConfig {
@@ -59,6 +62,7 @@ impl EngineConfig {
             jobs_folder: None,
             docker_socket: None,
             server_environment: Vec::new(),
+            server_url: "http://localhost:8080".into(),
         }
     }
 

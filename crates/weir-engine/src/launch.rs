@@ -398,6 +398,22 @@ pub async fn finish_try(
     if let Some(at) = decision.retry_at() {
         shared.tries.retry_at(at, ti_key);
     }
+    if let Some((v, t)) = task {
+        let log = folder
+            .as_ref()
+            .map(|f| weir_compute::layout::log_path(f.path()));
+        crate::notifications::after_try(
+            shared,
+            key,
+            &v.spec,
+            t,
+            instance.update.new_state(),
+            decision.reason.as_deref(),
+            log.as_deref(),
+            &masker,
+        )
+        .await;
+    }
     info!(%key, state = %decision.try_state, reason = decision.reason.as_deref().unwrap_or(""), "try finished");
     Ok(())
 }

@@ -26,6 +26,7 @@ mod governance;
 mod handle;
 mod inline;
 mod launch;
+mod notifications;
 mod prepare;
 mod queues;
 mod recovery;

@@ -271,6 +271,9 @@ pub async fn process_run(shared: &Arc<Shared>, dag_id: &DagId, run_id: &RunId) -
                 .await?;
             if done {
                 info!(%dag_id, %run_id, %state, "DAG run finished");
+                if let Some(ended) = shared.store.get_dag_run(dag_id, run_id).await? {
+                    crate::notifications::after_run(shared, &version.spec, &ended).await;
+                }
             }
             return Ok(done);
         }

@@ -101,6 +101,10 @@ impl Engine {
         let shared = Arc::new(Shared {
             backends: Backends::new(&config, backends),
             dispatcher: DispatchState::new(platform.clone()),
+            notifier: crate::notifications::Notifier::new(
+                &platform.notifications,
+                &config.server_url,
+            ),
             catalog: Catalog::default(),
             tries: TryRegistry::default(),
             secrets,
@@ -128,6 +132,7 @@ impl Engine {
             crate::watcher::spawn(shared.clone(), dir);
         }
         crate::recovery::recover(&shared).await?;
+        crate::notifications::spawn(shared.clone());
         let loop_shared = shared.clone();
         let task = tokio::spawn(async move { run_loop(loop_shared, rx).await });
         Ok(Engine {

@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::dispatch_state::DispatchState;
 use crate::events::Event;
+use crate::notifications::Notifier;
 use crate::tries::TryRegistry;
 
 /// The engine's parts, shared by the loop, the handle and the try waiters: the store
@@ -38,6 +39,8 @@ pub(crate) struct Shared {
     pub backends: Backends,
     /// Team secrets (resolved for a try at dispatch) and connection passwords.
     pub secrets: Arc<weir_secrets::Secrets>,
+    /// Notification delivery: channels' rate windows, the loop's wake-up.
+    pub notifier: Notifier,
     pub clock: Arc<dyn Clock>,
     pub events: mpsc::UnboundedSender<Event>,
     pub tracker: TaskTracker,

@@ -33,6 +33,7 @@ mod governance;
 mod import_errors;
 mod lifecycle;
 mod mapping;
+mod notifications;
 mod pools;
 mod records;
 mod rows;
@@ -56,6 +57,9 @@ pub use error::{Result, StoreError};
 pub use governance::{
     Activation, ApprovalFilter, ApprovalRecord, GovernedVersion, JobVersionRecord, NewApproval,
     NewDagVersion, Provenance, RepositoryState,
+};
+pub use notifications::{
+    ChannelDeliveries, DeliveryUpdate, NewNotification, NotificationFilter, NotificationRecord,
 };
 pub use pools::{NewPool, PoolChange};
 pub use records::*;

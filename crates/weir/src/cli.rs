@@ -96,6 +96,14 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Show notifications: the messages sent (or failing) for DAGs' `notify:`, and the
+    /// channels' health.
+    Notifications {
+        #[command(subcommand)]
+        command: NotificationsCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Sign in to a server: stores a token that the other commands then use.
     Login(LoginArgs),
     /// Sign out: revoke the stored token and delete it.
@@ -802,6 +810,28 @@ pub enum CostsOutput {
     Table,
     Json,
     Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// Recent messages, newest first, with their delivery state.
+    List {
+        /// Only this DAG's.
+        #[arg(long)]
+        dag: Option<String>,
+        /// pending, sent or failed.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this channel's.
+        #[arg(long)]
+        channel: Option<String>,
+        /// How many to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// The channels of weir.toml: how many messages are pending, sent and failed, and
+    /// the last error.
+    Channels,
 }
 
 #[derive(Debug, Subcommand)]

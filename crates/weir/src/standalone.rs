@@ -108,6 +108,18 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
     config.parallelism = args.parallelism.max(1);
     config.jobs_folder = crate::platform_config::jobs_folder(args.jobs.as_deref(), &args.dags);
     config.docker_socket = args.docker_socket.clone();
+    // Bound before the engine starts: links in notifications name the real port (when
+    // `[notifications] ui_url` does not say better); requests wait until it serves.
+    let addr = format!("{}:{}", args.bind, args.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}: is another Weir (or something else) using the port? Try --port"))?;
+    let local = listener.local_addr()?;
+    let host = match args.bind.as_str() {
+        "0.0.0.0" | "::" => "localhost",
+        other => other,
+    };
+    config.server_url = format!("http://{host}:{}", local.port());
     let secrets = crate::master_key::secrets(&args, &store, &platform).await?;
     let options = weir_engine::EngineOptions {
         secrets: Some(secrets),
@@ -135,11 +147,6 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
              `weir users set-password {ADMIN}`)"
         ),
     }
-    let addr = format!("{}:{}", args.bind, args.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}: is another Weir (or something else) using the port? Try --port"))?;
-    let local = listener.local_addr()?;
     println!(
         "Weir is ready at http://{local} (DAGs from {}, database {}, started in {} ms)",
         args.dags.display(),

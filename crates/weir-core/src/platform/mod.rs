@@ -9,6 +9,7 @@
 //!
 //! [`Diagnostic`]: crate::spec::Diagnostic
 
+mod channels;
 mod dag_paths;
 mod read;
 mod repository;
@@ -23,6 +24,10 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use channels::{
+    Channel, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_PER_MINUTE, DEFAULT_RETRY_DELAY, MAX_RETRY_DELAY,
+    NotificationSettings, SmtpSettings, SmtpTls, WebhookFormat,
+};
 pub use dag_paths::{path_is_under, relative_to_dag_folder};
 pub use read::{PlatformReport, parse};
 pub use repository::{
@@ -79,6 +84,15 @@ pub struct PlatformConfig {
     /// folders only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<RepositorySettings>,
+    /// Where notifications go (`[[channels]]`), by the names DAGs use in `notify:`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<Channel>,
+    /// The mail server e-mail channels send through (`[smtp]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<SmtpSettings>,
+    /// How notifications are delivered (`[notifications]`).
+    #[serde(default)]
+    pub notifications: NotificationSettings,
     /// Whether this config came from a file or stands in for a missing one.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -405,6 +419,9 @@ impl PlatformConfig {
             sandbox: SandboxSettings::default(),
             logs: LogSettings::default(),
             repository: None,
+            channels: Vec::new(),
+            smtp: None,
+            notifications: NotificationSettings::default(),
             origin: ConfigOrigin::StandaloneDefault,
         }
     }
@@ -424,6 +441,11 @@ impl PlatformConfig {
             self.queues = defaults.queues;
         }
         self
+    }
+
+    /// The `[[channels]]` entry named `name`.
+    pub fn channel(&self, name: &str) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.name == name)
     }
 
     pub fn environment(&self, name: &str) -> Option<&ComputeEnvironment> {

@@ -13,21 +13,23 @@ use toml::de::{DeTable, DeValue};
 use super::repository::CLEAR_CREDENTIAL_KEYS;
 use super::validate::{Located, validate};
 use super::{
-    AuthSettings, ComputeEnvironment, PlatformConfig, Queue, RepositorySettings, SandboxSettings,
-    Team,
+    AuthSettings, Channel, ComputeEnvironment, NotificationSettings, PlatformConfig, Queue,
+    RepositorySettings, SandboxSettings, SmtpSettings, Team,
 };
 use crate::access::sso::OidcSettings;
 use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
 
 /// Sections `weir.toml` may hold; each is an array of tables (`[[queues]]`).
-const SECTIONS: [&str; 3] = ["compute_environments", "queues", "teams"];
+const SECTIONS: [&str; 4] = ["compute_environments", "queues", "teams", "channels"];
 /// The plain tables `weir.toml` may hold: `[auth]` (with `[auth.oidc]`), `[sandbox]`,
-/// `[logs]` and `[repository]`.
+/// `[logs]`, `[repository]`, `[smtp]` and `[notifications]`.
 const AUTH: &str = "auth";
 const SANDBOX: &str = "sandbox";
 const LOGS: &str = "logs";
 const REPOSITORY: &str = "repository";
-const TABLES: [&str; 4] = [AUTH, SANDBOX, LOGS, REPOSITORY];
+const SMTP: &str = "smtp";
+const NOTIFICATIONS: &str = "notifications";
+const TABLES: [&str; 6] = [AUTH, SANDBOX, LOGS, REPOSITORY, SMTP, NOTIFICATIONS];
 
 /// Most problems reported for one entry before giving up on it.
 const MAX_PROBLEMS: usize = 32;
@@ -80,9 +82,13 @@ pub fn parse(source: &str) -> PlatformReport {
         sandbox: SandboxSettings::default(),
         logs: super::LogSettings::default(),
         repository: None,
+        channels: Vec::new(),
+        smtp: None,
+        notifications: super::NotificationSettings::default(),
         origin: super::ConfigOrigin::File,
     };
     let mut located = Located::default();
+    let mut channel_positions = Vec::new();
     for (key, value) in root.get_ref().iter() {
         let name: &str = key.get_ref();
         let key_pos = pos_at(source, key.span().start);
@@ -114,6 +120,41 @@ pub fn parse(source: &str) -> PlatformReport {
                         config.teams.push(t);
                         located.teams.push(v);
                     }
+                }
+            }
+            "channels" => {
+                for (item, v) in section(name, key_pos, value, source, &mut diags) {
+                    if let Some(c) = entry::<Channel>(&item, "channel", source, &mut diags) {
+                        config.channels.push(c);
+                        channel_positions.push(v);
+                    }
+                }
+            }
+            SMTP => {
+                if let Some(smtp) = entry::<SmtpSettings>(value, "[smtp] table", source, &mut diags)
+                {
+                    let at = EntryPos::of(value, source);
+                    for (key, problem) in smtp.problems() {
+                        diags.push(Diagnostic::error(at.key(key), format!("[smtp] {problem}")));
+                    }
+                    config.smtp = Some(smtp);
+                }
+            }
+            NOTIFICATIONS => {
+                if let Some(settings) = entry::<NotificationSettings>(
+                    value,
+                    "[notifications] table",
+                    source,
+                    &mut diags,
+                ) {
+                    let at = EntryPos::of(value, source);
+                    for (key, problem) in settings.problems() {
+                        diags.push(Diagnostic::error(
+                            at.key(key),
+                            format!("[notifications] {problem}"),
+                        ));
+                    }
+                    config.notifications = settings;
                 }
             }
             AUTH => {
@@ -164,11 +205,28 @@ pub fn parse(source: &str) -> PlatformReport {
     }
 
     validate(&config, &located, &mut diags);
+    check_channels(&config, &channel_positions, &mut diags);
     diags.sort_by_key(|d| d.pos);
     let ok = !diags.iter().any(Diagnostic::is_error);
     PlatformReport {
         config: ok.then_some(config),
         diagnostics: diags,
+    }
+}
+
+/// Each channel's own problems, and names used twice.
+fn check_channels(config: &PlatformConfig, at: &[EntryPos], diags: &mut Vec<Diagnostic>) {
+    let smtp = config.smtp.is_some();
+    for (i, (channel, at)) in config.channels.iter().zip(at).enumerate() {
+        for (key, problem) in channel.problems(smtp) {
+            diags.push(Diagnostic::error(at.key(key), problem));
+        }
+        if config.channels[..i].iter().any(|c| c.name == channel.name) {
+            diags.push(Diagnostic::error(
+                at.key("name"),
+                format!("channel `{}` is defined twice", channel.name),
+            ));
+        }
     }
 }
 

@@ -164,6 +164,13 @@ pub fn read_dag(node: &Node, diags: &mut Diags) -> Option<ReadDag> {
         .get("defaults")
         .map(|n| read_defaults(n, diags))
         .unwrap_or_default();
+    let notify = m
+        .get("notify")
+        .and_then(|n| crate::notify::read_notify(n, true, diags))
+        .unwrap_or_default();
+    let deadline = m
+        .get("deadline")
+        .and_then(|n| crate::notify::read_run_deadline(n, diags));
 
     let mut tasks = IndexMap::new();
     let mut positions = IndexMap::new();
@@ -231,6 +238,8 @@ pub fn read_dag(node: &Node, diags: &mut Diags) -> Option<ReadDag> {
         max_active_tasks: max_active_tasks.unwrap_or(16),
         params: params.unwrap_or_default(),
         defaults,
+        notify,
+        deadline,
         tasks,
     };
     Some(ReadDag {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::{format_duration, parse_duration};
 use crate::ids::{DagId, TaskId, TeamId};
+use crate::notify::{NotifySpec, RunDeadline, TaskDeadline};
 use crate::retry::RetryBackoff;
 use crate::trigger_rule::TriggerRule;
 
@@ -85,6 +86,13 @@ pub struct DagSpec {
     /// Settings every task inherits unless it sets its own.
     #[serde(default)]
     pub defaults: TaskDefaults,
+    /// Who hears of this DAG's runs failing, succeeding, recovering or missing their
+    /// deadline.
+    #[serde(default, skip_serializing_if = "NotifySpec::is_empty")]
+    pub notify: NotifySpec,
+    /// When a run should be done by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<RunDeadline>,
     /// The tasks, by id, in file order.
     pub tasks: IndexMap<TaskId, TaskSpec>,
 }
@@ -132,6 +140,9 @@ pub struct TaskDefaults {
     pub trigger_rule: Option<TriggerRule>,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub env: IndexMap<String, String>,
+    /// Who hears of every task's failures, retries, successes and recoveries.
+    #[serde(default, skip_serializing_if = "NotifySpec::is_empty")]
+    pub notify: NotifySpec,
 }
 
 /// One node of the DAG: exactly one kind (`shell`, `container`, `job`, `sql`, `http`,
@@ -185,6 +196,12 @@ pub struct TaskSpec {
     /// Connections the try gets as `WEIR_CONN_<ID>` (Airflow's URI format), masked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connections: Vec<String>,
+    /// Who hears of this task; each event's list replaces the one in `defaults`.
+    #[serde(default, skip_serializing_if = "NotifySpec::is_empty")]
+    pub notify: NotifySpec,
+    /// When the task should be done by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<TaskDeadline>,
 }
 
 /// What a task does.
@@ -529,6 +546,11 @@ impl<'de> Deserialize<'de> for MemorySize {
 
 impl DagSpec {
     /// A task's settings after the DAG's `defaults` are applied.
+    /// Who hears of `task`: its own lists over the DAG's `defaults`.
+    pub fn task_notify(&self, task: &TaskSpec) -> NotifySpec {
+        task.notify.over(Some(&self.defaults.notify))
+    }
+
     pub fn effective(&self, task: &TaskSpec) -> EffectiveTask {
         let d = &self.defaults;
         let mut env = d.env.clone();

@@ -116,7 +116,67 @@ pub fn check(
             });
         }
     }
+    check_channels(spec, source, platform, &mut diags);
     diags
+}
+
+/// Every channel a `notify:` names exists in weir.toml and lets the DAG's team use it.
+fn check_channels(
+    spec: &DagSpec,
+    source: &str,
+    platform: &PlatformConfig,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let notify_at = source.find("notify:").unwrap_or(0);
+    let mut named: Vec<&str> = spec.notify.all_channels();
+    named.extend(spec.defaults.notify.all_channels());
+    for task in spec.tasks.values() {
+        named.extend(task.notify.all_channels());
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for name in named {
+        if seen.contains(&name) {
+            continue;
+        }
+        seen.push(name);
+        let pos = locate_from(source, name, notify_at).unwrap_or(Pos::new(1, 1));
+        match platform.channel(name) {
+            None => {
+                let d =
+                    Diagnostic::error(pos, format!("notification channel `{name}` does not exist"));
+                let names = platform.channels.iter().map(|c| c.name.as_str());
+                diags.push(match did_you_mean(name, names) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None if platform.channels.is_empty() => d.with_help(
+                        "weir.toml defines no channels: ask the platform team for a [[channels]] entry",
+                    ),
+                    None => d.with_help(format!(
+                        "the channels are: {}",
+                        platform
+                            .channels
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                });
+            }
+            Some(channel) if !channel.allows(spec.team.as_str()) => {
+                diags.push(
+                    Diagnostic::error(
+                        pos,
+                        format!(
+                            "notification channel `{name}` is kept to team(s) {}; team `{}` may not use it",
+                            channel.teams.join(", "),
+                            spec.team
+                        ),
+                    )
+                    .with_help("use one of your team's channels, or ask the platform team to add yours"),
+                );
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 #[cfg(test)]

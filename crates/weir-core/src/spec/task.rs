@@ -199,6 +199,10 @@ fn read_settings(m: &mut MapReader<'_>, diags: &mut Diags) -> TaskDefaults {
         pool: m.get("pool").and_then(|n| id_value(n, "pool name", diags)),
         trigger_rule: m.get("trigger_rule").and_then(|n| trigger_rule(n, diags)),
         env: IndexMap::new(),
+        notify: m
+            .get("notify")
+            .and_then(|n| crate::notify::read_notify(n, false, diags))
+            .unwrap_or_default(),
     }
 }
 
@@ -302,6 +306,10 @@ pub fn read_task(
         timeout: settings.timeout,
         queue: settings.queue,
         pool: settings.pool,
+        notify: settings.notify,
+        deadline: m
+            .get("deadline")
+            .and_then(|n| crate::notify::read_task_deadline(n, diags)),
         outlets: m
             .get("outlets")
             .and_then(|n| templated_list(n, "`outlets`", sites, diags))

@@ -473,6 +473,22 @@ pub static RULES: &[(&str, &str, Rule)] = &[
         "/deployments",
         change("deployment.create", "deployment", OperateBodyTeam),
     ),
+    // A message carries a try's last log lines: the list narrows to the teams whose
+    // logs the caller may read.
+    (
+        "GET",
+        "/notifications",
+        read("notification.list", "notification", SignedIn),
+    ),
+    (
+        "GET",
+        "/notifications/channels",
+        read(
+            "notification_channel.list",
+            "notification_channel",
+            SignedIn,
+        ),
+    ),
     (
         "GET",
         "/auditEvents",

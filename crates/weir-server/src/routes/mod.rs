@@ -16,6 +16,7 @@ pub mod health;
 mod import_errors;
 mod job_definitions;
 mod logs;
+mod notifications;
 mod pools;
 mod queues;
 mod repository;
@@ -66,6 +67,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(secrets::routes())
         .merge(tokens::routes())
         .merge(audit_events::routes())
+        .merge(notifications::routes())
         .merge(versions::routes())
         .merge(approvals::routes())
         .merge(repository::routes())

@@ -11,6 +11,7 @@ mod dags;
 mod delivery;
 mod init;
 mod login;
+mod notifications;
 mod output;
 mod passwords;
 mod pools;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pools { command, server } => pools::run(command, &server),
         Command::Costs(args) => costs::run(args),
         Command::Queues { command, server } => queues::run(command, &server),
+        Command::Notifications { command, server } => notifications::run(command, &server),
         Command::Login(args) => login::login(args),
         Command::Logout(args) => login::logout(args),
         Command::Whoami { server } => login::whoami(&server),

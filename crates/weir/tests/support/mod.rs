@@ -310,4 +310,5 @@ pub fn process_running(needle: &str) -> bool {
 }
 
 pub mod git;
+pub mod receivers;
 pub mod server;
