@@ -407,10 +407,12 @@ pub async fn finish_try(
             key,
             &v.spec,
             t,
-            instance.update.new_state(),
-            decision.reason.as_deref(),
-            log.as_deref(),
-            &masker,
+            crate::notifications::Ended {
+                state: instance.update.new_state(),
+                reason: decision.reason.as_deref(),
+                log: log.as_deref(),
+                masker: &masker,
+            },
         )
         .await;
     }

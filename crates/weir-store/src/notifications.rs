@@ -245,7 +245,7 @@ impl Store {
             let list =
                 format!("SELECT * FROM notification {cond} ORDER BY id DESC LIMIT $5 OFFSET $6");
             let items = sqlx::query_as(AssertSqlSafe(list))
-                .bind(&teams)
+                .bind(teams)
                 .bind(&filter.dag_id)
                 .bind(&filter.state)
                 .bind(&filter.channel)
@@ -255,7 +255,7 @@ impl Store {
                 .await?;
             let count = format!("SELECT COUNT(*) FROM notification {cond}");
             let total_entries: i64 = sqlx::query_scalar(AssertSqlSafe(count))
-                .bind(&teams)
+                .bind(teams)
                 .bind(&filter.dag_id)
                 .bind(&filter.state)
                 .bind(&filter.channel)
@@ -289,7 +289,7 @@ impl Store {
             );
             let rows: Vec<(String, i64, i64, i64, Option<Ts>)> =
                 sqlx::query_as(AssertSqlSafe(counts))
-                    .bind(&teams)
+                    .bind(teams)
                     .fetch_all(pool)
                     .await?;
             let errors = format!(
@@ -297,7 +297,7 @@ impl Store {
                   WHERE last_error IS NOT NULL AND {within} ORDER BY updated_at DESC, id DESC"
             );
             let errors: Vec<(String, String, Ts)> = sqlx::query_as(AssertSqlSafe(errors))
-                .bind(&teams)
+                .bind(teams)
                 .fetch_all(pool)
                 .await?;
             Ok(rows

@@ -16,6 +16,8 @@ mod dags;
 mod governance;
 #[path = "conformance/misc.rs"]
 mod misc;
+#[path = "conformance/notifications.rs"]
+mod notifications;
 #[path = "conformance/runs.rs"]
 mod runs;
 #[path = "conformance/search.rs"]
@@ -101,6 +103,8 @@ conformance!(
     access::connections_crud_team_filter_and_fixed_team,
     access::variable_team_is_kept_on_update,
     secrets::secrets_are_versioned_listed_and_resealed,
+    notifications::notifications_are_deduplicated_delivered_and_listed,
+    notifications::the_previous_finished_run_is_found_by_logical_date,
     governance::versions_keep_their_first_provenance_and_activate_in_one_step,
     governance::users_map_by_email_and_the_repository_state_keeps_the_last_good_commit,
 );

@@ -478,3 +478,59 @@ fn nothing_panics_on_odd_input() {
         assert!(report.has_errors(), "{src:?} should not load");
     }
 }
+
+#[test]
+fn notify_and_deadlines_load_merge_and_round_trip() {
+    let src = r#"dag: load
+team: data-eng
+notify: {on_failure: [pager], on_deadline_miss: pager}
+deadline: {run_within: 2h}
+defaults:
+  notify: {on_failure: [team-alerts], on_retry: [team-alerts]}
+tasks:
+  extract:
+    shell: echo a
+    notify: {on_failure: [pager], on_recovery: [chat]}
+    deadline: {task_within: 30m}
+  load:
+    shell: echo b
+"#;
+    let report = load_file(src);
+    assert!(!report.has_errors(), "{:#?}", report.diagnostics);
+    let dag = &report.dags[0];
+    use crate::notify::NotifyEvent::*;
+    assert_eq!(dag.notify.channels(DeadlineMiss), ["pager"]);
+    assert_eq!(dag.deadline.as_ref().unwrap().run_within.0.as_secs(), 7200);
+    let extract = dag.task_notify(&dag.tasks["extract"]);
+    assert_eq!(extract.channels(Failure), ["pager"]);
+    assert_eq!(extract.channels(Retry), ["team-alerts"]);
+    assert_eq!(extract.channels(Recovery), ["chat"]);
+    let load = dag.task_notify(&dag.tasks["load"]);
+    assert_eq!(load.channels(Failure), ["team-alerts"]);
+    let within = dag.tasks["extract"]
+        .deadline
+        .as_ref()
+        .unwrap()
+        .task_within
+        .0;
+    assert_eq!(within.as_secs(), 1800);
+    let back: DagSpec = serde_json::from_str(&serde_json::to_string(dag).unwrap()).unwrap();
+    assert_eq!(&back, dag);
+}
+
+#[test]
+fn notify_mistakes_are_located() {
+    let (line, col, msg, help) =
+        one_error("dag: d\nteam: t\nnotify: {on_failur: [x]}\ntasks:\n  a:\n    shell: echo\n");
+    assert_eq!((line, col), (3, 10));
+    assert!(msg.contains("on_failur"), "{msg}");
+    assert_eq!(help.as_deref(), Some("did you mean `on_failure`?"));
+    let (line, _, msg, _) =
+        one_error("dag: d\nteam: t\nnotify: {on_retry: [x]}\ntasks:\n  a:\n    shell: echo\n");
+    assert_eq!(line, 3);
+    assert!(msg.contains("never retried"), "{msg}");
+    let (line, _, msg, _) =
+        one_error("dag: d\nteam: t\ndeadline: {run_within: soon}\ntasks:\n  a:\n    shell: echo\n");
+    assert_eq!(line, 3);
+    assert!(msg.contains("`run_within`"), "{msg}");
+}

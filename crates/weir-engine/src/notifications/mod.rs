@@ -22,7 +22,7 @@ use weir_core::notify::{Message, RateWindow, next_attempt_delay};
 use weir_core::platform::NotificationSettings;
 use weir_store::{DeliveryUpdate, NotificationRecord};
 
-pub(crate) use raise::{after_run, after_try};
+pub(crate) use raise::{Ended, after_run, after_try};
 
 use crate::shared::Shared;
 use send::SendError;

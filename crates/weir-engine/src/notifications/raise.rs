@@ -29,32 +29,24 @@ pub(crate) async fn after_try(
     key: &TryKey,
     spec: &DagSpec,
     task: &TaskSpec,
-    state: TaskState,
-    reason: Option<&str>,
-    log: Option<&Path>,
-    masker: &Masker,
+    ended: Ended<'_>,
 ) {
     let notify = spec.task_notify(task);
     if notify.is_empty() {
         return;
     }
-    let ended = Ended {
-        state,
-        reason,
-        log,
-        masker,
-    };
     if let Err(e) = raise_for_try(shared, key, spec, &notify, ended).await {
         warn!(%key, error = %e, "cannot record the try's notifications");
     }
 }
 
-/// How a try ended, as its messages tell it.
-struct Ended<'a> {
-    state: TaskState,
-    reason: Option<&'a str>,
-    log: Option<&'a Path>,
-    masker: &'a Masker,
+/// How a try ended, as its messages tell it: the state it moved its instance to, why,
+/// its log, and the masker of the credentials it was given.
+pub(crate) struct Ended<'a> {
+    pub state: TaskState,
+    pub reason: Option<&'a str>,
+    pub log: Option<&'a Path>,
+    pub masker: &'a Masker,
 }
 
 async fn raise_for_try(

@@ -556,6 +556,21 @@ fn rows(import_error_id: i64, hello_version: &str) -> Vec<Row> {
             Some(json!({"comment": "no"})),
             ANY_TEAM_OPERATORS,
         ),
+        // Narrowed to the teams whose logs the caller may read (tests/notifications.rs).
+        row(
+            "GET",
+            "/notifications",
+            "/api/v1/notifications",
+            None,
+            SIGNED_IN,
+        ),
+        row(
+            "GET",
+            "/notifications/channels",
+            "/api/v1/notifications/channels",
+            None,
+            SIGNED_IN,
+        ),
         row("GET", "/repository", "/api/v1/repository", None, SIGNED_IN),
         row(
             "POST",

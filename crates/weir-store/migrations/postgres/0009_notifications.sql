@@ -17,7 +17,7 @@ CREATE TABLE notification (
     message         JSONB NOT NULL,
     -- pending | sent | failed
     state           TEXT NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0,
+    attempts        BIGINT NOT NULL DEFAULT 0,
     next_attempt_at TIMESTAMPTZ NOT NULL,
     last_error      TEXT,
     created_at      TIMESTAMPTZ NOT NULL,
