@@ -474,11 +474,11 @@ pub static RULES: &[(&str, &str, Rule)] = &[
         change("deployment.create", "deployment", OperateBodyTeam),
     ),
     // A message carries a try's last log lines: the list narrows to the teams whose
-    // logs the caller may read.
+    // logs the caller may read, and is audited as a log read is.
     (
         "GET",
         "/notifications",
-        read("notification.list", "notification", SignedIn),
+        sensitive_read("notification.list", "notification", SignedIn),
     ),
     (
         "GET",
