@@ -17,7 +17,9 @@ use support::server::Server;
 const SECRET: &str = "n0tify-S3cret-Value";
 const PASSWORD: &str = "a-password-for-tests";
 
-fn start(files: &[(&str, &str)], config: &str) -> Server {
+/// A server with `config` as its weir.toml; on PostgreSQL when CI runs the suite there
+/// (`WEIR_ENGINE_TEST_POSTGRES_URL`), else on SQLite.
+async fn start(files: &[(&str, &str)], config: &str) -> Server {
     let mut server = Server::new(files);
     let path = server.dir.path().join("weir.toml");
     std::fs::write(&path, config).unwrap();
@@ -26,6 +28,9 @@ fn start(files: &[(&str, &str)], config: &str) -> Server {
         path.display().to_string(),
         "--unpause-all".into(),
     ]);
+    if let Some(db) = support::postgres_for_server().await {
+        server.args.extend(["--db".into(), db]);
+    }
     server.restart();
     server
 }
@@ -96,7 +101,7 @@ tasks:
       exit 3
     secrets: {S: db-password}
 "#;
-    let server = start(&[("load.yaml", dag)], &config);
+    let server = start(&[("load.yaml", dag)], &config).await;
     let out = server.cli_with_stdin(&["secrets", "set", "data-eng/db-password"], SECRET);
     assert!(
         out.status.success(),
@@ -250,7 +255,7 @@ tasks:
   wobble:
     shell: test {{ ti.try_number }} -ge 2
 "#;
-    let server = start(&[("flaky.yaml", dag)], &config);
+    let server = start(&[("flaky.yaml", dag)], &config).await;
     let run_id = server.trigger("flaky").await;
     let run = server.wait_run_finished("flaky", &run_id).await;
     assert_eq!(run["state"], "success", "{run}");
@@ -298,7 +303,7 @@ tasks:
   crawl:
     shell: sleep 5
 "#;
-    let server = start(&[("slow.yaml", dag)], &config);
+    let server = start(&[("slow.yaml", dag)], &config).await;
     let run_id = server.trigger("slow").await;
     let got = hooks.wait_for("late", 1).await;
     let (_, run) = server.get(&format!("/dags/slow/dagRuns/{run_id}")).await;
@@ -330,7 +335,7 @@ async fn a_channel_answering_500_is_retried_then_marked_failed_without_holding_u
     );
     let failing = "dag: fails\nteam: data-eng\nnotify: {on_failure: [broken]}\ntasks:\n  boom:\n    shell: exit 1\n";
     let quick = "dag: quick\nteam: data-eng\ntasks:\n  hello:\n    shell: echo hello\n";
-    let server = start(&[("fails.yaml", failing), ("quick.yaml", quick)], &config);
+    let server = start(&[("fails.yaml", failing), ("quick.yaml", quick)], &config).await;
     let run_id = server.trigger("fails").await;
     server.wait_run_finished("fails", &run_id).await;
     hooks.wait_for("down", 1).await;
@@ -401,7 +406,8 @@ teams = ["data-eng"]
             ("runretry.yaml", retry),
         ],
         config,
-    );
+    )
+    .await;
     let (status, errors) = server.get("/importErrors").await;
     assert_eq!(status, 200, "{errors}");
     let text = errors.to_string();
