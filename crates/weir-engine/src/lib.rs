@@ -35,6 +35,7 @@ mod runs;
 mod scheduler;
 mod service;
 mod shared;
+mod traces;
 mod tries;
 mod watcher;
 mod workload;

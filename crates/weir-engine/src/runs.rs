@@ -271,6 +271,7 @@ pub async fn process_run(shared: &Arc<Shared>, dag_id: &DagId, run_id: &RunId) -
                 .await?;
             if done {
                 info!(%dag_id, %run_id, %state, "DAG run finished");
+                crate::traces::run_finished(shared, &run, state, now).await;
             }
             return Ok(done);
         }
@@ -549,10 +550,13 @@ pub async fn set_run_state(
                 cancel_running(shared, &ti);
                 shared.store.update_task_instance(&ti.key, &update).await?;
             }
-            shared
+            if shared
                 .store
                 .set_dag_run_state(dag_id, run_id, run.state, state, now)
-                .await?;
+                .await?
+            {
+                crate::traces::run_finished(shared, &run, state, now).await;
+            }
         }
         DagRunState::Queued => {
             let req = ClearRequest {

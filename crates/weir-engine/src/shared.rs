@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub backends: Backends,
     /// Team secrets (resolved for a try at dispatch) and connection passwords.
     pub secrets: Arc<weir_secrets::Secrets>,
+    /// Spans of runs and tries, exported when `[tracing]` says so.
+    pub traces: crate::traces::Traces,
     pub clock: Arc<dyn Clock>,
     pub events: mpsc::UnboundedSender<Event>,
     pub tracker: TaskTracker,

@@ -13,6 +13,7 @@ mod dag_paths;
 mod read;
 mod repository;
 mod sandbox;
+mod traces;
 mod validate;
 
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use repository::{
 pub use sandbox::{
     DEFAULT_SANDBOX_PROGRAM, DEFAULT_SANDBOX_USER, SandboxSettings, ShellIsolation, ShellSandbox,
 };
+pub use traces::{DEFAULT_SERVICE_NAME, OTLP_TRACES_PATH, TracingProblem, TracingSettings};
 
 use crate::access::LogReaders;
 use crate::access::sso::OidcSettings;
@@ -79,6 +81,9 @@ pub struct PlatformConfig {
     /// folders only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<RepositorySettings>,
+    /// Where traces are exported (`[tracing]`, OTLP over HTTP); none: no export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<TracingSettings>,
     /// Whether this config came from a file or stands in for a missing one.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -405,6 +410,7 @@ impl PlatformConfig {
             sandbox: SandboxSettings::default(),
             logs: LogSettings::default(),
             repository: None,
+            tracing: None,
             origin: ConfigOrigin::StandaloneDefault,
         }
     }
