@@ -120,6 +120,9 @@ mod tests {
             }
         }
         let other_run = RunId::new("manual__2026-01-02T00:00:00+00:00").expect("run id");
-        assert_ne!(trace_id(&k.dag_id, &k.run_id), trace_id(&k.dag_id, &other_run));
+        assert_ne!(
+            trace_id(&k.dag_id, &k.run_id),
+            trace_id(&k.dag_id, &other_run)
+        );
     }
 }

@@ -377,7 +377,14 @@ pub async fn finish_try(
             decision.instance.as_ref().map(|m| &m.update),
         )
         .await?;
-    crate::traces::try_finished(shared, key, &outcome, &try_outcome, version.as_deref(), placement.as_ref());
+    crate::traces::try_finished(
+        shared,
+        key,
+        &outcome,
+        &try_outcome,
+        version.as_deref(),
+        placement.as_ref(),
+    );
     if let (Some(placement), Some(usage)) = (&placement, &decision.usage) {
         // Reserved vCPU-seconds, for the team's fair-share history.
         shared.dispatcher.add_usage(

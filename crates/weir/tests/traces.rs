@@ -70,7 +70,13 @@ async fn start_receiver() -> (String, Shared) {
 }
 
 fn attr(attrs: &[KeyValue], key: &str) -> Option<String> {
-    let value = attrs.iter().find(|a| a.key == key)?.value.as_ref()?.value.as_ref()?;
+    let value = attrs
+        .iter()
+        .find(|a| a.key == key)?
+        .value
+        .as_ref()?
+        .value
+        .as_ref()?;
     Some(match value {
         any_value::Value::StringValue(s) => s.clone(),
         any_value::Value::IntValue(i) => i.to_string(),
@@ -152,7 +158,9 @@ headers = {{ "x-api-key" = "{COLLECTOR_KEY}" }}
     let dag = TRACED.replace("__RECEIVER__", &receiver);
     let server = Server::start_with(&[("traced.yaml", &dag)], Some(&platform), &[]);
     server
-        .wait_for("/dags/traced", "the DAG to load", |d| d["dag_id"] == "traced")
+        .wait_for("/dags/traced", "the DAG to load", |d| {
+            d["dag_id"] == "traced"
+        })
         .await;
     let run_id = server.trigger("traced").await;
     let run = server.wait_run_finished("traced", &run_id).await;
@@ -160,46 +168,89 @@ headers = {{ "x-api-key" = "{COLLECTOR_KEY}" }}
 
     let spans = wait_spans(&got, 4, &server).await;
     assert_eq!(spans.len(), 4, "{spans:#?}");
-    let runs: Vec<&Span> = spans.iter().filter(|s| s.parent_span_id.is_empty()).collect();
+    let runs: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.parent_span_id.is_empty())
+        .collect();
     assert_eq!(runs.len(), 1, "one run span: {spans:#?}");
     let run_span = runs[0];
     assert_eq!(run_span.name, "dag_run traced");
     assert_eq!(run_span.trace_id.len(), 16);
     assert_eq!(run_span.span_id.len(), 8);
-    assert_eq!(attr(&run_span.attributes, "weir.team").as_deref(), Some("t"));
-    assert_eq!(attr(&run_span.attributes, "weir.dag_id").as_deref(), Some("traced"));
-    assert_eq!(attr(&run_span.attributes, "weir.run_id").as_deref(), Some(run_id.as_str()));
-    assert_eq!(attr(&run_span.attributes, "weir.state").as_deref(), Some("success"));
-    assert_eq!(run_span.status.as_ref().map(|s| s.code), Some(1), "status OK");
+    assert_eq!(
+        attr(&run_span.attributes, "weir.team").as_deref(),
+        Some("t")
+    );
+    assert_eq!(
+        attr(&run_span.attributes, "weir.dag_id").as_deref(),
+        Some("traced")
+    );
+    assert_eq!(
+        attr(&run_span.attributes, "weir.run_id").as_deref(),
+        Some(run_id.as_str())
+    );
+    assert_eq!(
+        attr(&run_span.attributes, "weir.state").as_deref(),
+        Some("success")
+    );
+    assert_eq!(
+        run_span.status.as_ref().map(|s| s.code),
+        Some(1),
+        "status OK"
+    );
     assert!(run_span.start_time_unix_nano > 0);
     assert!(run_span.end_time_unix_nano >= run_span.start_time_unix_nano);
 
-    let mut tries: Vec<&Span> = spans.iter().filter(|s| !s.parent_span_id.is_empty()).collect();
+    let mut tries: Vec<&Span> = spans
+        .iter()
+        .filter(|s| !s.parent_span_id.is_empty())
+        .collect();
     tries.sort_by_key(|s| s.name.clone());
     let names: Vec<&str> = tries.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["try call", "try first", "try second"]);
     for t in &tries {
         assert_eq!(t.trace_id, run_span.trace_id, "one trace");
-        assert_eq!(t.parent_span_id, run_span.span_id, "a child of the run's span");
+        assert_eq!(
+            t.parent_span_id, run_span.span_id,
+            "a child of the run's span"
+        );
         assert_ne!(t.span_id, run_span.span_id);
         let task = t.name.trim_start_matches("try ");
         assert_eq!(attr(&t.attributes, "weir.team").as_deref(), Some("t"));
-        assert_eq!(attr(&t.attributes, "weir.dag_id").as_deref(), Some("traced"));
-        assert_eq!(attr(&t.attributes, "weir.run_id").as_deref(), Some(run_id.as_str()));
+        assert_eq!(
+            attr(&t.attributes, "weir.dag_id").as_deref(),
+            Some("traced")
+        );
+        assert_eq!(
+            attr(&t.attributes, "weir.run_id").as_deref(),
+            Some(run_id.as_str())
+        );
         assert_eq!(attr(&t.attributes, "weir.task_id").as_deref(), Some(task));
         assert_eq!(attr(&t.attributes, "weir.map_index").as_deref(), Some("-1"));
         assert_eq!(attr(&t.attributes, "weir.try_number").as_deref(), Some("1"));
-        assert_eq!(attr(&t.attributes, "weir.state").as_deref(), Some("success"));
+        assert_eq!(
+            attr(&t.attributes, "weir.state").as_deref(),
+            Some("success")
+        );
         assert_eq!(t.status.as_ref().map(|s| s.code), Some(1), "status OK");
         // Within the run, with real times.
-        assert!(t.start_time_unix_nano >= run_span.start_time_unix_nano, "{t:#?}");
-        assert!(t.end_time_unix_nano <= run_span.end_time_unix_nano, "{t:#?}");
+        assert!(
+            t.start_time_unix_nano >= run_span.start_time_unix_nano,
+            "{t:#?}"
+        );
+        assert!(
+            t.end_time_unix_nano <= run_span.end_time_unix_nano,
+            "{t:#?}"
+        );
         assert!(t.end_time_unix_nano >= t.start_time_unix_nano);
     }
     for shell in ["try first", "try second"] {
         let t = tries.iter().find(|t| t.name == shell).unwrap();
         assert_eq!(attr(&t.attributes, "weir.exit_code").as_deref(), Some("0"));
-        assert_eq!(attr(&t.attributes, "weir.queue").as_deref(), Some("default"));
+        assert_eq!(
+            attr(&t.attributes, "weir.queue").as_deref(),
+            Some("default")
+        );
     }
     let traceparent = |span: &Span| {
         format!(
@@ -217,7 +268,10 @@ headers = {{ "x-api-key" = "{COLLECTOR_KEY}" }}
         log.contains(&format!("traceparent={}", traceparent(first))),
         "{log}"
     );
-    assert!(log.contains("the task's own `TRACEPARENT` is replaced"), "{log}");
+    assert!(
+        log.contains("the task's own `TRACEPARENT` is replaced"),
+        "{log}"
+    );
     assert!(!log.contains("ffffffffffffffff"), "{log}");
     let second = tries.iter().find(|t| t.name == "try second").unwrap();
     let log2 = read_log(&server, "traced", "second");
@@ -236,7 +290,10 @@ headers = {{ "x-api-key" = "{COLLECTOR_KEY}" }}
         .iter()
         .map(|(k, _)| k.clone())
         .collect();
-    assert!(keys.iter().all(|k| k.as_deref() == Some(COLLECTOR_KEY)), "{keys:?}");
+    assert!(
+        keys.iter().all(|k| k.as_deref() == Some(COLLECTOR_KEY)),
+        "{keys:?}"
+    );
     assert!(!log.contains(COLLECTOR_KEY), "{log}");
     assert!(!log.contains(&receiver), "{log}");
     assert!(!log.contains("OTEL_"), "{log}");
@@ -277,14 +334,19 @@ tasks:
         log.contains("traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
         "{log}"
     );
-    assert!(!server.output().contains("exporting traces"), "{}", server.output());
+    assert!(
+        !server.output().contains("exporting traces"),
+        "{}",
+        server.output()
+    );
     drop(server);
 
     // A collector nobody answers at: runs go on, the server log says why spans are lost.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let platform = format!("{unsandboxed}\n[tracing]\notlp_endpoint = \"http://127.0.0.1:{port}\"\n");
+    let platform =
+        format!("{unsandboxed}\n[tracing]\notlp_endpoint = \"http://127.0.0.1:{port}\"\n");
     let server = Server::start_with(&[("plain.yaml", dag)], Some(&platform), &[]);
     server
         .wait_for("/dags/plain", "the DAG to load", |d| d["dag_id"] == "plain")
@@ -329,6 +391,12 @@ fn a_bad_endpoint_is_a_located_config_error() {
         ),
         "{stderr}"
     );
-    assert!(stderr.contains("weir.toml:3:"), "located at the key: {stderr}");
-    assert!(stderr.contains("http://otel-collector:4318"), "with the fix: {stderr}");
+    assert!(
+        stderr.contains("weir.toml:3:"),
+        "located at the key: {stderr}"
+    );
+    assert!(
+        stderr.contains("http://otel-collector:4318"),
+        "with the fix: {stderr}"
+    );
 }

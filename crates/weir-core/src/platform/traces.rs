@@ -258,20 +258,12 @@ mod read_tests {
     fn the_table_is_read_with_its_defaults_and_off_without_it() {
         assert_eq!(parse("").config.expect("config").tracing, None);
         let src = "[tracing]\notlp_endpoint = \"http://127.0.0.1:4318\"\n";
-        let t = parse(src)
-            .config
-            .expect("config")
-            .tracing
-            .expect("tracing");
+        let t = parse(src).config.expect("config").tracing.expect("tracing");
         assert_eq!(t.service_name, "weir");
         assert!(t.headers.is_empty());
         assert_eq!(t.traces_url(), "http://127.0.0.1:4318/v1/traces");
         let src = "[tracing]\notlp_endpoint = \"https://otlp.example.com\"\nservice_name = \"weir-prod\"\nheaders = { \"x-api-key\" = \"k\" }\n";
-        let t = parse(src)
-            .config
-            .expect("config")
-            .tracing
-            .expect("tracing");
+        let t = parse(src).config.expect("config").tracing.expect("tracing");
         assert_eq!(t.service_name, "weir-prod");
         assert_eq!(t.headers.get("x-api-key").map(String::as_str), Some("k"));
     }

@@ -91,10 +91,14 @@ impl Exporter {
         self.stop.cancel();
         let task = self.task.lock().ok().and_then(|mut t| t.take());
         if let Some(mut task) = task
-            && tokio::time::timeout(FLUSH_TIMEOUT, &mut task).await.is_err()
+            && tokio::time::timeout(FLUSH_TIMEOUT, &mut task)
+                .await
+                .is_err()
         {
             task.abort();
-            warn!("traces not yet exported at shutdown are dropped (the OTLP endpoint did not answer in time)");
+            warn!(
+                "traces not yet exported at shutdown are dropped (the OTLP endpoint did not answer in time)"
+            );
         }
     }
 }

@@ -74,7 +74,8 @@ pub(crate) fn add_trace_context(shared: &Shared, spec: &mut LaunchSpec, folder: 
             "note: the task's own `{TRACEPARENT}` is replaced by Weir's (this try's span in the run's trace)"
         ));
     }
-    spec.env.push((TRACEPARENT.to_string(), traceparent(&spec.key)));
+    spec.env
+        .push((TRACEPARENT.to_string(), traceparent(&spec.key)));
 }
 
 /// An `http` task's headers with the `traceparent` of its try (export on), in place of

@@ -38,7 +38,13 @@ fn scope() -> InstrumentationScope {
 }
 
 fn context(trace: TraceId, span: SpanId) -> SpanContext {
-    SpanContext::new(trace, span, TraceFlags::SAMPLED, false, TraceState::default())
+    SpanContext::new(
+        trace,
+        span,
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::default(),
+    )
 }
 
 fn time(at: DateTime<Utc>) -> SystemTime {
@@ -119,7 +125,10 @@ pub(super) fn try_span(t: &TrySpan<'_>) -> SpanData {
     }
     if let Some(p) = t.placement {
         attributes.push(KeyValue::new("weir.queue", p.queue.clone()));
-        attributes.push(KeyValue::new("weir.compute_environment", p.environment.clone()));
+        attributes.push(KeyValue::new(
+            "weir.compute_environment",
+            p.environment.clone(),
+        ));
     }
     let status = match t.state {
         TaskState::Success => Status::Ok,
