@@ -21,4 +21,5 @@ pub mod secrets;
 pub mod spec;
 pub mod state;
 pub mod template;
+pub mod trace_context;
 pub mod trigger_rule;

@@ -54,6 +54,10 @@ pub enum EngineError {
     #[error("the engine has stopped")]
     Stopped,
 
+    /// The trace export (`[tracing]`) could not start.
+    #[error("cannot start the trace export: {0}")]
+    Traces(String),
+
     #[error(transparent)]
     Store(#[from] StoreError),
 

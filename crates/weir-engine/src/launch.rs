@@ -140,7 +140,7 @@ pub async fn start_try(
         source,
     })?;
 
-    let (spec, masker) = match prepared {
+    let (mut spec, masker) = match prepared {
         Ok(prepared) => prepared,
         Err((reason, retryable)) => {
             folder.remark(&format!("error: {reason}"));
@@ -150,6 +150,7 @@ pub async fn start_try(
             return Ok(Started::Finished);
         }
     };
+    crate::traces::add_trace_context(shared, &mut spec, &folder);
     // Only a refused task has no backend, and it ended above.
     let Some(executor) = executor else {
         return Ok(Started::Finished);
@@ -376,6 +377,14 @@ pub async fn finish_try(
             decision.instance.as_ref().map(|m| &m.update),
         )
         .await?;
+    crate::traces::try_finished(
+        shared,
+        key,
+        &outcome,
+        &try_outcome,
+        version.as_deref(),
+        placement.as_ref(),
+    );
     if let (Some(placement), Some(usage)) = (&placement, &decision.usage) {
         // Reserved vCPU-seconds, for the team's fair-share history.
         shared.dispatcher.add_usage(

@@ -36,6 +36,7 @@ mod runs;
 mod scheduler;
 mod service;
 mod shared;
+mod traces;
 mod tries;
 mod watcher;
 mod workload;

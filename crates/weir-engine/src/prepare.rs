@@ -498,7 +498,7 @@ pub async fn http(
             .map_err(|why| (why, false))?;
         let method = reqwest::Method::from_bytes(task.method.as_bytes())
             .map_err(|e| (format!("`method` `{}`: {e}", task.method), false))?;
-        let headers = task
+        let mut headers = task
             .headers
             .iter()
             .map(|(name, value)| {
@@ -508,6 +508,7 @@ pub async fn http(
                 ))
             })
             .collect::<std::result::Result<Vec<_>, (String, bool)>>()?;
+        crate::traces::add_trace_header(shared, &ti.key.try_key(try_number), &mut headers);
         let body = match (&task.body, &task.json) {
             (Some(text), _) => HttpBody::Text(render(text, "`body`", &ctx)?),
             (None, Some(json)) => HttpBody::Json(render_json(json, &ctx)?),

@@ -274,6 +274,7 @@ pub async fn process_run(shared: &Arc<Shared>, dag_id: &DagId, run_id: &RunId) -
                 if let Some(ended) = shared.store.get_dag_run(dag_id, run_id).await? {
                     crate::notifications::after_run(shared, &version.spec, &ended).await;
                 }
+                crate::traces::run_finished(shared, &run, state, now).await;
             }
             return Ok(done);
         }
@@ -552,10 +553,13 @@ pub async fn set_run_state(
                 cancel_running(shared, &ti);
                 shared.store.update_task_instance(&ti.key, &update).await?;
             }
-            shared
+            if shared
                 .store
                 .set_dag_run_state(dag_id, run_id, run.state, state, now)
-                .await?;
+                .await?
+            {
+                crate::traces::run_finished(shared, &run, state, now).await;
+            }
         }
         DagRunState::Queued => {
             let req = ClearRequest {

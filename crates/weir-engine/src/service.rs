@@ -98,6 +98,7 @@ impl Engine {
         })?;
         let (tx, rx) = mpsc::unbounded_channel();
         let platform = config.platform.clone();
+        let traces = crate::traces::Traces::start(&platform)?;
         let shared = Arc::new(Shared {
             backends: Backends::new(&config, backends),
             dispatcher: DispatchState::new(platform.clone()),
@@ -108,6 +109,7 @@ impl Engine {
             catalog: Catalog::default(),
             tries: TryRegistry::default(),
             secrets,
+            traces,
             platform,
             config,
             store,
@@ -151,6 +153,7 @@ impl Engine {
         self.handle.shared.shutdown.cancel();
         self.handle.shared.tracker.close();
         let _ = self.task.await;
+        self.handle.shared.traces.shutdown().await;
     }
 }
 

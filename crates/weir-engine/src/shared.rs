@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub secrets: Arc<weir_secrets::Secrets>,
     /// Notification delivery: channels' rate windows, the loop's wake-up.
     pub notifier: Notifier,
+    /// Spans of runs and tries, exported when `[tracing]` says so.
+    pub traces: crate::traces::Traces,
     pub clock: Arc<dyn Clock>,
     pub events: mpsc::UnboundedSender<Event>,
     pub tracker: TaskTracker,

@@ -14,6 +14,7 @@ mod dag_paths;
 mod read;
 mod repository;
 mod sandbox;
+mod traces;
 mod validate;
 
 #[cfg(test)]
@@ -37,6 +38,7 @@ pub use repository::{
 pub use sandbox::{
     DEFAULT_SANDBOX_PROGRAM, DEFAULT_SANDBOX_USER, SandboxSettings, ShellIsolation, ShellSandbox,
 };
+pub use traces::{DEFAULT_SERVICE_NAME, OTLP_TRACES_PATH, TracingProblem, TracingSettings};
 
 use crate::access::LogReaders;
 use crate::access::sso::OidcSettings;
@@ -93,6 +95,9 @@ pub struct PlatformConfig {
     /// How notifications are delivered (`[notifications]`).
     #[serde(default)]
     pub notifications: NotificationSettings,
+    /// Where traces are exported (`[tracing]`, OTLP over HTTP); none: no export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<TracingSettings>,
     /// Whether this config came from a file or stands in for a missing one.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -422,6 +427,7 @@ impl PlatformConfig {
             channels: Vec::new(),
             smtp: None,
             notifications: NotificationSettings::default(),
+            tracing: None,
             origin: ConfigOrigin::StandaloneDefault,
         }
     }

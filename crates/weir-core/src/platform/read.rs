@@ -14,7 +14,7 @@ use super::repository::CLEAR_CREDENTIAL_KEYS;
 use super::validate::{Located, validate};
 use super::{
     AuthSettings, Channel, ComputeEnvironment, NotificationSettings, PlatformConfig, Queue,
-    RepositorySettings, SandboxSettings, SmtpSettings, Team,
+    RepositorySettings, SandboxSettings, SmtpSettings, Team, TracingSettings,
 };
 use crate::access::sso::OidcSettings;
 use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
@@ -22,14 +22,15 @@ use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
 /// Sections `weir.toml` may hold; each is an array of tables (`[[queues]]`).
 const SECTIONS: [&str; 4] = ["compute_environments", "queues", "teams", "channels"];
 /// The plain tables `weir.toml` may hold: `[auth]` (with `[auth.oidc]`), `[sandbox]`,
-/// `[logs]`, `[repository]`, `[smtp]` and `[notifications]`.
+/// `[logs]`, `[repository]`, `[smtp]`, `[notifications]` and `[tracing]`.
 const AUTH: &str = "auth";
 const SANDBOX: &str = "sandbox";
 const LOGS: &str = "logs";
 const REPOSITORY: &str = "repository";
 const SMTP: &str = "smtp";
 const NOTIFICATIONS: &str = "notifications";
-const TABLES: [&str; 6] = [AUTH, SANDBOX, LOGS, REPOSITORY, SMTP, NOTIFICATIONS];
+const TRACING: &str = "tracing";
+const TABLES: [&str; 7] = [AUTH, SANDBOX, LOGS, REPOSITORY, SMTP, NOTIFICATIONS, TRACING];
 
 /// Most problems reported for one entry before giving up on it.
 const MAX_PROBLEMS: usize = 32;
@@ -85,6 +86,7 @@ pub fn parse(source: &str) -> PlatformReport {
         channels: Vec::new(),
         smtp: None,
         notifications: super::NotificationSettings::default(),
+        tracing: None,
         origin: super::ConfigOrigin::File,
     };
     let mut located = Located::default();
@@ -184,6 +186,9 @@ pub fn parse(source: &str) -> PlatformReport {
                     config.repository = Some(repository);
                     located.repository = Some(at);
                 }
+            }
+            TRACING => {
+                config.tracing = tracing_section(key_pos, value, source, &mut diags);
             }
             other => {
                 let d = Diagnostic::error(key_pos, format!("unknown section `{other}`"));
@@ -313,6 +318,29 @@ fn repository_section(
     // Checked even when a clear credential was refused, so every problem shows; that
     // error alone already keeps the file from loading.
     Some((repository, at))
+}
+
+/// The `[tracing]` table, each problem at the key it is about.
+fn tracing_section(
+    key_pos: Pos,
+    value: &Spanned<DeValue<'_>>,
+    source: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<TracingSettings> {
+    let tracing = entry::<TracingSettings>(value, "[tracing] table", source, diags)?;
+    let mut at = EntryPos::of(value, source);
+    at.pos = key_pos;
+    for problem in tracing.problems() {
+        let d = Diagnostic::error(
+            at.key(problem.key),
+            format!("[{TRACING}] {}", problem.message),
+        );
+        diags.push(match problem.help {
+            Some(help) => d.with_help(help),
+            None => d,
+        });
+    }
+    Some(tracing)
 }
 
 /// The entries of one section, each with where it was written. A section written as
