@@ -33,6 +33,7 @@ mod governance;
 mod import_errors;
 mod lifecycle;
 mod mapping;
+mod observe;
 mod pools;
 mod records;
 mod rows;
@@ -53,6 +54,7 @@ use sqlx::sqlite::SqlitePool;
 pub use access_records::*;
 pub use connect::StoreOptions;
 pub use error::{Result, StoreError};
+pub use observe::StoreObserver;
 pub use governance::{
     Activation, ApprovalFilter, ApprovalRecord, GovernedVersion, JobVersionRecord, NewApproval,
     NewDagVersion, Provenance, RepositoryState,
@@ -70,6 +72,8 @@ pub const DEFAULT_POOL: &str = "default_pool";
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// Who is told how long each method took and which task instances moved.
+    observer: observe::ObserverSlot,
 }
 
 /// The database behind a [`Store`].
@@ -116,6 +120,13 @@ impl Store {
             sqlx::query("SELECT 1").execute(pool).await?;
         });
         Ok(())
+    }
+
+    /// Tells `observer` how long each method of this store and of its clones takes, and
+    /// each task-instance state change that lands ([`StoreObserver`]); replaces any
+    /// observer set before.
+    pub fn observe(&self, observer: std::sync::Arc<dyn StoreObserver>) {
+        self.observer.set(observer);
     }
 
     /// Closes every connection of the pool; later calls on any clone fail.
