@@ -10,6 +10,7 @@
 //! [`Diagnostic`]: crate::spec::Diagnostic
 
 mod dag_paths;
+mod metrics;
 mod read;
 mod repository;
 mod sandbox;
@@ -24,6 +25,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use dag_paths::{path_is_under, relative_to_dag_folder};
+pub use metrics::MetricsSettings;
 pub use read::{PlatformReport, parse};
 pub use repository::{
     DEFAULT_REPOSITORY_BRANCH, DEFAULT_REPOSITORY_INTERVAL, MAX_REPOSITORY_INTERVAL,
@@ -79,6 +81,9 @@ pub struct PlatformConfig {
     /// folders only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<RepositorySettings>,
+    /// Who may read `GET /metrics` (`[metrics]`).
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     /// Whether this config came from a file or stands in for a missing one.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -405,6 +410,7 @@ impl PlatformConfig {
             sandbox: SandboxSettings::default(),
             logs: LogSettings::default(),
             repository: None,
+            metrics: MetricsSettings::default(),
             origin: ConfigOrigin::StandaloneDefault,
         }
     }

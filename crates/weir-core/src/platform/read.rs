@@ -22,12 +22,13 @@ use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
 /// Sections `weir.toml` may hold; each is an array of tables (`[[queues]]`).
 const SECTIONS: [&str; 3] = ["compute_environments", "queues", "teams"];
 /// The plain tables `weir.toml` may hold: `[auth]` (with `[auth.oidc]`), `[sandbox]`,
-/// `[logs]` and `[repository]`.
+/// `[logs]`, `[repository]` and `[metrics]`.
 const AUTH: &str = "auth";
 const SANDBOX: &str = "sandbox";
 const LOGS: &str = "logs";
 const REPOSITORY: &str = "repository";
-const TABLES: [&str; 4] = [AUTH, SANDBOX, LOGS, REPOSITORY];
+const METRICS: &str = "metrics";
+const TABLES: [&str; 5] = [AUTH, SANDBOX, LOGS, REPOSITORY, METRICS];
 
 /// Most problems reported for one entry before giving up on it.
 const MAX_PROBLEMS: usize = 32;
@@ -80,6 +81,7 @@ pub fn parse(source: &str) -> PlatformReport {
         sandbox: SandboxSettings::default(),
         logs: super::LogSettings::default(),
         repository: None,
+        metrics: super::MetricsSettings::default(),
         origin: super::ConfigOrigin::File,
     };
     let mut located = Located::default();
@@ -134,6 +136,11 @@ pub fn parse(source: &str) -> PlatformReport {
             LOGS => {
                 if let Some(logs) = entry(value, "[logs] table", source, &mut diags) {
                     config.logs = logs;
+                }
+            }
+            METRICS => {
+                if let Some(metrics) = entry(value, "[metrics] table", source, &mut diags) {
+                    config.metrics = metrics;
                 }
             }
             REPOSITORY => {
