@@ -504,7 +504,9 @@ pub(crate) async fn break_glass(
         ..Activation::default()
     };
     if activate(shared, hash, &how, &record).await? {
-        shared.metrics.approval(parsed.spec.team.as_str(), "break_glass");
+        shared
+            .metrics
+            .approval(parsed.spec.team.as_str(), "break_glass");
     }
     audit(
         shared,

@@ -386,7 +386,9 @@ pub async fn finish_try(
     };
     let (started, ended) = (outcome.started_at, outcome.finished_at);
     let usage = decision.usage.as_ref();
-    shared.metrics.try_finished(team, queue, started, ended, usage);
+    shared
+        .metrics
+        .try_finished(team, queue, started, ended, usage);
     if let (Some(placement), Some(usage)) = (&placement, &decision.usage) {
         // Reserved vCPU-seconds, for the team's fair-share history.
         shared.dispatcher.add_usage(

@@ -272,7 +272,11 @@ impl Metrics {
         queue: &str,
         now: DateTime<Utc>,
     ) {
-        let first = self.waiting_since.lock().ok().and_then(|mut s| s.remove(key));
+        let first = self
+            .waiting_since
+            .lock()
+            .ok()
+            .and_then(|mut s| s.remove(key));
         if let Some(first) = first {
             let waited = (now - first).to_std().unwrap_or_default();
             self.try_queue_wait
@@ -310,7 +314,9 @@ impl Metrics {
 
     /// A repository sync ended: `loaded`, `unchanged` or `failed`.
     pub(crate) fn repository_synced(&self, outcome: &'static str) {
-        self.repository_syncs.get_or_create(&Outcome { outcome }).inc();
+        self.repository_syncs
+            .get_or_create(&Outcome { outcome })
+            .inc();
     }
 
     /// A version of `team`'s was submitted for approval (`requested`) or decided.
@@ -395,8 +401,12 @@ impl Metrics {
         for labels in shown.iter() {
             let (running, waiting) = now.get(labels).copied().unwrap_or_default();
             let as_gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-            self.tries_running.get_or_create(labels).set(as_gauge(running));
-            self.tries_waiting.get_or_create(labels).set(as_gauge(waiting));
+            self.tries_running
+                .get_or_create(labels)
+                .set(as_gauge(running));
+            self.tries_waiting
+                .get_or_create(labels)
+                .set(as_gauge(waiting));
         }
     }
 }
@@ -448,4 +458,42 @@ pub(crate) async fn render(shared: &Shared) -> String {
         warn!(error = %e, "metrics: cannot encode");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_adds_up_per_team() {
+        let m = Metrics::new();
+        let t0 = DateTime::<Utc>::from_timestamp(1_000_000, 0).unwrap_or_default();
+        let usage = UsageRecord {
+            team: weir_core::ids::TeamId::new("data").expect("a team id"),
+            dag_id: DagId::new("d").expect("a DAG id"),
+            queue: "default".into(),
+            compute_environment: "local".into(),
+            requested_vcpu: 2.0,
+            requested_memory_bytes: 1024 * 1024 * 1024,
+            wall_seconds: 1.5,
+            cpu_seconds: None,
+            peak_memory_bytes: None,
+            started_at: t0,
+            price: weir_core::platform::Price {
+                vcpu_hour: 3600.0,
+                gib_hour: 0.0,
+            },
+        };
+        m.try_finished("data", "default", t0, t0, Some(&usage));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &m.registry).expect("encoded");
+        assert!(
+            text.contains("weir_usage_vcpu_seconds_total{team=\"data\"} 3.0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weir_cost_total{team=\"data\"} 3.0"),
+            "{text}"
+        );
+    }
 }

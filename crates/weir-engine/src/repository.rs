@@ -437,7 +437,11 @@ pub(crate) async fn sync(shared: &Shared, actor: &str, reload: bool) -> Result<R
     let now = Utc::now();
     match attempt.await {
         Ok((commit, report)) => {
-            let outcome = if report.is_some() { "loaded" } else { "unchanged" };
+            let outcome = if report.is_some() {
+                "loaded"
+            } else {
+                "unchanged"
+            };
             shared.metrics.repository_synced(outcome);
             let state = RepositoryState {
                 url: settings.url.clone(),

@@ -54,11 +54,11 @@ use sqlx::sqlite::SqlitePool;
 pub use access_records::*;
 pub use connect::StoreOptions;
 pub use error::{Result, StoreError};
-pub use observe::StoreObserver;
 pub use governance::{
     Activation, ApprovalFilter, ApprovalRecord, GovernedVersion, JobVersionRecord, NewApproval,
     NewDagVersion, Provenance, RepositoryState,
 };
+pub use observe::StoreObserver;
 pub use pools::{NewPool, PoolChange};
 pub use records::*;
 pub use secrets::{SealedValue, SecretRecord};
