@@ -253,15 +253,16 @@ impl Metrics {
         scheduled: impl Iterator<Item = &'a TaskInstanceKey>,
         now: DateTime<Utc>,
     ) {
+        let scheduled: HashSet<&TaskInstanceKey> = scheduled.collect();
         let Ok(mut since) = self.waiting_since.lock() else {
             return;
         };
-        let mut kept = HashMap::with_capacity(since.len());
+        since.retain(|key, _| scheduled.contains(key));
         for key in scheduled {
-            let first = since.remove(key).unwrap_or(now);
-            kept.insert(key.clone(), first);
+            if !since.contains_key(key) {
+                since.insert(key.clone(), now);
+            }
         }
-        *since = kept;
     }
 
     /// A try of `key` started at `now`: observes how long the instance waited.
@@ -464,6 +465,42 @@ pub(crate) async fn render(shared: &Shared) -> String {
 mod tests {
     use super::*;
 
+    fn encoded(m: &Metrics) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &m.registry).expect("encoded");
+        text
+    }
+
+    fn key(task: &str) -> TaskInstanceKey {
+        TaskInstanceKey {
+            dag_id: DagId::new("d").expect("a DAG id"),
+            run_id: weir_core::ids::RunId::new("r").expect("a run id"),
+            task_id: weir_core::ids::TaskId::new(task).expect("a task id"),
+            map_index: -1,
+        }
+    }
+
+    #[test]
+    fn the_wait_runs_from_when_the_dispatcher_first_saw_the_instance() {
+        let m = Metrics::new();
+        let at = |s: i64| DateTime::<Utc>::from_timestamp(1_000_000 + s, 0).unwrap_or_default();
+        let (a, b) = (key("a"), key("b"));
+        m.saw_scheduled([&a, &b].into_iter(), at(0));
+        m.saw_scheduled([&a].into_iter(), at(5));
+        m.saw_scheduled([&a, &b].into_iter(), at(6));
+        m.try_started(&a, "data", "default", at(7));
+        m.try_started(&b, "data", "default", at(8));
+        // Started again without being seen scheduled: no wait to tell.
+        m.try_started(&a, "data", "default", at(9));
+        let text = encoded(&m);
+        let labels = "{team=\"data\",queue=\"default\"}";
+        let count = format!("weir_try_queue_wait_seconds_count{labels} 2\n");
+        assert!(text.contains(&count), "{text}");
+        // `a` waited 7 s; `b` left the queue at 5 s, so its wait counts from 6 s: 2 s.
+        let sum = format!("weir_try_queue_wait_seconds_sum{labels} 9.0\n");
+        assert!(text.contains(&sum), "{text}");
+    }
+
     #[test]
     fn usage_adds_up_per_team() {
         let m = Metrics::new();
@@ -485,8 +522,7 @@ mod tests {
             },
         };
         m.try_finished("data", "default", t0, t0, Some(&usage));
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &m.registry).expect("encoded");
+        let text = encoded(&m);
         assert!(
             text.contains("weir_usage_vcpu_seconds_total{team=\"data\"} 3.0"),
             "{text}"
