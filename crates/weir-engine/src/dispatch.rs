@@ -26,6 +26,10 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
         .store
         .list_task_instances_in_states(&[TaskState::Scheduled])
         .await?;
+    let now = shared.now();
+    shared
+        .metrics
+        .saw_scheduled(scheduled.iter().map(|t| &t.key), now);
     let mut runs: HashMap<(DagId, RunId), Option<DagRunRecord>> = HashMap::new();
     let mut dag_room: HashMap<DagId, i64> = HashMap::new();
     let mut pool_room: HashMap<String, PoolRoom> = HashMap::new();

@@ -291,6 +291,7 @@ async fn request(
             base_version: active.map(|a| a.hash.as_str()),
         })
         .await?;
+    shared.metrics.approval(sub.spec.team.as_str(), "requested");
     let p = sub.provenance;
     audit(
         shared,
@@ -401,6 +402,7 @@ pub(crate) async fn approve(
     if !activate(shared, &a.version_hash, &how, &record).await? {
         return Err(not_pending(&approval(shared, id).await?));
     }
+    shared.metrics.approval(&a.team, "approved");
     approval(shared, id).await
 }
 
@@ -412,7 +414,7 @@ pub(crate) async fn reject(
     caller: &Caller,
     comment: Option<&str>,
 ) -> Result<ApprovalRecord> {
-    reviewable(shared, id, caller).await?;
+    let a = reviewable(shared, id, caller).await?;
     if !shared
         .store
         .reject_approval(id, &caller.name, comment)
@@ -420,6 +422,7 @@ pub(crate) async fn reject(
     {
         return Err(not_pending(&approval(shared, id).await?));
     }
+    shared.metrics.approval(&a.team, "rejected");
     approval(shared, id).await
 }
 
@@ -500,7 +503,11 @@ pub(crate) async fn break_glass(
         break_glass_reason: Some(reason),
         ..Activation::default()
     };
-    activate(shared, hash, &how, &record).await?;
+    if activate(shared, hash, &how, &record).await? {
+        shared
+            .metrics
+            .approval(parsed.spec.team.as_str(), "break_glass");
+    }
     audit(
         shared,
         &caller.name,

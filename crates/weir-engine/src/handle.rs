@@ -64,6 +64,17 @@ impl EngineHandle {
         &self.shared.secrets
     }
 
+    /// The engine's metrics (to count more things in them).
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.shared.metrics
+    }
+
+    /// The metrics as `GET /metrics` answers, in the format of
+    /// [`crate::metrics::CONTENT_TYPE`]; the gauges are read now.
+    pub async fn metrics_text(&self) -> String {
+        crate::metrics::render(&self.shared).await
+    }
+
     /// Weir's home folder.
     pub fn home(&self) -> &std::path::Path {
         &self.shared.config.home

@@ -134,6 +134,8 @@ pub async fn start_try(
     {
         return Ok(Started::Lost);
     }
+    let team = version.spec.team.as_str();
+    shared.metrics.try_started(&ti.key, team, &need.queue, now);
     // Owner-only, as the backend makes it: the try folder holds the task's log and XCom.
     folder.create().map_err(|source| EngineError::Io {
         path: folder.path().display().to_string(),
@@ -385,6 +387,17 @@ pub async fn finish_try(
         version.as_deref(),
         placement.as_ref(),
     );
+    let team = version.as_ref().map_or("", |v| v.spec.team.as_str());
+    let queue = match (&placement, &ti) {
+        (Some(p), _) => p.queue.as_str(),
+        (None, Some(ti)) => ti.queue.as_str(),
+        (None, None) => "",
+    };
+    let (started, ended) = (outcome.started_at, outcome.finished_at);
+    let usage = decision.usage.as_ref();
+    shared
+        .metrics
+        .try_finished(team, queue, started, ended, usage);
     if let (Some(placement), Some(usage)) = (&placement, &decision.usage) {
         // Reserved vCPU-seconds, for the team's fair-share history.
         shared.dispatcher.add_usage(

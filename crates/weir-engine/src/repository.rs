@@ -437,6 +437,12 @@ pub(crate) async fn sync(shared: &Shared, actor: &str, reload: bool) -> Result<R
     let now = Utc::now();
     match attempt.await {
         Ok((commit, report)) => {
+            let outcome = if report.is_some() {
+                "loaded"
+            } else {
+                "unchanged"
+            };
+            shared.metrics.repository_synced(outcome);
             let state = RepositoryState {
                 url: settings.url.clone(),
                 branch: settings.branch.clone(),
@@ -469,6 +475,7 @@ pub(crate) async fn sync(shared: &Shared, actor: &str, reload: bool) -> Result<R
             Ok(RepositorySync { state, report })
         }
         Err(e) => {
+            shared.metrics.repository_synced("failed");
             let message = e.to_string();
             let state = RepositoryState {
                 url: settings.url.clone(),

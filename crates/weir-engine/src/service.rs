@@ -99,6 +99,8 @@ impl Engine {
         let (tx, rx) = mpsc::unbounded_channel();
         let platform = config.platform.clone();
         let traces = crate::traces::Traces::start(&platform)?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        store.observe(metrics.clone());
         let shared = Arc::new(Shared {
             backends: Backends::new(&config, backends),
             dispatcher: DispatchState::new(platform.clone()),
@@ -106,6 +108,7 @@ impl Engine {
                 &platform.notifications,
                 &config.server_url,
             ),
+            metrics,
             catalog: Catalog::default(),
             tries: TryRegistry::default(),
             secrets,
@@ -249,6 +252,7 @@ async fn handle_event(shared: &Arc<Shared>, event: Event, work: &mut Work) {
 
 /// One scheduling pass; returns when the loop should wake by itself next.
 async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
+    let started = std::time::Instant::now();
     let mut next_wake: Option<DateTime<Utc>> = None;
     let earliest = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -309,5 +313,10 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
         );
     }
     let next_wake = earliest(next_wake, work.next_schedule);
-    earliest(next_wake, shared.tries.next_retry())
+    let next_wake = earliest(next_wake, shared.tries.next_retry());
+    shared
+        .metrics
+        .scheduler_pass
+        .observe(started.elapsed().as_secs_f64());
+    next_wake
 }

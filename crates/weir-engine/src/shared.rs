@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub dispatcher: DispatchState,
     /// The compute backends, by the kind of environment they run.
     pub backends: Backends,
+    /// What `GET /metrics` shows; also the store's observer.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Team secrets (resolved for a try at dispatch) and connection passwords.
     pub secrets: Arc<weir_secrets::Secrets>,
     /// Notification delivery: channels' rate windows, the loop's wake-up.

@@ -117,7 +117,8 @@ impl AppState {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyLimit(pub usize);
 
-/// The whole HTTP application: `/api/v1/…` (with `/api/v1/openapi.json`) and `/health`.
+/// The whole HTTP application: `/api/v1/…` (with `/api/v1/openapi.json`), `/health` and
+/// `/metrics`.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     let (api, doc) = routes::api().split_for_parts();
@@ -131,6 +132,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(routes::health::root())
+        .merge(routes::metrics::root())
         .fallback(not_found)
         .layer(axum::Extension(BodyLimit(limit)))
         .layer(DefaultBodyLimit::max(limit))

@@ -67,6 +67,7 @@ impl Store {
                 .await?;
             Store {
                 backend: Backend::Postgres(pool),
+                observer: Default::default(),
             }
         } else if url_or_path.starts_with("sqlite:") || !url_or_path.contains("://") {
             let in_memory = url_or_path.contains(":memory:") || url_or_path.contains("mode=memory");
@@ -97,6 +98,7 @@ impl Store {
             let pool = pool_options.connect_with(connect).await?;
             let store = Store {
                 backend: Backend::Sqlite(pool),
+                observer: Default::default(),
             };
             if let Some(file) = &file {
                 // Before the first write: SQLite gives the WAL files the database's mode.

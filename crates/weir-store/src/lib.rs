@@ -34,6 +34,7 @@ mod import_errors;
 mod lifecycle;
 mod mapping;
 mod notifications;
+mod observe;
 mod pools;
 mod records;
 mod rows;
@@ -61,6 +62,7 @@ pub use governance::{
 pub use notifications::{
     ChannelDeliveries, DeliveryUpdate, NewNotification, NotificationFilter, NotificationRecord,
 };
+pub use observe::StoreObserver;
 pub use pools::{NewPool, PoolChange};
 pub use records::*;
 pub use secrets::{SealedValue, SecretRecord};
@@ -74,6 +76,8 @@ pub const DEFAULT_POOL: &str = "default_pool";
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// Who is told how long each method took and which task instances moved.
+    observer: observe::ObserverSlot,
 }
 
 /// The database behind a [`Store`].
@@ -120,6 +124,13 @@ impl Store {
             sqlx::query("SELECT 1").execute(pool).await?;
         });
         Ok(())
+    }
+
+    /// Tells `observer` how long each method of this store and of its clones takes, and
+    /// each task-instance state change that lands ([`StoreObserver`]); replaces any
+    /// observer set before.
+    pub fn observe(&self, observer: std::sync::Arc<dyn StoreObserver>) {
+        self.observer.set(observer);
     }
 
     /// Closes every connection of the pool; later calls on any clone fail.

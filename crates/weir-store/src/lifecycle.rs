@@ -42,6 +42,7 @@ impl Store {
             insert_try_query!(record).execute(&mut *tx).await?;
             update_ti_query!(&key, running).execute(&mut *tx).await?;
             tx.commit().await?;
+            self.observer.moved(&key, &[claim, running]);
             Ok(true)
         })
     }
@@ -96,6 +97,9 @@ impl Store {
                 None => false,
             };
             tx.commit().await?;
+            if let (true, Some(u)) = (moved, update) {
+                self.observer.moved(&ti, &[u]);
+            }
             Ok(moved)
         })
     }

@@ -5,9 +5,11 @@
 //! same for decoding a row into a record.
 
 /// Runs `body` with `pool` bound to the store's `SqlitePool` or `PgPool` (and optionally
-/// `dialect` bound to the matching [`crate::sql::Dialect`]).
+/// `dialect` bound to the matching [`crate::sql::Dialect`]), timed for the store's
+/// observer under the enclosing method's name ([`crate::observe`]).
 macro_rules! with_db {
-    ($store:expr, |$pool:ident, $dialect:ident| $body:expr) => {
+    ($store:expr, |$pool:ident, $dialect:ident| $body:expr) => {{
+        let _timer = $store.observer.time(operation_name!());
         match &$store.backend {
             $crate::Backend::Sqlite($pool) => {
                 let $dialect = $crate::sql::Dialect::Sqlite;
@@ -18,13 +20,24 @@ macro_rules! with_db {
                 $body
             }
         }
-    };
-    ($store:expr, |$pool:ident| $body:expr) => {
+    }};
+    ($store:expr, |$pool:ident| $body:expr) => {{
+        let _timer = $store.observer.time(operation_name!());
         match &$store.backend {
             $crate::Backend::Sqlite($pool) => $body,
             $crate::Backend::Postgres($pool) => $body,
         }
-    };
+    }};
+}
+
+/// The name of the enclosing method, as a `&'static str` ([`crate::observe::method_name`]),
+/// worked out once per call site.
+macro_rules! operation_name {
+    () => {{
+        fn here() {}
+        static NAME: ::std::sync::OnceLock<&'static str> = ::std::sync::OnceLock::new();
+        *NAME.get_or_init(|| $crate::observe::method_name(::std::any::type_name_of_val(&here)))
+    }};
 }
 
 /// Implements `sqlx::FromRow` for both `SqliteRow` and `PgRow` with one body.

@@ -202,8 +202,12 @@ impl Store {
             let applied = update_ti_query!(key, update)
                 .execute(pool)
                 .await?
-                .rows_affected();
-            Ok(applied == 1)
+                .rows_affected()
+                == 1;
+            if applied {
+                self.observer.moved(key, &[update]);
+            }
+            Ok(applied)
         })
     }
 

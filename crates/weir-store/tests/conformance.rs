@@ -80,6 +80,7 @@ conformance!(
     task_instances::ti_state_queries_and_counts,
     task_instances::tries_record_and_list_unfinished,
     task_instances::never_started_tries_are_counted,
+    task_instances::the_observer_hears_timed_methods_and_landed_changes,
     misc::xcom_upserts_lists_and_clears,
     misc::variables_crud_and_pages,
     misc::variables_of_a_team_are_its_own_and_platform_wide,

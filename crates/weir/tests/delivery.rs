@@ -527,6 +527,14 @@ async fn production_versions_wait_for_a_second_person_from_another_team() {
         "superseded",
     );
     let a3 = first_pending(&server, "orders").await;
+    // Counted in `GET /metrics` (by this process: the counters start again at a restart).
+    let counted = metrics(&server).await;
+    for line in [
+        "weir_approvals_total{team=\"growth\",decision=\"requested\"} 3\n",
+        "weir_approvals_total{team=\"growth\",decision=\"approved\"} 1\n",
+    ] {
+        assert!(counted.contains(line), "no {line:?} in\n{counted}");
+    }
 
     // Approvals survive a restart.
     let mut server = server;
@@ -592,6 +600,25 @@ async fn production_versions_wait_for_a_second_person_from_another_team() {
         "{audit}"
     );
     assert!(text.contains("denied"), "{audit}");
+    let counted = metrics(&server).await;
+    for line in [
+        "weir_approvals_total{team=\"growth\",decision=\"rejected\"} 1\n",
+        "weir_repository_syncs_total{outcome=\"loaded\"} ",
+    ] {
+        assert!(counted.contains(line), "no {line:?} in\n{counted}");
+    }
+}
+
+/// `GET /metrics` as the platform admin.
+async fn metrics(server: &Server) -> String {
+    let response = reqwest::Client::new()
+        .get(format!("{}/metrics", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.text().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

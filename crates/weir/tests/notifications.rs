@@ -378,6 +378,23 @@ async fn a_channel_answering_500_is_retried_then_marked_failed_without_holding_u
         "the URL is not shown: {channels}"
     );
 
+    // The metrics count each attempt.
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (outcome, n) in [("retry", 2), ("failed", 1)] {
+        let line = format!(
+            "weir_notification_deliveries_total{{channel=\"broken\",medium=\"webhook\",outcome=\"{outcome}\"}} {n}"
+        );
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
+
     let out = server.cli(&["notifications", "channels"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

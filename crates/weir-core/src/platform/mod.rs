@@ -11,6 +11,7 @@
 
 mod channels;
 mod dag_paths;
+mod metrics;
 mod read;
 mod repository;
 mod sandbox;
@@ -30,6 +31,7 @@ pub use channels::{
     NotificationSettings, SmtpSettings, SmtpTls, WebhookFormat,
 };
 pub use dag_paths::{path_is_under, relative_to_dag_folder};
+pub use metrics::MetricsSettings;
 pub use read::{PlatformReport, parse};
 pub use repository::{
     DEFAULT_REPOSITORY_BRANCH, DEFAULT_REPOSITORY_INTERVAL, MAX_REPOSITORY_INTERVAL,
@@ -98,6 +100,9 @@ pub struct PlatformConfig {
     /// Where traces are exported (`[tracing]`, OTLP over HTTP); none: no export.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracing: Option<TracingSettings>,
+    /// Who may read `GET /metrics` (`[metrics]`).
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     /// Whether this config came from a file or stands in for a missing one.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -428,6 +433,7 @@ impl PlatformConfig {
             smtp: None,
             notifications: NotificationSettings::default(),
             tracing: None,
+            metrics: MetricsSettings::default(),
             origin: ConfigOrigin::StandaloneDefault,
         }
     }

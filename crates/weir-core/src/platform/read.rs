@@ -22,7 +22,7 @@ use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
 /// Sections `weir.toml` may hold; each is an array of tables (`[[queues]]`).
 const SECTIONS: [&str; 4] = ["compute_environments", "queues", "teams", "channels"];
 /// The plain tables `weir.toml` may hold: `[auth]` (with `[auth.oidc]`), `[sandbox]`,
-/// `[logs]`, `[repository]`, `[smtp]`, `[notifications]` and `[tracing]`.
+/// `[logs]`, `[repository]`, `[smtp]`, `[notifications]`, `[tracing]` and `[metrics]`.
 const AUTH: &str = "auth";
 const SANDBOX: &str = "sandbox";
 const LOGS: &str = "logs";
@@ -30,7 +30,17 @@ const REPOSITORY: &str = "repository";
 const SMTP: &str = "smtp";
 const NOTIFICATIONS: &str = "notifications";
 const TRACING: &str = "tracing";
-const TABLES: [&str; 7] = [AUTH, SANDBOX, LOGS, REPOSITORY, SMTP, NOTIFICATIONS, TRACING];
+const METRICS: &str = "metrics";
+const TABLES: [&str; 8] = [
+    AUTH,
+    SANDBOX,
+    LOGS,
+    REPOSITORY,
+    SMTP,
+    NOTIFICATIONS,
+    TRACING,
+    METRICS,
+];
 
 /// Most problems reported for one entry before giving up on it.
 const MAX_PROBLEMS: usize = 32;
@@ -87,6 +97,7 @@ pub fn parse(source: &str) -> PlatformReport {
         smtp: None,
         notifications: super::NotificationSettings::default(),
         tracing: None,
+        metrics: super::MetricsSettings::default(),
         origin: super::ConfigOrigin::File,
     };
     let mut located = Located::default();
@@ -177,6 +188,11 @@ pub fn parse(source: &str) -> PlatformReport {
             LOGS => {
                 if let Some(logs) = entry(value, "[logs] table", source, &mut diags) {
                     config.logs = logs;
+                }
+            }
+            METRICS => {
+                if let Some(metrics) = entry(value, "[metrics] table", source, &mut diags) {
+                    config.metrics = metrics;
                 }
             }
             REPOSITORY => {

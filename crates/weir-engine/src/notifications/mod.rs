@@ -143,6 +143,21 @@ async fn deliver_due(shared: &Shared) -> crate::error::Result<Option<DateTime<Ut
 
 async fn deliver(shared: &Shared, n: NotificationRecord) {
     let update = attempt(shared, &n).await;
+    let outcome = match &update {
+        DeliveryUpdate::Sent => "sent",
+        DeliveryUpdate::Retry { .. } => "retry",
+        DeliveryUpdate::Failed { .. } => "failed",
+        DeliveryUpdate::Postponed { .. } => "postponed",
+    };
+    shared
+        .metrics
+        .notification_deliveries
+        .get_or_create(&crate::metrics::Delivery {
+            channel: n.channel.clone(),
+            medium: n.medium.clone(),
+            outcome,
+        })
+        .inc();
     match &update {
         DeliveryUpdate::Sent => {
             info!(channel = %n.channel, medium = %n.medium, event = %n.event, dag_id = %n.dag_id, "notification sent");

@@ -16,6 +16,7 @@ pub mod health;
 mod import_errors;
 mod job_definitions;
 mod logs;
+pub mod metrics;
 mod notifications;
 mod pools;
 mod queues;

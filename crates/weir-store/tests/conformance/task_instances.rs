@@ -417,3 +417,66 @@ fn step_to(to: TaskState) -> TaskInstanceUpdate {
         other => panic!("no step to {other}"),
     }
 }
+
+/// What an observer of the store hears: each method timed under its name, and each
+/// state change that landed — not a lost compare-and-set, not a note.
+pub async fn the_observer_hears_timed_methods_and_landed_changes(store: Store) {
+    #[derive(Default)]
+    struct Heard {
+        operations: std::sync::Mutex<Vec<&'static str>>,
+        moved: std::sync::Mutex<Vec<(String, TaskState)>>,
+    }
+    impl weir_store::StoreObserver for Heard {
+        fn query(&self, operation: &'static str, _: std::time::Duration) {
+            self.operations.lock().unwrap().push(operation);
+        }
+        fn task_instance_moved(&self, key: &weir_store::TaskInstanceKey, to: TaskState) {
+            self.moved
+                .lock()
+                .unwrap()
+                .push((key.task_id.to_string(), to));
+        }
+    }
+    dag_with_run(&store, "daily").await;
+    let heard = Arc::new(Heard::default());
+    // Set on a clone: every clone of the store shares it.
+    store.clone().observe(heard.clone());
+    let key = ti_key("daily", "r1", "a", UNMAPPED);
+    let claim = TaskInstanceUpdate::Claim {
+        try_number: 1,
+        hostname: "here".into(),
+    };
+    let note = TaskInstanceUpdate::SetNote {
+        expected: TaskState::Queued,
+        note: Some("looked at".into()),
+    };
+    for (update, applies) in [
+        (&TaskInstanceUpdate::Schedule, true),
+        (&claim, true),
+        (&claim, false),
+        (&note, true),
+    ] {
+        assert_eq!(
+            store.update_task_instance(&key, update).await.unwrap(),
+            applies
+        );
+    }
+    assert_eq!(
+        *heard.moved.lock().unwrap(),
+        [
+            ("a".to_string(), TaskState::Scheduled),
+            ("a".to_string(), TaskState::Queued)
+        ]
+    );
+    store.get_task_instance(&key).await.unwrap();
+    assert_eq!(
+        *heard.operations.lock().unwrap(),
+        [
+            "update_task_instance",
+            "update_task_instance",
+            "update_task_instance",
+            "update_task_instance",
+            "get_task_instance"
+        ]
+    );
+}
