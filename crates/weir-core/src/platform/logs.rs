@@ -128,10 +128,13 @@ impl LogSettings {
         let mut out = Vec::new();
         let mut error = |key, message: String, help: Option<&str>| {
             let d = Diagnostic::error(Pos::new(1, 1), format!("[logs] {message}"));
-            out.push((key, match help {
-                Some(h) => d.with_help(h),
-                None => d,
-            }));
+            out.push((
+                key,
+                match help {
+                    Some(h) => d.with_help(h),
+                    None => d,
+                },
+            ));
         };
         if let Some(store) = &self.store
             && let Err(e) = LogStoreUrl::parse(store)
@@ -146,7 +149,9 @@ impl LogSettings {
                 error(
                     "endpoint",
                     format!("`endpoint` must be an http:// or https:// URL, found `{endpoint}`"),
-                    Some("leave it out for AWS itself; give it for another S3 service, e.g. \"https://minio.internal:9000\""),
+                    Some(
+                        "leave it out for AWS itself; give it for another S3 service, e.g. \"https://minio.internal:9000\"",
+                    ),
                 );
             } else if endpoint.contains('@') {
                 error(
@@ -166,11 +171,8 @@ impl LogSettings {
             );
         }
         if let Some(reference) = &self.credentials_secret
-            && let Some(p) = super::repository::secret_problem(
-                "credentials_secret",
-                reference,
-                teams,
-            )
+            && let Some(p) =
+                super::repository::secret_problem("credentials_secret", reference, teams)
         {
             error(p.key, p.message, p.help.as_deref());
         }
@@ -266,7 +268,10 @@ mod tests {
         let url = LogStoreUrl::parse("s3://weir-logs/prod/tries/").expect("valid");
         assert_eq!(url.bucket, "weir-logs");
         assert_eq!(url.prefix, "prod/tries");
-        assert_eq!(LogStoreUrl::parse("s3://weir-logs").expect("valid").prefix, "");
+        assert_eq!(
+            LogStoreUrl::parse("s3://weir-logs").expect("valid").prefix,
+            ""
+        );
         for bad in [
             "weir-logs",
             "https://weir-logs/x",
@@ -294,11 +299,17 @@ mod tests {
         let object = url.key("growth", &key);
         assert_eq!(object, "prod/growth/etl/manual__1/load/-1/2.log");
         let location = url.location(&object);
-        assert_eq!(location, "s3://weir-logs/prod/growth/etl/manual__1/load/-1/2.log");
+        assert_eq!(
+            location,
+            "s3://weir-logs/prod/growth/etl/manual__1/load/-1/2.log"
+        );
         assert_eq!(url.key_of(&location), Some(object.as_str()));
         assert_eq!(url.key_of("s3://other/prod/x.log"), None);
         let root = LogStoreUrl::parse("s3://weir-logs").expect("valid");
-        assert_eq!(root.key("growth", &key), "growth/etl/manual__1/load/-1/2.log");
+        assert_eq!(
+            root.key("growth", &key),
+            "growth/etl/manual__1/load/-1/2.log"
+        );
     }
 
     #[test]
@@ -315,7 +326,10 @@ mod tests {
             })
         );
         assert_eq!(logs.retention.map(|r| r.0.as_secs()), Some(30 * 86_400));
-        assert_eq!(logs.credentials_secret.as_deref(), Some("platform/log-store"));
+        assert_eq!(
+            logs.credentials_secret.as_deref(),
+            Some("platform/log-store")
+        );
 
         let bad = "[logs]\nstore = \"weir-logs\"\nretention = \"0s\"\ncredentials_secret = \"nobody/x\"\nsecret_access_key = \"abc\"\nendpoint = \"ftp://x\"\n";
         let report = crate::platform::parse(bad);
@@ -340,7 +354,9 @@ mod tests {
         let unused = crate::platform::parse("[logs]\nregion = \"eu-west-1\"\n");
         assert!(unused.config.is_some());
         assert!(
-            unused.diagnostics[0].message.contains("no effect without `store`"),
+            unused.diagnostics[0]
+                .message
+                .contains("no effect without `store`"),
             "{:?}",
             unused.diagnostics
         );
