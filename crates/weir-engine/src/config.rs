@@ -38,6 +38,9 @@ pub struct EngineConfig {
     /// The server's environment variables that shell tasks may inherit (`PATH`, `HOME`,
     /// locale; `weir_compute::process::INHERITED_ENV`), as the binary read them.
     pub server_environment: Vec<(OsString, OsString)>,
+    /// The server's variables the log store's client may read (credentials, region;
+    /// [`crate::LOG_STORE_ENVIRONMENT`]), as the binary read them. Never given to tries.
+    pub log_store_environment: Vec<(String, String)>,
 }
 
 impl EngineConfig {
@@ -59,6 +62,7 @@ impl EngineConfig {
             jobs_folder: None,
             docker_socket: None,
             server_environment: Vec::new(),
+            log_store_environment: Vec::new(),
         }
     }
 

@@ -77,6 +77,23 @@ impl EngineHandle {
             .map(|d| weir_compute::layout::log_path(std::path::Path::new(&d))))
     }
 
+    /// Where a try's log is: its folder (running, or not archived), the log store, or
+    /// removed by retention.
+    pub async fn log_location(&self, key: &TryKey) -> Result<crate::LogLocation> {
+        self.shared.logs.location(&self.shared, key).await
+    }
+
+    /// Up to `max` bytes from `offset` of an archived log ([`crate::LogLocation::Archived`]).
+    pub async fn read_archived_log(
+        &self,
+        location: &str,
+        size: u64,
+        offset: u64,
+        max: usize,
+    ) -> Result<Vec<u8>> {
+        self.shared.logs.read(location, size, offset, max).await
+    }
+
     /// The DAG's current definition.
     /// A production DAG whose first version waits for approval shows that version.
     pub async fn dag_spec(&self, dag_id: &DagId) -> Result<Arc<DagSpec>> {

@@ -376,6 +376,7 @@ pub async fn finish_try(
             decision.instance.as_ref().map(|m| &m.update),
         )
         .await?;
+    let _archive = crate::log_archive::ArchiveWhenDone::new(shared, key);
     if let (Some(placement), Some(usage)) = (&placement, &decision.usage) {
         // Reserved vCPU-seconds, for the team's fair-share history.
         shared.dispatcher.add_usage(

@@ -96,6 +96,7 @@ impl Engine {
                 source,
             }
         })?;
+        let logs = crate::log_archive::LogArchive::connect(&config, &secrets).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let platform = config.platform.clone();
         let shared = Arc::new(Shared {
@@ -104,6 +105,7 @@ impl Engine {
             catalog: Catalog::default(),
             tries: TryRegistry::default(),
             secrets,
+            logs,
             platform,
             config,
             store,
@@ -128,6 +130,7 @@ impl Engine {
             crate::watcher::spawn(shared.clone(), dir);
         }
         crate::recovery::recover(&shared).await?;
+        crate::log_archive::spawn_sweeps(&shared);
         let loop_shared = shared.clone();
         let task = tokio::spawn(async move { run_loop(loop_shared, rx).await });
         Ok(Engine {

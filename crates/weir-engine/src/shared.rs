@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub backends: Backends,
     /// Team secrets (resolved for a try at dispatch) and connection passwords.
     pub secrets: Arc<weir_secrets::Secrets>,
+    /// The log store (`[logs] store`) and retention.
+    pub logs: crate::log_archive::LogArchive,
     pub clock: Arc<dyn Clock>,
     pub events: mpsc::UnboundedSender<Event>,
     pub tracker: TaskTracker,
