@@ -69,7 +69,8 @@ impl EngineHandle {
         &self.shared.config.home
     }
 
-    /// The log file of a try, wherever its try folder is.
+    /// The log file of a try in its try folder (for a server without a log store, such
+    /// as `weir dags test`; the API asks [`Self::log_location`]).
     pub async fn log_path(&self, key: &TryKey) -> Result<Option<PathBuf>> {
         let record = self.shared.store.get_try(key).await?;
         Ok(record
