@@ -86,7 +86,6 @@ impl Remote {
             // Another S3 service: path-style requests, plain HTTP when it says so.
             builder = builder
                 .with_endpoint(endpoint.trim_end_matches('/'))
-                .with_allow_http(endpoint.starts_with("http://"))
                 .with_virtual_hosted_style_request(false);
         }
         if let Some(reference) = &settings.credentials_secret {
@@ -107,6 +106,13 @@ impl Remote {
             })
             .with_client_options(
                 ClientOptions::new()
+                    // Plain HTTP only to an endpoint that says so (a local service).
+                    .with_allow_http(
+                        settings
+                            .endpoint
+                            .as_deref()
+                            .is_some_and(|e| e.starts_with("http://")),
+                    )
                     .with_connect_timeout(Duration::from_secs(5))
                     .with_timeout(Duration::from_secs(120)),
             )
@@ -137,10 +143,29 @@ impl Remote {
         let at = endpoint.map_or(String::new(), |e| format!(" at endpoint `{e}`"));
         let why = match listed {
             Ok(Ok(_)) => return Ok(()),
-            Ok(Err(object_store::Error::NotFound { .. })) => format!(
-                "bucket `{}` does not exist{at}; create it, or fix `store`",
-                self.url.bucket
-            ),
+            // A list of a missing bucket is a plain error whose text has S3's code.
+            Ok(Err(e))
+                if matches!(e, object_store::Error::NotFound { .. })
+                    || e.to_string().contains("NoSuchBucket") =>
+            {
+                format!(
+                    "bucket `{}` does not exist{at}; create it, or fix `store`",
+                    self.url.bucket
+                )
+            }
+            Ok(Err(e))
+                if [
+                    "AccessDenied",
+                    "InvalidAccessKeyId",
+                    "SignatureDoesNotMatch",
+                ]
+                .iter()
+                .any(|code| e.to_string().contains(code)) =>
+            {
+                format!(
+                    "the bucket{at} refused the credentials: {e}; check `credentials_secret` (or the server's AWS_* variables) and the bucket's policy"
+                )
+            }
             Ok(Err(e)) => format!(
                 "the bucket{at} cannot be listed: {e}; check `store`, `endpoint`, `region` and the credentials (`credentials_secret` or the server's AWS_* variables)"
             ),
@@ -168,18 +193,21 @@ impl Remote {
         let store: Arc<dyn ObjectStore> = self.store.clone();
         let mut writer = BufWriter::with_capacity(store, path, SINGLE_PUT_BYTES);
         let mut file = file;
-        let copied = match tokio::io::copy(&mut file, &mut writer).await {
-            Ok(n) => writer.shutdown().await.map(|()| n),
-            Err(e) => Err(e),
-        };
-        match copied {
-            Ok(n) => Ok(n),
+        let sent = match tokio::io::copy(&mut file, &mut writer).await {
+            Ok(n) => n,
             Err(e) => {
                 // A multipart upload begun and not finished would be kept (and billed).
                 let _ = writer.abort().await;
-                Err(self.failed("upload", object, &e))
+                return Err(self.failed("upload", object, &e));
             }
-        }
+        };
+        // A failed shutdown cannot be aborted any more (the writer refuses): a bucket
+        // rule that expires incomplete multipart uploads cleans up after it.
+        writer
+            .shutdown()
+            .await
+            .map_err(|e| self.failed("upload", object, &e))?;
+        Ok(sent)
     }
 
     /// The bytes `range` of the archived log at `location`.
