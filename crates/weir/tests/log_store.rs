@@ -252,6 +252,34 @@ async fn a_finished_trys_log_goes_to_the_bucket_and_reads_back_the_same() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(printed.contains("€ line 1\n") && printed.contains("€ line 40000\n"));
+
+    // An archived log is the team's as it was on disk: another team's viewer is refused.
+    for (user, team) in [("gail", "growth"), ("pete", "platform")] {
+        let out = server.cli_with_stdin(
+            &["users", "create", user, "--password-stdin"],
+            "a-password-123\n",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = server.cli(&["teams", "add-member", team, user, "--role", "viewer"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for (user, expected) in [("gail", 200), ("pete", 403)] {
+        let response = reqwest::Client::new()
+            .get(server.api("/dags/chatty/dagRuns/talk1/taskInstances/talk/logs/1"))
+            .basic_auth(user, Some("a-password-123"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{user}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
