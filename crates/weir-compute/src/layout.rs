@@ -80,11 +80,14 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(
 }
 
 /// Opens (creating, owner-only) a file of the try folder for appending.
+/// Never through a link: a task that can write in its try folder must not make Weir
+/// append to a file of the server's.
 pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .create(true)
         .append(true)
         .mode(FILE_MODE)
+        .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)
 }
 

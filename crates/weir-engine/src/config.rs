@@ -41,6 +41,9 @@ pub struct EngineConfig {
     /// Where people reach this server (`http://host:port`), for the links in
     /// notifications when `[notifications] ui_url` is not set.
     pub server_url: String,
+    /// The server's variables the log store's client may read (credentials, region;
+    /// [`crate::LOG_STORE_ENVIRONMENT`]), as the binary read them. Never given to tries.
+    pub log_store_environment: Vec<(String, String)>,
 }
 
 impl EngineConfig {
@@ -63,6 +66,7 @@ impl EngineConfig {
             docker_socket: None,
             server_environment: Vec::new(),
             server_url: "http://localhost:8080".into(),
+            log_store_environment: Vec::new(),
         }
     }
 

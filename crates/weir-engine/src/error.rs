@@ -51,6 +51,10 @@ pub enum EngineError {
     #[error("{0}")]
     Repository(String),
 
+    /// The log store (`[logs] store`) cannot be used or reached (an API 503).
+    #[error("{0}")]
+    LogStore(String),
+
     #[error("the engine has stopped")]
     Stopped,
 

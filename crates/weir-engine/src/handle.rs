@@ -80,12 +80,30 @@ impl EngineHandle {
         &self.shared.config.home
     }
 
-    /// The log file of a try, wherever its try folder is.
+    /// The log file of a try in its try folder (for a server without a log store, such
+    /// as `weir dags test`; the API asks [`Self::log_location`]).
     pub async fn log_path(&self, key: &TryKey) -> Result<Option<PathBuf>> {
         let record = self.shared.store.get_try(key).await?;
         Ok(record
             .and_then(|t| t.try_dir)
             .map(|d| weir_compute::layout::log_path(std::path::Path::new(&d))))
+    }
+
+    /// Where a try's log is: its folder (running, or not archived), the log store, or
+    /// removed by retention.
+    pub async fn log_location(&self, key: &TryKey) -> Result<crate::LogLocation> {
+        self.shared.logs.location(&self.shared, key).await
+    }
+
+    /// Up to `max` bytes from `offset` of an archived log ([`crate::LogLocation::Archived`]).
+    pub async fn read_archived_log(
+        &self,
+        location: &str,
+        size: u64,
+        offset: u64,
+        max: usize,
+    ) -> Result<Vec<u8>> {
+        self.shared.logs.read(location, size, offset, max).await
     }
 
     /// The DAG's current definition.

@@ -398,6 +398,7 @@ pub async fn finish_try(
     shared
         .metrics
         .try_finished(team, queue, started, ended, usage);
+    let _archive = crate::log_archive::ArchiveWhenDone::new(shared, key);
     if let (Some(placement), Some(usage)) = (&placement, &decision.usage) {
         // Reserved vCPU-seconds, for the team's fair-share history.
         shared.dispatcher.add_usage(

@@ -96,6 +96,7 @@ impl Engine {
                 source,
             }
         })?;
+        let logs = crate::log_archive::LogArchive::connect(&config, &secrets).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let platform = config.platform.clone();
         let traces = crate::traces::Traces::start(&platform)?;
@@ -113,6 +114,7 @@ impl Engine {
             tries: TryRegistry::default(),
             secrets,
             traces,
+            logs,
             platform,
             config,
             store,
@@ -138,6 +140,7 @@ impl Engine {
         }
         crate::recovery::recover(&shared).await?;
         crate::notifications::spawn(shared.clone());
+        crate::log_archive::spawn_sweeps(&shared);
         let loop_shared = shared.clone();
         let task = tokio::spawn(async move { run_loop(loop_shared, rx).await });
         Ok(Engine {

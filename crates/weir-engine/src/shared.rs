@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     pub notifier: Notifier,
     /// Spans of runs and tries, exported when `[tracing]` says so.
     pub traces: crate::traces::Traces,
+    /// The log store (`[logs] store`) and retention.
+    pub logs: crate::log_archive::LogArchive,
     pub clock: Arc<dyn Clock>,
     pub events: mpsc::UnboundedSender<Event>,
     pub tracker: TaskTracker,

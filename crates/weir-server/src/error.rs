@@ -272,6 +272,7 @@ impl From<EngineError> for ApiError {
                 detail: e.to_string(),
             },
             EngineError::Repository(detail) => ApiError::Unavailable { detail },
+            EngineError::LogStore(detail) => ApiError::Unavailable { detail },
             e => ApiError::internal(e),
         }
     }
@@ -329,6 +330,10 @@ mod tests {
             ),
             (EngineError::InvalidRequest("bad conf".into()).into(), 400),
             (EngineError::Stopped.into(), 503),
+            (
+                EngineError::LogStore("the log store is down".into()).into(),
+                503,
+            ),
             (
                 StoreError::RunExists {
                     dag_id: id("d"),

@@ -41,6 +41,7 @@ mod rows;
 mod secrets;
 mod sql;
 mod task_instances;
+mod task_logs;
 pub mod ti_search;
 mod tokens;
 mod tries;
@@ -66,6 +67,7 @@ pub use observe::StoreObserver;
 pub use pools::{NewPool, PoolChange};
 pub use records::*;
 pub use secrets::{SealedValue, SecretRecord};
+pub use task_logs::{ExpiredLog, TaskLogRecord};
 pub use usage::UsageEntry;
 
 /// The default pool every task instance uses unless its task names another; created by

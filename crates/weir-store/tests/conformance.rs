@@ -28,6 +28,8 @@ mod secrets;
 mod support;
 #[path = "conformance/task_instances.rs"]
 mod task_instances;
+#[path = "conformance/task_logs.rs"]
+mod task_logs;
 #[path = "conformance/usage.rs"]
 mod usage;
 
@@ -81,6 +83,7 @@ conformance!(
     task_instances::tries_record_and_list_unfinished,
     task_instances::never_started_tries_are_counted,
     task_instances::the_observer_hears_timed_methods_and_landed_changes,
+    task_logs::task_logs_record_archives_removals_and_sweeps,
     misc::xcom_upserts_lists_and_clears,
     misc::variables_crud_and_pages,
     misc::variables_of_a_team_are_its_own_and_platform_wide,

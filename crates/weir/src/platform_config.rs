@@ -83,6 +83,10 @@ pub fn engine_config(
                 .any(|inherited| name == inherited)
         })
         .collect();
+    // The log store's credentials: held for its client only, never for tasks.
+    config.log_store_environment = std::env::vars()
+        .filter(|(name, _)| weir_engine::LOG_STORE_ENVIRONMENT.contains(&name.as_str()))
+        .collect();
     Ok(config)
 }
 

@@ -502,3 +502,37 @@ async fn conf_in_a_shell_command_is_text_through_the_binary() {
         assert!(!scratch.path().join(name).exists(), "{name} was created");
     }
 }
+
+/// A task can write in its try folder; a `log` it replaces by a link to a file of the
+/// server's is neither read through the API nor appended to by the engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_replaced_by_a_link_is_not_followed() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("server-file");
+    std::fs::write(&target, "TOP-SECRET-CONTENT\n").unwrap();
+    let dag = format!(
+        "dag: sneaky\nteam: growth\ntasks:\n  swap:\n    shell: ln -sf {} \"$(dirname \"$WEIR_XCOM\")/log\"; exit 1\n",
+        target.display()
+    );
+    let mut server = Server::new(&[("sneaky.yaml", &dag)]);
+    server.args.push("--unpause-all".into());
+    server.restart();
+    let run_id = server.trigger("sneaky").await;
+    let run = server.wait_run_finished("sneaky", &run_id).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    let (status, log) = server
+        .get(&format!(
+            "/dags/sneaky/dagRuns/{run_id}/taskInstances/swap/logs/1"
+        ))
+        .await;
+    assert_eq!(status, 200, "{log}");
+    assert!(
+        !log.to_string().contains("TOP-SECRET-CONTENT"),
+        "the link was followed: {log}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "TOP-SECRET-CONTENT\n",
+        "the engine wrote through the link"
+    );
+}

@@ -11,6 +11,7 @@
 
 mod channels;
 mod dag_paths;
+mod logs;
 mod metrics;
 mod read;
 mod repository;
@@ -31,6 +32,7 @@ pub use channels::{
     NotificationSettings, SmtpSettings, SmtpTls, WebhookFormat,
 };
 pub use dag_paths::{path_is_under, relative_to_dag_folder};
+pub use logs::{LogStoreUrl, MIN_LOG_RETENTION};
 pub use metrics::MetricsSettings;
 pub use read::{PlatformReport, parse};
 pub use repository::{
@@ -45,7 +47,7 @@ pub use traces::{DEFAULT_SERVICE_NAME, OTLP_TRACES_PATH, TracingProblem, Tracing
 use crate::access::LogReaders;
 use crate::access::sso::OidcSettings;
 use crate::governance::ApprovalPolicy;
-use crate::spec::model::MemorySize;
+use crate::spec::model::{HumanDuration, MemorySize};
 
 /// vCPUs a try asks for when neither its task nor its job definition says.
 pub const DEFAULT_VCPU: f64 = 1.0;
@@ -352,8 +354,9 @@ pub struct AuthSettings {
     pub oidc: Option<OidcSettings>,
 }
 
-/// The `[logs]` table: limits on what tries write to their logs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// The `[logs]` table: limits on what tries write to their logs, where finished tries'
+/// logs are archived and how long logs are kept (see `logs.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     /// Most bytes of output one try's log keeps, e.g. `"100Mi"` (the default). Past it
@@ -361,6 +364,25 @@ pub struct LogSettings {
     /// the task runs on to its normal end.
     #[serde(default = "default_max_log_bytes")]
     pub max_bytes_per_try: MemorySize,
+    /// Where a finished try's log is archived, e.g. `"s3://weir-logs/prod"`; none: logs
+    /// stay in the try folders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// Another S3 endpoint than AWS's (MinIO, a VPC endpoint, a test server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The bucket's region (default: `AWS_REGION` of the server's environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// A secret holding the store's key pair, as `team/name` (JSON with `access_key_id`,
+    /// `secret_access_key` and optionally `session_token`); none: the server's
+    /// environment (`AWS_ACCESS_KEY_ID`, a web identity, the instance's role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret: Option<String>,
+    /// Logs of tries that ended longer ago are deleted, locally and in the store, e.g.
+    /// `"30d"`; none: kept forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<HumanDuration>,
 }
 
 /// The default of `[logs] max_bytes_per_try`: 100 MiB.
@@ -374,6 +396,11 @@ impl Default for LogSettings {
     fn default() -> Self {
         Self {
             max_bytes_per_try: default_max_log_bytes(),
+            store: None,
+            endpoint: None,
+            region: None,
+            credentials_secret: None,
+            retention: None,
         }
     }
 }

@@ -186,8 +186,11 @@ pub fn parse(source: &str) -> PlatformReport {
                 }
             }
             LOGS => {
-                if let Some(logs) = entry(value, "[logs] table", source, &mut diags) {
+                if let Some((logs, at)) =
+                    super::logs::logs_section(key_pos, value, source, &mut diags)
+                {
                     config.logs = logs;
+                    located.logs = Some(at);
                 }
             }
             METRICS => {
@@ -392,7 +395,7 @@ pub(super) struct EntryPos {
 }
 
 impl EntryPos {
-    fn of(item: &Spanned<DeValue<'_>>, source: &str) -> EntryPos {
+    pub(super) fn of(item: &Spanned<DeValue<'_>>, source: &str) -> EntryPos {
         let mut out = EntryPos {
             pos: pos_at(source, item.span().start),
             keys: Vec::new(),
@@ -433,7 +436,7 @@ impl EntryPos {
 
 /// Deserializes one entry, reporting each of its problems. Unknown keys alone still
 /// yield the entry (so the checks after it run); any other problem yields `None`.
-fn entry<T: DeserializeOwned>(
+pub(super) fn entry<T: DeserializeOwned>(
     item: &Spanned<DeValue<'_>>,
     kind: &str,
     source: &str,

@@ -203,7 +203,11 @@ fn userinfo(url: &str) -> Option<(&str, &str)> {
 }
 
 /// What is wrong with a `team/name` secret reference, if anything.
-fn secret_problem(key: &'static str, reference: &str, teams: &[&str]) -> Option<RepositoryProblem> {
+pub(super) fn secret_problem(
+    key: &'static str,
+    reference: &str,
+    teams: &[&str],
+) -> Option<RepositoryProblem> {
     let Some((team, name)) = reference.split_once('/') else {
         return Some(
             RepositoryProblem::new(key, format!("`{key}` must name a secret as `team/name`, found `{reference}`"))

@@ -19,6 +19,8 @@ pub(super) struct Located {
     pub teams: Vec<EntryPos>,
     /// The `[repository]` table, when the file has one.
     pub repository: Option<EntryPos>,
+    /// The `[logs]` table, when the file has one.
+    pub logs: Option<EntryPos>,
 }
 
 static NOWHERE: EntryPos = EntryPos {
@@ -263,6 +265,7 @@ pub(super) fn validate(config: &PlatformConfig, located: &Located, diags: &mut V
     }
 
     repository(config, located, diags);
+    super::logs::validate(&config.logs, located.logs.as_ref(), &team_names, diags);
 }
 
 /// The `[repository]` table's problems, each at the key it is about.

@@ -302,10 +302,23 @@ fn run_url(shared: &Shared, run: &DagRunRecord) -> String {
 async fn read_tail(path: std::path::PathBuf) -> Vec<String> {
     tokio::task::spawn_blocking(move || {
         use std::io::{Read, Seek, SeekFrom};
-        let Ok(mut file) = std::fs::File::open(&path) else {
+        use std::os::unix::fs::OpenOptionsExt;
+        // The task may have replaced its log by a link to a server file, or a FIFO:
+        // neither is followed or waited on.
+        let Ok(mut file) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+        else {
             return Vec::new();
         };
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let Ok(meta) = file.metadata() else {
+            return Vec::new();
+        };
+        if !meta.is_file() {
+            return Vec::new();
+        }
+        let len = meta.len();
         let start = len.saturating_sub(LOG_TAIL_BYTES);
         if file.seek(SeekFrom::Start(start)).is_err() {
             return Vec::new();

@@ -6,6 +6,11 @@
 //! tasks logs -f` does). A chunk never ends inside a UTF-8 character: the incomplete
 //! bytes are left for the next read. `?full_content=true` reads to the end (up to a
 //! generous cap) instead of one chunk; `?map_index=` picks a mapped instance.
+//!
+//! The engine says where the log is (`EngineHandle::log_location`): a running try's (or
+//! one not archived yet) is read from its file, an archived one by ranges of its object
+//! in the log store (`[logs] store`), with the same tokens; a log removed by retention
+//! is a 404 that says so, and a log store that cannot be reached a 503.
 
 use std::io::SeekFrom;
 use std::path::Path;
@@ -18,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use weir_core::ids::{DagId, RunId, TaskId, TryNumber, UNMAPPED};
+use weir_engine::LogLocation;
 use weir_store::TaskInstanceKey;
 
 use super::task_instances::load_task_instance;
@@ -25,7 +31,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{QueryParams, path_params};
 use crate::json::LogResponse;
-use crate::openapi::{BadRequest, NotFound};
+use crate::openapi::{BadRequest, NotFound, ServiceUnavailable};
 
 /// Bytes returned per request by default.
 const CHUNK: usize = 1024 * 1024;
@@ -65,6 +71,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         )),
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
     )
 )]
 async fn get_log(
@@ -116,21 +123,62 @@ async fn get_log(
             ),
         ));
     }
-    // A noop task counts its run as a try (as Airflow does) but nothing ran on a
-    // backend, so there is no log to read.
-    let Some(log) = state.engine.log_path(&key.try_key(path.try_number)).await? else {
-        return Err(ApiError::not_found(
-            "Log not found",
-            format!(
-                "try {} of task instance {key} has no log: nothing ran on a backend",
-                path.try_number
-            ),
-        ));
+    let try_key = key.try_key(path.try_number);
+    let mut location = state.engine.log_location(&try_key).await?;
+    let bytes = loop {
+        match location {
+            // A noop task counts its run as a try (as Airflow does) but nothing ran on a
+            // backend, so there is no log to read.
+            LogLocation::NoLog => {
+                return Err(ApiError::not_found(
+                    "Log not found",
+                    format!(
+                        "try {} of task instance {key} has no log: nothing ran on a backend",
+                        path.try_number
+                    ),
+                ));
+            }
+            LogLocation::Removed { at, retention } => {
+                let kept = retention.map_or(String::new(), |r| {
+                    format!(
+                        " (logs are kept {})",
+                        weir_core::duration::format_duration(r)
+                    )
+                });
+                return Err(ApiError::not_found(
+                    "Log not found",
+                    format!(
+                        "the log of try {} of task instance {key} was removed by the log retention{kept} on {}",
+                        path.try_number,
+                        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ),
+                ));
+            }
+            LogLocation::Archived { location, size } => {
+                break state
+                    .engine
+                    .read_archived_log(&location, size, offset, max)
+                    .await?;
+            }
+            LogLocation::Local(path) => match read_local(&path, offset, max)
+                .await
+                .map_err(ApiError::internal)?
+            {
+                Some(bytes) => break bytes,
+                None => {
+                    // Not there: not written yet, or archived since we asked.
+                    let now = state.engine.log_location(&try_key).await?;
+                    if matches!(now, LogLocation::Local(_)) {
+                        break Vec::new();
+                    }
+                    location = now;
+                }
+            },
+        }
     };
-    let (content, next) = read_chunk(&log, offset, max)
-        .await
-        .map_err(ApiError::internal)?;
-    let token = next.to_string();
+    let cut = complete_prefix(&bytes);
+    let content = String::from_utf8_lossy(&bytes[..cut]).into_owned();
+    let token = (offset + cut as u64).to_string();
     if wants_text(&headers) {
         let mut response = content.into_response();
         response.headers_mut().insert(
@@ -159,22 +207,45 @@ fn wants_text(headers: &HeaderMap) -> bool {
     accept.contains("text/plain") && !accept.contains("application/json")
 }
 
-/// Reads up to `max` bytes of `path` from `offset`: the text (ending on a character
-/// boundary) and the offset after it. A log that does not exist yet reads as empty.
-async fn read_chunk(path: &Path, offset: u64, max: usize) -> std::io::Result<(String, u64)> {
-    let mut file = match tokio::fs::File::open(path).await {
+/// Up to `max` bytes of the file at `path` from `offset`; None when there is no file.
+async fn read_local(path: &Path, offset: u64, max: usize) -> std::io::Result<Option<Vec<u8>>> {
+    // A task may write in its try folder: a `log` it replaced by a link (to a server
+    // file) or a FIFO is not followed, not waited on, and reads as no log.
+    let opened = tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .await;
+    let mut file = match opened {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((String::new(), offset)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            tracing::warn!(path = %path.display(), "a try's log is a link: not followed");
+            return Ok(None);
+        }
         Err(e) => return Err(e),
     };
-    let len = file.metadata().await?.len();
+    let meta = file.metadata().await?;
+    if !meta.is_file() {
+        tracing::warn!(path = %path.display(), "a try's log is not a regular file: not read");
+        return Ok(None);
+    }
+    let len = meta.len();
     if offset >= len {
-        return Ok((String::new(), offset));
+        return Ok(Some(Vec::new()));
     }
     file.seek(SeekFrom::Start(offset)).await?;
     let want = (len - offset).min(max as u64);
     let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(max));
     file.take(want).read_to_end(&mut buf).await?;
+    Ok(Some(buf))
+}
+
+/// Reads up to `max` bytes of `path` from `offset`: the text (ending on a character
+/// boundary) and the offset after it. A log that does not exist yet reads as empty.
+#[cfg(test)]
+async fn read_chunk(path: &Path, offset: u64, max: usize) -> std::io::Result<(String, u64)> {
+    let buf = read_local(path, offset, max).await?.unwrap_or_default();
     let cut = complete_prefix(&buf);
     let text = String::from_utf8_lossy(&buf[..cut]).into_owned();
     Ok((text, offset + cut as u64))
