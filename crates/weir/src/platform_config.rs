@@ -113,5 +113,20 @@ mod tests {
                 .any(|(name, _)| name == "PATH"),
             std::env::var_os("PATH").is_some()
         );
+        // The log store's credentials are held for its client, never where tasks'
+        // environments are built.
+        for (name, _) in &config.log_store_environment {
+            assert!(
+                weir_engine::LOG_STORE_ENVIRONMENT.contains(&name.as_str()),
+                "{name}"
+            );
+        }
+        assert!(
+            !config
+                .server_environment
+                .iter()
+                .any(|(name, _)| name.to_string_lossy().starts_with("AWS_")),
+            "AWS credentials are held for tasks"
+        );
     }
 }
