@@ -12,7 +12,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::LogSettings;
-use super::read::{EntryPos, entry, pos_at};
+use super::read::{EntryPos, entry, refuse_clear_credentials};
 use crate::ids::TryKey;
 use crate::spec::diagnostic::{Diagnostic, Pos};
 
@@ -218,27 +218,14 @@ pub(super) fn logs_section(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<(LogSettings, EntryPos)> {
     let mut value = value.clone();
-    if let DeValue::Table(table) = value.get_mut() {
-        for clear in CLEAR_CREDENTIAL_KEYS {
-            let Some(pos) = table
-                .iter()
-                .find(|(k, _)| k.get_ref() == clear)
-                .map(|(k, _)| pos_at(source, k.span().start))
-            else {
-                continue;
-            };
-            diags.push(
-                Diagnostic::error(
-                    pos,
-                    format!("[logs] may not hold a credential in clear (`{clear}`)"),
-                )
-                .with_help(
-                    "put the key pair in a secret (JSON with `access_key_id` and `secret_access_key`) and name it with credentials_secret = \"team/name\", or give the server AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-                ),
-            );
-            table.remove(clear);
-        }
-    }
+    let help = "put the key pair in a secret (JSON with `access_key_id` and `secret_access_key`) and name it with credentials_secret = \"team/name\", or give the server AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+    refuse_clear_credentials(
+        "logs",
+        CLEAR_CREDENTIAL_KEYS.map(|key| (key, help.to_string())),
+        &mut value,
+        source,
+        diags,
+    );
     let logs = entry::<LogSettings>(&value, "[logs] table", source, diags)?;
     let mut at = EntryPos::of(&value, source);
     at.pos = key_pos;

@@ -13,6 +13,7 @@ mod channels;
 mod dag_paths;
 mod logs;
 mod metrics;
+mod problem;
 mod read;
 mod repository;
 mod sandbox;
@@ -34,15 +35,16 @@ pub use channels::{
 pub use dag_paths::{path_is_under, relative_to_dag_folder};
 pub use logs::{LogStoreUrl, MIN_LOG_RETENTION};
 pub use metrics::MetricsSettings;
+pub use problem::KeyProblem;
 pub use read::{PlatformReport, parse};
 pub use repository::{
     DEFAULT_REPOSITORY_BRANCH, DEFAULT_REPOSITORY_INTERVAL, MAX_REPOSITORY_INTERVAL,
-    MIN_REPOSITORY_INTERVAL, RepositoryProblem, RepositorySettings,
+    MIN_REPOSITORY_INTERVAL, RepositorySettings,
 };
 pub use sandbox::{
     DEFAULT_SANDBOX_PROGRAM, DEFAULT_SANDBOX_USER, SandboxSettings, ShellIsolation, ShellSandbox,
 };
-pub use traces::{DEFAULT_SERVICE_NAME, OTLP_TRACES_PATH, TracingProblem, TracingSettings};
+pub use traces::{DEFAULT_SERVICE_NAME, OTLP_TRACES_PATH, TracingSettings};
 
 use crate::access::LogReaders;
 use crate::access::sso::OidcSettings;

@@ -309,27 +309,18 @@ fn repository_section(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<(RepositorySettings, EntryPos)> {
     let mut value = value.clone();
-    if let DeValue::Table(table) = value.get_mut() {
-        for (clear, instead) in CLEAR_CREDENTIAL_KEYS {
-            let Some(pos) = table
-                .iter()
-                .find(|(k, _)| k.get_ref() == clear)
-                .map(|(k, _)| pos_at(source, k.span().start))
-            else {
-                continue;
-            };
-            diags.push(
-                Diagnostic::error(
-                    pos,
-                    format!("[{REPOSITORY}] may not hold a credential in clear (`{clear}`)"),
-                )
-                .with_help(format!(
-                    "put it in a secret and name it with {instead} = \"team/name\""
-                )),
-            );
-            table.remove(clear);
-        }
-    }
+    refuse_clear_credentials(
+        REPOSITORY,
+        CLEAR_CREDENTIAL_KEYS.map(|(clear, instead)| {
+            (
+                clear,
+                format!("put it in a secret and name it with {instead} = \"team/name\""),
+            )
+        }),
+        &mut value,
+        source,
+        diags,
+    );
     let repository = entry::<RepositorySettings>(&value, "[repository] table", source, diags)?;
     let mut at = EntryPos::of(&value, source);
     // A header table's own span does not point at its header: name the header.
@@ -337,6 +328,38 @@ fn repository_section(
     // Checked even when a clear credential was refused, so every problem shows; that
     // error alone already keeps the file from loading.
     Some((repository, at))
+}
+
+/// Refuses each `(key, help)` of `clear` written in table `[name]`: a credential in
+/// clear, reported at its key with the help, then removed so the table is still read
+/// (and its other problems shown).
+pub(super) fn refuse_clear_credentials(
+    name: &str,
+    clear: impl IntoIterator<Item = (&'static str, String)>,
+    value: &mut Spanned<DeValue<'_>>,
+    source: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let DeValue::Table(table) = value.get_mut() else {
+        return;
+    };
+    for (key, help) in clear {
+        let Some(pos) = table
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .map(|(k, _)| pos_at(source, k.span().start))
+        else {
+            continue;
+        };
+        diags.push(
+            Diagnostic::error(
+                pos,
+                format!("[{name}] may not hold a credential in clear (`{key}`)"),
+            )
+            .with_help(help),
+        );
+        table.remove(key);
+    }
 }
 
 /// The `[tracing]` table, each problem at the key it is about.

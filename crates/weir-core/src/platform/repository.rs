@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::spec::diagnostic::did_you_mean;
 use crate::spec::model::HumanDuration;
 
+use super::problem::KeyProblem;
+
 /// The branch followed when none is given.
 pub const DEFAULT_REPOSITORY_BRANCH: &str = "main";
 /// How often the repository is fetched when no `interval` is given.
@@ -64,52 +66,28 @@ pub(super) const CLEAR_CREDENTIAL_KEYS: [(&str, &str); 5] = [
     ("ssh_private_key", "ssh_key_secret"),
 ];
 
-/// One problem of a `[repository]` table: the key it is about, a sentence and, maybe, a
-/// hint at the fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepositoryProblem {
-    pub key: &'static str,
-    pub message: String,
-    pub help: Option<String>,
-}
-
-impl RepositoryProblem {
-    fn new(key: &'static str, message: impl Into<String>) -> Self {
-        RepositoryProblem {
-            key,
-            message: message.into(),
-            help: None,
-        }
-    }
-
-    fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
-        self
-    }
-}
-
 impl RepositorySettings {
     /// What is wrong with the settings; `teams` are the teams `[[teams]]` declares,
     /// which the secret references must name.
-    pub fn problems(&self, teams: &[&str]) -> Vec<RepositoryProblem> {
+    pub fn problems(&self, teams: &[&str]) -> Vec<KeyProblem> {
         let mut out = Vec::new();
         self.check_url(&mut out);
         let branch = &self.branch;
         if branch.is_empty() || branch.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            out.push(RepositoryProblem::new(
+            out.push(KeyProblem::new(
                 "branch",
                 format!("`branch` must be a branch name without spaces, found `{branch}`"),
             ));
         } else if branch.starts_with('-') {
             // Passed to git as an argument: a leading `-` would make it an option.
-            out.push(RepositoryProblem::new(
+            out.push(KeyProblem::new(
                 "branch",
                 format!("`branch` may not start with `-`, found `{branch}`"),
             ));
         }
         if self.path.starts_with('/') {
             out.push(
-                RepositoryProblem::new(
+                KeyProblem::new(
                     "path",
                     format!(
                         "`path` must be relative to the repository's root, found `{}`",
@@ -119,14 +97,14 @@ impl RepositorySettings {
                 .help("write e.g. \"weir\" for a `weir/` folder holding `dags/` and `jobs/`"),
             );
         } else if self.path.split(['/', '\\']).any(|part| part == "..") {
-            out.push(RepositoryProblem::new(
+            out.push(KeyProblem::new(
                 "path",
                 format!("`path` may not hold `..`, found `{}`", self.path),
             ));
         }
         let interval = self.interval.0;
         if !(MIN_REPOSITORY_INTERVAL..=MAX_REPOSITORY_INTERVAL).contains(&interval) {
-            out.push(RepositoryProblem::new(
+            out.push(KeyProblem::new(
                 "interval",
                 format!(
                     "`interval` must be from 1s to 1d, found {}",
@@ -136,7 +114,7 @@ impl RepositorySettings {
         }
         if self.token_secret.is_some() && self.ssh_key_secret.is_some() {
             out.push(
-                RepositoryProblem::new(
+                KeyProblem::new(
                     "ssh_key_secret",
                     "give `token_secret` or `ssh_key_secret`, not both",
                 )
@@ -154,20 +132,19 @@ impl RepositorySettings {
         out
     }
 
-    fn check_url(&self, out: &mut Vec<RepositoryProblem>) {
+    fn check_url(&self, out: &mut Vec<KeyProblem>) {
         let url = self.url.trim();
         let what = "a Git URL (https://…, ssh://…, git@host:path, file://…) or a local path";
         if url.is_empty() {
             out.push(
-                RepositoryProblem::new("url", "`url` may not be empty")
-                    .help(format!("write {what}")),
+                KeyProblem::new("url", "`url` may not be empty").help(format!("write {what}")),
             );
             return;
         }
         if url.starts_with('-') {
             // Passed to git as an argument: a leading `-` would make it an option.
             out.push(
-                RepositoryProblem::new(
+                KeyProblem::new(
                     "url",
                     format!("`url` may not start with `-`, found `{url}`"),
                 )
@@ -175,7 +152,7 @@ impl RepositorySettings {
             );
         }
         if url.chars().any(char::is_control) {
-            out.push(RepositoryProblem::new(
+            out.push(KeyProblem::new(
                 "url",
                 "`url` may not hold control characters",
             ));
@@ -186,7 +163,7 @@ impl RepositorySettings {
             let https = scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http");
             if https || userinfo.contains(':') {
                 out.push(
-                    RepositoryProblem::new("url", "`url` may not hold credentials (a user name, password or token before `@`)")
+                    KeyProblem::new("url", "`url` may not hold credentials (a user name, password or token before `@`)")
                         .help("put the token in a secret and name it with `token_secret = \"team/name\"`"),
                 );
             }
@@ -207,15 +184,15 @@ pub(super) fn secret_problem(
     key: &'static str,
     reference: &str,
     teams: &[&str],
-) -> Option<RepositoryProblem> {
+) -> Option<KeyProblem> {
     let Some((team, name)) = reference.split_once('/') else {
         return Some(
-            RepositoryProblem::new(key, format!("`{key}` must name a secret as `team/name`, found `{reference}`"))
+            KeyProblem::new(key, format!("`{key}` must name a secret as `team/name`, found `{reference}`"))
                 .help("the server reads repository credentials from a team's secrets, e.g. \"platform/git-token\""),
         );
     };
     if !teams.contains(&team) {
-        let problem = RepositoryProblem::new(
+        let problem = KeyProblem::new(
             key,
             format!("`{key}` names team `{team}`, which no `[[teams]]` entry declares"),
         );
@@ -226,5 +203,5 @@ pub(super) fn secret_problem(
     }
     crate::secrets::check_name(name)
         .err()
-        .map(|err| RepositoryProblem::new(key, format!("`{key}`: {err}")))
+        .map(|err| KeyProblem::new(key, format!("`{key}`: {err}")))
 }

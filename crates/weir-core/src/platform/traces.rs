@@ -12,6 +12,8 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::problem::KeyProblem;
+
 /// The service name spans carry when the table gives none.
 pub const DEFAULT_SERVICE_NAME: &str = "weir";
 /// The path OTLP/HTTP receivers take traces on, added to an endpoint that lacks it.
@@ -47,30 +49,6 @@ impl fmt::Debug for TracingSettings {
     }
 }
 
-/// One problem of a `[tracing]` table: the key it is about, a sentence and, maybe, a
-/// hint at the fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TracingProblem {
-    pub key: &'static str,
-    pub message: String,
-    pub help: Option<String>,
-}
-
-impl TracingProblem {
-    fn new(key: &'static str, message: impl Into<String>) -> Self {
-        TracingProblem {
-            key,
-            message: message.into(),
-            help: None,
-        }
-    }
-
-    fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
-        self
-    }
-}
-
 impl TracingSettings {
     /// The URL spans are posted to: the endpoint, with `/v1/traces` added unless it
     /// already ends with it.
@@ -83,7 +61,7 @@ impl TracingSettings {
     }
 
     /// What is wrong with the settings.
-    pub fn problems(&self) -> Vec<TracingProblem> {
+    pub fn problems(&self) -> Vec<KeyProblem> {
         let mut out = Vec::new();
         if let Err(problem) = check_endpoint(&self.otlp_endpoint) {
             out.push(problem);
@@ -91,7 +69,7 @@ impl TracingSettings {
         for (name, value) in &self.headers {
             if name.is_empty() || !name.bytes().all(is_token_byte) {
                 out.push(
-                    TracingProblem::new(
+                    KeyProblem::new(
                         "headers",
                         format!("header name `{name}` is not a valid HTTP header name"),
                     )
@@ -99,7 +77,7 @@ impl TracingSettings {
                 );
             }
             if value.chars().any(|c| c.is_control() && c != '\t') {
-                out.push(TracingProblem::new(
+                out.push(KeyProblem::new(
                     "headers",
                     format!("the value of header `{name}` may not hold control characters (such as a line break)"),
                 ));
@@ -107,7 +85,7 @@ impl TracingSettings {
         }
         if self.service_name.trim().is_empty() {
             out.push(
-                TracingProblem::new("service_name", "`service_name` may not be empty")
+                KeyProblem::new("service_name", "`service_name` may not be empty")
                     .help(format!("leave it out for \"{DEFAULT_SERVICE_NAME}\"")),
             );
         }
@@ -116,11 +94,11 @@ impl TracingSettings {
 }
 
 /// An `http://` or `https://` URL with a host and no credentials in it.
-fn check_endpoint(endpoint: &str) -> Result<(), TracingProblem> {
+fn check_endpoint(endpoint: &str) -> Result<(), KeyProblem> {
     let example = "write the collector's OTLP/HTTP URL, e.g. \"http://otel-collector:4318\"";
     let url = endpoint.trim();
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(TracingProblem::new(
+        return Err(KeyProblem::new(
             "otlp_endpoint",
             format!("`otlp_endpoint` must be an http:// or https:// URL, found `{endpoint}`"),
         )
@@ -132,21 +110,21 @@ fn check_endpoint(endpoint: &str) -> Result<(), TracingProblem> {
         } else {
             example.to_string()
         };
-        return Err(TracingProblem::new(
+        return Err(KeyProblem::new(
             "otlp_endpoint",
             format!("`otlp_endpoint` must be an http:// or https:// URL, found scheme `{scheme}`"),
         )
         .help(help));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(TracingProblem::new(
+        return Err(KeyProblem::new(
             "otlp_endpoint",
             "`otlp_endpoint` may not hold spaces or control characters",
         ));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
     if authority.contains('@') {
-        return Err(TracingProblem::new(
+        return Err(KeyProblem::new(
             "otlp_endpoint",
             "`otlp_endpoint` may not hold credentials (a user name or password before `@`)",
         )
@@ -157,7 +135,7 @@ fn check_endpoint(endpoint: &str) -> Result<(), TracingProblem> {
         .filter(|(_, port)| !port.contains(']'))
         .map_or(authority, |(host, _)| host);
     if host.is_empty() {
-        return Err(TracingProblem::new(
+        return Err(KeyProblem::new(
             "otlp_endpoint",
             format!("`otlp_endpoint` names no host, found `{endpoint}`"),
         )
@@ -166,7 +144,7 @@ fn check_endpoint(endpoint: &str) -> Result<(), TracingProblem> {
     if let Some((_, port)) = authority.rsplit_once(':').filter(|(_, p)| !p.contains(']'))
         && port.parse::<u16>().is_err()
     {
-        return Err(TracingProblem::new(
+        return Err(KeyProblem::new(
             "otlp_endpoint",
             format!("`otlp_endpoint` has port `{port}`, which is no port number"),
         )
