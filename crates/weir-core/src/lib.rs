@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod cost;
+pub mod dataset;
 pub mod duration;
 pub mod fair_share;
 pub mod governance;

@@ -120,10 +120,7 @@ pub(crate) fn dag_record(
         file_path: file_path.to_string(),
         description: spec.description.clone(),
         tags: spec.tags.clone(),
-        schedule: spec.schedule.as_ref().map(|s| match s {
-            ScheduleSpec::Cron(expr) => expr.clone(),
-            ScheduleSpec::Datasets { datasets } => format!("datasets: {}", datasets.join(", ")),
-        }),
+        schedule: spec.schedule.as_ref().map(ScheduleSpec::summary),
         timezone: spec.timezone.clone(),
         latest_version: hash,
         is_paused: paused,

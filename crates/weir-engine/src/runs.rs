@@ -72,14 +72,13 @@ pub fn initial_task_instances(
 }
 
 fn schedule_of(version: &DagVersion) -> Schedule {
-    match &version.spec.schedule {
-        Some(weir_core::spec::model::ScheduleSpec::Cron(expr)) => {
-            schedule::parse_schedule(expr).unwrap_or(Schedule::Manual)
-        }
-        Some(weir_core::spec::model::ScheduleSpec::Datasets { datasets }) => {
-            Schedule::datasets(datasets.clone())
-        }
-        None => Schedule::Manual,
+    let Some(spec) = &version.spec.schedule else {
+        return Schedule::Manual;
+    };
+    match (spec.cron(), spec.datasets()) {
+        (Some(expr), _) => schedule::parse_schedule(expr).unwrap_or(Schedule::Manual),
+        (None, Some(datasets)) => Schedule::datasets(datasets.uris().to_vec()),
+        (None, None) => Schedule::Manual,
     }
 }
 

@@ -54,7 +54,7 @@ pub async fn create_due_runs(shared: &Arc<Shared>) -> Result<Option<DateTime<Utc
 async fn schedule_dag(shared: &Arc<Shared>, dag: &DagRecord) -> Result<Option<DateTime<Utc>>> {
     let version = shared.catalog.latest(&shared.store, &dag.dag_id).await?;
     let spec = &version.spec;
-    let Some(ScheduleSpec::Cron(expr)) = &spec.schedule else {
+    let Some(expr) = spec.schedule.as_ref().and_then(ScheduleSpec::cron) else {
         return Ok(None);
     };
     let Ok(sched) = schedule::parse_schedule(expr) else {

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::spec::model::{DagSpec, ScheduleSpec, TaskKind, TaskSpec};
+use crate::spec::model::{DagSpec, DatasetsSpec, ScheduleSpec, TaskKind, TaskSpec};
 
 /// The semantic summary of a change between two DAG versions.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
@@ -267,7 +267,10 @@ fn only_in(a: &BTreeSet<String>, b: &BTreeSet<String>) -> Vec<String> {
 fn schedule_text(schedule: &ScheduleSpec) -> String {
     match schedule {
         ScheduleSpec::Cron(cron) => cron.clone(),
-        ScheduleSpec::Datasets { datasets } => format!("datasets {}", datasets.join(", ")),
+        ScheduleSpec::Datasets(d) => match (&d.cron, &d.datasets) {
+            (None, DatasetsSpec::All(uris)) => format!("datasets {}", uris.join(", ")),
+            _ => schedule.summary(),
+        },
     }
 }
 

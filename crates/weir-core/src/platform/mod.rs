@@ -11,6 +11,7 @@
 
 mod channels;
 mod dag_paths;
+mod datasets;
 mod logs;
 mod metrics;
 mod problem;
@@ -33,6 +34,7 @@ pub use channels::{
     NotificationSettings, SmtpSettings, SmtpTls, WebhookFormat,
 };
 pub use dag_paths::{path_is_under, relative_to_dag_folder};
+pub use datasets::DatasetSettings;
 pub use logs::{LogStoreUrl, MIN_LOG_RETENTION};
 pub use metrics::MetricsSettings;
 pub use problem::KeyProblem;
@@ -107,6 +109,9 @@ pub struct PlatformConfig {
     /// Who may read `GET /metrics` (`[metrics]`).
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Who may post dataset events through the API (`[datasets]`).
+    #[serde(default)]
+    pub datasets: DatasetSettings,
     /// Whether this config came from a file or stands in for a missing one.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -315,6 +320,11 @@ pub struct Team {
     /// `"team:NAME"` (an operator of the declared team NAME). Never the author.
     #[serde(default)]
     pub approval: ApprovalPolicy,
+    /// Dataset URI prefixes the team owns (`["s3://lake/marketing/"]`): only its DAGs
+    /// may declare outlets there, and only its operators post events there through the
+    /// API (unless `[datasets] open`). Any team may consume any dataset.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub datasets: Vec<String>,
 }
 
 /// A team's secrets backend (`secrets = { … }` on its `[[teams]]` entry).
@@ -463,6 +473,7 @@ impl PlatformConfig {
             notifications: NotificationSettings::default(),
             tracing: None,
             metrics: MetricsSettings::default(),
+            datasets: DatasetSettings::default(),
             origin: ConfigOrigin::StandaloneDefault,
         }
     }

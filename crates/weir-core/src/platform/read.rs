@@ -22,7 +22,7 @@ use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
 /// Sections `weir.toml` may hold; each is an array of tables (`[[queues]]`).
 const SECTIONS: [&str; 4] = ["compute_environments", "queues", "teams", "channels"];
 /// The plain tables `weir.toml` may hold: `[auth]` (with `[auth.oidc]`), `[sandbox]`,
-/// `[logs]`, `[repository]`, `[smtp]`, `[notifications]`, `[tracing]` and `[metrics]`.
+/// `[logs]`, `[repository]`, `[smtp]`, `[notifications]`, `[tracing]`, `[metrics]` and `[datasets]`.
 const AUTH: &str = "auth";
 const SANDBOX: &str = "sandbox";
 const LOGS: &str = "logs";
@@ -31,7 +31,8 @@ const SMTP: &str = "smtp";
 const NOTIFICATIONS: &str = "notifications";
 const TRACING: &str = "tracing";
 const METRICS: &str = "metrics";
-const TABLES: [&str; 8] = [
+const DATASETS: &str = "datasets";
+const TABLES: [&str; 9] = [
     AUTH,
     SANDBOX,
     LOGS,
@@ -40,6 +41,7 @@ const TABLES: [&str; 8] = [
     NOTIFICATIONS,
     TRACING,
     METRICS,
+    DATASETS,
 ];
 
 /// Most problems reported for one entry before giving up on it.
@@ -98,6 +100,7 @@ pub fn parse(source: &str) -> PlatformReport {
         notifications: super::NotificationSettings::default(),
         tracing: None,
         metrics: super::MetricsSettings::default(),
+        datasets: super::DatasetSettings::default(),
         origin: super::ConfigOrigin::File,
     };
     let mut located = Located::default();
@@ -196,6 +199,11 @@ pub fn parse(source: &str) -> PlatformReport {
             METRICS => {
                 if let Some(metrics) = entry(value, "[metrics] table", source, &mut diags) {
                     config.metrics = metrics;
+                }
+            }
+            DATASETS => {
+                if let Some(datasets) = entry(value, "[datasets] table", source, &mut diags) {
+                    config.datasets = datasets;
                 }
             }
             REPOSITORY => {

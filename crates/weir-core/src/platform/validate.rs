@@ -232,6 +232,17 @@ pub(super) fn validate(config: &PlatformConfig, located: &Located, diags: &mut V
                 );
             }
         }
+        for (j, prefix) in t.datasets.iter().enumerate() {
+            if let Some(problem) = super::datasets::prefix_problem(config, &t.name, prefix) {
+                diags.push(
+                    Diagnostic::error(
+                        p.item("datasets", j),
+                        format!("team `{}`: dataset prefix `{prefix}` {problem}", t.name),
+                    )
+                    .with_help("write a URI prefix, e.g. \"s3://lake/marketing/\""),
+                );
+            }
+        }
         for (j, prefix) in t.image_prefixes.iter().enumerate() {
             let pos = p.item("image_prefixes", j);
             if prefix.trim().is_empty() || prefix.chars().any(char::is_whitespace) {

@@ -278,6 +278,57 @@ fn refuse_unversioned_files(
     }
 }
 
+/// `datasets: [uri, ...]` (all of them), `datasets: {any: [...]}` or `{all: [...]}`.
+fn read_datasets(node: &Node, diags: &mut Diags) -> Option<DatasetsSpec> {
+    let (list, any) = match &node.value {
+        Value::Map(_) => {
+            let mut m = MapReader::new(node, "`datasets`", diags)?;
+            let any = m.get("any");
+            let all = m.get("all");
+            m.finish(diags);
+            match (any, all) {
+                (Some(list), None) => (list, true),
+                (None, Some(list)) => (list, false),
+                _ => {
+                    diags.push(
+                        Diagnostic::error(node.pos, "`datasets` takes one of `any:` or `all:`")
+                            .with_help("e.g. `datasets: {any: [s3://a, s3://b]}`; a plain list means all of them"),
+                    );
+                    return None;
+                }
+            }
+        }
+        _ => (node, false),
+    };
+    let uris = reader::string_list(list, "`datasets`", diags)?;
+    if uris.is_empty() {
+        diags.push(Diagnostic::error(
+            list.pos,
+            "a dataset schedule needs at least one dataset URI",
+        ));
+        return None;
+    }
+    let mut ok = true;
+    for (uri, pos) in &uris {
+        if let Err(problem) = crate::dataset::UriPattern::parse(uri) {
+            diags.push(
+                Diagnostic::error(*pos, problem)
+                    .with_help("a URI, or a pattern with `*` (within a segment) or `**` (across segments)"),
+            );
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let uris: Vec<String> = uris.into_iter().map(|(s, _)| s).collect();
+    Some(if any {
+        DatasetsSpec::Any { any: uris }
+    } else {
+        DatasetsSpec::All(uris)
+    })
+}
+
 fn read_schedule(node: &Node, diags: &mut Diags) -> Option<ScheduleSpec> {
     if node.is_null() {
         return None;
@@ -292,19 +343,35 @@ fn read_schedule(node: &Node, diags: &mut Diags) -> Option<ScheduleSpec> {
         },
         Value::Map(_) => {
             let mut m = MapReader::new(node, "`schedule`", diags)?;
+            let cron = m.get("cron").and_then(|n| {
+                let text = reader::string(n, "`cron`", diags)?;
+                match crate::schedule::parse_schedule(&text) {
+                    Ok(s) if s.is_time_based() => Some(text),
+                    Ok(_) => {
+                        diags.push(Diagnostic::error(
+                            n.pos,
+                            format!("`{text}` is no time-based schedule to run beside datasets"),
+                        ));
+                        None
+                    }
+                    Err(e) => {
+                        diags.push(Diagnostic::error(n.pos, e.to_string()));
+                        None
+                    }
+                }
+            });
+            let had_cron = m.get("cron").is_some();
             let datasets = m
                 .require("datasets", diags)
-                .and_then(|n| reader::string_list(n, "`datasets`", diags));
+                .and_then(|n| read_datasets(n, diags));
             m.finish(diags);
-            let datasets: Vec<String> = datasets?.into_iter().map(|(s, _)| s).collect();
-            if datasets.is_empty() {
-                diags.push(Diagnostic::error(
-                    node.pos,
-                    "a dataset schedule needs at least one dataset URI",
-                ));
+            if had_cron && cron.is_none() {
                 return None;
             }
-            Some(ScheduleSpec::Datasets { datasets })
+            Some(ScheduleSpec::Datasets(DatasetSchedule {
+                cron,
+                datasets: datasets?,
+            }))
         }
         Value::Seq(_) => {
             diags.push(

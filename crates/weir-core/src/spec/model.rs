@@ -113,8 +113,112 @@ fn default_max_active() -> u32 {
 pub enum ScheduleSpec {
     /// A cron expression or preset.
     Cron(String),
-    /// Run when every listed dataset has been updated.
-    Datasets { datasets: Vec<String> },
+    /// Run when datasets are updated (and on a cron schedule too, when `cron` is set).
+    Datasets(DatasetSchedule),
+}
+
+impl ScheduleSpec {
+    /// The cron expression or preset, alone or beside datasets.
+    pub fn cron(&self) -> Option<&str> {
+        match self {
+            ScheduleSpec::Cron(expr) => Some(expr),
+            ScheduleSpec::Datasets(d) => d.cron.as_deref(),
+        }
+    }
+
+    /// The datasets the DAG waits for, if any.
+    pub fn datasets(&self) -> Option<&DatasetsSpec> {
+        match self {
+            ScheduleSpec::Cron(_) => None,
+            ScheduleSpec::Datasets(d) => Some(&d.datasets),
+        }
+    }
+
+    /// One line for lists: the cron expression, `datasets: a, b` (all of them),
+    /// `datasets (any): a, b`, or `0 6 * * * or datasets: a`.
+    pub fn summary(&self) -> String {
+        let Some(datasets) = self.datasets() else {
+            return self.cron().unwrap_or_default().to_string();
+        };
+        let list = match datasets {
+            DatasetsSpec::All(uris) => format!("datasets: {}", uris.join(", ")),
+            DatasetsSpec::Any { any } => format!("datasets (any): {}", any.join(", ")),
+        };
+        match self.cron() {
+            Some(cron) => format!("{cron} or {list}"),
+            None => list,
+        }
+    }
+
+    /// Human text (Airflow's timetable description).
+    pub fn describe(&self) -> String {
+        let datasets = self.datasets().map(|d| match d {
+            DatasetsSpec::All(uris) => {
+                format!("When these datasets have been updated: {}.", uris.join(", "))
+            }
+            DatasetsSpec::Any { any } => {
+                format!("When any of these datasets has been updated: {}.", any.join(", "))
+            }
+        });
+        let cron = self
+            .cron()
+            .and_then(|c| crate::schedule::parse_schedule(c).ok())
+            .map(|s| crate::schedule::describe(&s));
+        match (cron, datasets) {
+            (Some(cron), Some(datasets)) => format!("{cron} And {}", lower_first(&datasets)),
+            (Some(text), None) | (None, Some(text)) => text,
+            (None, None) => self.cron().unwrap_or_default().to_string(),
+        }
+    }
+}
+
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |c| {
+        c.to_lowercase().chain(chars).collect::<String>()
+    })
+}
+
+/// `schedule: {datasets: ..., cron: ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSchedule {
+    /// Also run on this cron schedule (`{cron: "0 6 * * *", datasets: [...]}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    pub datasets: DatasetsSpec,
+}
+
+/// The datasets a DAG waits for: URIs or patterns (`*` within a segment, `**` across).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DatasetsSpec {
+    /// Every one updated (a plain list).
+    All(Vec<String>),
+    /// At least one updated (`{any: [...]}`).
+    Any { any: Vec<String> },
+}
+
+impl DatasetsSpec {
+    pub fn uris(&self) -> &[String] {
+        match self {
+            DatasetsSpec::All(uris) | DatasetsSpec::Any { any: uris } => uris,
+        }
+    }
+
+    /// The condition the engine evaluates (patterns were checked when the DAG loaded;
+    /// one that no longer parses matches nothing).
+    pub fn condition(&self) -> crate::dataset::DatasetCondition {
+        let patterns = self
+            .uris()
+            .iter()
+            .filter_map(|u| crate::dataset::UriPattern::parse(u).ok())
+            .collect();
+        match self {
+            DatasetsSpec::All(_) => crate::dataset::DatasetCondition::All(patterns),
+            DatasetsSpec::Any { .. } => crate::dataset::DatasetCondition::Any(patterns),
+        }
+    }
 }
 
 /// Task settings a DAG sets once for all its tasks.

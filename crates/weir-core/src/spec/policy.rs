@@ -105,6 +105,16 @@ pub fn check(
             },
             _ => {}
         }
+        for outlet in &task.outlets {
+            if let Some(problem) =
+                crate::dataset::outlet_problem(spec.team.as_str(), outlet, &platform.teams)
+            {
+                let pos = locate_from(source, outlet, task_offset).unwrap_or(at_task);
+                diags.push(Diagnostic::error(pos, problem).with_help(
+                    "produce under your team's own prefix; any team may read another's datasets",
+                ));
+            }
+        }
         if platform.queue(&queue).is_none() {
             let d = Diagnostic::error(
                 at_task,

@@ -89,7 +89,8 @@ pub fn validate(read: &ReadDag, source: &str, diags: &mut Diags) {
         }
     }
 
-    if spec.catchup && !matches!(spec.schedule, Some(ScheduleSpec::Cron(_))) {
+    let cron = spec.schedule.as_ref().and_then(ScheduleSpec::cron);
+    if spec.catchup && cron.is_none() {
         diags.push(
             Diagnostic::warning(
                 read.catchup_pos.unwrap_or(read.pos),
@@ -98,7 +99,7 @@ pub fn validate(read: &ReadDag, source: &str, diags: &mut Diags) {
             .with_help("remove `catchup`, or give the DAG a `schedule`"),
         );
     }
-    if let Some(ScheduleSpec::Cron(expr)) = &spec.schedule
+    if let Some(expr) = cron
         && spec.start_date.is_none()
     {
         diags.push(

@@ -47,8 +47,12 @@ fn schedule_fields(
     record: &DagRecord,
     spec: Option<&DagSpec>,
 ) -> (Option<ScheduleInterval>, Option<String>) {
-    if let Some(ScheduleSpec::Datasets { datasets }) = spec.and_then(|s| s.schedule.as_ref()) {
-        return (None, Some(describe(&Schedule::datasets(datasets.clone()))));
+    if let Some(schedule @ ScheduleSpec::Datasets(d)) = spec.and_then(|s| s.schedule.as_ref()) {
+        let interval = d.cron.as_ref().map(|expr| ScheduleInterval {
+            kind: "CronExpression".into(),
+            value: expr.clone(),
+        });
+        return (interval, Some(schedule.describe()));
     }
     match &record.schedule {
         None => (None, Some(describe(&Schedule::Manual))),
