@@ -281,4 +281,23 @@ image_prefixes = ["registry.example.com/marketing/"]
             "task `other_queue` uses queue `gpu`, which this platform does not have"
         );
     }
+
+    #[test]
+    fn an_outlet_in_another_teams_prefix_is_refused_where_written() {
+        let toml = PLATFORM.replace(
+            "[[teams]]\nname = \"marketing\"\n",
+            "[[teams]]\nname = \"data-eng\"\ndatasets = [\"s3://lake/raw/\"]\n\n[[teams]]\nname = \"marketing\"\ndatasets = [\"s3://lake/marketing/\"]\n",
+        );
+        let platform = crate::platform::parse(&toml).config.expect("valid platform");
+        let src = "dag: d\nteam: data-eng\ntasks:\n  ok: {noop: {}, outlets: [\"s3://lake/raw/orders/{{ ds }}\"]}\n  bad:\n    noop: {}\n    outlets: [\"s3://lake/marketing/revenue\"]\n";
+        let report = crate::spec::load_file(src);
+        assert!(!report.has_errors(), "{:?}", report.diagnostics);
+        let diags = check(&report.dags[0], src, &platform, &JobCatalog::default());
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!((diags[0].pos.line, diags[0].pos.col), (7, 16));
+        assert_eq!(
+            diags[0].message,
+            "outlet `s3://lake/marketing/revenue` is under a dataset prefix team `marketing` owns; only its DAGs produce there"
+        );
+    }
 }

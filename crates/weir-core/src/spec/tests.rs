@@ -534,3 +534,47 @@ fn notify_mistakes_are_located() {
     assert_eq!(line, 3);
     assert!(msg.contains("`run_within`"), "{msg}");
 }
+
+#[test]
+fn dataset_schedules_read_all_any_and_cron_beside_them() {
+    let read = |schedule: &str| {
+        let report = load_file(&format!(
+            "dag: x\nteam: t\nstart_date: 2026-01-01\nschedule: {schedule}\ntasks:\n  a: {{noop: {{}}}}\n"
+        ));
+        assert!(!report.has_errors(), "{:#?}", report.diagnostics);
+        report.dags[0].schedule.clone().expect("a schedule")
+    };
+    let all = read("{datasets: [\"s3://a/*\", \"s3://b\"]}");
+    assert_eq!(all.cron(), None);
+    assert_eq!(
+        all.datasets(),
+        Some(&model::DatasetsSpec::All(vec!["s3://a/*".into(), "s3://b".into()]))
+    );
+    // The plain list keeps the JSON shape versions were hashed with.
+    assert_eq!(
+        serde_json::to_value(&all).unwrap(),
+        serde_json::json!({"datasets": ["s3://a/*", "s3://b"]})
+    );
+    let any = read("{datasets: {any: [\"s3://a\", \"s3://b\"]}}");
+    assert_eq!(any.summary(), "datasets (any): s3://a, s3://b");
+    let both = read("{cron: \"0 6 * * *\", datasets: [\"s3://a\"]}");
+    assert_eq!(both.cron(), Some("0 6 * * *"));
+    assert_eq!(both.summary(), "0 6 * * * or datasets: s3://a");
+    let back: model::ScheduleSpec =
+        serde_json::from_value(serde_json::to_value(&both).unwrap()).unwrap();
+    assert_eq!(back, both);
+
+    let (line, col, msg, _) = one_error(
+        "dag: x\nteam: t\nschedule:\n  datasets:\n    - s3://ok\n    - not a uri\ntasks:\n  a: {noop: {}}\n",
+    );
+    assert_eq!((line, col), (6, 7));
+    assert!(msg.contains("contains ' '"), "{msg}");
+    let (_, _, msg, _) = one_error(
+        "dag: x\nteam: t\nschedule: {datasets: {any: [s3://a], all: [s3://b]}}\ntasks:\n  a: {noop: {}}\n",
+    );
+    assert_eq!(msg, "`datasets` takes one of `any:` or `all:`");
+    let (_, _, msg, _) = one_error(
+        "dag: x\nteam: t\nstart_date: 2026-01-01\nschedule: {cron: \"61 * * * *\", datasets: [s3://a]}\ntasks:\n  a: {noop: {}}\n",
+    );
+    assert!(msg.contains("61"), "{msg}");
+}
