@@ -13,7 +13,7 @@ use crate::records::{DagRunFilter, DagRunOrder, DagRunRecord, NewDagRun, NewTask
 use crate::sql::{Dialect, Ts, json_list, ts};
 use crate::{Result, Store, StoreError};
 
-const INSERT_RUN: &str = "\
+pub(crate) const INSERT_RUN: &str = "\
 INSERT INTO dag_run (dag_id, run_id, version_hash, run_type, state, logical_date,
     data_interval_start, data_interval_end, conf, external_trigger, queued_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)

@@ -28,6 +28,7 @@ mod connect;
 mod connections;
 mod dag_runs;
 mod dags;
+pub(crate) mod datasets;
 mod error;
 mod governance;
 mod import_errors;
@@ -55,6 +56,10 @@ use sqlx::sqlite::SqlitePool;
 
 pub use access_records::*;
 pub use connect::StoreOptions;
+pub use datasets::{
+    DatasetEventFilter, DatasetEventRecord, DatasetRecord, DatasetTrigger, EventSource,
+    NewDatasetEvent,
+};
 pub use error::{Result, StoreError};
 pub use governance::{
     Activation, ApprovalFilter, ApprovalRecord, GovernedVersion, JobVersionRecord, NewApproval,

@@ -7,6 +7,7 @@ use sqlx::types::Json;
 use weir_core::ids::TryKey;
 
 use crate::connect::BeginWrite;
+use crate::datasets::NewDatasetEvent;
 use weir_core::cost::UsageRecord;
 
 use crate::records::{TaskInstanceKey, TaskInstanceUpdate, TryOutcome, TryRecord};
@@ -48,7 +49,8 @@ impl Store {
     }
 
     /// Records the end of a try: its XCom (if any), its outcome (once), its usage (if
-    /// measured; once), and the task instance's new state (compare-and-set). Returns
+    /// measured; once), and the task instance's new state (compare-and-set), then — when
+    /// the instance moved — the dataset events of its outlets (once each). Returns
     /// whether the task instance moved; the try's outcome is recorded either way.
     pub async fn end_try(
         &self,
@@ -57,6 +59,7 @@ impl Store {
         xcom: Option<(&str, &Value)>,
         usage: Option<(&UsageRecord, Option<&str>)>,
         update: Option<&TaskInstanceUpdate>,
+        events: &[NewDatasetEvent],
     ) -> Result<bool> {
         if let Some((u, _)) = usage {
             crate::usage::check(key, u)?;
@@ -66,7 +69,7 @@ impl Store {
         }
         let ti = TaskInstanceKey::from(key);
         let now = Ts(Utc::now());
-        with_db!(self, |pool| {
+        with_db!(self, |pool, dialect| {
             let mut tx = pool.begin_write().await?;
             if let Some((xcom_key, value)) = xcom {
                 sqlx::query(crate::xcom::SET_XCOM)
@@ -96,6 +99,9 @@ impl Store {
                 }
                 None => false,
             };
+            if moved {
+                insert_dataset_events!(tx, dialect, events).await?;
+            }
             tx.commit().await?;
             if let (true, Some(u)) = (moved, update) {
                 self.observer.moved(&ti, &[u]);

@@ -207,3 +207,50 @@ macro_rules! insert_usage_query {
             .bind($job_revision)
     }};
 }
+
+/// Records dataset events inside the open transaction `$tx` ([`crate::datasets`]): takes
+/// the events' lock on PostgreSQL (so ids commit in the order they are given), makes each
+/// URI's `dataset` row, and inserts each event once (a try's outlet again is skipped).
+/// Evaluates to `Result<Vec<i64>>`, the ids of the events inserted.
+macro_rules! insert_dataset_events {
+    ($tx:ident, $dialect:expr, $events:expr) => {
+        async {
+            let events: &[$crate::datasets::NewDatasetEvent] = $events;
+            let mut ids: Vec<i64> = Vec::new();
+            if events.is_empty() {
+                return Ok::<_, $crate::StoreError>(ids);
+            }
+            if $dialect == $crate::sql::Dialect::Postgres {
+                ::sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind($crate::datasets::EVENT_LOCK)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            for e in events {
+                let at = $crate::sql::Ts(e.created_at);
+                let dataset_id: i64 = ::sqlx::query_scalar($crate::datasets::UPSERT_DATASET)
+                    .bind(&e.uri)
+                    .bind(at)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                let source = e.source.as_ref();
+                let id: Option<i64> = ::sqlx::query_scalar($crate::datasets::INSERT_EVENT)
+                    .bind(dataset_id)
+                    .bind(&e.uri)
+                    .bind(e.extra.as_ref().map(::sqlx::types::Json))
+                    .bind(&e.team)
+                    .bind(source.map(|s| s.dag_id.as_str()))
+                    .bind(source.map(|s| s.run_id.as_str()))
+                    .bind(source.map(|s| s.task_id.as_str()))
+                    .bind(source.map(|s| i64::from(s.map_index)))
+                    .bind(source.map(|s| i64::from(s.try_number)))
+                    .bind(&e.posted_by)
+                    .bind(at)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+                ids.extend(id);
+            }
+            Ok(ids)
+        }
+    };
+}
