@@ -241,9 +241,10 @@ pub(crate) async fn remove(docker: &Docker, name: &str) {
 /// Exit code of a container whose main process was SIGKILLed.
 const SIGKILLED: i32 = 137;
 /// How long a SIGKILLed container's OOM flag may lag behind its exit (seconds under a
-/// loaded daemon: 3 s proved too short on a busy 2-core machine). Paid only by a
-/// container SIGKILLed without Weir stopping it.
-const OOM_FLAG_LAG: Duration = Duration::from_secs(10);
+/// loaded daemon: 3 s, then 10 s, proved too short on a busy 2-core machine with
+/// cgroup v1, where the kernel's OOM notice reaches the daemon through containerd's
+/// event loop). Paid only by a container SIGKILLed without Weir stopping it.
+const OOM_FLAG_LAG: Duration = Duration::from_secs(30);
 
 /// Whether the daemon marks the container as OOM-killed within [`OOM_FLAG_LAG`]. The
 /// daemon learns of the exit and of the OOM kill from two events of the runtime, in
