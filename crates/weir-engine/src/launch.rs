@@ -366,6 +366,22 @@ pub async fn finish_try(
         cpu_seconds: Some(outcome.cpu_seconds),
         peak_rss_bytes: Some(outcome.peak_rss_bytes),
     };
+    // A success's outlets become dataset events, recorded with the try's end.
+    let succeeded = decision
+        .instance
+        .as_ref()
+        .is_some_and(|m| m.update.new_state() == TaskState::Success);
+    let (events, remarks) = match (task, &ti) {
+        (Some((v, t)), Some(ti)) if succeeded && !t.outlets.is_empty() => {
+            crate::datasets::outlet_events(shared, key, ti, v, t, decision.xcom.as_ref()).await?
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    if let Some(folder) = &folder {
+        for line in &remarks {
+            folder.remark(line);
+        }
+    }
     let moved = shared
         .store
         .end_try(
@@ -377,8 +393,12 @@ pub async fn finish_try(
                 .as_ref()
                 .map(|u| (u, job_revision.as_deref())),
             decision.instance.as_ref().map(|m| &m.update),
+            &events,
         )
         .await?;
+    if moved && !events.is_empty() {
+        shared.datasets.recorded();
+    }
     crate::traces::try_finished(
         shared,
         key,

@@ -17,6 +17,7 @@ mod credentials;
 mod dag_bag;
 mod dag_cache;
 mod dag_files;
+mod datasets;
 mod deploy;
 mod dispatch;
 mod dispatch_state;

@@ -27,7 +27,7 @@ use crate::workload::ContainerPlan;
 pub type Prepared = std::result::Result<(LaunchSpec, Masker), (String, bool)>;
 
 /// The try's template context, with `item` for a mapped instance.
-async fn try_context(
+pub(crate) async fn try_context(
     shared: &Shared,
     run: &DagRunRecord,
     version: &DagVersion,

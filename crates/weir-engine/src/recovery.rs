@@ -128,6 +128,7 @@ async fn requeue_never_started(
             None,
             None,
             decision.instance.as_ref().map(|m| &m.update),
+            &[],
         )
         .await?;
     if let Some(folder) = record.try_dir.as_deref().map(TryFolder::at)

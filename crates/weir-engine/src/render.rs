@@ -91,6 +91,29 @@ pub async fn context(
             }
         }
     }
+    if mentions("triggering_dataset_events") {
+        for e in store
+            .triggering_dataset_events(&run.dag_id, &run.run_id)
+            .await?
+        {
+            let event = serde_json::json!({
+                "uri": e.uri,
+                "extra": e.extra.unwrap_or_else(|| Value::Object(Default::default())),
+                "timestamp": e.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "source_dag_id": e.source_dag_id,
+                "source_run_id": e.source_run_id,
+                "source_task_id": e.source_task_id,
+                "source_map_index": e.source_map_index.unwrap_or(-1),
+            });
+            if let Value::Array(list) = ctx
+                .triggering_dataset_events
+                .entry(e.uri)
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
+                list.push(event);
+            }
+        }
+    }
     if mentions("prev_data_interval")
         && let Some(prev) = store
             .last_successful_run_before(&run.dag_id, run.logical_date)

@@ -115,6 +115,7 @@ impl Engine {
             secrets,
             traces,
             logs,
+            datasets: crate::datasets::DatasetWatch::default(),
             platform,
             config,
             store,
@@ -174,6 +175,10 @@ struct Work {
     /// When the next scheduled run becomes due, as the last look at the schedules said.
     /// Kept across passes: a pass that looks only at runs must not forget it.
     next_schedule: Option<DateTime<Utc>>,
+    /// When to look at the dataset consumers again by the clock (none: there are none).
+    next_dataset_look: Option<DateTime<Utc>>,
+    /// This pass looked at the schedules (DAGs changed, or the clock): consumers too.
+    schedules_looked: bool,
 }
 
 async fn run_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Event>) {
@@ -268,7 +273,21 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
             Ok(wake) => work.next_schedule = wake,
             Err(e) => error!(error = %e, "scheduling DAG runs failed"),
         }
+        work.schedules_looked = true;
     }
+    let datasets_due = work.next_dataset_look.is_some_and(|at| at <= shared.now());
+    if (shared.datasets.take() || work.schedules_looked || datasets_due)
+        && shared.config.run_schedules
+    {
+        work.start_runs = true;
+        match crate::datasets::trigger_consumers(shared).await {
+            Ok(any) => {
+                work.next_dataset_look = any.then(|| shared.now() + crate::datasets::RECHECK);
+            }
+            Err(e) => error!(error = %e, "triggering dataset-scheduled DAGs failed"),
+        }
+    }
+    work.schedules_looked = false;
     match crate::runs::promote_due_retries(shared).await {
         Ok(runs) => work.runs.extend(runs),
         Err(e) => error!(error = %e, "cannot reschedule tries due to retry"),
@@ -316,6 +335,7 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
         );
     }
     let next_wake = earliest(next_wake, work.next_schedule);
+    let next_wake = earliest(next_wake, work.next_dataset_look);
     let next_wake = earliest(next_wake, shared.tries.next_retry());
     shared
         .metrics

@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub traces: crate::traces::Traces,
     /// The log store (`[logs] store`) and retention.
     pub logs: crate::log_archive::LogArchive,
+    /// Whether a dataset event was recorded since consumers were last looked at.
+    pub datasets: crate::datasets::DatasetWatch,
     pub clock: Arc<dyn Clock>,
     pub events: mpsc::UnboundedSender<Event>,
     pub tracker: TaskTracker,

@@ -181,6 +181,26 @@ impl Store {
         })
     }
 
+    /// Active DAGs whose schedule names datasets (their schedule text, as the DAG list
+    /// shows it, says `datasets`), with whether each is paused.
+    pub async fn dataset_consumer_dags(&self) -> Result<Vec<(DagId, bool)>> {
+        let rows: Vec<(String, bool)> = with_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT dag_id, is_paused FROM dag
+                  WHERE is_active = $1 AND latest_version IS NOT NULL
+                    AND schedule LIKE '%datasets%'
+                  ORDER BY dag_id",
+            )
+            .bind(true)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, paused)| DagId::new(id).ok().map(|id| (id, paused)))
+            .collect())
+    }
+
     /// The newest event id (0 with no events).
     pub async fn last_dataset_event_id(&self) -> Result<i64> {
         with_db!(self, |pool| {

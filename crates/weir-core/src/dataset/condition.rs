@@ -65,17 +65,26 @@ pub enum Trigger {
     Wait,
 }
 
-/// Decides on `pending` (sorted by id) for a consumer waiting on `condition`.
-pub fn trigger(condition: &DatasetCondition, pending: &[PendingEvent]) -> Trigger {
-    let wanted: Vec<&PendingEvent> = pending.iter().filter(|e| condition.wants(&e.uri)).collect();
+/// Decides for a consumer waiting on `condition` whose cursor is at `cursor`: `pending`
+/// holds the events past the cursor, by id (those the condition does not want may be
+/// left out), and `newest` is the newest event id read.
+pub fn trigger(
+    condition: &DatasetCondition,
+    cursor: i64,
+    pending: &[PendingEvent],
+    newest: i64,
+) -> Trigger {
+    let wanted: Vec<&PendingEvent> = pending
+        .iter()
+        .filter(|e| e.id > cursor && condition.wants(&e.uri))
+        .collect();
     if condition.is_met(wanted.iter().map(|e| e.uri.as_str())) {
         let first = wanted.iter().map(|e| e.timestamp).min();
         let last = wanted.iter().map(|e| e.timestamp).max();
-        let (Some(first), Some(last), Some(through)) =
-            (first, last, pending.iter().map(|e| e.id).max())
-        else {
+        let (Some(first), Some(last)) = (first, last) else {
             return Trigger::Wait;
         };
+        let through = wanted.iter().map(|e| e.id).fold(newest, i64::max);
         return Trigger::Run {
             events: wanted.iter().map(|e| e.id).collect(),
             through,
@@ -83,14 +92,13 @@ pub fn trigger(condition: &DatasetCondition, pending: &[PendingEvent]) -> Trigge
         };
     }
     // Every event before the first wanted one can be passed over.
-    let first_wanted = wanted.first().map(|e| e.id);
-    let skippable = pending
-        .iter()
-        .take_while(|e| first_wanted.is_none_or(|w| e.id < w))
-        .map(|e| e.id)
-        .max();
-    match skippable {
-        Some(through) => Trigger::Skip { through },
-        None => Trigger::Wait,
+    let through = match wanted.first() {
+        Some(first) => first.id - 1,
+        None => newest,
+    };
+    if through > cursor {
+        Trigger::Skip { through }
+    } else {
+        Trigger::Wait
     }
 }

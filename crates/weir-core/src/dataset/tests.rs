@@ -79,7 +79,7 @@ fn a_met_condition_takes_every_wanted_event_and_moves_past_all() {
         event(6, "s3://other"),
     ];
     assert_eq!(
-        trigger(&all, &pending),
+        trigger(&all, 0, &pending, 6),
         Trigger::Run {
             events: vec![2, 3, 5],
             through: 6,
@@ -92,13 +92,17 @@ fn a_met_condition_takes_every_wanted_event_and_moves_past_all() {
 fn an_unmet_condition_passes_over_only_what_comes_before_a_wanted_event() {
     let all = DatasetCondition::All(vec![pattern("s3://a/*"), pattern("s3://b")]);
     let pending = [event(1, "s3://x"), event(2, "s3://y"), event(3, "s3://a/1"), event(4, "s3://z")];
-    assert_eq!(trigger(&all, &pending), Trigger::Skip { through: 2 });
-    assert_eq!(trigger(&all, &pending[2..]), Trigger::Wait);
-    assert_eq!(trigger(&all, &[]), Trigger::Wait);
+    assert_eq!(trigger(&all, 0, &pending, 4), Trigger::Skip { through: 2 });
+    assert_eq!(trigger(&all, 2, &pending[2..], 4), Trigger::Wait);
+    assert_eq!(trigger(&all, 4, &[], 4), Trigger::Wait);
     assert_eq!(
-        trigger(&all, &[event(7, "s3://q")]),
+        trigger(&all, 6, &[event(7, "s3://q")], 7),
         Trigger::Skip { through: 7 }
     );
+    // The engine may hand over only the wanted events, with the newest id it read.
+    assert_eq!(trigger(&all, 0, &[], 9), Trigger::Skip { through: 9 });
+    let b = [event(3, "s3://a/1"), event(8, "s3://b")];
+    assert!(matches!(trigger(&all, 0, &b, 9), Trigger::Run { through: 9, .. }));
 }
 
 /// A consumer fed events one at a time, as the scheduler sees them between passes: an
@@ -116,7 +120,7 @@ fn simulation_of_a_consumer_over_a_stream_of_events() {
             let pending: Vec<PendingEvent> = (cursor + 1..=arrived)
                 .map(|id| event(id, stream[(id - 1) as usize]))
                 .collect();
-            match trigger(condition, &pending) {
+            match trigger(condition, cursor, &pending, arrived) {
                 Trigger::Run { events, through, .. } => {
                     assert!(through >= cursor);
                     cursor = through;

@@ -88,6 +88,12 @@ pub struct TemplateContext {
     /// environment (where it is masked), never into a command the API shows.
     #[serde(default)]
     pub passwords_visible: bool,
+    /// The dataset events that triggered the run, by URI, each a list of events with
+    /// Airflow's fields (`uri`, `extra`, `timestamp`, `source_dag_id`, `source_run_id`,
+    /// `source_task_id`, `source_map_index`): `{{ triggering_dataset_events }}`. Empty
+    /// for a run no dataset triggered.
+    #[serde(default)]
+    pub triggering_dataset_events: serde_json::Map<String, serde_json::Value>,
     /// A `sql` or `http` task's secrets by their `secrets:` name (`{{ secrets.TOKEN }}`):
     /// such a task has no environment to read them from. Empty for other kinds.
     #[serde(default, skip_serializing)]
@@ -149,6 +155,7 @@ impl TemplateContext {
             item: None,
             conn: BTreeMap::new(),
             passwords_visible: false,
+            triggering_dataset_events: serde_json::Map::new(),
             secrets: BTreeMap::new(),
         }
     }
@@ -200,7 +207,7 @@ pub struct UnknownName {
 }
 
 /// Every top-level name the context provides.
-pub const CONTEXT_NAMES: [&str; 24] = [
+pub const CONTEXT_NAMES: [&str; 25] = [
     "ds",
     "ds_nodash",
     "ts",
@@ -225,6 +232,7 @@ pub const CONTEXT_NAMES: [&str; 24] = [
     "item",
     "conn",
     "secrets",
+    "triggering_dataset_events",
 ];
 
 fn environment() -> &'static Environment<'static> {

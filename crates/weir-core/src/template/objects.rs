@@ -96,6 +96,12 @@ pub(super) fn context_value(ctx: &TemplateContext) -> Value {
             ("ds_format", Value::from_function(ds_format)),
         ]),
     );
+    m.insert(
+        "triggering_dataset_events",
+        json_value(&serde_json::Value::Object(
+            ctx.triggering_dataset_events.clone(),
+        )),
+    );
     if let Some(item) = &ctx.item {
         m.insert("item", json_value(item));
     }
