@@ -21,6 +21,7 @@
 //!   API are authorized the same way.
 
 mod condition;
+pub mod lineage;
 mod ownership;
 mod uri;
 

@@ -188,3 +188,65 @@ fn outlets_stay_out_of_other_teams_prefixes() {
     assert_eq!(problem("marketing", "s3://lake/marketing/{{ ds }}"), None);
     assert!(problem("data-eng", "no-scheme").unwrap().contains("no scheme"));
 }
+
+mod lineage_walks {
+    use super::super::lineage::*;
+    use super::team;
+
+    fn chain() -> Vec<DagDatasets> {
+        vec![
+            DagDatasets {
+                dag_id: "ingest".into(),
+                team: "data-eng".into(),
+                outlets: vec![("load".into(), "s3://lake/raw/orders/{{ ds }}".into())],
+                ..Default::default()
+            },
+            DagDatasets {
+                dag_id: "revenue".into(),
+                team: "marketing".into(),
+                schedule: vec!["s3://lake/raw/orders/*".into()],
+                outlets: vec![("roll".into(), "s3://lake/marketing/revenue".into())],
+                ..Default::default()
+            },
+            DagDatasets {
+                dag_id: "dashboard".into(),
+                team: "marketing".into(),
+                inlets: vec![("draw".into(), "s3://lake/marketing/revenue".into())],
+                ..Default::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn a_templated_outlet_feeds_the_pattern_that_matches_it() {
+        assert!(feeds("s3://lake/raw/orders/{{ ds }}", "s3://lake/raw/orders/*"));
+        assert!(!feeds("s3://lake/raw/orders/{{ ds }}/x", "s3://lake/raw/orders/*"));
+        assert!(feeds("s3://a", "s3://a"));
+        assert!(!feeds("s3://a", "s3://b"));
+    }
+
+    #[test]
+    fn the_chain_reads_both_ways_to_the_depth_asked() {
+        let teams = [team("data-eng", &["s3://lake/raw/"]), team("marketing", &["s3://lake/marketing/"])];
+        let l = lineage(&chain(), &[], &teams, &Root::Dag("ingest".into()), 5).unwrap();
+        let dags: Vec<(&str, i32)> = l.dags.iter().map(|d| (d.dag_id.as_str(), d.depth)).collect();
+        assert_eq!(dags, [("dashboard", 2), ("ingest", 0), ("revenue", 1)]);
+        let raw = l.datasets.iter().find(|d| d.uri == "s3://lake/raw/orders/{{ ds }}").unwrap();
+        assert_eq!(raw.owner_team.as_deref(), Some("data-eng"));
+        assert_eq!(raw.producers[0].task_id, "load");
+
+        let one = lineage(&chain(), &[], &teams, &Root::Dag("ingest".into()), 1).unwrap();
+        assert!(one.dags.iter().all(|d| d.dag_id != "dashboard"));
+
+        let up = lineage(&chain(), &[], &teams, &Root::Dag("dashboard".into()), 5).unwrap();
+        let dags: Vec<(&str, i32)> = up.dags.iter().map(|d| (d.dag_id.as_str(), d.depth)).collect();
+        assert_eq!(dags, [("dashboard", 0), ("ingest", -2), ("revenue", -1)]);
+
+        let from_uri =
+            lineage(&chain(), &[], &teams, &Root::Dataset("s3://lake/raw/orders/2026-01-01".into()), 1)
+                .unwrap();
+        let dags: Vec<(&str, i32)> = from_uri.dags.iter().map(|d| (d.dag_id.as_str(), d.depth)).collect();
+        assert_eq!(dags, [("ingest", -1), ("revenue", 1)]);
+        assert!(lineage(&chain(), &[], &teams, &Root::Dag("nope".into()), 1).is_none());
+    }
+}
