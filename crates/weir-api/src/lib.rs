@@ -19,6 +19,7 @@ pub mod connections;
 pub mod costs;
 pub mod dag_sources;
 pub mod dags;
+pub mod datasets;
 pub mod governance;
 pub mod health;
 pub mod import_errors;
@@ -51,6 +52,10 @@ pub use costs::{CostReport, CostRow};
 pub use dags::{
     ClassRef, Dag, DagCollection, DagDetail, PatchDag, ScheduleInterval, Tag, Task, TaskCollection,
     TaskKind, TimeDelta,
+};
+pub use datasets::{
+    BasicDagRun, CreateDatasetEvent, DagScheduleDatasetReference, Dataset, DatasetCollection,
+    DatasetEvent, DatasetEventCollection, Lineage, TaskOutletDatasetReference,
 };
 pub use governance::{
     Approval, ApprovalCollection, ApprovalDecision, BreakGlass, DagVersion, DagVersionCollection,

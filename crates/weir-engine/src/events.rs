@@ -19,4 +19,6 @@ pub enum Event {
     /// A pool was created, resized or deleted: dispatch again (each pass reads the pools
     /// from the store), so what waits for a slot is placed or failed now.
     PoolsChanged,
+    /// Dataset events were posted: the pass looks at their consumers.
+    DatasetsUpdated,
 }

@@ -108,6 +108,26 @@ impl EngineHandle {
 
     /// The DAG's current definition.
     /// A production DAG whose first version waits for approval shows that version.
+    /// What every active DAG declares about datasets (outlets, inlets, schedules,
+    /// sensors), for the datasets API and lineage.
+    pub async fn dataset_declarations(
+        &self,
+    ) -> Result<Vec<weir_core::dataset::lineage::DagDatasets>> {
+        crate::datasets::declarations(&self.shared).await
+    }
+
+    /// Records dataset events posted through the API (authorized by the caller) and
+    /// wakes the scheduler for their consumers.
+    pub async fn post_dataset_events(
+        &self,
+        events: &[weir_store::NewDatasetEvent],
+    ) -> Result<Vec<weir_store::DatasetEventRecord>> {
+        let recorded = self.shared.store.record_dataset_events(events).await?;
+        self.shared.datasets.recorded();
+        self.shared.notify(Event::DatasetsUpdated);
+        Ok(recorded)
+    }
+
     pub async fn dag_spec(&self, dag_id: &DagId) -> Result<Arc<DagSpec>> {
         let (store, catalog) = (&self.shared.store, &self.shared.catalog);
         let version = match catalog.latest(store, dag_id).await {

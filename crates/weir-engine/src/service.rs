@@ -253,8 +253,9 @@ async fn handle_event(shared: &Arc<Shared>, event: Event, work: &mut Work) {
             work.schedules = true;
             work.start_runs = true;
         }
-        // Every pass ends with a dispatch, which reads the pools afresh.
-        Event::PoolsChanged => {}
+        // Every pass ends with a dispatch, which reads the pools afresh; and looks at
+        // dataset consumers when an event was recorded.
+        Event::PoolsChanged | Event::DatasetsUpdated => {}
     }
 }
 

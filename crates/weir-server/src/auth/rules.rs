@@ -489,6 +489,20 @@ pub static RULES: &[(&str, &str, Rule)] = &[
             SignedIn,
         ),
     ),
+    // Datasets are read by everyone on the platform; posting an event is producing the
+    // dataset, decided per team by the handler (its prefix, its DAGs' outlets).
+    ("GET", "/datasets", read("dataset.list", "dataset", SignedIn)),
+    (
+        "GET",
+        "/datasets/events",
+        read("dataset_event.list", "dataset_event", SignedIn),
+    ),
+    (
+        "POST",
+        "/datasets/events",
+        change("dataset_event.create", "dataset_event", OperatorOfAnyTeam),
+    ),
+    ("GET", "/lineage", read("lineage.read", "lineage", SignedIn)),
     (
         "GET",
         "/auditEvents",

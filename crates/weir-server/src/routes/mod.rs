@@ -12,6 +12,7 @@ mod costs;
 mod dag_runs;
 mod dag_sources;
 mod dags;
+mod datasets;
 pub mod health;
 mod import_errors;
 mod job_definitions;
@@ -72,6 +73,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(versions::routes())
         .merge(approvals::routes())
         .merge(repository::routes())
+        .merge(datasets::routes())
 }
 
 /// A known path with an unknown method: a 405 problem.

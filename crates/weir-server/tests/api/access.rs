@@ -571,6 +571,25 @@ fn rows(import_error_id: i64, hello_version: &str) -> Vec<Row> {
             None,
             SIGNED_IN,
         ),
+        // Datasets are read by everyone; an event is posted by an operator of the team
+        // producing the URI (tests/datasets.rs): no DAG produces this one, so only a
+        // platform admin may.
+        row("GET", "/datasets", "/api/v1/datasets", None, SIGNED_IN),
+        row(
+            "GET",
+            "/datasets/events",
+            "/api/v1/datasets/events",
+            None,
+            SIGNED_IN,
+        ),
+        row(
+            "POST",
+            "/datasets/events",
+            "/api/v1/datasets/events",
+            Some(json!({"dataset_uri": "s3://matrix/nobody-produces-this"})),
+            PLATFORM_ADMINS,
+        ),
+        row("GET", "/lineage", "/api/v1/lineage?dag=hello", None, SIGNED_IN),
         row("GET", "/repository", "/api/v1/repository", None, SIGNED_IN),
         row(
             "POST",
