@@ -104,6 +104,15 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Datasets: list them, their events, and post an event for one your team produces.
+    Datasets {
+        #[command(subcommand)]
+        command: crate::cli_datasets::DatasetsCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Which DAGs produce and consume the datasets around a DAG or a dataset.
+    Lineage(crate::cli_datasets::LineageArgs),
     /// Sign in to a server: stores a token that the other commands then use.
     Login(LoginArgs),
     /// Sign out: revoke the stored token and delete it.

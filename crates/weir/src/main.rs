@@ -4,6 +4,7 @@
 //! found errors), 2 bad usage.
 
 mod cli;
+mod cli_datasets;
 mod cli_delivery;
 mod cli_help;
 mod commands;

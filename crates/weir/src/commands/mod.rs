@@ -8,6 +8,7 @@ mod connections;
 mod costs;
 mod credentials;
 mod dags;
+mod datasets;
 mod delivery;
 mod init;
 mod login;
@@ -42,6 +43,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Costs(args) => costs::run(args),
         Command::Queues { command, server } => queues::run(command, &server),
         Command::Notifications { command, server } => notifications::run(command, &server),
+        Command::Datasets { command, server } => datasets::run(command, &server),
+        Command::Lineage(args) => datasets::lineage(args),
         Command::Login(args) => login::login(args),
         Command::Logout(args) => login::logout(args),
         Command::Whoami { server } => login::whoami(&server),
