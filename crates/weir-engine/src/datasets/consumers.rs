@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use chrono::SubsecRound;
 use serde_json::Value;
 use tracing::{info, warn};
 use weir_core::dataset::{PendingEvent, Trigger, trigger};
@@ -87,7 +88,8 @@ async fn consider(shared: &Arc<Shared>, dag_id: &DagId, cursor: i64) -> Result<(
             through,
             data_interval,
         } => {
-            let now = shared.now();
+            // Microseconds, as the store keeps them, so the run id names the logical date.
+            let now = shared.now().trunc_subsecs(6);
             let run_id = RunId::new(crate::runs::run_id_for(RunType::DatasetTriggered, now))
                 .map_err(|e| EngineError::InvalidRequest(format!("cannot make a run id: {e}")))?;
             let run = NewDagRun {
