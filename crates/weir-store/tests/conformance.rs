@@ -12,6 +12,8 @@
 mod access;
 #[path = "conformance/dags.rs"]
 mod dags;
+#[path = "conformance/datasets.rs"]
+mod datasets;
 #[path = "conformance/governance.rs"]
 mod governance;
 #[path = "conformance/misc.rs"]
@@ -111,4 +113,5 @@ conformance!(
     notifications::the_previous_finished_run_is_found_by_logical_date,
     governance::versions_keep_their_first_provenance_and_activate_in_one_step,
     governance::users_map_by_email_and_the_repository_state_keeps_the_last_good_commit,
+    datasets::dataset_events_cursors_and_triggered_runs,
 );
