@@ -171,13 +171,13 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<DatasetEventRecord>> {
         with_db!(self, |pool| {
-            Ok(sqlx::query_as(
-                "SELECT * FROM dataset_event WHERE id > $1 ORDER BY id LIMIT $2",
+            Ok(
+                sqlx::query_as("SELECT * FROM dataset_event WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?,
             )
-            .bind(after)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?)
         })
     }
 
@@ -227,7 +227,8 @@ impl Store {
            AND ($6 IS NULL OR source_map_index = $6)";
         let dir = if filter.descending { "DESC" } else { "ASC" };
         with_db!(self, |pool| {
-            let list = format!("SELECT * FROM dataset_event {cond} ORDER BY id {dir} LIMIT $7 OFFSET $8");
+            let list =
+                format!("SELECT * FROM dataset_event {cond} ORDER BY id {dir} LIMIT $7 OFFSET $8");
             let items = sqlx::query_as(AssertSqlSafe(list))
                 .bind(filter.dataset_id)
                 .bind(&filter.uri)
@@ -266,7 +267,10 @@ impl Store {
         crate::sql::check_page(limit, offset)?;
         // LIKE's wildcards in the caller's text are literal.
         let pattern = uri_contains.map(|s| {
-            let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let escaped = s
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
             format!("%{escaped}%")
         });
         with_db!(self, |pool| {
@@ -321,12 +325,12 @@ impl Store {
             .bind(start)
             .execute(pool)
             .await?;
-            Ok(sqlx::query_scalar(
-                "SELECT last_event_id FROM dataset_consumer WHERE dag_id = $1",
+            Ok(
+                sqlx::query_scalar("SELECT last_event_id FROM dataset_consumer WHERE dag_id = $1")
+                    .bind(dag_id.as_str())
+                    .fetch_one(pool)
+                    .await?,
             )
-            .bind(dag_id.as_str())
-            .fetch_one(pool)
-            .await?)
         })
     }
 

@@ -166,7 +166,10 @@ async fn post_event_as(server: &Server, user: &str, uri: &str) -> (u16, Value) {
 async fn marketing_runs_on_data_eng_s_outputs_with_all_and_any_conditions() {
     let server = start().await;
     let run = server.trigger("ingest").await;
-    assert_eq!(server.wait_run_finished("ingest", &run).await["state"], "success");
+    assert_eq!(
+        server.wait_run_finished("ingest", &run).await["state"],
+        "success"
+    );
 
     // The outlet made one event, with the extra the task's XCom gave.
     let events = server
@@ -183,7 +186,11 @@ async fn marketing_runs_on_data_eng_s_outputs_with_all_and_any_conditions() {
         "{event}"
     );
     assert_eq!(
-        (&event["source_dag_id"], &event["source_task_id"], &event["source_run_id"]),
+        (
+            &event["source_dag_id"],
+            &event["source_task_id"],
+            &event["source_run_id"]
+        ),
         (&json!("ingest"), &json!("load"), &json!(run))
     );
     assert_eq!(event["extra"], json!({"rows": 42}));
@@ -208,7 +215,12 @@ async fn marketing_runs_on_data_eng_s_outputs_with_all_and_any_conditions() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["dataset_uri"].as_str().unwrap().starts_with("s3://lake/raw/"))
+        .filter(|e| {
+            e["dataset_uri"]
+                .as_str()
+                .unwrap()
+                .starts_with("s3://lake/raw/")
+        })
         .map(|e| {
             let mut dags: Vec<String> = e["created_dagruns"]
                 .as_array()
@@ -277,17 +289,22 @@ async fn marketing_runs_on_data_eng_s_outputs_with_all_and_any_conditions() {
         ]
     );
     assert!(
-        lineage["edges"]
-            .as_array()
-            .unwrap()
-            .contains(&json!({"from": "dag:ingest", "to": "dataset:s3://lake/raw/orders/{{ ds }}"})),
+        lineage["edges"].as_array().unwrap().contains(
+            &json!({"from": "dag:ingest", "to": "dataset:s3://lake/raw/orders/{{ ds }}"})
+        ),
         "{lineage}"
     );
     let out = server.cli(&["lineage", "revenue", "--depth", "1"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        text.contains("ingest") && text.contains("data-eng") && text.contains("s3://lake/marketing/revenue"),
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("ingest")
+            && text.contains("data-eng")
+            && text.contains("s3://lake/marketing/revenue"),
         "{text}"
     );
     let (status, body) = server.get("/lineage?dag=nope").await;
@@ -306,7 +323,8 @@ async fn a_paused_consumer_gets_one_run_with_every_event_it_missed() {
     // Let the scheduler see the consumer (and its cursor) before the events come.
     tokio::time::sleep(Duration::from_millis(300)).await;
     for day in ["2026-01-01", "2026-01-02", "2026-01-03"] {
-        let body = json!({"dataset_uri": format!("s3://lake/raw/orders/{day}"), "extra": {"rows": 7}});
+        let body =
+            json!({"dataset_uri": format!("s3://lake/raw/orders/{day}"), "extra": {"rows": 7}});
         let (status, answer) = server
             .send("POST", "/datasets/events", &body.to_string())
             .await;
@@ -325,7 +343,11 @@ async fn a_paused_consumer_gets_one_run_with_every_event_it_missed() {
     assert_eq!(status, 200, "{body}");
     let runs = wait_runs(&server, "revenue", 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(dataset_runs(&server, "revenue").await.len(), 1, "one run, not three");
+    assert_eq!(
+        dataset_runs(&server, "revenue").await.len(),
+        1,
+        "one run, not three"
+    );
     let text = log(&server, "revenue", &runs[0], "roll").await;
     for day in ["2026-01-01", "2026-01-02", "2026-01-03"] {
         assert!(
@@ -347,7 +369,10 @@ async fn posted_events_trigger_runs_for_the_producing_team_only() {
     let (status, body) = post_event_as(&server, "mia", "s3://lake/raw/orders/x").await;
     assert_eq!(status, 403, "{body}");
     assert!(
-        body["detail"].as_str().unwrap().contains("team `data-eng` owns"),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("team `data-eng` owns"),
         "{body}"
     );
     // A viewer of the owning team may not post either.
@@ -356,7 +381,10 @@ async fn posted_events_trigger_runs_for_the_producing_team_only() {
     // No team owns or produces this one: nobody but a platform admin posts it.
     let (status, body) = post_event_as(&server, "mia", "gs://elsewhere/file").await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("[datasets] open"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("[datasets] open"),
+        "{body}"
+    );
     assert!(dataset_runs(&server, "revenue").await.is_empty());
 
     // data-eng's operator posts the update an external system made: revenue runs.
@@ -368,27 +396,49 @@ async fn posted_events_trigger_runs_for_the_producing_team_only() {
     );
     let runs = wait_runs(&server, "revenue", 1).await;
     let text = log(&server, "revenue", &runs[0], "roll").await;
-    assert!(text.contains("s3://lake/raw/orders/2026-02-01=1/-;"), "{text}");
+    assert!(
+        text.contains("s3://lake/raw/orders/2026-02-01=1/-;"),
+        "{text}"
+    );
 
     // Bad requests are named.
     for (body, what) in [
         (json!({"dataset_uri": "no-scheme"}), "no scheme"),
-        (json!({"dataset_uri": "s3://x", "extra": [1]}), "JSON object"),
+        (
+            json!({"dataset_uri": "s3://x", "extra": [1]}),
+            "JSON object",
+        ),
         (json!({"uri": "s3://x"}), "uri"),
     ] {
         let (status, answer) = server
             .send("POST", "/datasets/events", &body.to_string())
             .await;
         assert_eq!(status, 400, "{answer}");
-        assert!(answer["detail"].as_str().unwrap().contains(what), "{answer}");
+        assert!(
+            answer["detail"].as_str().unwrap().contains(what),
+            "{answer}"
+        );
     }
 
     // The CLI posts as the caller and lists events.
-    let out = server.cli(&["datasets", "post", "s3://lake/raw/customers", "--extra", r#"{"rows": 3}"#]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = server.cli(&[
+        "datasets",
+        "post",
+        "s3://lake/raw/customers",
+        "--extra",
+        r#"{"rows": 3}"#,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = server.cli(&["datasets", "events", "--uri", "s3://lake/raw/customers"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("s3://lake/raw/customers") && text.contains("posted by admin"), "{text}");
+    assert!(
+        text.contains("s3://lake/raw/customers") && text.contains("posted by admin"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -397,7 +447,9 @@ async fn an_outlet_into_another_team_s_prefix_does_not_load() {
     let mut server = Server::new(&[("sneaky.yaml", bad)]);
     let path = server.dir.path().join("weir.toml");
     std::fs::write(&path, CONFIG).unwrap();
-    server.args.extend(["--config".into(), path.display().to_string()]);
+    server
+        .args
+        .extend(["--config".into(), path.display().to_string()]);
     server.restart();
     let (status, body) = server.get("/importErrors").await;
     assert_eq!(status, 200, "{body}");

@@ -31,9 +31,7 @@ impl DatasetCondition {
     pub fn is_met<'a>(&self, uris: impl IntoIterator<Item = &'a str> + Clone) -> bool {
         let matched = |p: &UriPattern| uris.clone().into_iter().any(|u| p.matches(u));
         match self {
-            DatasetCondition::All(patterns) => {
-                !patterns.is_empty() && patterns.iter().all(matched)
-            }
+            DatasetCondition::All(patterns) => !patterns.is_empty() && patterns.iter().all(matched),
             DatasetCondition::Any(patterns) => patterns.iter().any(matched),
         }
     }

@@ -177,8 +177,16 @@ pub fn lineage(
             .schedule
             .iter()
             .map(|u| (None, u, Consumption::Schedule))
-            .chain(d.inlets.iter().map(|(t, u)| (Some(t), u, Consumption::Inlet)))
-            .chain(d.sensors.iter().map(|(t, u)| (Some(t), u, Consumption::Sensor)));
+            .chain(
+                d.inlets
+                    .iter()
+                    .map(|(t, u)| (Some(t), u, Consumption::Inlet)),
+            )
+            .chain(
+                d.sensors
+                    .iter()
+                    .map(|(t, u)| (Some(t), u, Consumption::Sensor)),
+            );
         for (task, uri, how) in consumed {
             datasets.entry(uri.clone()).or_default().1.insert(Consumer {
                 dag_id: d.dag_id.clone(),
@@ -197,7 +205,10 @@ pub fn lineage(
     }
     let names: Vec<String> = datasets.keys().cloned().collect();
     for produced in names.iter().filter(|n| !datasets[*n].0.is_empty()) {
-        for consumed in names.iter().filter(|n| *n != produced && !datasets[*n].1.is_empty()) {
+        for consumed in names
+            .iter()
+            .filter(|n| *n != produced && !datasets[*n].1.is_empty())
+        {
             if feeds(produced, consumed) {
                 edges.insert(LineageEdge {
                     from: dataset_node(produced),
@@ -304,7 +315,11 @@ fn walk(
             continue;
         }
         let next = edges.iter().filter_map(|e| {
-            let (from, to) = if upstream { (&e.to, &e.from) } else { (&e.from, &e.to) };
+            let (from, to) = if upstream {
+                (&e.to, &e.from)
+            } else {
+                (&e.from, &e.to)
+            };
             (from == &node).then_some(to)
         });
         for n in next {

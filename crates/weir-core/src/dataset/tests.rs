@@ -23,7 +23,9 @@ fn event(id: i64, uri: &str) -> PendingEvent {
 fn uris_need_a_scheme_and_no_spaces() {
     assert!(check_uri("s3://lake/marketing/revenue/2026-01-01").is_ok());
     assert!(check_uri("postgres://warehouse/marketing.revenue").is_ok());
-    for bad in ["", "lake/x", "s3:/x", "3s://x", "s3://", "s3://a b", "s 3://x"] {
+    for bad in [
+        "", "lake/x", "s3:/x", "3s://x", "s3://", "s3://a b", "s 3://x",
+    ] {
         assert!(check_uri(bad).is_err(), "{bad:?} should be refused");
     }
     let long = format!("s3://{}", "x".repeat(MAX_URI_LENGTH));
@@ -91,7 +93,12 @@ fn a_met_condition_takes_every_wanted_event_and_moves_past_all() {
 #[test]
 fn an_unmet_condition_passes_over_only_what_comes_before_a_wanted_event() {
     let all = DatasetCondition::All(vec![pattern("s3://a/*"), pattern("s3://b")]);
-    let pending = [event(1, "s3://x"), event(2, "s3://y"), event(3, "s3://a/1"), event(4, "s3://z")];
+    let pending = [
+        event(1, "s3://x"),
+        event(2, "s3://y"),
+        event(3, "s3://a/1"),
+        event(4, "s3://z"),
+    ];
     assert_eq!(trigger(&all, 0, &pending, 4), Trigger::Skip { through: 2 });
     assert_eq!(trigger(&all, 2, &pending[2..], 4), Trigger::Wait);
     assert_eq!(trigger(&all, 4, &[], 4), Trigger::Wait);
@@ -102,7 +109,10 @@ fn an_unmet_condition_passes_over_only_what_comes_before_a_wanted_event() {
     // The engine may hand over only the wanted events, with the newest id it read.
     assert_eq!(trigger(&all, 0, &[], 9), Trigger::Skip { through: 9 });
     let b = [event(3, "s3://a/1"), event(8, "s3://b")];
-    assert!(matches!(trigger(&all, 0, &b, 9), Trigger::Run { through: 9, .. }));
+    assert!(matches!(
+        trigger(&all, 0, &b, 9),
+        Trigger::Run { through: 9, .. }
+    ));
 }
 
 /// A consumer fed events one at a time, as the scheduler sees them between passes: an
@@ -112,7 +122,9 @@ fn an_unmet_condition_passes_over_only_what_comes_before_a_wanted_event() {
 fn simulation_of_a_consumer_over_a_stream_of_events() {
     let all = DatasetCondition::All(vec![pattern("s3://a"), pattern("s3://b")]);
     let any = DatasetCondition::Any(vec![pattern("s3://a"), pattern("s3://b")]);
-    let stream = ["s3://a", "s3://a", "s3://x", "s3://b", "s3://b", "s3://a", "s3://x"];
+    let stream = [
+        "s3://a", "s3://a", "s3://x", "s3://b", "s3://b", "s3://a", "s3://x",
+    ];
     let simulate = |condition: &DatasetCondition| {
         let mut cursor = 0i64;
         let mut runs: Vec<Vec<i64>> = Vec::new();
@@ -121,7 +133,9 @@ fn simulation_of_a_consumer_over_a_stream_of_events() {
                 .map(|id| event(id, stream[(id - 1) as usize]))
                 .collect();
             match trigger(condition, cursor, &pending, arrived) {
-                Trigger::Run { events, through, .. } => {
+                Trigger::Run {
+                    events, through, ..
+                } => {
                     assert!(through >= cursor);
                     cursor = through;
                     runs.push(events);
@@ -149,12 +163,18 @@ fn team(name: &str, prefixes: &[&str]) -> Team {
 fn the_longest_declared_prefix_owns_a_uri() {
     let teams = [
         team("data-eng", &["s3://lake/"]),
-        team("marketing", &["s3://lake/marketing/", "postgres://warehouse/marketing."]),
+        team(
+            "marketing",
+            &["s3://lake/marketing/", "postgres://warehouse/marketing."],
+        ),
     ];
     let name = |uri: &str| owner(uri, &teams).map(|t| t.name.as_str());
     assert_eq!(name("s3://lake/raw/x"), Some("data-eng"));
     assert_eq!(name("s3://lake/marketing/revenue"), Some("marketing"));
-    assert_eq!(name("postgres://warehouse/marketing.revenue"), Some("marketing"));
+    assert_eq!(
+        name("postgres://warehouse/marketing.revenue"),
+        Some("marketing")
+    );
     assert_eq!(name("gs://elsewhere"), None);
 }
 
@@ -186,7 +206,11 @@ fn outlets_stay_out_of_other_teams_prefixes() {
             .contains("could render into `s3://lake/marketing/`")
     );
     assert_eq!(problem("marketing", "s3://lake/marketing/{{ ds }}"), None);
-    assert!(problem("data-eng", "no-scheme").unwrap().contains("no scheme"));
+    assert!(
+        problem("data-eng", "no-scheme")
+            .unwrap()
+            .contains("no scheme")
+    );
 }
 
 mod lineage_walks {
@@ -219,19 +243,36 @@ mod lineage_walks {
 
     #[test]
     fn a_templated_outlet_feeds_the_pattern_that_matches_it() {
-        assert!(feeds("s3://lake/raw/orders/{{ ds }}", "s3://lake/raw/orders/*"));
-        assert!(!feeds("s3://lake/raw/orders/{{ ds }}/x", "s3://lake/raw/orders/*"));
+        assert!(feeds(
+            "s3://lake/raw/orders/{{ ds }}",
+            "s3://lake/raw/orders/*"
+        ));
+        assert!(!feeds(
+            "s3://lake/raw/orders/{{ ds }}/x",
+            "s3://lake/raw/orders/*"
+        ));
         assert!(feeds("s3://a", "s3://a"));
         assert!(!feeds("s3://a", "s3://b"));
     }
 
     #[test]
     fn the_chain_reads_both_ways_to_the_depth_asked() {
-        let teams = [team("data-eng", &["s3://lake/raw/"]), team("marketing", &["s3://lake/marketing/"])];
+        let teams = [
+            team("data-eng", &["s3://lake/raw/"]),
+            team("marketing", &["s3://lake/marketing/"]),
+        ];
         let l = lineage(&chain(), &[], &teams, &Root::Dag("ingest".into()), 5).unwrap();
-        let dags: Vec<(&str, i32)> = l.dags.iter().map(|d| (d.dag_id.as_str(), d.depth)).collect();
+        let dags: Vec<(&str, i32)> = l
+            .dags
+            .iter()
+            .map(|d| (d.dag_id.as_str(), d.depth))
+            .collect();
         assert_eq!(dags, [("dashboard", 2), ("ingest", 0), ("revenue", 1)]);
-        let raw = l.datasets.iter().find(|d| d.uri == "s3://lake/raw/orders/{{ ds }}").unwrap();
+        let raw = l
+            .datasets
+            .iter()
+            .find(|d| d.uri == "s3://lake/raw/orders/{{ ds }}")
+            .unwrap();
         assert_eq!(raw.owner_team.as_deref(), Some("data-eng"));
         assert_eq!(raw.producers[0].task_id, "load");
 
@@ -239,13 +280,26 @@ mod lineage_walks {
         assert!(one.dags.iter().all(|d| d.dag_id != "dashboard"));
 
         let up = lineage(&chain(), &[], &teams, &Root::Dag("dashboard".into()), 5).unwrap();
-        let dags: Vec<(&str, i32)> = up.dags.iter().map(|d| (d.dag_id.as_str(), d.depth)).collect();
+        let dags: Vec<(&str, i32)> = up
+            .dags
+            .iter()
+            .map(|d| (d.dag_id.as_str(), d.depth))
+            .collect();
         assert_eq!(dags, [("dashboard", 0), ("ingest", -2), ("revenue", -1)]);
 
-        let from_uri =
-            lineage(&chain(), &[], &teams, &Root::Dataset("s3://lake/raw/orders/2026-01-01".into()), 1)
-                .unwrap();
-        let dags: Vec<(&str, i32)> = from_uri.dags.iter().map(|d| (d.dag_id.as_str(), d.depth)).collect();
+        let from_uri = lineage(
+            &chain(),
+            &[],
+            &teams,
+            &Root::Dataset("s3://lake/raw/orders/2026-01-01".into()),
+            1,
+        )
+        .unwrap();
+        let dags: Vec<(&str, i32)> = from_uri
+            .dags
+            .iter()
+            .map(|d| (d.dag_id.as_str(), d.depth))
+            .collect();
         assert_eq!(dags, [("ingest", -1), ("revenue", 1)]);
         assert!(lineage(&chain(), &[], &teams, &Root::Dag("nope".into()), 1).is_none());
     }

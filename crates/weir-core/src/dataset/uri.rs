@@ -39,7 +39,9 @@ pub fn check_uri(uri: &str) -> Result<(), String> {
         ));
     }
     if rest.is_empty() {
-        return Err(format!("dataset URI `{uri}` names nothing after `{scheme}://`"));
+        return Err(format!(
+            "dataset URI `{uri}` names nothing after `{scheme}://`"
+        ));
     }
     Ok(())
 }

@@ -31,7 +31,12 @@ pub(super) fn prefix_problem(config: &PlatformConfig, team: &str, prefix: &str) 
         .iter()
         .filter(|t| t.name != team)
         .find(|t| t.datasets.iter().any(|p| p == prefix))
-        .map(|other| format!("is also declared by team `{}`; one team owns a prefix", other.name))
+        .map(|other| {
+            format!(
+                "is also declared by team `{}`; one team owns a prefix",
+                other.name
+            )
+        })
 }
 
 #[cfg(test)]
@@ -63,11 +68,15 @@ mod tests {
             .map(|d| format!("{}:{} {}", d.pos.line, d.pos.col, d.message))
             .collect();
         assert!(
-            messages.iter().any(|m| m.starts_with("3:") && m.contains("`lake/b` is no URI prefix")),
+            messages
+                .iter()
+                .any(|m| m.starts_with("3:") && m.contains("`lake/b` is no URI prefix")),
             "{messages:?}"
         );
         assert!(
-            messages.iter().any(|m| m.contains("also declared by team `b`")),
+            messages
+                .iter()
+                .any(|m| m.contains("also declared by team `b`")),
             "{messages:?}"
         );
     }

@@ -311,10 +311,9 @@ fn read_datasets(node: &Node, diags: &mut Diags) -> Option<DatasetsSpec> {
     let mut ok = true;
     for (uri, pos) in &uris {
         if let Err(problem) = crate::dataset::UriPattern::parse(uri) {
-            diags.push(
-                Diagnostic::error(*pos, problem)
-                    .with_help("a URI, or a pattern with `*` (within a segment) or `**` (across segments)"),
-            );
+            diags.push(Diagnostic::error(*pos, problem).with_help(
+                "a URI, or a pattern with `*` (within a segment) or `**` (across segments)",
+            ));
             ok = false;
         }
     }

@@ -154,10 +154,16 @@ impl ScheduleSpec {
     pub fn describe(&self) -> String {
         let datasets = self.datasets().map(|d| match d {
             DatasetsSpec::All(uris) => {
-                format!("When these datasets have been updated: {}.", uris.join(", "))
+                format!(
+                    "When these datasets have been updated: {}.",
+                    uris.join(", ")
+                )
             }
             DatasetsSpec::Any { any } => {
-                format!("When any of these datasets has been updated: {}.", any.join(", "))
+                format!(
+                    "When any of these datasets has been updated: {}.",
+                    any.join(", ")
+                )
             }
         });
         let cron = self

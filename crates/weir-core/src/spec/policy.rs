@@ -288,7 +288,9 @@ image_prefixes = ["registry.example.com/marketing/"]
             "[[teams]]\nname = \"marketing\"\n",
             "[[teams]]\nname = \"data-eng\"\ndatasets = [\"s3://lake/raw/\"]\n\n[[teams]]\nname = \"marketing\"\ndatasets = [\"s3://lake/marketing/\"]\n",
         );
-        let platform = crate::platform::parse(&toml).config.expect("valid platform");
+        let platform = crate::platform::parse(&toml)
+            .config
+            .expect("valid platform");
         let src = "dag: d\nteam: data-eng\ntasks:\n  ok: {noop: {}, outlets: [\"s3://lake/raw/orders/{{ ds }}\"]}\n  bad:\n    noop: {}\n    outlets: [\"s3://lake/marketing/revenue\"]\n";
         let report = crate::spec::load_file(src);
         assert!(!report.has_errors(), "{:?}", report.diagnostics);

@@ -548,7 +548,10 @@ fn dataset_schedules_read_all_any_and_cron_beside_them() {
     assert_eq!(all.cron(), None);
     assert_eq!(
         all.datasets(),
-        Some(&model::DatasetsSpec::All(vec!["s3://a/*".into(), "s3://b".into()]))
+        Some(&model::DatasetsSpec::All(vec![
+            "s3://a/*".into(),
+            "s3://b".into()
+        ]))
     );
     // The plain list keeps the JSON shape versions were hashed with.
     assert_eq!(

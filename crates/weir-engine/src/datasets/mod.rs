@@ -70,8 +70,11 @@ pub(crate) async fn declarations(
                 ..Default::default()
             };
             for (task_id, task) in &spec.tasks {
-                d.outlets
-                    .extend(task.outlets.iter().map(|o| (task_id.to_string(), o.clone())));
+                d.outlets.extend(
+                    task.outlets
+                        .iter()
+                        .map(|o| (task_id.to_string(), o.clone())),
+                );
                 d.inlets
                     .extend(task.inlets.iter().map(|i| (task_id.to_string(), i.clone())));
                 if let TaskKind::Sensor(sensor) = &task.kind

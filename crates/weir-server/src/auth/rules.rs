@@ -491,7 +491,11 @@ pub static RULES: &[(&str, &str, Rule)] = &[
     ),
     // Datasets are read by everyone on the platform; posting an event is producing the
     // dataset, decided per team by the handler (its prefix, its DAGs' outlets).
-    ("GET", "/datasets", read("dataset.list", "dataset", SignedIn)),
+    (
+        "GET",
+        "/datasets",
+        read("dataset.list", "dataset", SignedIn),
+    ),
     (
         "GET",
         "/datasets/events",

@@ -347,7 +347,9 @@ async fn get_lineage(
     let Some(found) = lineage::lineage(&decls, &known, &state.platform.teams, &root, depth) else {
         let what = match &root {
             Root::Dag(id) => format!("no active DAG `{id}`"),
-            Root::Dataset(uri) => format!("no DAG produces or consumes `{uri}` and no event named it"),
+            Root::Dataset(uri) => {
+                format!("no DAG produces or consumes `{uri}` and no event named it")
+            }
         };
         return Err(ApiError::not_found("Not found", what));
     };

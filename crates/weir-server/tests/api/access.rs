@@ -589,7 +589,13 @@ fn rows(import_error_id: i64, hello_version: &str) -> Vec<Row> {
             Some(json!({"dataset_uri": "s3://matrix/nobody-produces-this"})),
             PLATFORM_ADMINS,
         ),
-        row("GET", "/lineage", "/api/v1/lineage?dag=hello", None, SIGNED_IN),
+        row(
+            "GET",
+            "/lineage",
+            "/api/v1/lineage?dag=hello",
+            None,
+            SIGNED_IN,
+        ),
         row("GET", "/repository", "/api/v1/repository", None, SIGNED_IN),
         row(
             "POST",

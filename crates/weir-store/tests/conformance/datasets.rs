@@ -38,7 +38,11 @@ pub async fn dataset_events_cursors_and_triggered_runs(store: Store) {
     let try_key = key.try_key(1);
     assert!(
         store
-            .start_try(&start.claim, &TryRecord::started(try_key.clone(), day(1)), &start.run)
+            .start_try(
+                &start.claim,
+                &TryRecord::started(try_key.clone(), day(1)),
+                &start.run
+            )
             .await
             .unwrap()
     );
@@ -71,21 +75,38 @@ pub async fn dataset_events_cursors_and_triggered_runs(store: Store) {
     };
     assert!(
         store
-            .end_try(&try_key, &outcome, None, None, Some(&finish), std::slice::from_ref(&outlet))
+            .end_try(
+                &try_key,
+                &outcome,
+                None,
+                None,
+                Some(&finish),
+                std::slice::from_ref(&outlet)
+            )
             .await
             .unwrap()
     );
     // Ending it again (a restart) moves nothing and records nothing.
     assert!(
         !store
-            .end_try(&try_key, &outcome, None, None, Some(&finish), std::slice::from_ref(&outlet))
+            .end_try(
+                &try_key,
+                &outcome,
+                None,
+                None,
+                Some(&finish),
+                std::slice::from_ref(&outlet)
+            )
             .await
             .unwrap()
     );
     assert_eq!(store.last_dataset_event_id().await.unwrap(), 1);
 
     let posted = store
-        .record_dataset_events(&[posted("s3://lake/raw/customers", "data-eng"), posted("s3://lake/raw/orders/2026-01-01", "data-eng")])
+        .record_dataset_events(&[
+            posted("s3://lake/raw/customers", "data-eng"),
+            posted("s3://lake/raw/orders/2026-01-01", "data-eng"),
+        ])
         .await
         .unwrap();
     assert_eq!(posted.len(), 2);
@@ -109,11 +130,21 @@ pub async fn dataset_events_cursors_and_triggered_runs(store: Store) {
         .unwrap();
     assert_eq!(page.total_entries, 1);
     assert_eq!(page.items[0].source_try_number, Some(1));
-    let datasets = store.list_datasets(Some("raw/orders"), 10, 0).await.unwrap();
+    let datasets = store
+        .list_datasets(Some("raw/orders"), 10, 0)
+        .await
+        .unwrap();
     assert_eq!(datasets.total_entries, 1);
     assert_eq!(datasets.items[0].events, 2);
     // LIKE's wildcards are literal in the caller's text.
-    assert_eq!(store.list_datasets(Some("%"), 10, 0).await.unwrap().total_entries, 0);
+    assert_eq!(
+        store
+            .list_datasets(Some("%"), 10, 0)
+            .await
+            .unwrap()
+            .total_entries,
+        0
+    );
 
     // A consumer's cursor is made once, then moved by compare-and-set.
     let mut consumer = dag("revenue");
@@ -123,10 +154,26 @@ pub async fn dataset_events_cursors_and_triggered_runs(store: Store) {
         store.dataset_consumer_dags().await.unwrap(),
         [(dag_id("revenue"), false)]
     );
-    assert_eq!(store.dataset_cursor(&dag_id("revenue"), 1).await.unwrap(), 1);
-    assert_eq!(store.dataset_cursor(&dag_id("revenue"), 99).await.unwrap(), 1);
-    assert!(store.move_dataset_cursor(&dag_id("revenue"), 1, 2).await.unwrap());
-    assert!(!store.move_dataset_cursor(&dag_id("revenue"), 1, 2).await.unwrap());
+    assert_eq!(
+        store.dataset_cursor(&dag_id("revenue"), 1).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.dataset_cursor(&dag_id("revenue"), 99).await.unwrap(),
+        1
+    );
+    assert!(
+        store
+            .move_dataset_cursor(&dag_id("revenue"), 1, 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .move_dataset_cursor(&dag_id("revenue"), 1, 2)
+            .await
+            .unwrap()
+    );
 
     // The run, its events and the cursor's move land together; a stale cursor writes nothing.
     let mut run = new_run("revenue", "dataset_triggered__1", day(3));
@@ -141,14 +188,23 @@ pub async fn dataset_events_cursors_and_triggered_runs(store: Store) {
         events: &events,
     };
     assert!(store.trigger_dataset_run(&stale).await.unwrap().is_none());
-    assert!(store.get_dag_run(&dag_id("revenue"), &run.run_id).await.unwrap().is_none());
+    assert!(
+        store
+            .get_dag_run(&dag_id("revenue"), &run.run_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let made = store
         .trigger_dataset_run(&DatasetTrigger { cursor: 2, ..stale })
         .await
         .unwrap()
         .expect("the run");
     assert_eq!(made.state, DagRunState::Queued);
-    assert_eq!(store.dataset_cursor(&dag_id("revenue"), 0).await.unwrap(), newest);
+    assert_eq!(
+        store.dataset_cursor(&dag_id("revenue"), 0).await.unwrap(),
+        newest
+    );
     let triggering = store
         .triggering_dataset_events(&dag_id("revenue"), &run.run_id)
         .await
@@ -157,7 +213,11 @@ pub async fn dataset_events_cursors_and_triggered_runs(store: Store) {
     assert_eq!(triggering[0].extra, Some(json!({"rows": 1})));
     assert_eq!(
         store.runs_triggered_by(&[posted[1].id]).await.unwrap(),
-        [(posted[1].id, "revenue".to_string(), "dataset_triggered__1".to_string())]
+        [(
+            posted[1].id,
+            "revenue".to_string(),
+            "dataset_triggered__1".to_string()
+        )]
     );
     let latest = store
         .latest_dataset_event("s3://lake/raw/orders/2026-01-01", Some(day(2)))

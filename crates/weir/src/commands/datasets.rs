@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use chrono::SecondsFormat;
 use reqwest::Method;
-use weir_api::{CreateDatasetEvent, DatasetCollection, DatasetEvent, DatasetEventCollection, Lineage};
+use weir_api::{
+    CreateDatasetEvent, DatasetCollection, DatasetEvent, DatasetEventCollection, Lineage,
+};
 
 use crate::cli::{OutputFormat, ServerArgs};
 use crate::cli_datasets::{DatasetsCommand, LineageArgs};
@@ -30,7 +32,10 @@ pub fn run(cmd: DatasetsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode
             })
         }
         DatasetsCommand::Events { uri, dag, limit } => {
-            let mut query = vec![("limit", limit.to_string()), ("order_by", "-timestamp".into())];
+            let mut query = vec![
+                ("limit", limit.to_string()),
+                ("order_by", "-timestamp".into()),
+            ];
             if let Some(uri) = uri {
                 query.push(("dataset_uri", uri));
             }
@@ -44,7 +49,11 @@ pub fn run(cmd: DatasetsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode
                     print_json(&all)?;
                 } else {
                     print_events(&all.dataset_events)?;
-                    outln!("{} of {} shown", all.dataset_events.len(), all.total_entries)?;
+                    outln!(
+                        "{} of {} shown",
+                        all.dataset_events.len(),
+                        all.total_entries
+                    )?;
                 }
                 Ok(ExitCode::SUCCESS)
             })
@@ -53,7 +62,9 @@ pub fn run(cmd: DatasetsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode
             let extra = match extra {
                 None => None,
                 Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
-                    anyhow::anyhow!("--extra is not JSON ({e}); write an object like '{{\"rows\": 42}}'")
+                    anyhow::anyhow!(
+                        "--extra is not JSON ({e}); write an object like '{{\"rows\": 42}}'"
+                    )
                 })?),
             };
             let body = CreateDatasetEvent {
@@ -78,8 +89,15 @@ pub fn run(cmd: DatasetsCommand, server: &ServerArgs) -> anyhow::Result<ExitCode
 
 pub fn lineage(args: LineageArgs) -> anyhow::Result<ExitCode> {
     let format = args.server.output;
-    let key = if args.target.contains("://") { "dataset" } else { "dag" };
-    let query = vec![(key, args.target.clone()), ("depth", args.depth.to_string())];
+    let key = if args.target.contains("://") {
+        "dataset"
+    } else {
+        "dag"
+    };
+    let query = vec![
+        (key, args.target.clone()),
+        ("depth", args.depth.to_string()),
+    ];
     with_client(&args.server, |client| async move {
         let l: Lineage = client.get(&["lineage"], &query).await?;
         if format == OutputFormat::Json {
@@ -122,9 +140,18 @@ pub fn lineage(args: LineageArgs) -> anyhow::Result<ExitCode> {
 
 fn print_datasets(all: &DatasetCollection) -> anyhow::Result<()> {
     if all.datasets.is_empty() {
-        return outln!("no datasets yet: an outlet on a successful try, or `weir datasets post`, makes one");
+        return outln!(
+            "no datasets yet: an outlet on a successful try, or `weir datasets post`, makes one"
+        );
     }
-    let mut t = output::table(["URI", "OWNER", "EVENTS", "UPDATED", "PRODUCED BY", "CONSUMED BY"]);
+    let mut t = output::table([
+        "URI",
+        "OWNER",
+        "EVENTS",
+        "UPDATED",
+        "PRODUCED BY",
+        "CONSUMED BY",
+    ]);
     for d in &all.datasets {
         let producers: Vec<String> = d
             .producing_tasks
