@@ -454,21 +454,32 @@ impl Store {
         })
     }
 
-    /// The newest event on a URI matching `uri` exactly, at or after `since`.
-    pub async fn latest_dataset_event(
+    /// The newest events (at most `limit`) at or after `since` on URIs starting with
+    /// `prefix`, newest first: a dataset sensor filters them by its pattern.
+    pub async fn dataset_events_since(
         &self,
-        uri: &str,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<Option<DatasetEventRecord>> {
+        prefix: &str,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DatasetEventRecord>> {
+        let like = format!("{}%", like_literal(prefix));
         with_db!(self, |pool| {
             Ok(sqlx::query_as(
-                "SELECT * FROM dataset_event WHERE uri = $1 AND ($2 IS NULL OR created_at >= $2)
-                  ORDER BY id DESC LIMIT 1",
+                "SELECT * FROM dataset_event WHERE uri LIKE $1 ESCAPE '\\' AND created_at >= $2
+                  ORDER BY id DESC LIMIT $3",
             )
-            .bind(uri)
-            .bind(ts(since))
-            .fetch_optional(pool)
+            .bind(like)
+            .bind(Ts(since))
+            .bind(limit)
+            .fetch_all(pool)
             .await?)
         })
     }
+}
+
+/// `text` for a `LIKE … ESCAPE '\'` pattern, its wildcards taken literally.
+fn like_literal(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

@@ -219,17 +219,25 @@ pub async fn dataset_events_cursors_and_triggered_runs(store: Store) {
             "dataset_triggered__1".to_string()
         )]
     );
-    let latest = store
-        .latest_dataset_event("s3://lake/raw/orders/2026-01-01", Some(day(2)))
+    let since = store
+        .dataset_events_since("s3://lake/raw/orders/", day(2), 10)
         .await
-        .unwrap()
-        .expect("an event since day 2");
-    assert_eq!(latest.id, posted[1].id);
+        .unwrap();
+    assert_eq!(since.len(), 1, "the outlet on day 1 is older");
+    assert_eq!(since[0].id, posted[1].id);
     assert!(
         store
-            .latest_dataset_event("s3://lake/raw/orders/2026-01-01", Some(day(3)))
+            .dataset_events_since("s3://lake/raw/orders/", day(3), 10)
             .await
             .unwrap()
-            .is_none()
+            .is_empty()
+    );
+    assert!(
+        store
+            .dataset_events_since("s3://lake/raw/orders_", day(1), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "`_` is literal"
     );
 }
