@@ -17,6 +17,7 @@ pub mod plan;
 pub mod platform;
 pub mod retry;
 pub mod schedule;
+pub mod sensor;
 pub mod secrets;
 pub mod spec;
 pub mod state;

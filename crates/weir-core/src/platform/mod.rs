@@ -17,6 +17,7 @@ mod problem;
 mod read;
 mod repository;
 mod sandbox;
+mod sensors;
 mod traces;
 mod validate;
 
@@ -43,6 +44,9 @@ pub use repository::{
 };
 pub use sandbox::{
     DEFAULT_SANDBOX_PROGRAM, DEFAULT_SANDBOX_USER, SandboxSettings, ShellIsolation, ShellSandbox,
+};
+pub use sensors::{
+    FILE_ROOTS_SETTING, SensorSettings, clean_path, file_refusal, lexically_under,
 };
 pub use traces::{DEFAULT_SERVICE_NAME, OTLP_TRACES_PATH, TracingSettings};
 
@@ -107,6 +111,9 @@ pub struct PlatformConfig {
     /// Who may read `GET /metrics` (`[metrics]`).
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Where `file` sensors may look (`[sensors]`); none: `file` sensors are refused.
+    #[serde(default)]
+    pub sensors: SensorSettings,
     /// Whether this config came from a file or stands in for a missing one.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -463,6 +470,7 @@ impl PlatformConfig {
             notifications: NotificationSettings::default(),
             tracing: None,
             metrics: MetricsSettings::default(),
+            sensors: SensorSettings::default(),
             origin: ConfigOrigin::StandaloneDefault,
         }
     }

@@ -22,7 +22,8 @@ use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
 /// Sections `weir.toml` may hold; each is an array of tables (`[[queues]]`).
 const SECTIONS: [&str; 4] = ["compute_environments", "queues", "teams", "channels"];
 /// The plain tables `weir.toml` may hold: `[auth]` (with `[auth.oidc]`), `[sandbox]`,
-/// `[logs]`, `[repository]`, `[smtp]`, `[notifications]`, `[tracing]` and `[metrics]`.
+/// `[logs]`, `[repository]`, `[smtp]`, `[notifications]`, `[tracing]`, `[metrics]` and
+/// `[sensors]`.
 const AUTH: &str = "auth";
 const SANDBOX: &str = "sandbox";
 const LOGS: &str = "logs";
@@ -31,7 +32,8 @@ const SMTP: &str = "smtp";
 const NOTIFICATIONS: &str = "notifications";
 const TRACING: &str = "tracing";
 const METRICS: &str = "metrics";
-const TABLES: [&str; 8] = [
+const SENSORS: &str = "sensors";
+const TABLES: [&str; 9] = [
     AUTH,
     SANDBOX,
     LOGS,
@@ -40,6 +42,7 @@ const TABLES: [&str; 8] = [
     NOTIFICATIONS,
     TRACING,
     METRICS,
+    SENSORS,
 ];
 
 /// Most problems reported for one entry before giving up on it.
@@ -98,6 +101,7 @@ pub fn parse(source: &str) -> PlatformReport {
         notifications: super::NotificationSettings::default(),
         tracing: None,
         metrics: super::MetricsSettings::default(),
+        sensors: super::SensorSettings::default(),
         origin: super::ConfigOrigin::File,
     };
     let mut located = Located::default();
@@ -196,6 +200,16 @@ pub fn parse(source: &str) -> PlatformReport {
             METRICS => {
                 if let Some(metrics) = entry(value, "[metrics] table", source, &mut diags) {
                     config.metrics = metrics;
+                }
+            }
+            SENSORS => {
+                if let Some(sensors) =
+                    entry::<super::SensorSettings>(value, "[sensors] table", source, &mut diags)
+                {
+                    for problem in sensors.problems() {
+                        diags.push(Diagnostic::error(key_pos, format!("[sensors] {problem}")));
+                    }
+                    config.sensors = sensors;
                 }
             }
             REPOSITORY => {

@@ -103,6 +103,24 @@ pub fn check(
                     );
                 }
             },
+            TaskKind::Sensor(sensor) => {
+                // A templated path is checked when rendered; the roots are checked now.
+                if let Some(path) = &sensor.file {
+                    let team = spec.team.as_str();
+                    let no_roots = platform.sensors.file_roots_for(team).is_empty();
+                    let checked = if path.contains("{{") && !no_roots {
+                        None
+                    } else {
+                        // With no roots, any path is refused; "/" stands for a templated one.
+                        let shown = if path.contains("{{") { "/" } else { path };
+                        crate::platform::file_refusal(&platform.sensors, team, shown)
+                    };
+                    if let Some(why) = checked {
+                        let pos = locate_from(source, path, task_offset).unwrap_or(at_task);
+                        diags.push(Diagnostic::error(pos, format!("task `{id}`: {why}")));
+                    }
+                }
+            }
             _ => {}
         }
         if platform.queue(&queue).is_none() {
