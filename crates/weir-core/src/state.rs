@@ -286,11 +286,22 @@ mod tests {
         let s = s.transition(TaskState::UpForReschedule).unwrap();
         let s = s.transition(TaskState::Scheduled).unwrap();
         let s = s.transition(TaskState::UpForReschedule).unwrap();
-        assert!(s.transition(TaskState::Queued).is_err(), "it is checked, not run");
+        assert!(
+            s.transition(TaskState::Queued).is_err(),
+            "it is checked, not run"
+        );
         assert!(s.transition(TaskState::Running).is_err());
         assert!(s.transition(TaskState::UpForRetry).is_err());
-        assert!(TaskState::Running.transition(TaskState::UpForReschedule).is_err());
-        assert!(TaskState::None.transition(TaskState::UpForReschedule).is_err());
+        assert!(
+            TaskState::Running
+                .transition(TaskState::UpForReschedule)
+                .is_err()
+        );
+        assert!(
+            TaskState::None
+                .transition(TaskState::UpForReschedule)
+                .is_err()
+        );
         for done in [TaskState::Success, TaskState::Failed, TaskState::Skipped] {
             assert_eq!(TaskState::Scheduled.transition(done), Ok(done));
         }

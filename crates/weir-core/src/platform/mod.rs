@@ -45,9 +45,7 @@ pub use repository::{
 pub use sandbox::{
     DEFAULT_SANDBOX_PROGRAM, DEFAULT_SANDBOX_USER, SandboxSettings, ShellIsolation, ShellSandbox,
 };
-pub use sensors::{
-    FILE_ROOTS_SETTING, SensorSettings, clean_path, file_refusal, lexically_under,
-};
+pub use sensors::{FILE_ROOTS_SETTING, SensorSettings, clean_path, file_refusal, lexically_under};
 pub use traces::{DEFAULT_SERVICE_NAME, OTLP_TRACES_PATH, TracingSettings};
 
 use crate::access::LogReaders;

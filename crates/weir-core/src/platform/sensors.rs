@@ -24,7 +24,8 @@ pub struct SensorSettings {
 }
 
 /// The setting to name in messages that refuse a `file` sensor.
-pub const FILE_ROOTS_SETTING: &str = "`[sensors] file_roots = [\"/data/landing\"]` (or `[sensors.team_file_roots]`) in weir.toml";
+pub const FILE_ROOTS_SETTING: &str =
+    "`[sensors] file_roots = [\"/data/landing\"]` (or `[sensors.team_file_roots]`) in weir.toml";
 
 impl SensorSettings {
     /// The folders `team`'s `file` sensors may look in; empty: none.
@@ -120,15 +121,29 @@ mod tests {
             ["/data/shared", "/data/marketing"]
         );
         assert_eq!(config.sensors.file_roots_for("finance"), ["/data/shared"]);
-        assert!(parse("").config.expect("valid").sensors.file_roots_for("t").is_empty());
+        assert!(
+            parse("")
+                .config
+                .expect("valid")
+                .sensors
+                .file_roots_for("t")
+                .is_empty()
+        );
 
         let bad = parse("[sensors]\nfile_roots = [\"data\", \"/a/../etc\"]\n");
         assert!(bad.config.is_none());
         assert_eq!(bad.diagnostics.len(), 2, "{:?}", bad.diagnostics);
-        assert!(bad.diagnostics[0].message.contains("`data` must be an absolute path"));
+        assert!(
+            bad.diagnostics[0]
+                .message
+                .contains("`data` must be an absolute path")
+        );
 
         let typo = parse("[sensors]\nfile_root = [\"/x\"]\n");
-        assert_eq!(typo.diagnostics[0].help.as_deref(), Some("did you mean `file_roots`?"));
+        assert_eq!(
+            typo.diagnostics[0].help.as_deref(),
+            Some("did you mean `file_roots`?")
+        );
     }
 
     #[test]
@@ -143,7 +158,10 @@ mod tests {
         assert_eq!(file_refusal(&settings, "m", "/data/m/x/_SUCCESS"), None);
         assert_eq!(file_refusal(&settings, "t", "/data/landing/x"), None);
         let other_team = file_refusal(&settings, "t", "/data/m/x").expect("refused");
-        assert!(other_team.contains("outside the folders team `t`"), "{other_team}");
+        assert!(
+            other_team.contains("outside the folders team `t`"),
+            "{other_team}"
+        );
         assert!(file_refusal(&settings, "t", "/data/landing/../m/x").is_some());
         let none = file_refusal(&SensorSettings::default(), "t", "/data/x").expect("refused");
         assert!(none.contains("[sensors] file_roots"), "{none}");

@@ -78,11 +78,20 @@ pub enum Check {
 /// What to do with the sensor now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Succeed { note: String },
+    Succeed {
+        note: String,
+    },
     /// Check again at `at`; `note` says what it waits for.
-    Reschedule { at: DateTime<Utc>, note: String },
-    Fail { note: String },
-    Skip { note: String },
+    Reschedule {
+        at: DateTime<Utc>,
+        note: String,
+    },
+    Fail {
+        note: String,
+    },
+    Skip {
+        note: String,
+    },
 }
 
 fn delta(d: Duration) -> TimeDelta {

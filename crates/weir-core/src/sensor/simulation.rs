@@ -65,7 +65,11 @@ fn a_sensor_that_is_never_met_times_out_exactly_at_its_deadline() {
             };
             let (checks, done) = simulate(&w, start(), None);
             let deadline = start() + TimeDelta::seconds(24 * 3600);
-            assert_eq!(*checks.last().unwrap(), deadline, "checked once more at the deadline");
+            assert_eq!(
+                *checks.last().unwrap(),
+                deadline,
+                "checked once more at the deadline"
+            );
             assert!(checks.iter().all(|c| *c <= deadline));
             match (done, soft_fail) {
                 (Decision::Skip { .. }, true) | (Decision::Fail { .. }, false) => {}

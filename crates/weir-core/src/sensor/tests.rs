@@ -123,7 +123,8 @@ fn another_dags_states() {
     let met = |c: &Check| matches!(c, Check::Met(_));
     let not_yet = |c: &Check| matches!(c, Check::NotYet(_));
     let failed = |c: &Check| matches!(c, Check::Failed(_));
-    let cases: Vec<(A, bool, fn(&Check) -> bool)> = vec![
+    type Want = fn(&Check) -> bool;
+    let cases: Vec<(A, bool, Want)> = vec![
         (A::NoDag, false, failed),
         (A::NoRun, true, not_yet),
         (A::NoTask, false, failed),
@@ -143,20 +144,46 @@ fn another_dags_states() {
     ];
     for (found, fail_on_failure, want) in cases {
         let got = external(what, found.clone(), fail_on_failure);
-        assert!(want(&got), "{found:?} (fail_on_failure {fail_on_failure}): {got:?}");
+        assert!(
+            want(&got),
+            "{found:?} (fail_on_failure {fail_on_failure}): {got:?}"
+        );
     }
     assert_eq!(
-        external(what, A::Task(vec![T::Running, T::Queued, T::Running]), false),
+        external(
+            what,
+            A::Task(vec![T::Running, T::Queued, T::Running]),
+            false
+        ),
         Check::NotYet("waiting for task `t` of DAG `d`: it is queued, running".into())
     );
 }
 
 #[test]
 fn truth_of_a_first_value() {
-    for v in [json!(true), json!(1), json!(-2.5), json!("yes"), json!("t"), json!([0]), json!({"a": 1})] {
+    for v in [
+        json!(true),
+        json!(1),
+        json!(-2.5),
+        json!("yes"),
+        json!("t"),
+        json!([0]),
+        json!({"a": 1}),
+    ] {
         assert!(truthy(&v), "{v}");
     }
-    for v in [json!(null), json!(false), json!(0), json!(0.0), json!(""), json!("0"), json!("f"), json!("false"), json!([]), json!({})] {
+    for v in [
+        json!(null),
+        json!(false),
+        json!(0),
+        json!(0.0),
+        json!(""),
+        json!("0"),
+        json!("f"),
+        json!("false"),
+        json!([]),
+        json!({}),
+    ] {
         assert!(!truthy(&v), "{v}");
     }
 }

@@ -43,7 +43,7 @@ pub struct SensorTask {
     pub sql: Option<SensorSql>,
     /// A request that must answer an expected status (`expect_status`, default 2xx).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http: Option<HttpTask>,
+    pub http: Option<Box<HttpTask>>,
     /// An absolute path (templated) that must exist, under `[sensors] file_roots`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -160,8 +160,8 @@ impl SignedDuration {
             None => (false, t.strip_prefix('+').unwrap_or(t)),
         };
         let d = parse_duration(rest)?;
-        let ms = i64::try_from(d.as_millis())
-            .map_err(|_| format!("`{text}` is too long a duration"))?;
+        let ms =
+            i64::try_from(d.as_millis()).map_err(|_| format!("`{text}` is too long a duration"))?;
         Ok(SignedDuration(if negative { -ms } else { ms }))
     }
 

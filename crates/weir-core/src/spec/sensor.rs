@@ -21,12 +21,12 @@ pub(super) fn read_sensor(
     diags: &mut Diags,
 ) -> Option<TaskKind> {
     let mut m = MapReader::new(node, "`sensor`", diags)?;
-    let http = m.get("http").and_then(|n| {
-        match super::sql_http::read_http(n, sites, diags)? {
-            TaskKind::Http(http) => Some(http),
+    let http = m
+        .get("http")
+        .and_then(|n| match super::sql_http::read_http(n, sites, diags)? {
+            TaskKind::Http(http) => Some(Box::new(http)),
             _ => None,
-        }
-    });
+        });
     let s = SensorTask {
         dag: m
             .get("dag")

@@ -96,13 +96,16 @@ fn sql_http_file_and_dataset_targets() {
 fn stored_sensors_of_earlier_versions_still_read() {
     let old = serde_json::json!({"sensor": {"dag": "o", "task": "t", "poke_interval": "1m"}});
     let kind: TaskKind = serde_json::from_value(old).expect("reads");
-    assert!(matches!(kind, TaskKind::Sensor(s) if s.fail_on_failure == false && s.target().is_some()));
+    assert!(matches!(kind, TaskKind::Sensor(s) if !s.fail_on_failure && s.target().is_some()));
 }
 
 #[test]
 fn diagnostics_say_what_to_do() {
     let (line, _, msg, help) = error("      dag: a\n      sql: {connection: c, query: q}\n");
-    assert_eq!((line, msg.as_str()), (6, "a sensor waits for exactly one thing"));
+    assert_eq!(
+        (line, msg.as_str()),
+        (6, "a sensor waits for exactly one thing")
+    );
     assert_eq!(
         help.as_deref(),
         Some("it names `dag` and `sql`: keep one of them (a second sensor can wait for the other)")
@@ -150,7 +153,12 @@ fn diagnostics_say_what_to_do() {
 
 #[test]
 fn signed_durations() {
-    for (text, ms) in [("-1d", -86_400_000), ("+1h", 3_600_000), ("30m", 1_800_000), ("-0s", 0)] {
+    for (text, ms) in [
+        ("-1d", -86_400_000),
+        ("+1h", 3_600_000),
+        ("30m", 1_800_000),
+        ("-0s", 0),
+    ] {
         let d = SignedDuration::parse(text).expect(text);
         assert_eq!(d.0, ms, "{text}");
         let json = serde_json::to_value(d).expect("json");
