@@ -199,10 +199,14 @@ tasks:
         )
         .await;
     assert_eq!(run.state, DagRunState::Failed);
-    let log = h.log(&run, "sensor_task", 1).await;
+    // A sensor runs no try: its note says why it failed.
+    let sensor = h.ti(&run, "sensor_task", -1).await;
+    let note = sensor.note.unwrap_or_default();
     assert!(
-        log.contains("task kind `sensor` is not enabled on this server"),
-        "{log}"
+        note.contains(
+            "a sensor on a dataset (`dataset: s3://x`) is not enabled on this server yet"
+        ),
+        "{note}"
     );
     let log = h.log(&run, "missing_variable", 1).await;
     assert!(log.contains("variable `nope` is not set"), "{log}");
