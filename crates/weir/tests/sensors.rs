@@ -514,3 +514,36 @@ async fn a_waiting_sensor_keeps_its_next_check_across_a_restart() {
         "the wait goes on, not over"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clearing_a_waiting_sensor_starts_its_wait_over() {
+    let h = Harness::start().await;
+    register(&h, PRODUCER).await;
+    let run = trigger(
+        &h,
+        "dag: again\nteam: marketing\ntasks:\n  wait: {sensor: {dag: producer, poke_interval: 100ms}}\n",
+        day(),
+    )
+    .await;
+    let before = wait_ti(&h, &run, "wait", waiting).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let cleared = h
+        .handle
+        .clear_task_instances(
+            &run.dag_id,
+            weir_engine::ClearRequest {
+                run_id: Some(run.run_id.clone()),
+                task_ids: Some(vec!["wait".parse().expect("id")]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("clear");
+    assert_eq!(cleared.len(), 1);
+    let after = wait_ti(&h, &run, "wait", |t| {
+        waiting(t) && t.start_date != before.start_date
+    })
+    .await;
+    assert!(after.start_date > before.start_date, "a new first check");
+    assert_eq!(after.try_number, 0, "waiting costs no try");
+}

@@ -27,7 +27,7 @@ pub(super) async fn other_dag(
     fail_on_failure: bool,
 ) -> Result<Check> {
     let date = awaited_logical_date(run.logical_date, offset);
-    let shown = date.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let shown = date.to_rfc3339_opts(SecondsFormat::AutoSi, true);
     let what = match task {
         Some(task) => format!("task `{task}` of DAG `{dag}` for {shown}"),
         None => format!("the run of DAG `{dag}` for {shown}"),
