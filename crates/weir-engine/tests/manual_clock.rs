@@ -1,8 +1,8 @@
 //! The engine on a manual clock: schedules, retries with backoff, timeouts, catch-up and
-//! sensors' checks are driven by moving time forward, never by sleeping. Tries run on a scripted
-//! backend (registered through the backend registry in place of the process backend)
-//! whose tasks exit at once with a given code, or run until the manual clock passes
-//! their timeout; the engine is restarted in process and adopts what still runs.
+//! sensors' checks are driven by moving time forward, never by sleeping. Tries run on a
+//! scripted backend (registered through the backend registry in place of the process
+//! backend) whose tasks exit at once with a given code, or run until the manual clock
+//! passes their timeout; the engine is restarted in process and adopts what still runs.
 //! Waiting is on the engine's pass counter: each step returns once the engine acted.
 
 use std::collections::HashMap;
