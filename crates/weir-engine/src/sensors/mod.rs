@@ -60,6 +60,16 @@ pub fn poke(
         let shared = task_shared;
         if let Err(e) = check_and_answer(&shared, &run, &version, &ti, &sensor).await {
             warn!(ti = %ti.key, error = %e, "cannot check sensor");
+            // Still scheduled: held as being checked for one interval, so a store that
+            // fails is asked again at the sensor's pace, not at every pass.
+            let pause = Waiting::of(&sensor)
+                .poke_interval
+                .min(weir_core::sensor::MAX_BACKOFF);
+            let retry_at = shared.now() + chrono::TimeDelta::from_std(pause).unwrap_or_default();
+            tokio::select! {
+                () = shared.clock.sleep_until(retry_at) => {}
+                () = shared.shutdown.cancelled() => {}
+            }
         }
         shared.tries.end_check(&ti.key);
         shared.notify(Event::RunChanged {
