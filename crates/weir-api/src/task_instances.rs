@@ -55,6 +55,10 @@ pub struct TaskInstance {
     /// Weir: when a task instance waiting to retry becomes due.
     #[serde(default, with = "time::option")]
     pub next_retry_at: Option<DateTime<Utc>>,
+    /// Weir: when a sensor waiting for its condition (`up_for_reschedule`) is checked
+    /// next; its `note` says what it waits for.
+    #[serde(default, with = "time::option")]
+    pub next_check_at: Option<DateTime<Utc>>,
 }
 
 impl TaskInstance {

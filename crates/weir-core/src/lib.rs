@@ -19,6 +19,7 @@ pub mod platform;
 pub mod retry;
 pub mod schedule;
 pub mod secrets;
+pub mod sensor;
 pub mod spec;
 pub mod state;
 pub mod template;

@@ -31,12 +31,15 @@ pub enum TaskState {
     Success,
     Failed,
     UpForRetry,
+    /// A sensor whose condition was not met yet: it holds nothing (no worker, no slot)
+    /// until its next check (`next_retry_at`), when it is scheduled again.
+    UpForReschedule,
     UpstreamFailed,
     Skipped,
 }
 
 impl TaskState {
-    pub const ALL: [TaskState; 9] = [
+    pub const ALL: [TaskState; 10] = [
         TaskState::None,
         TaskState::Scheduled,
         TaskState::Queued,
@@ -44,6 +47,7 @@ impl TaskState {
         TaskState::Success,
         TaskState::Failed,
         TaskState::UpForRetry,
+        TaskState::UpForReschedule,
         TaskState::UpstreamFailed,
         TaskState::Skipped,
     ];
@@ -57,6 +61,7 @@ impl TaskState {
             TaskState::Success => "success",
             TaskState::Failed => "failed",
             TaskState::UpForRetry => "up_for_retry",
+            TaskState::UpForReschedule => "up_for_reschedule",
             TaskState::UpstreamFailed => "upstream_failed",
             TaskState::Skipped => "skipped",
         }
@@ -82,7 +87,9 @@ impl TaskState {
     /// none → scheduled → queued → running → success | failed | up_for_retry → scheduled.
     /// Running → scheduled is the one way back that costs no try: after a crash, a try
     /// its backend proves never started (no folder, no supervisor ever ran) is queued
-    /// again, without counting against the task's retries.
+    /// again, without counting against the task's retries. A sensor never runs a try:
+    /// scheduled → up_for_reschedule → scheduled while it waits, then scheduled →
+    /// success | failed | skipped with its answer.
     pub fn transition(self, to: TaskState) -> Result<TaskState, IllegalTransition> {
         use TaskState as S;
         let legal = match self {
@@ -92,7 +99,13 @@ impl TaskState {
             ),
             S::Scheduled => matches!(
                 to,
-                S::None | S::Queued | S::Skipped | S::UpstreamFailed | S::Success | S::Failed
+                S::None
+                    | S::Queued
+                    | S::UpForReschedule
+                    | S::Skipped
+                    | S::UpstreamFailed
+                    | S::Success
+                    | S::Failed
             ),
             S::Queued => matches!(
                 to,
@@ -103,6 +116,7 @@ impl TaskState {
                 S::None | S::Scheduled | S::Success | S::Failed | S::UpForRetry
             ),
             S::UpForRetry => matches!(to, S::None | S::Scheduled | S::Success | S::Failed),
+            S::UpForReschedule => matches!(to, S::None | S::Scheduled | S::Success | S::Failed),
             S::Success | S::Failed | S::UpstreamFailed | S::Skipped => {
                 matches!(to, S::None | S::Success | S::Failed)
             }
@@ -264,6 +278,34 @@ mod tests {
         let s = s.transition(TaskState::UpForRetry).unwrap();
         let s = s.transition(TaskState::Scheduled).unwrap();
         assert_eq!(s, TaskState::Scheduled);
+    }
+
+    #[test]
+    fn a_sensor_waits_without_a_try() {
+        let s = TaskState::Scheduled;
+        let s = s.transition(TaskState::UpForReschedule).unwrap();
+        let s = s.transition(TaskState::Scheduled).unwrap();
+        let s = s.transition(TaskState::UpForReschedule).unwrap();
+        assert!(
+            s.transition(TaskState::Queued).is_err(),
+            "it is checked, not run"
+        );
+        assert!(s.transition(TaskState::Running).is_err());
+        assert!(s.transition(TaskState::UpForRetry).is_err());
+        assert!(
+            TaskState::Running
+                .transition(TaskState::UpForReschedule)
+                .is_err()
+        );
+        assert!(
+            TaskState::None
+                .transition(TaskState::UpForReschedule)
+                .is_err()
+        );
+        for done in [TaskState::Success, TaskState::Failed, TaskState::Skipped] {
+            assert_eq!(TaskState::Scheduled.transition(done), Ok(done));
+        }
+        assert!(!TaskState::UpForReschedule.is_finished());
     }
 
     #[test]

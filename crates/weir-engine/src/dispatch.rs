@@ -2,6 +2,7 @@
 //! weir-core's fair-share planner (queue priority, FIFO or fair share by team, capacity
 //! never exceeded), within the engine's parallelism, each DAG's `max_active_tasks` and
 //! each pool's slots; fails at once what can never fit; records why the rest waits.
+//! Sensors take none of these: they are handed to `crate::sensors` to be checked.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -65,6 +66,12 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
             replan.insert(run_key);
             continue;
         };
+        if let weir_core::spec::model::TaskKind::Sensor(sensor) = &task.kind {
+            // Checked off this pass; never counted against parallelism, the DAG's
+            // `max_active_tasks`, its pool or any capacity.
+            crate::sensors::poke(shared, run, version.clone(), &ti, sensor);
+            continue;
+        }
         let need = need(&version.spec, task, &shared.catalog.jobs_for(&version));
         let inline = matches!(need.work, TaskWork::Inline);
         let workload = need.workload();

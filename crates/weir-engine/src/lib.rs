@@ -37,6 +37,7 @@ mod render;
 mod repository;
 mod runs;
 mod scheduler;
+mod sensors;
 mod service;
 mod shared;
 mod traces;

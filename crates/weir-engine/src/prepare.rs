@@ -69,7 +69,7 @@ pub(crate) async fn try_context(
     Ok(Ok(ctx))
 }
 
-fn render(
+pub(crate) fn render(
     text: &str,
     what: &str,
     ctx: &TemplateContext,
@@ -547,7 +547,7 @@ pub async fn http(
 }
 
 /// A `json:` body with its strings rendered.
-fn render_json(
+pub(crate) fn render_json(
     value: &serde_json::Value,
     ctx: &TemplateContext,
 ) -> std::result::Result<serde_json::Value, (String, bool)> {

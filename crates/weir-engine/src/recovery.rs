@@ -2,7 +2,8 @@
 //! running are adopted from their backend (or found finished, or lost and retried per
 //! policy); tries the backend proves never started are closed as such and their
 //! instances go back to scheduled without using a retry, as do instances queued but
-//! never started; instances waiting to retry get their timers back.
+//! never started; instances waiting to retry, and sensors waiting for their next check,
+//! get their timers back.
 
 use std::sync::Arc;
 
@@ -84,6 +85,14 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
     for ti in waiting {
         let at = ti.next_retry_at.unwrap_or_else(|| shared.now());
         shared.tries.retry_at(at, ti.key);
+    }
+    for ti in shared
+        .store
+        .list_task_instances_in_states(&[TaskState::UpForReschedule])
+        .await?
+    {
+        let at = ti.next_retry_at.unwrap_or_else(|| shared.now());
+        shared.tries.reschedule_at(at, ti.key);
     }
     restore_fair_share_history(shared).await?;
     if adopted > 0 {

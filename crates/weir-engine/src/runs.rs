@@ -332,18 +332,24 @@ async fn expand(
     Ok(())
 }
 
-/// Moves task instances whose retry delay has passed back to `scheduled`. Returns the
-/// runs they belong to.
+/// Moves task instances whose retry delay has passed, and sensors due for their next
+/// check, back to `scheduled`. Returns the runs they belong to.
 pub async fn promote_due_retries(shared: &Shared) -> Result<BTreeSet<(DagId, RunId)>> {
     let now = shared.now();
-    let due = shared.tries.take_due_retries(now);
+    let retries = shared.tries.take_due_retries(now);
+    let checks = shared.tries.take_due_reschedules(now);
+    let due = retries
+        .into_iter()
+        .map(|key| (key, TaskInstanceUpdate::PromoteRetry))
+        .chain(
+            checks
+                .into_iter()
+                .map(|key| (key, TaskInstanceUpdate::PromoteReschedule)),
+        );
     let mut runs = BTreeSet::new();
-    for key in due {
-        if shared
-            .store
-            .update_task_instance(&key, &TaskInstanceUpdate::PromoteRetry)
-            .await?
-        {
+    for (key, promote) in due {
+        // Compare-and-set: an instance cleared or marked while it waited stays as it is.
+        if shared.store.update_task_instance(&key, &promote).await? {
             runs.insert((key.dag_id, key.run_id));
         }
     }

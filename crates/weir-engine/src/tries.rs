@@ -1,9 +1,10 @@
 //! The registry of tries this engine watches: the running ones (to cancel them on a
 //! clear or a mark, to count them against parallelism and capacity, to finish them
-//! without reading back what the engine already knows) and the task instances waiting
-//! for their retry time. One lock each, held only inside these methods.
+//! without reading back what the engine already knows), the task instances waiting
+//! for their retry time, the sensors waiting for their next check and those being
+//! checked. One lock each, held only inside these methods.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -30,6 +31,29 @@ pub(crate) struct TryRegistry {
     running: Mutex<HashMap<TryKey, Watched>>,
     /// When task instances waiting to retry become due.
     retries: Mutex<BTreeMap<DateTime<Utc>, Vec<TaskInstanceKey>>>,
+    /// When sensors waiting (`up_for_reschedule`) are due for their next check.
+    reschedules: Mutex<BTreeMap<DateTime<Utc>, Vec<TaskInstanceKey>>>,
+    /// Sensors whose check runs now: one check per instance at a time.
+    checking: Mutex<HashSet<TaskInstanceKey>>,
+}
+
+/// The keys of `timers` due by `now`, forgotten there.
+fn take_due(
+    timers: &Mutex<BTreeMap<DateTime<Utc>, Vec<TaskInstanceKey>>>,
+    now: DateTime<Utc>,
+) -> Vec<TaskInstanceKey> {
+    match timers.lock() {
+        Ok(mut timers) => {
+            let later = timers.split_off(&(now + TimeDelta::milliseconds(1)));
+            let due = std::mem::replace(&mut *timers, later);
+            due.into_values().flatten().collect()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+fn first(timers: &Mutex<BTreeMap<DateTime<Utc>, Vec<TaskInstanceKey>>>) -> Option<DateTime<Utc>> {
+    timers.lock().ok().and_then(|t| t.keys().next().copied())
 }
 
 impl TryRegistry {
@@ -95,21 +119,41 @@ impl TryRegistry {
 
     /// The task instances whose retry time has come by `now`, forgotten here.
     pub fn take_due_retries(&self, now: DateTime<Utc>) -> Vec<TaskInstanceKey> {
-        match self.retries.lock() {
-            Ok(mut retries) => {
-                let later = retries.split_off(&(now + TimeDelta::milliseconds(1)));
-                let due = std::mem::replace(&mut *retries, later);
-                due.into_values().flatten().collect()
-            }
-            Err(_) => Vec::new(),
+        take_due(&self.retries, now)
+    }
+
+    /// Remembers that the sensor `ti` is checked again at `at`.
+    pub fn reschedule_at(&self, at: DateTime<Utc>, ti: TaskInstanceKey) {
+        if let Ok(mut timers) = self.reschedules.lock() {
+            timers.entry(at).or_default().push(ti);
         }
     }
 
-    /// When the next retry is due.
-    pub fn next_retry(&self) -> Option<DateTime<Utc>> {
-        self.retries
+    /// Marks the sensor `ti` as being checked; false if it already is.
+    pub fn begin_check(&self, ti: &TaskInstanceKey) -> bool {
+        self.checking
             .lock()
-            .ok()
-            .and_then(|r| r.keys().next().copied())
+            .map(|mut set| set.insert(ti.clone()))
+            .unwrap_or(false)
+    }
+
+    /// The check of the sensor `ti` is over.
+    pub fn end_check(&self, ti: &TaskInstanceKey) {
+        if let Ok(mut set) = self.checking.lock() {
+            set.remove(ti);
+        }
+    }
+
+    /// The sensors whose next check has come by `now`, forgotten here.
+    pub fn take_due_reschedules(&self, now: DateTime<Utc>) -> Vec<TaskInstanceKey> {
+        take_due(&self.reschedules, now)
+    }
+
+    /// When the next retry or sensor check is due.
+    pub fn next_retry(&self) -> Option<DateTime<Utc>> {
+        match (first(&self.retries), first(&self.reschedules)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }

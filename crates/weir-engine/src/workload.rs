@@ -1,6 +1,7 @@
 //! What a task asks of compute: nothing (noop), a local process, a container (from a
 //! `container` task or a team's job definition), or work the server does itself (`sql`,
-//! `http`), with its queue and resource request.
+//! `http`), with its queue and resource request. (A `sensor` needs none of these: the
+//! dispatcher hands it to `crate::sensors`.)
 //! Decided before rendering, so the dispatcher can place it; rendered at launch.
 
 use std::time::Duration;

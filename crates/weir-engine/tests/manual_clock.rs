@@ -1,8 +1,8 @@
-//! The engine on a manual clock: schedules, retries with backoff, timeouts and catch-up
-//! are driven by moving time forward, never by sleeping. Tries run on a scripted
-//! backend (registered through the backend registry in place of the process backend)
-//! whose tasks exit at once with a given code, or run until the manual clock passes
-//! their timeout; the engine is restarted in process and adopts what still runs.
+//! The engine on a manual clock: schedules, retries with backoff, timeouts, catch-up and
+//! sensors' checks are driven by moving time forward, never by sleeping. Tries run on a
+//! scripted backend (registered through the backend registry in place of the process
+//! backend) whose tasks exit at once with a given code, or run until the manual clock
+//! passes their timeout; the engine is restarted in process and adopts what still runs.
 //! Waiting is on the engine's pass counter: each step returns once the engine acted.
 
 use std::collections::HashMap;
@@ -443,5 +443,75 @@ async fn a_restarted_engine_adopts_the_running_try_and_finishes_it() {
     })
     .await;
     assert_eq!(world.backend.submitted().len(), 1);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_sensor_waits_on_the_clock_with_backoff_until_its_default_timeout() {
+    let t0 = at(2026, 3, 2, 0) + TimeDelta::minutes(30);
+    let world = World::new(t0, &[]).await;
+    let engine = world.start().await;
+    let handle = engine.handle();
+    add_dag(
+        &handle,
+        "dag: other\nteam: u\ntasks:\n  work:\n    shell: 'true'\n",
+    )
+    .await;
+    handle
+        .set_paused(&DagId::new("other").expect("id"), true)
+        .await
+        .expect("paused");
+    let dag = add_dag(
+        &handle,
+        "dag: waits\nteam: t\nschedule: '@once'\nstart_date: 2026-03-01\ntasks:\n  wait:\n    sensor: {dag: other, exponential_backoff: true}\n",
+    )
+    .await;
+    let secs = |s: i64| t0 + TimeDelta::seconds(s);
+    let next_check = |want: DateTime<Utc>| {
+        let (store, dag) = (world.store.clone(), dag.clone());
+        async move {
+            instance(&store, &dag, "wait").await.is_some_and(|ti| {
+                ti.state == TaskState::UpForReschedule
+                    && ti.start_date == Some(t0)
+                    && ti.next_retry_at == Some(want)
+            })
+        }
+    };
+    // Checked at once, then after poke_interval (60 s), then as long as it waited.
+    until(&handle, "first check, next in 60 s", || {
+        next_check(secs(60))
+    })
+    .await;
+    world.clock.set(secs(60));
+    until(&handle, "second check, next in 60 s", || {
+        next_check(secs(120))
+    })
+    .await;
+    world.clock.set(secs(1000));
+    until(&handle, "a wait as long as the time waited", || {
+        next_check(secs(2000))
+    })
+    .await;
+    // Never past the timeout (7 days from the first check, Airflow's default).
+    let deadline = t0 + TimeDelta::days(7);
+    world.clock.set(deadline - TimeDelta::seconds(10));
+    until(&handle, "the last check at the deadline", || {
+        next_check(deadline)
+    })
+    .await;
+    world.clock.set(deadline);
+    until(&handle, "timed out", || async {
+        instance(&world.store, &dag, "wait")
+            .await
+            .is_some_and(|ti| {
+                ti.state == TaskState::Failed
+                    && ti.end_date == Some(deadline)
+                    && ti
+                        .note
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("timed out after 7d"))
+            })
+    })
+    .await;
     engine.shutdown().await;
 }

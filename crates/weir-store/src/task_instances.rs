@@ -67,7 +67,29 @@ impl<'a> Columns<'a> {
         };
         match update {
             U::Schedule => {}
-            U::PromoteRetry => c.next_retry_at = Some(None),
+            U::PromoteRetry | U::PromoteReschedule => c.next_retry_at = Some(None),
+            U::Reschedule {
+                first_check,
+                next_check,
+                note,
+            } => {
+                c.start_date = Some(Some(*first_check));
+                c.next_retry_at = Some(Some(*next_check));
+                c.note = Some(Some(note));
+            }
+            U::SensorDone {
+                try_number,
+                first_check,
+                at,
+                note,
+                ..
+            } => {
+                c.try_number = Some(*try_number);
+                c.start_date = Some(Some(*first_check));
+                c.end_date = Some(Some(*at));
+                c.next_retry_at = Some(None);
+                c.note = Some(Some(note));
+            }
             U::Settle { at, note, .. } => {
                 c.start_date = Some(Some(*at));
                 c.end_date = Some(Some(*at));

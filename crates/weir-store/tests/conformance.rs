@@ -81,6 +81,7 @@ conformance!(
     task_instances::ti_concurrent_cas_has_one_winner,
     task_instances::ti_illegal_transition_is_refused,
     task_instances::ti_update_sets_and_clears_fields,
+    task_instances::ti_sensor_waits_and_answers,
     task_instances::ti_state_queries_and_counts,
     task_instances::tries_record_and_list_unfinished,
     task_instances::never_started_tries_are_counted,

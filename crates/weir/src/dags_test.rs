@@ -291,7 +291,7 @@ fn paint(state: TaskState, color: bool) -> String {
         TaskState::Success => "32",
         TaskState::Failed | TaskState::UpstreamFailed => "31",
         TaskState::Running => "36",
-        TaskState::UpForRetry => "33",
+        TaskState::UpForRetry | TaskState::UpForReschedule => "33",
         TaskState::Skipped => "35",
         _ => "2",
     };

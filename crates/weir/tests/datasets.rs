@@ -173,9 +173,11 @@ async fn marketing_runs_on_data_eng_s_outputs_with_all_and_any_conditions() {
 
     // The outlet made one event, with the extra the task's XCom gave.
     let events = server
-        .wait_for("/datasets/events", "the outlet's event", |b| {
-            b["total_entries"] == 1
-        })
+        .wait_for(
+            "/datasets/events?source_dag_id=ingest",
+            "the outlet's event",
+            |b| b["total_entries"] == 1,
+        )
         .await;
     let event = &events["dataset_events"][0];
     assert!(
@@ -457,5 +459,89 @@ async fn an_outlet_into_another_team_s_prefix_does_not_load() {
     assert!(
         errors.contains("s3://lake/raw/orders/fake") && errors.contains("team `data-eng` owns"),
         "{errors}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_sensor_waits_for_an_update_since_its_run_began() {
+    let watch = r#"dag: watch
+team: marketing
+tasks:
+  customers_landed:
+    sensor: {dataset: "s3://lake/raw/customers*", poke_interval: 200ms, timeout: 60s}
+  report: {noop: {}, depends_on: [customers_landed]}
+"#;
+    let history = r#"dag: history
+team: marketing
+tasks:
+  any_orders_ever:
+    sensor: {dataset: "s3://lake/raw/orders/*", since: "2000-01-01", poke_interval: 200ms, timeout: 60s}
+"#;
+    let mut server = Server::new(&[
+        ("watch.yaml", watch),
+        ("history.yaml", history),
+        ("ingest.yaml", INGEST),
+    ]);
+    let path = server.dir.path().join("weir.toml");
+    std::fs::write(&path, CONFIG).unwrap();
+    server.args.extend([
+        "--config".into(),
+        path.display().to_string(),
+        "--unpause-all".into(),
+    ]);
+    server.restart();
+    // An event from before the run does not count.
+    let (status, body) = server
+        .send(
+            "POST",
+            "/datasets/events",
+            r#"{"dataset_uri": "s3://lake/raw/customers"}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let run = server.trigger("watch").await;
+    let ti = format!("/dags/watch/dagRuns/{run}/taskInstances/customers_landed");
+    let waiting = server
+        .wait_for(&ti, "the sensor to wait", |t| {
+            t["state"] == "up_for_reschedule"
+        })
+        .await;
+    assert!(
+        waiting["note"]
+            .as_str()
+            .unwrap()
+            .contains("waiting for an update of dataset"),
+        "{waiting}"
+    );
+    assert!(waiting["next_check_at"].is_string(), "{waiting}");
+    let (status, body) = server
+        .send(
+            "POST",
+            "/datasets/events",
+            r#"{"dataset_uri": "s3://lake/raw/customers"}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        server.wait_run_finished("watch", &run).await["state"],
+        "success"
+    );
+    let (_, done) = server.get(&ti).await;
+    assert!(
+        done["note"]
+            .as_str()
+            .unwrap()
+            .contains("dataset `s3://lake/raw/customers` was updated"),
+        "{done}"
+    );
+
+    // `since` reaches back: an orders event from any time meets it.
+    let first = server.trigger("ingest").await;
+    server.wait_run_finished("ingest", &first).await;
+    let run = server.trigger("history").await;
+    assert_eq!(
+        server.wait_run_finished("history", &run).await["state"],
+        "success"
     );
 }

@@ -190,7 +190,7 @@ async fn problems_fail_loudly_with_the_reason_in_the_log() {
             r#"dag: problems
 team: t
 tasks:
-  sensor_task: {sensor: {dataset: "s3://x"}}
+  sensor_task: {sensor: {dag: no_such_dag}}
   missing_variable: {shell: "echo {{ var.value.nope }}"}
   bad_xcom: {shell: "echo not-json > $WEIR_XCOM"}
   huge_xcom: {shell: "head -c 1100000 /dev/zero | tr '\\0' 'a' | sed 's/.*/\"&\"/' > $WEIR_XCOM"}
@@ -199,10 +199,12 @@ tasks:
         )
         .await;
     assert_eq!(run.state, DagRunState::Failed);
-    let log = h.log(&run, "sensor_task", 1).await;
+    // A sensor runs no try: its note says why it failed.
+    let sensor = h.ti(&run, "sensor_task", -1).await;
+    let note = sensor.note.unwrap_or_default();
     assert!(
-        log.contains("task kind `sensor` is not enabled on this server"),
-        "{log}"
+        note.contains("that DAG does not exist on this platform; check the sensor's `dag:`"),
+        "{note}"
     );
     let log = h.log(&run, "missing_variable", 1).await;
     assert!(log.contains("variable `nope` is not set"), "{log}");

@@ -316,6 +316,11 @@ fn connections(spec: &DagSpec) -> BTreeSet<String> {
                 out.insert(sql.connection.clone());
             }
             TaskKind::Http(http) => out.extend(http.connection.clone()),
+            // A sensor's query or request uses a connection as the task kinds do.
+            TaskKind::Sensor(sensor) => {
+                out.extend(sensor.sql.as_ref().map(|sql| sql.connection.clone()));
+                out.extend(sensor.http.as_ref().and_then(|h| h.connection.clone()));
+            }
             _ => {}
         }
     }

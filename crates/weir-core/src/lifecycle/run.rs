@@ -53,7 +53,8 @@ pub fn fan_out(items: Result<usize, String>, now: DateTime<Utc>) -> FanOut {
 /// The change of an instance (in `state`) of a run a user marks `success` or `failed`
 /// as a whole; `None` for an instance already finished. As Airflow does, unfinished
 /// instances of a run marked success succeed; those of a run marked failed fail if they
-/// had started (queued, running, waiting to retry) and are skipped otherwise.
+/// had started (queued, running, waiting to retry, a sensor waiting for its next check)
+/// and are skipped otherwise.
 pub fn marked_with_run(
     run_state: DagRunState,
     state: TaskState,
@@ -64,7 +65,13 @@ pub fn marked_with_run(
     }
     let to = match (run_state, state) {
         (DagRunState::Success, _) => TaskState::Success,
-        (_, TaskState::Running | TaskState::Queued | TaskState::UpForRetry) => TaskState::Failed,
+        (
+            _,
+            TaskState::Running
+            | TaskState::Queued
+            | TaskState::UpForRetry
+            | TaskState::UpForReschedule,
+        ) => TaskState::Failed,
         _ => TaskState::Skipped,
     };
     Some(TaskInstanceUpdate::Mark {
@@ -134,6 +141,8 @@ mod tests {
             (R::Failed, Running, Some(Failed)),
             (R::Failed, Queued, Some(Failed)),
             (R::Failed, UpForRetry, Some(Failed)),
+            (R::Failed, UpForReschedule, Some(Failed)),
+            (R::Success, UpForReschedule, Some(Success)),
             (R::Failed, Scheduled, Some(Skipped)),
             (R::Failed, None, Some(Skipped)),
             (R::Failed, Success, Option::None),

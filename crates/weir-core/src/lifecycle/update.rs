@@ -58,6 +58,27 @@ pub enum TaskInstanceUpdate {
     Requeue,
     /// `up_for_retry` → `scheduled`: the retry delay has passed; the retry time is cleared.
     PromoteRetry,
+    /// `scheduled` → `up_for_reschedule`: a sensor's condition is not met yet. Sets the
+    /// start date to its first check (`first_check`: the existing start date on later
+    /// checks), the next check in `next_retry_at`, and `note` (what it waits for).
+    Reschedule {
+        first_check: DateTime<Utc>,
+        next_check: DateTime<Utc>,
+        note: String,
+    },
+    /// `up_for_reschedule` → `scheduled`: a sensor's next check is due; the check time
+    /// is cleared.
+    PromoteReschedule,
+    /// `scheduled` → `success`, `failed` or `skipped`: a sensor's answer. It counts as try
+    /// `try_number` (as a `noop` does), started at its first check and ended `at`;
+    /// `note` says why.
+    SensorDone {
+        state: TaskState,
+        try_number: TryNumber,
+        first_check: DateTime<Utc>,
+        at: DateTime<Utc>,
+        note: String,
+    },
     /// `scheduled` → `failed` before any try: it can never start here; `note` says why.
     FailBeforeStart {
         end_date: DateTime<Utc>,
@@ -94,12 +115,15 @@ impl TaskInstanceUpdate {
     pub fn expected(&self) -> TaskState {
         match self {
             Self::Schedule | Self::Settle { .. } => TaskState::None,
-            Self::Noop { .. } | Self::Claim { .. } | Self::FailBeforeStart { .. } => {
-                TaskState::Scheduled
-            }
+            Self::Noop { .. }
+            | Self::Claim { .. }
+            | Self::FailBeforeStart { .. }
+            | Self::Reschedule { .. }
+            | Self::SensorDone { .. } => TaskState::Scheduled,
             Self::Run { .. } | Self::Unclaim { .. } => TaskState::Queued,
             Self::Finish { .. } | Self::Requeue => TaskState::Running,
             Self::PromoteRetry => TaskState::UpForRetry,
+            Self::PromoteReschedule => TaskState::UpForReschedule,
             Self::Clear { expected, .. }
             | Self::Mark { expected, .. }
             | Self::SetNote { expected, .. } => *expected,
@@ -109,12 +133,16 @@ impl TaskInstanceUpdate {
     /// The state the instance is in once the change applied.
     pub fn new_state(&self) -> TaskState {
         match self {
-            Self::Schedule | Self::Unclaim { .. } | Self::Requeue | Self::PromoteRetry => {
-                TaskState::Scheduled
-            }
-            Self::Settle { state, .. } | Self::Finish { state, .. } | Self::Mark { state, .. } => {
-                *state
-            }
+            Self::Schedule
+            | Self::Unclaim { .. }
+            | Self::Requeue
+            | Self::PromoteRetry
+            | Self::PromoteReschedule => TaskState::Scheduled,
+            Self::Settle { state, .. }
+            | Self::Finish { state, .. }
+            | Self::Mark { state, .. }
+            | Self::SensorDone { state, .. } => *state,
+            Self::Reschedule { .. } => TaskState::UpForReschedule,
             Self::Noop { .. } => TaskState::Success,
             Self::Claim { .. } => TaskState::Queued,
             Self::Run { .. } => TaskState::Running,
@@ -201,6 +229,40 @@ mod tests {
             (TaskInstanceUpdate::Requeue, Running, Scheduled),
             (TaskInstanceUpdate::PromoteRetry, UpForRetry, Scheduled),
             (
+                TaskInstanceUpdate::Reschedule {
+                    first_check: at(),
+                    next_check: at(),
+                    note: "waiting".into(),
+                },
+                Scheduled,
+                UpForReschedule,
+            ),
+            (
+                TaskInstanceUpdate::PromoteReschedule,
+                UpForReschedule,
+                Scheduled,
+            ),
+            (
+                TaskInstanceUpdate::SensorDone {
+                    state: Skipped,
+                    try_number: 1,
+                    first_check: at(),
+                    at: at(),
+                    note: "timed out".into(),
+                },
+                Scheduled,
+                Skipped,
+            ),
+            (
+                TaskInstanceUpdate::Mark {
+                    expected: UpForReschedule,
+                    state: Failed,
+                    end_date: at(),
+                },
+                UpForReschedule,
+                Failed,
+            ),
+            (
                 TaskInstanceUpdate::FailBeforeStart {
                     end_date: at(),
                     note: "no".into(),
@@ -242,6 +304,18 @@ mod tests {
             );
             assert!(update.check().is_ok(), "{update:?} is a legal change");
         }
+    }
+
+    #[test]
+    fn a_sensor_cannot_answer_running() {
+        let done = TaskInstanceUpdate::SensorDone {
+            state: TaskState::Running,
+            try_number: 1,
+            first_check: at(),
+            at: at(),
+            note: "n".into(),
+        };
+        assert!(done.check().is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod problem;
 mod read;
 mod repository;
 mod sandbox;
+mod sensors;
 mod traces;
 mod validate;
 
@@ -46,6 +47,7 @@ pub use repository::{
 pub use sandbox::{
     DEFAULT_SANDBOX_PROGRAM, DEFAULT_SANDBOX_USER, SandboxSettings, ShellIsolation, ShellSandbox,
 };
+pub use sensors::{FILE_ROOTS_SETTING, SensorSettings, clean_path, file_refusal, lexically_under};
 pub use traces::{DEFAULT_SERVICE_NAME, OTLP_TRACES_PATH, TracingSettings};
 
 use crate::access::LogReaders;
@@ -112,6 +114,9 @@ pub struct PlatformConfig {
     /// Who may post dataset events through the API (`[datasets]`).
     #[serde(default)]
     pub datasets: DatasetSettings,
+    /// Where `file` sensors may look (`[sensors]`); none: `file` sensors are refused.
+    #[serde(default)]
+    pub sensors: SensorSettings,
     /// Whether this config came from a file or stands in for a missing one.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -474,6 +479,7 @@ impl PlatformConfig {
             tracing: None,
             metrics: MetricsSettings::default(),
             datasets: DatasetSettings::default(),
+            sensors: SensorSettings::default(),
             origin: ConfigOrigin::StandaloneDefault,
         }
     }

@@ -22,7 +22,8 @@ use crate::spec::diagnostic::{Diagnostic, Pos, did_you_mean};
 /// Sections `weir.toml` may hold; each is an array of tables (`[[queues]]`).
 const SECTIONS: [&str; 4] = ["compute_environments", "queues", "teams", "channels"];
 /// The plain tables `weir.toml` may hold: `[auth]` (with `[auth.oidc]`), `[sandbox]`,
-/// `[logs]`, `[repository]`, `[smtp]`, `[notifications]`, `[tracing]`, `[metrics]` and `[datasets]`.
+/// `[logs]`, `[repository]`, `[smtp]`, `[notifications]`, `[tracing]`, `[metrics]`,
+/// `[datasets]` and `[sensors]`.
 const AUTH: &str = "auth";
 const SANDBOX: &str = "sandbox";
 const LOGS: &str = "logs";
@@ -32,7 +33,8 @@ const NOTIFICATIONS: &str = "notifications";
 const TRACING: &str = "tracing";
 const METRICS: &str = "metrics";
 const DATASETS: &str = "datasets";
-const TABLES: [&str; 9] = [
+const SENSORS: &str = "sensors";
+const TABLES: [&str; 10] = [
     AUTH,
     SANDBOX,
     LOGS,
@@ -42,6 +44,7 @@ const TABLES: [&str; 9] = [
     TRACING,
     METRICS,
     DATASETS,
+    SENSORS,
 ];
 
 /// Most problems reported for one entry before giving up on it.
@@ -101,6 +104,7 @@ pub fn parse(source: &str) -> PlatformReport {
         tracing: None,
         metrics: super::MetricsSettings::default(),
         datasets: super::DatasetSettings::default(),
+        sensors: super::SensorSettings::default(),
         origin: super::ConfigOrigin::File,
     };
     let mut located = Located::default();
@@ -204,6 +208,16 @@ pub fn parse(source: &str) -> PlatformReport {
             DATASETS => {
                 if let Some(datasets) = entry(value, "[datasets] table", source, &mut diags) {
                     config.datasets = datasets;
+                }
+            }
+            SENSORS => {
+                if let Some(sensors) =
+                    entry::<super::SensorSettings>(value, "[sensors] table", source, &mut diags)
+                {
+                    for problem in sensors.problems() {
+                        diags.push(Diagnostic::error(key_pos, format!("[sensors] {problem}")));
+                    }
+                    config.sensors = sensors;
                 }
             }
             REPOSITORY => {

@@ -588,20 +588,7 @@ impl<'de> Deserialize<'de> for StatusPattern {
     }
 }
 
-/// Waits until another DAG's task succeeded for the same logical date, or a dataset was
-/// updated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SensorTask {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dag: Option<DagId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task: Option<TaskId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dataset: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub poke_interval: Option<HumanDuration>,
-}
+pub use super::model_sensor::{SensorSql, SensorTarget, SensorTask, SignedDuration};
 
 /// The items a task fans out over.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

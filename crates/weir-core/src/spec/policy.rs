@@ -103,6 +103,24 @@ pub fn check(
                     );
                 }
             },
+            TaskKind::Sensor(sensor) => {
+                // A templated path is checked when rendered; the roots are checked now.
+                if let Some(path) = &sensor.file {
+                    let team = spec.team.as_str();
+                    let no_roots = platform.sensors.file_roots_for(team).is_empty();
+                    let checked = if path.contains("{{") && !no_roots {
+                        None
+                    } else {
+                        // With no roots, any path is refused; "/" stands for a templated one.
+                        let shown = if path.contains("{{") { "/" } else { path };
+                        crate::platform::file_refusal(&platform.sensors, team, shown)
+                    };
+                    if let Some(why) = checked {
+                        let pos = locate_from(source, path, task_offset).unwrap_or(at_task);
+                        diags.push(Diagnostic::error(pos, format!("task `{id}`: {why}")));
+                    }
+                }
+            }
             _ => {}
         }
         for outlet in &task.outlets {
@@ -214,6 +232,40 @@ compute_environments = ["docker", "local"]
 name = "marketing"
 image_prefixes = ["registry.example.com/marketing/"]
 "#;
+
+    #[test]
+    fn file_sensors_need_roots_and_stay_inside_them() {
+        let src = "dag: d\nteam: marketing\ntasks:\n  land: {sensor: {file: /data/landing/x/_SUCCESS}}\n  key: {sensor: {file: /etc/weir/master.key}}\n  later: {sensor: {file: \"/data/{{ ds }}\"}}\n";
+        let report = crate::spec::load_file(src);
+        assert!(!report.has_errors(), "{:?}", report.diagnostics);
+        let found = |platform: &str| {
+            let platform = crate::platform::parse(platform).config.expect("valid");
+            check(&report.dags[0], src, &platform, &JobCatalog::default())
+                .into_iter()
+                .map(|d| (d.pos.line, d.message))
+                .collect::<Vec<_>>()
+        };
+        let none = found(PLATFORM);
+        assert_eq!(none.len(), 3, "{none:#?}");
+        assert_eq!(none[0].0, 4);
+        assert!(
+            none[0].1.starts_with("task `land`: `file` sensors are not allowed for team `marketing` on this platform: the platform team adds `[sensors] file_roots"),
+            "{}",
+            none[0].1
+        );
+        let roots = found(&format!(
+            "{PLATFORM}\n[sensors]\nfile_roots = [\"/data/landing\"]\n"
+        ));
+        assert_eq!(roots.len(), 1, "only the key file: {roots:#?}");
+        assert_eq!(roots[0].0, 5);
+        assert!(
+            roots[0]
+                .1
+                .contains("`/etc/weir/master.key` is outside the folders"),
+            "{}",
+            roots[0].1
+        );
+    }
 
     #[test]
     fn privileges_need_the_platform_s_permission() {

@@ -8,7 +8,11 @@ use super::task::{TemplateSite, duration, id_value, templated, templated_map};
 use super::yaml::{Node, Value};
 
 /// `connection:` (or Airflow's `conn_id:`), optional or required.
-fn connection(m: &mut MapReader<'_>, required: bool, diags: &mut Diags) -> Option<String> {
+pub(super) fn connection(
+    m: &mut MapReader<'_>,
+    required: bool,
+    diags: &mut Diags,
+) -> Option<String> {
     if let Some(pos) = m.key_pos("conn") {
         m.get("conn");
         diags.push(

@@ -7,7 +7,7 @@ use super::model::*;
 use super::reader::{self, Diags, MapReader};
 use super::yaml::{Node, Value};
 use crate::duration::{parse_duration, parse_size};
-use crate::ids::{DagId, IdError, TaskId, check_id};
+use crate::ids::{IdError, TaskId, check_id};
 use crate::retry::RetryBackoff;
 use crate::trigger_rule::TriggerRule;
 
@@ -111,7 +111,7 @@ pub(super) fn id_value(node: &Node, what: &str, diags: &mut Diags) -> Option<Str
 }
 
 /// A string that must pass `check`, e.g. a typed id's constructor; a located error if not.
-fn checked<T>(
+pub(super) fn checked<T>(
     node: &Node,
     what: &str,
     diags: &mut Diags,
@@ -463,36 +463,7 @@ fn read_kind(
         }
         "sql" => super::sql_http::read_sql(node, sites, diags),
         "http" => super::sql_http::read_http(node, sites, diags),
-        "sensor" => {
-            let mut m = MapReader::new(node, "`sensor`", diags)?;
-            let s = SensorTask {
-                dag: m
-                    .get("dag")
-                    .and_then(|n| checked(n, "DAG id", diags, DagId::new)),
-                task: m
-                    .get("task")
-                    .and_then(|n| checked(n, "task id", diags, TaskId::new)),
-                dataset: m
-                    .get("dataset")
-                    .and_then(|n| reader::string(n, "`dataset`", diags)),
-                poke_interval: m
-                    .get("poke_interval")
-                    .and_then(|n| duration(n, "`poke_interval`", diags)),
-            };
-            if s.dag.is_none() == s.dataset.is_none() {
-                diags.push(
-                    Diagnostic::error(node.pos, "a sensor waits for exactly one thing")
-                        .with_help("give it either `dag:` (and optionally `task:`) or `dataset:`"),
-                );
-            } else if s.task.is_some() && s.dag.is_none() {
-                diags.push(Diagnostic::error(
-                    node.pos,
-                    "a sensor's `task` needs the `dag` it belongs to",
-                ));
-            }
-            m.finish(diags);
-            Some(TaskKind::Sensor(s))
-        }
+        "sensor" => super::sensor::read_sensor(node, sites, diags),
         _ => None,
     }
 }

@@ -26,7 +26,7 @@ use weir_core::spec::model::SqlOutput;
 use super::failed;
 use crate::connections::Connection;
 
-mod values;
+pub(crate) mod values;
 
 /// How long cancelling a query, closing the connection or rolling back may take.
 const CLEANUP: Duration = Duration::from_secs(5);

@@ -145,6 +145,9 @@ fn template_fields(kind: &model::TaskKind) -> Vec<String> {
         model::TaskKind::Job(_) => &["command", "env"],
         model::TaskKind::Sql(_) => &["query"],
         model::TaskKind::Http(_) => &["url", "headers", "body"],
+        model::TaskKind::Sensor(s) if s.sql.is_some() => &["query"],
+        model::TaskKind::Sensor(s) if s.http.is_some() => &["url", "headers", "body"],
+        model::TaskKind::Sensor(s) if s.file.is_some() => &["file"],
         model::TaskKind::Sensor(_) | model::TaskKind::Noop(_) => &[],
     };
     fields.iter().map(ToString::to_string).collect()

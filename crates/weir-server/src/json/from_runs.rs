@@ -77,7 +77,13 @@ pub fn task_instance(
         trigger: None,
         triggerer_job: None,
         note: ti.note,
-        next_retry_at: ti.next_retry_at,
+        // One column holds both: the time of the next try, or of a sensor's next check.
+        next_retry_at: ti
+            .next_retry_at
+            .filter(|_| ti.state != TaskState::UpForReschedule),
+        next_check_at: ti
+            .next_retry_at
+            .filter(|_| ti.state == TaskState::UpForReschedule),
     }
 }
 

@@ -173,7 +173,7 @@ async fn lists_tasks() {
     let (status, task) = t.get("/api/v1/dags/failing/tasks/boom").await;
     assert_eq!(
         (status, task["kind"].clone()),
-        (StatusCode::OK, json!("sensor"))
+        (StatusCode::OK, json!("sql"))
     );
     let (status, body) = t.get("/api/v1/dags/hello/tasks/nope").await;
     assert_problem(status, &body, StatusCode::NOT_FOUND, "Task not found");

@@ -25,7 +25,10 @@ async fn reads_and_follows_logs() {
     let (status, body) = t.get(url).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let content = body["content"].as_str().unwrap().to_string();
-    assert!(content.contains("not enabled"), "{content}");
+    assert!(
+        content.contains("connection `nowhere` does not exist"),
+        "{content}"
+    );
     let token = body["continuation_token"].as_str().unwrap().to_string();
     assert_eq!(token, content.len().to_string());
 

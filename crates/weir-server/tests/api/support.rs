@@ -43,16 +43,17 @@ tasks:
     noop: {}
 ";
 
-/// A `sensor` task, which this engine fails at once (the kind is not enabled yet, with
-/// a log saying so), then a noop after it.
+/// A `sql` task on a connection that does not exist, which this engine fails at once
+/// (one try, with a log saying so), then a noop after it.
 pub const FAILING: &str = "\
 dag: failing
 team: data
 paused: false
 tasks:
   boom:
-    sensor:
-      dataset: s3://lake/boom
+    sql:
+      connection: nowhere
+      query: SELECT 1
   after:
     noop: {}
     depends_on: [boom]

@@ -203,6 +203,87 @@ pub async fn ti_update_sets_and_clears_fields(store: Store) {
     assert_eq!(ti.hostname.as_deref(), Some("worker-1"));
 }
 
+/// A sensor's life: waits (start date at the first check, next check, note), is due
+/// again, waits again (the first check kept), answers as one try; never occupying.
+pub async fn ti_sensor_waits_and_answers(store: Store) {
+    dag_with_run(&store, "daily").await;
+    let key = ti_key("daily", "r1", "a", UNMAPPED);
+    let apply = |u: TaskInstanceUpdate| {
+        let (store, key) = (store.clone(), key.clone());
+        async move { store.update_task_instance(&key, &u).await.unwrap() }
+    };
+    let get = || {
+        let (store, key) = (store.clone(), key.clone());
+        async move { store.get_task_instance(&key).await.unwrap().unwrap() }
+    };
+    assert!(apply(TaskInstanceUpdate::Schedule).await);
+    let wait = |next: u32, note: &str| TaskInstanceUpdate::Reschedule {
+        first_check: day(2),
+        next_check: day(next),
+        note: note.into(),
+    };
+    assert!(apply(wait(3, "waiting for x")).await);
+    let ti = get().await;
+    assert_eq!(ti.state, TaskState::UpForReschedule);
+    assert_eq!(
+        (
+            ti.start_date,
+            ti.next_retry_at,
+            ti.note.as_deref(),
+            ti.try_number
+        ),
+        (Some(day(2)), Some(day(3)), Some("waiting for x"), 0)
+    );
+    assert_eq!(
+        store
+            .list_task_instances_in_states(&[TaskState::UpForReschedule])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.count_running_for_dag(&key.dag_id).await.unwrap(), 0);
+    assert!(
+        !apply(wait(4, "twice")).await,
+        "compare-and-set on scheduled"
+    );
+    assert!(apply(TaskInstanceUpdate::PromoteReschedule).await);
+    let ti = get().await;
+    assert_eq!((ti.state, ti.next_retry_at), (TaskState::Scheduled, None));
+    assert_eq!(ti.start_date, Some(day(2)), "the first check stays");
+    assert!(apply(wait(5, "still waiting")).await);
+    assert!(apply(TaskInstanceUpdate::PromoteReschedule).await);
+    assert!(
+        apply(TaskInstanceUpdate::SensorDone {
+            state: TaskState::Skipped,
+            try_number: 1,
+            first_check: day(2),
+            at: day(6),
+            note: "timed out".into(),
+        })
+        .await
+    );
+    let ti = get().await;
+    assert_eq!(
+        (
+            ti.state,
+            ti.try_number,
+            ti.start_date,
+            ti.end_date,
+            ti.next_retry_at,
+            ti.note.as_deref()
+        ),
+        (
+            TaskState::Skipped,
+            1,
+            Some(day(2)),
+            Some(day(6)),
+            None,
+            Some("timed out")
+        )
+    );
+}
+
 pub async fn ti_state_queries_and_counts(store: Store) {
     dag_with_run(&store, "one").await;
     dag_with_run(&store, "two").await;

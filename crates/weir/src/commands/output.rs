@@ -37,7 +37,7 @@ fn state_color(state: &str) -> Option<Color> {
         "failed" | "upstream_failed" => Some(Color::Red),
         "running" => Some(Color::Cyan),
         "queued" | "scheduled" => Some(Color::Grey),
-        "up_for_retry" => Some(Color::Yellow),
+        "up_for_retry" | "up_for_reschedule" => Some(Color::Yellow),
         "skipped" => Some(Color::Magenta),
         _ => None,
     }

@@ -160,9 +160,12 @@ pub fn run_rows(runs: &[DagRun], with_dag: bool) -> Table {
     t
 }
 
-/// A table of task instances.
+/// A table of task instances; NEXT is when one waiting to retry is tried again, or when
+/// a waiting sensor is checked next.
 pub fn ti_table(tis: &[TaskInstance]) -> Table {
-    let mut t = output::table(["TASK", "MAP", "STATE", "TRY", "KIND", "STARTED", "DURATION"]);
+    let mut t = output::table([
+        "TASK", "MAP", "STATE", "TRY", "KIND", "STARTED", "DURATION", "NEXT",
+    ]);
     for ti in tis {
         t.add_row(vec![
             Cell::new(&ti.task_id),
@@ -176,6 +179,7 @@ pub fn ti_table(tis: &[TaskInstance]) -> Table {
             Cell::new(ti.operator.map_or("-", |k| k.as_str())),
             Cell::new(output::time(ti.start_date)),
             Cell::new(output::duration(ti.duration)),
+            Cell::new(output::time(ti.next_check_at.or(ti.next_retry_at))),
         ]);
     }
     t

@@ -183,6 +183,31 @@ async fn logs(
     follow: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut instance = ti.get(client).await?;
+    if instance.operator == Some(weir_api::TaskKind::Sensor) {
+        // A sensor runs no try, so it has no log: its state and note say where it is.
+        let next = instance
+            .next_check_at
+            .map(|at| {
+                format!(
+                    ", next check at {}",
+                    crate::commands::output::time(Some(at))
+                )
+            })
+            .unwrap_or_default();
+        outln!(
+            "sensor {}.{} of run {}: {}{next}\n{}",
+            ti.dag_id,
+            ti.task_id,
+            ti.run_id,
+            instance.state(),
+            instance.note.as_deref().unwrap_or("(not checked yet)")
+        )?;
+        return Ok(ExitCode::from(if instance.state() == TaskState::Failed {
+            1
+        } else {
+            0
+        }));
+    }
     let try_number = match try_number {
         Some(n) => n,
         None => loop {

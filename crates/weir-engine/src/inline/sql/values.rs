@@ -31,7 +31,7 @@ pub(super) fn bind<'q>(
 }
 
 /// One row as a JSON object.
-pub(super) fn row_json(row: &PgRow) -> Result<Map<String, Value>, String> {
+pub(crate) fn row_json(row: &PgRow) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
     for (i, column) in row.columns().iter().enumerate() {
         let raw = row
