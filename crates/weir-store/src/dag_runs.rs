@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
-use sqlx::types::Json;
 use weir_core::ids::{DagId, RunId};
 use weir_core::state::DagRunState;
 
@@ -108,18 +107,7 @@ impl Store {
         };
         with_db!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let record: DagRunRecord = sqlx::query_as(INSERT_RUN)
-                .bind(run.dag_id.as_str())
-                .bind(run.run_id.as_str())
-                .bind(&run.version_hash)
-                .bind(run.run_type.as_str())
-                .bind(run.state.as_str())
-                .bind(Ts(run.logical_date))
-                .bind(ts(run.data_interval_start))
-                .bind(ts(run.data_interval_end))
-                .bind(Json(&run.conf))
-                .bind(run.external_trigger)
-                .bind(Ts(run.queued_at))
+            let record: DagRunRecord = insert_run_query!(run)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(map_err)?;

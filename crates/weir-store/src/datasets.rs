@@ -11,9 +11,8 @@ use sqlx::types::Json;
 use weir_core::ids::{DagId, RunId, TryNumber};
 
 use crate::connect::BeginWrite;
-use crate::dag_runs::INSERT_RUN;
 use crate::records::{DagRunRecord, NewDagRun, NewTaskInstance, Page};
-use crate::sql::{Ts, ts};
+use crate::sql::Ts;
 use crate::{Result, Store, StoreError};
 
 /// The advisory lock event inserts take on PostgreSQL ("weir" and 12, the migration).
@@ -151,17 +150,11 @@ impl Store {
     }
 
     async fn dataset_events_by_id(&self, ids: &[i64]) -> Result<Vec<DatasetEventRecord>> {
-        let ids = crate::sql::json_list(ids);
-        with_db!(self, |pool, dialect| {
-            let sql = format!(
-                "SELECT * FROM dataset_event WHERE CAST(id AS TEXT) IN {} ORDER BY id",
-                dialect.json_text_elements("$1")
-            );
-            Ok(sqlx::query_as(AssertSqlSafe(sql))
-                .bind(ids)
-                .fetch_all(pool)
-                .await?)
-        })
+        self.rows_with_ids(
+            "SELECT * FROM dataset_event WHERE CAST(id AS TEXT) IN {ids} ORDER BY id",
+            ids,
+        )
+        .await
     }
 
     /// Events with an id past `after`, oldest first, at most `limit`.
@@ -377,31 +370,21 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(None);
             }
-            let record: DagRunRecord = sqlx::query_as(INSERT_RUN)
-                .bind(run.dag_id.as_str())
-                .bind(run.run_id.as_str())
-                .bind(&run.version_hash)
-                .bind(run.run_type.as_str())
-                .bind(run.state.as_str())
-                .bind(Ts(run.logical_date))
-                .bind(ts(run.data_interval_start))
-                .bind(ts(run.data_interval_end))
-                .bind(Json(&run.conf))
-                .bind(run.external_trigger)
-                .bind(Ts(run.queued_at))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| {
-                    if crate::error::is_unique_violation(&e) {
-                        StoreError::RunExists {
-                            dag_id: run.dag_id.clone(),
-                            run_id: run.run_id.clone(),
-                            logical_date: Ts::micros(run.logical_date),
+            let record: DagRunRecord =
+                insert_run_query!(run)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| {
+                        if crate::error::is_unique_violation(&e) {
+                            StoreError::RunExists {
+                                dag_id: run.dag_id.clone(),
+                                run_id: run.run_id.clone(),
+                                logical_date: Ts::micros(run.logical_date),
+                            }
+                        } else {
+                            StoreError::Database(e)
                         }
-                    } else {
-                        StoreError::Database(e)
-                    }
-                })?;
+                    })?;
             insert_task_instances!(tx, &run.dag_id, &run.run_id, trigger.tasks).await?;
             let link = format!(
                 "INSERT INTO dag_run_dataset_event (dag_id, run_id, event_id)
@@ -440,13 +423,25 @@ impl Store {
 
     /// The runs each event triggered: (event id, DAG, run).
     pub async fn runs_triggered_by(&self, event_ids: &[i64]) -> Result<Vec<(i64, String, String)>> {
-        let ids = crate::sql::json_list(event_ids);
+        self.rows_with_ids(
+            "SELECT event_id, dag_id, run_id FROM dag_run_dataset_event
+              WHERE CAST(event_id AS TEXT) IN {ids} ORDER BY event_id, dag_id, run_id",
+            event_ids,
+        )
+        .await
+    }
+
+    /// The rows of `sql`, whose `{ids}` stands for the list of `ids`.
+    async fn rows_with_ids<T>(&self, sql: &str, ids: &[i64]) -> Result<Vec<T>>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let ids = crate::sql::json_list(ids);
         with_db!(self, |pool, dialect| {
-            let sql = format!(
-                "SELECT event_id, dag_id, run_id FROM dag_run_dataset_event
-                  WHERE CAST(event_id AS TEXT) IN {} ORDER BY event_id, dag_id, run_id",
-                dialect.json_text_elements("$1")
-            );
+            let sql = sql.replace("{ids}", &dialect.json_text_elements("$1"));
             Ok(sqlx::query_as(AssertSqlSafe(sql))
                 .bind(ids)
                 .fetch_all(pool)

@@ -135,6 +135,25 @@ macro_rules! update_ti_query {
     }};
 }
 
+/// The insert of a DAG run, answering its record. `$run` is a `&NewDagRun`.
+macro_rules! insert_run_query {
+    ($run:expr) => {{
+        let run: &$crate::records::NewDagRun = $run;
+        sqlx::query_as::<_, $crate::records::DagRunRecord>($crate::dag_runs::INSERT_RUN)
+            .bind(run.dag_id.as_str())
+            .bind(run.run_id.as_str())
+            .bind(&run.version_hash)
+            .bind(run.run_type.as_str())
+            .bind(run.state.as_str())
+            .bind($crate::sql::Ts(run.logical_date))
+            .bind($crate::sql::ts(run.data_interval_start))
+            .bind($crate::sql::ts(run.data_interval_end))
+            .bind(::sqlx::types::Json(&run.conf))
+            .bind(run.external_trigger)
+            .bind($crate::sql::Ts(run.queued_at))
+    }};
+}
+
 /// The insert of a try record. `$t` is a `&TryRecord`.
 macro_rules! insert_try_query {
     ($t:expr) => {{

@@ -74,19 +74,7 @@ async fn start() -> Server {
         ("both.yaml", BOTH),
         ("either.yaml", EITHER),
     ];
-    let mut server = Server::new(&files);
-    let path = server.dir.path().join("weir.toml");
-    std::fs::write(&path, CONFIG).unwrap();
-    server.args.extend([
-        "--config".into(),
-        path.display().to_string(),
-        "--unpause-all".into(),
-    ]);
-    if let Some(db) = support::postgres_for_server().await {
-        server.args.extend(["--db".into(), db]);
-    }
-    server.restart();
-    server
+    support::configured_server(&files, CONFIG).await
 }
 
 /// The DAG's dataset-triggered runs, oldest first.
@@ -477,19 +465,15 @@ tasks:
   any_orders_ever:
     sensor: {dataset: "s3://lake/raw/orders/*", since: "2000-01-01", poke_interval: 200ms, timeout: 60s}
 "#;
-    let mut server = Server::new(&[
-        ("watch.yaml", watch),
-        ("history.yaml", history),
-        ("ingest.yaml", INGEST),
-    ]);
-    let path = server.dir.path().join("weir.toml");
-    std::fs::write(&path, CONFIG).unwrap();
-    server.args.extend([
-        "--config".into(),
-        path.display().to_string(),
-        "--unpause-all".into(),
-    ]);
-    server.restart();
+    let server = support::configured_server(
+        &[
+            ("watch.yaml", watch),
+            ("history.yaml", history),
+            ("ingest.yaml", INGEST),
+        ],
+        CONFIG,
+    )
+    .await;
     // An event from before the run does not count.
     let (status, body) = server
         .send(

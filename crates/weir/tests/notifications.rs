@@ -20,19 +20,7 @@ const PASSWORD: &str = "a-password-for-tests";
 /// A server with `config` as its weir.toml; on PostgreSQL when CI runs the suite there
 /// (`WEIR_ENGINE_TEST_POSTGRES_URL`), else on SQLite.
 async fn start(files: &[(&str, &str)], config: &str) -> Server {
-    let mut server = Server::new(files);
-    let path = server.dir.path().join("weir.toml");
-    std::fs::write(&path, config).unwrap();
-    server.args.extend([
-        "--config".into(),
-        path.display().to_string(),
-        "--unpause-all".into(),
-    ]);
-    if let Some(db) = support::postgres_for_server().await {
-        server.args.extend(["--db".into(), db]);
-    }
-    server.restart();
-    server
+    support::configured_server(files, config).await
 }
 
 /// The messages Weir recorded, as the API shows them to the platform admin.

@@ -273,6 +273,24 @@ impl Harness {
 
 /// With `WEIR_ENGINE_TEST_POSTGRES_URL` set, the URL of a new, empty schema there (for a
 /// `weir standalone --db` of a suite that CI runs on both databases); else none.
+/// A real `weir standalone` holding `files`, with `config` as its weir.toml and every
+/// DAG unpaused; on PostgreSQL when `WEIR_ENGINE_TEST_POSTGRES_URL` says so.
+pub async fn configured_server(files: &[(&str, &str)], config: &str) -> server::Server {
+    let mut server = server::Server::new(files);
+    let path = server.dir.path().join("weir.toml");
+    std::fs::write(&path, config).unwrap();
+    server.args.extend([
+        "--config".into(),
+        path.display().to_string(),
+        "--unpause-all".into(),
+    ]);
+    if let Some(db) = postgres_for_server().await {
+        server.args.extend(["--db".into(), db]);
+    }
+    server.restart();
+    server
+}
+
 pub async fn postgres_for_server() -> Option<String> {
     let url = std::env::var("WEIR_ENGINE_TEST_POSTGRES_URL").ok()?;
     Some(fresh_pg_schema(&url).await)
