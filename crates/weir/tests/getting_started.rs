@@ -238,7 +238,8 @@ async fn the_readme_first_command_runs_every_bundled_example() {
             "ingest_orders",
             "ingest_payments",
             "month_end_close",
-            "process_files"
+            "process_files",
+            "revenue_dashboard"
         ],
         "a new example needs a decision here: run it, or say why it cannot run"
     );
