@@ -11,6 +11,7 @@ pub enum DatasetsCommand {
         /// Only URIs containing this text.
         #[arg(long)]
         uri: Option<String>,
+        /// How many to show.
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
@@ -22,6 +23,7 @@ pub enum DatasetsCommand {
         /// Only those this DAG's tasks produced.
         #[arg(long)]
         dag: Option<String>,
+        /// How many to show.
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
