@@ -391,14 +391,7 @@ async fn ready_after(n: usize) -> (String, Arc<AtomicUsize>) {
             }),
         )
         .with_state(calls.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("test setup");
-    let addr = listener.local_addr().expect("test setup");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}"), calls)
+    (support::serve(app).await, calls)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

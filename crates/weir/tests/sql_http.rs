@@ -325,14 +325,7 @@ async fn start_server() -> (String, Hits) {
             }),
         )
         .with_state(hits.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}"), hits)
+    (support::serve(app).await, hits)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

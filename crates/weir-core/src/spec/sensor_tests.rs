@@ -3,27 +3,12 @@
 
 use std::time::Duration;
 
-use crate::spec::load_file;
 use crate::spec::model::*;
-
-/// An error: line, column, message, help.
-type Found = (u32, u32, String, Option<String>);
+use crate::spec::sql_http::tests::{Found, task};
 
 fn sensor(body: &str) -> Result<SensorTask, Vec<Found>> {
-    let src = format!("dag: d\nteam: t\ntasks:\n  x:\n    sensor:\n{body}");
-    let report = load_file(&src);
-    let errors: Vec<_> = report
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| (d.pos.line, d.pos.col, d.message.clone(), d.help.clone()))
-        .collect();
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let dag = report.dags.into_iter().next().expect("one DAG");
-    match &dag.tasks["x"].kind {
-        TaskKind::Sensor(s) => Ok(s.clone()),
+    match task(&format!("    sensor:\n{body}"))? {
+        TaskKind::Sensor(s) => Ok(s),
         other => panic!("{other:?}"),
     }
 }

@@ -312,4 +312,4 @@ fn expect_status(node: &Node, diags: &mut Diags) -> Vec<StatusPattern> {
 
 #[cfg(test)]
 #[path = "sql_http_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -6,9 +6,10 @@ use crate::spec::load_file;
 use crate::spec::model::*;
 
 /// An error: line, column, message, help.
-type Found = (u32, u32, String, Option<String>);
+pub(crate) type Found = (u32, u32, String, Option<String>);
 
-fn task(body: &str) -> Result<TaskKind, Vec<Found>> {
+/// The kind of task `x` written as `body` (indented under it), or its errors.
+pub(crate) fn task(body: &str) -> Result<TaskKind, Vec<Found>> {
     let src = format!("dag: d\nteam: t\ntasks:\n  x:\n{body}");
     let report = load_file(&src);
     let errors: Vec<_> = report

@@ -291,6 +291,16 @@ pub async fn configured_server(files: &[(&str, &str)], config: &str) -> server::
     server
 }
 
+/// Serves `app` on a free local port for the rest of the test; its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
 pub async fn postgres_for_server() -> Option<String> {
     let url = std::env::var("WEIR_ENGINE_TEST_POSTGRES_URL").ok()?;
     Some(fresh_pg_schema(&url).await)
