@@ -177,8 +177,6 @@ struct Work {
     next_schedule: Option<DateTime<Utc>>,
     /// When to look at the dataset consumers again by the clock (none: there are none).
     next_dataset_look: Option<DateTime<Utc>>,
-    /// This pass looked at the schedules (DAGs changed, or the clock): consumers too.
-    schedules_looked: bool,
 }
 
 async fn run_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Event>) {
@@ -267,18 +265,19 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    if std::mem::take(&mut work.schedules) && shared.config.run_schedules {
+    // A pass that looks at the schedules (DAGs changed, or the clock) looks at the
+    // dataset consumers too.
+    let look_at_schedules = std::mem::take(&mut work.schedules) && shared.config.run_schedules;
+    if look_at_schedules {
         // New scheduled runs start below, within `max_active_runs`.
         work.start_runs = true;
         match crate::scheduler::create_due_runs(shared).await {
             Ok(wake) => work.next_schedule = wake,
             Err(e) => error!(error = %e, "scheduling DAG runs failed"),
         }
-        work.schedules_looked = true;
     }
     let datasets_due = work.next_dataset_look.is_some_and(|at| at <= shared.now());
-    if (shared.datasets.take() || work.schedules_looked || datasets_due)
-        && shared.config.run_schedules
+    if (shared.datasets.take() || look_at_schedules || datasets_due) && shared.config.run_schedules
     {
         work.start_runs = true;
         match crate::datasets::trigger_consumers(shared).await {
@@ -288,7 +287,6 @@ async fn pass(shared: &Arc<Shared>, work: &mut Work) -> Option<DateTime<Utc>> {
             Err(e) => error!(error = %e, "triggering dataset-scheduled DAGs failed"),
         }
     }
-    work.schedules_looked = false;
     match crate::runs::promote_due_retries(shared).await {
         Ok(runs) => work.runs.extend(runs),
         Err(e) => error!(error = %e, "cannot reschedule tries due to retry"),

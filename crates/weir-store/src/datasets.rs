@@ -122,6 +122,15 @@ pub struct DatasetEventFilter {
     pub descending: bool,
 }
 
+/// A dataset-scheduled DAG as the scheduler looks at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetConsumer {
+    pub dag_id: DagId,
+    pub paused: bool,
+    /// The last event id it consumed (or passed over); `None` before its first look.
+    pub cursor: Option<i64>,
+}
+
 /// A run a consumer's met condition creates ([`Store::trigger_dataset_run`]).
 pub struct DatasetTrigger<'a> {
     pub run: &'a NewDagRun,
@@ -175,14 +184,16 @@ impl Store {
     }
 
     /// Active DAGs whose schedule names datasets (their schedule text, as the DAG list
-    /// shows it, says `datasets`), with whether each is paused.
-    pub async fn dataset_consumer_dags(&self) -> Result<Vec<(DagId, bool)>> {
-        let rows: Vec<(String, bool)> = with_db!(self, |pool| {
+    /// shows it, says `datasets`), with whether each is paused and its cursor, if it has
+    /// one yet ([`Store::dataset_cursor`] makes it).
+    pub async fn dataset_consumer_dags(&self) -> Result<Vec<DatasetConsumer>> {
+        let rows: Vec<(String, bool, Option<i64>)> = with_db!(self, |pool| {
             sqlx::query_as(
-                "SELECT dag_id, is_paused FROM dag
-                  WHERE is_active = $1 AND latest_version IS NOT NULL
-                    AND schedule LIKE '%datasets%'
-                  ORDER BY dag_id",
+                "SELECT d.dag_id, d.is_paused, c.last_event_id FROM dag d
+                   LEFT JOIN dataset_consumer c ON c.dag_id = d.dag_id
+                  WHERE d.is_active = $1 AND d.latest_version IS NOT NULL
+                    AND d.schedule LIKE '%datasets%'
+                  ORDER BY d.dag_id",
             )
             .bind(true)
             .fetch_all(pool)
@@ -190,7 +201,13 @@ impl Store {
         });
         Ok(rows
             .into_iter()
-            .filter_map(|(id, paused)| DagId::new(id).ok().map(|id| (id, paused)))
+            .filter_map(|(id, paused, cursor)| {
+                DagId::new(id).ok().map(|dag_id| DatasetConsumer {
+                    dag_id,
+                    paused,
+                    cursor,
+                })
+            })
             .collect())
     }
 

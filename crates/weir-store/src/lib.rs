@@ -57,8 +57,8 @@ use sqlx::sqlite::SqlitePool;
 pub use access_records::*;
 pub use connect::StoreOptions;
 pub use datasets::{
-    DatasetEventFilter, DatasetEventRecord, DatasetRecord, DatasetTrigger, EventSource,
-    NewDatasetEvent,
+    DatasetConsumer, DatasetEventFilter, DatasetEventRecord, DatasetRecord, DatasetTrigger,
+    EventSource, NewDatasetEvent,
 };
 pub use error::{Result, StoreError};
 pub use governance::{

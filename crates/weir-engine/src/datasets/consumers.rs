@@ -28,10 +28,14 @@ pub(crate) async fn trigger_consumers(shared: &Arc<Shared>) -> Result<bool> {
         return Ok(false);
     }
     let newest = shared.store.last_dataset_event_id().await?;
-    for (dag_id, paused) in consumers {
+    for consumer in consumers {
+        let dag_id = consumer.dag_id;
         // A new consumer starts after the newest event: what came before it is not its.
-        let cursor = shared.store.dataset_cursor(&dag_id, newest).await?;
-        if paused || cursor >= newest {
+        let cursor = match consumer.cursor {
+            Some(cursor) => cursor,
+            None => shared.store.dataset_cursor(&dag_id, newest).await?,
+        };
+        if consumer.paused || cursor >= newest {
             continue;
         }
         if let Err(e) = consider(shared, &dag_id, cursor).await {

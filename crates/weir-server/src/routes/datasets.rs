@@ -198,12 +198,12 @@ async fn list_dataset_events(
 }
 
 /// The team an event posted by `auth` for `uri` is produced by, or why it may not post.
-fn producing_team(
+/// The DAGs' outlets are read only for a URI no team's prefix owns.
+async fn producing_team(
     state: &AppState,
     auth: &Authorized,
     uri: &str,
     asked: Option<&str>,
-    decls: &[DagDatasets],
 ) -> Result<String, ApiError> {
     let operates: BTreeSet<&str> = auth.caller.teams_with(TeamRole::Operator).collect();
     let admin = auth.caller.platform_admin;
@@ -226,6 +226,7 @@ fn producing_team(
         }
         return Ok(name.to_string());
     }
+    let decls = state.engine.dataset_declarations().await?;
     let producers: BTreeSet<&str> = decls
         .iter()
         .filter(|d| d.outlets.iter().any(|(_, o)| could_produce(o, uri)))
@@ -277,14 +278,7 @@ async fn create_dataset_event(
             )));
         }
     }
-    let decls = state.engine.dataset_declarations().await?;
-    let team = producing_team(
-        &state,
-        &auth,
-        &body.dataset_uri,
-        body.team.as_deref(),
-        &decls,
-    )?;
+    let team = producing_team(&state, &auth, &body.dataset_uri, body.team.as_deref()).await?;
     let recorded = state
         .engine
         .post_dataset_events(&[NewDatasetEvent {

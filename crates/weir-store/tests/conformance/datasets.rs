@@ -7,8 +7,8 @@ use weir_core::ids::UNMAPPED;
 use weir_core::lifecycle::try_start;
 use weir_core::state::{DagRunState, RunType, TaskState};
 use weir_store::{
-    DatasetEventFilter, DatasetTrigger, EventSource, NewDatasetEvent, Store, TaskInstanceUpdate,
-    TryOutcome, TryRecord,
+    DatasetConsumer, DatasetEventFilter, DatasetTrigger, EventSource, NewDatasetEvent, Store,
+    TaskInstanceUpdate, TryOutcome, TryRecord,
 };
 
 use crate::support::{dag, dag_id, dag_with_run, day, new_run, new_task, run_id, ti_key};
@@ -150,13 +150,22 @@ pub async fn dataset_events_cursors_and_triggered_runs(store: Store) {
     let mut consumer = dag("revenue");
     consumer.schedule = Some("datasets: s3://lake/raw/orders/*".into());
     store.upsert_dag(&consumer).await.unwrap();
+    let consumer = |cursor| DatasetConsumer {
+        dag_id: dag_id("revenue"),
+        paused: false,
+        cursor,
+    };
     assert_eq!(
         store.dataset_consumer_dags().await.unwrap(),
-        [(dag_id("revenue"), false)]
+        [consumer(None)]
     );
     assert_eq!(
         store.dataset_cursor(&dag_id("revenue"), 1).await.unwrap(),
         1
+    );
+    assert_eq!(
+        store.dataset_consumer_dags().await.unwrap(),
+        [consumer(Some(1))]
     );
     assert_eq!(
         store.dataset_cursor(&dag_id("revenue"), 99).await.unwrap(),
