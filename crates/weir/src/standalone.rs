@@ -143,8 +143,8 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
         }
         weir_server::AdminBootstrap::CreatedWithPassword(password) => eprintln!(
             "Created platform admin `{ADMIN}` with password: {password}\n\
-             (shown this once; sign in with `weir login --username {ADMIN}`, and change it with \
-             `weir users set-password {ADMIN}`)"
+             (shown this once; sign in with it in a browser or with `weir login --username \
+             {ADMIN}`, and change it with `weir users set-password {ADMIN}`)"
         ),
     }
     println!(
@@ -153,6 +153,7 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
         db,
         started.elapsed().as_millis()
     );
+    println!("Open http://{local}/ in a browser for the web UI.");
     let state = weir_server::AppState::with_config(engine.handle(), api_config, platform);
     weir_server::serve(listener, state, shutdown_signal()).await?;
     engine.shutdown().await;

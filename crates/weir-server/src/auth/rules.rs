@@ -410,6 +410,11 @@ pub static RULES: &[(&str, &str, Rule)] = &[
         "/users/{username}/password",
         change("user.set_password", "user", SelfOrPlatformAdmin),
     ),
+    (
+        "DELETE",
+        "/users/{username}/sessions",
+        change("user.end_sessions", "user", SelfOrPlatformAdmin),
+    ),
     ("GET", "/tokens", read("token.list", "token", SignedIn)),
     (
         "POST",

@@ -32,6 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, delete_user))
         .routes(routes!(set_password))
+        .routes(routes!(end_sessions))
 }
 
 /// User names name people in the audit trail: letters, digits and `._@+-`.
@@ -161,8 +162,6 @@ async fn delete_user(
         return Err(user_not_found(&path.username));
     }
     state.auth.forget(&path.username);
-    // A new password ends the user's browser sessions: whoever knew the old one is out.
-    state.store().delete_ui_sessions_of(&path.username).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -227,4 +226,21 @@ async fn hash_password(state: &AppState, password: String) -> Result<String, Api
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// End a user's web UI sessions (every browser they are signed in with): yours, or as a
+/// platform admin anyone's. Their API tokens are not touched.
+#[utoipa::path(delete, path = "/users/{username}/sessions", operation_id = "delete_user_sessions",
+    tag = "Identity", params(UserPath),
+    responses((status = 204, description = "Ended (there may have been none)."),
+              (status = 404, response = NotFound)))]
+async fn end_sessions(
+    State(state): State<AppState>,
+    path: UserPath,
+) -> Result<StatusCode, ApiError> {
+    if state.store().get_user(&path.username).await?.is_none() {
+        return Err(user_not_found(&path.username));
+    }
+    state.store().delete_ui_sessions_of(&path.username).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

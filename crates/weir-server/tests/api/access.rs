@@ -491,6 +491,13 @@ fn rows(import_error_id: i64, hello_version: &str) -> Vec<Row> {
             Some(json!({"password": "a new password", "current_password": "password-of-dora"})),
             &[Dora, Admin],
         ),
+        row(
+            "DELETE",
+            "/users/{username}/sessions",
+            "/api/v1/users/dora/sessions",
+            None,
+            &[Dora, Admin],
+        ),
         // Team admins see users (to add members) and their teams' audit trail.
         row("GET", "/users", "/api/v1/users", None, TEAM_ADMINS),
         row(

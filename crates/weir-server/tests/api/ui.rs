@@ -137,6 +137,15 @@ async fn signing_in_and_out_starts_and_ends_a_server_side_session() {
     // The cookie names no session any more, even if the browser kept it.
     let (status, _, _) = page(&t, Some(&b.cookie), "/").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
+
+    // A platform admin may end someone's sessions.
+    let b = sign_in(&t, "vic").await;
+    let (status, body) = t
+        .call(Method::DELETE, "/api/v1/users/vic/sessions", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _, _) = page(&t, Some(&b.cookie), "/").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
