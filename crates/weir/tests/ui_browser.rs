@@ -253,7 +253,8 @@ async fn sign_in_find_a_dag_trigger_it_with_conf_and_watch_its_grid_turn_green()
         }
     })
     .await;
-    b.find("table#grid").await;
+    // No runs yet: the UI shows no grid table (it says so), only the tabs.
+    b.find("nav#dag-tabs").await;
     for tab in [
         "tab-grid",
         "tab-graph",
@@ -449,7 +450,7 @@ async fn a_running_tasks_log_grows_live_and_a_cleared_task_runs_again() {
     b.find("button#mark-success").await;
     b.find("button#mark-failed").await;
     b.shot("finished-task").await;
-    b.click("form#clear-task button#clear-task").await;
+    b.click("form#clear-task button[type=submit]").await;
     // A confirmation dialog, if the UI asks for one.
     let _ = b.client().accept_alert().await;
     server
@@ -485,9 +486,15 @@ async fn a_viewer_may_not_trigger_and_forged_or_tokenless_posts_are_refused_and_
     let Some(b) = Browser::start("viewer_and_csrf", &server.url).await else {
         return;
     };
+    // A run, for the viewer to see in the grid.
+    let run_id = server.trigger("sales_rollup").await;
     b.sign_in("vic", PASSWORD).await;
     b.goto("/dags/sales_rollup").await;
-    b.find("table#grid").await;
+    b.find(r#"table#grid td.ti[data-task-id="load"]"#).await;
+    assert!(
+        grid_cells(&b).await.iter().any(|c| c.0 == run_id),
+        "the viewer's grid does not show the run"
+    );
     b.shot("viewer-grid").await;
     assert_eq!(
         b.count("a#trigger").await,
@@ -517,10 +524,10 @@ async fn a_viewer_may_not_trigger_and_forged_or_tokenless_posts_are_refused_and_
     let refused = denied(&server, "vic").await;
     assert!(!refused.is_empty(), "no denied audit event for vic");
     let (_, runs) = server.get("/dags/sales_rollup/dagRuns").await;
-    assert_eq!(runs["total_entries"], 0, "{runs}");
+    assert_eq!(runs["total_entries"], 1, "{runs}");
 
     // Signed out, then in as the admin: a POST without the csrf field is refused too.
-    b.click("form#logout button#logout").await;
+    b.click("form#logout button[type=submit]").await;
     b.poll("the sign-out", async |b| {
         let at = b.location().await;
         if at.starts_with("/login") {
@@ -548,7 +555,7 @@ async fn a_viewer_may_not_trigger_and_forged_or_tokenless_posts_are_refused_and_
         "the POST without csrf is not in the audit trail as denied"
     );
     let (_, runs) = server.get("/dags/sales_rollup/dagRuns").await;
-    assert_eq!(runs["total_entries"], 0, "{runs}");
+    assert_eq!(runs["total_entries"], 1, "{runs}");
     // The same POST with the token goes through (a redirect to the new run's grid).
     let token = b.csrf().await;
     let (status, body) = b
@@ -561,7 +568,7 @@ async fn a_viewer_may_not_trigger_and_forged_or_tokenless_posts_are_refused_and_
     // `fetch` without following redirects reads a 303 as an opaque redirect, status 0.
     assert!(status == 0 || status == 303, "{status} {body}");
     let (_, runs) = server.get("/dags/sales_rollup/dagRuns").await;
-    assert_eq!(runs["total_entries"], 1, "{runs}");
+    assert_eq!(runs["total_entries"], 2, "{runs}");
     b.close().await;
 }
 
@@ -678,7 +685,7 @@ async fn every_view_has_a_heading_and_signing_out_ends_the_session() {
         b.csrf().await;
         b.page_id().await;
         b.find("#whoami").await;
-        b.find("form#logout button#logout").await;
+        b.find("form#logout button[type=submit]").await;
         b.shot(view).await;
     }
     for (link, path) in [
@@ -733,7 +740,7 @@ async fn every_view_has_a_heading_and_signing_out_ends_the_session() {
         check(&b, tab).await;
     }
     // Signing out: back to the form, and the session is gone.
-    b.click("form#logout button#logout").await;
+    b.click("form#logout button[type=submit]").await;
     b.poll("the sign-out", async |b| {
         let at = b.location().await;
         if at.starts_with("/login") {
