@@ -79,7 +79,7 @@ pub use runs::{
 pub use secrets::{KeyRotation, Secret, SecretBody, SecretCollection};
 pub use task_instances::{
     ClearTaskInstances, LogResponse, TaskInstance, TaskInstanceCollection, TaskInstanceReference,
-    TaskInstanceReferenceCollection,
+    TaskInstanceReferenceCollection, TaskTry, TaskTryCollection,
 };
 pub use time::ApiDateTime;
 pub use variables::{Variable, VariableBody, VariableCollection};

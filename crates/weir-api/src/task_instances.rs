@@ -165,3 +165,37 @@ pub struct LogResponse {
     pub content: String,
     pub continuation_token: Option<String>,
 }
+
+/// One try of a task instance, as Weir recorded it (Weir's own resource):
+/// `GET …/taskInstances/{task_id}/tries`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskTry {
+    pub try_number: u32,
+    #[schema(value_type = TaskStateSchema)]
+    pub state: TaskState,
+    pub start_date: DateTime<Utc>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub hostname: Option<String>,
+    /// The compute backend that ran it (`process`, `docker`, …).
+    pub executor: Option<String>,
+    pub exit_code: Option<i32>,
+    /// Why it ended, in Weir's words (e.g. `exit code 1`, `OutOfMemory…`, `timed out`).
+    pub reason: Option<String>,
+    pub cpu_seconds: Option<f64>,
+    pub peak_memory_bytes: Option<u64>,
+    /// What the try cost at the prices in force when it ran, once it ended.
+    pub cost: Option<f64>,
+}
+
+/// The tries of a task instance, and the names of the environment variables its task
+/// declares (never their values: some are secrets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskTryCollection {
+    pub tries: Vec<TaskTry>,
+    /// Declared in the task (and the DAG's defaults), in order; secrets and connections
+    /// included by name.
+    pub env_names: Vec<String>,
+    /// Those of `env_names` whose value is a secret or a connection (masked in logs).
+    pub secret_env_names: Vec<String>,
+    pub total_entries: i64,
+}

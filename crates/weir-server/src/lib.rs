@@ -19,6 +19,7 @@ mod json;
 mod openapi;
 mod pagination;
 mod routes;
+pub mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -117,9 +118,19 @@ impl AppState {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyLimit(pub usize);
 
-/// The whole HTTP application: `/api/v1/…` (with `/api/v1/openapi.json`), `/health` and
-/// `/metrics`.
+/// The whole HTTP application: `/api/v1/…` (with `/api/v1/openapi.json`), `/health`,
+/// `/metrics`, and the web UI's pages at `/` and below.
 pub fn router(state: AppState) -> Router {
+    let api = api_router(state.clone());
+    let ui = ui::router(state, api.clone())
+        .layer(CatchPanicLayer::custom(on_panic))
+        .layer(TraceLayer::new_for_http());
+    api.merge(ui)
+}
+
+/// `/api/v1/…`, `/health` and `/metrics`: what scripts call, and what the UI calls
+/// in-process.
+fn api_router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     let (api, doc) = routes::api().split_for_parts();
     let api = api

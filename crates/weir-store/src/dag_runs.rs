@@ -304,6 +304,34 @@ impl Store {
         })
     }
 
+    /// The newest `per_dag` runs (by logical date) of each of `dag_ids`, newest first
+    /// within each DAG, in one query (the DAG list's recent-run squares).
+    pub async fn recent_dag_runs(
+        &self,
+        dag_ids: &[DagId],
+        per_dag: i64,
+    ) -> Result<Vec<DagRunRecord>> {
+        if dag_ids.is_empty() || per_dag <= 0 {
+            return Ok(Vec::new());
+        }
+        let ids = json_list(dag_ids);
+        with_db!(self, |pool, dialect| {
+            let list = format!(
+                "SELECT * FROM (
+                     SELECT r.*, ROW_NUMBER() OVER (
+                         PARTITION BY r.dag_id ORDER BY r.logical_date DESC) AS recent
+                     FROM dag_run r WHERE r.dag_id IN {}) ranked
+                 WHERE recent <= $2 ORDER BY dag_id, logical_date DESC",
+                dialect.json_text_elements("$1")
+            );
+            Ok(sqlx::query_as(AssertSqlSafe(list))
+                .bind(&ids)
+                .bind(per_dag)
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
     /// The DAG's run with the latest logical date.
     pub async fn latest_run(&self, dag_id: &DagId) -> Result<Option<DagRunRecord>> {
         with_db!(self, |pool| {

@@ -46,6 +46,7 @@ mod task_logs;
 pub mod ti_search;
 mod tokens;
 mod tries;
+mod ui_sessions;
 mod usage;
 mod users;
 mod variables;
@@ -73,6 +74,7 @@ pub use pools::{NewPool, PoolChange};
 pub use records::*;
 pub use secrets::{SealedValue, SecretRecord};
 pub use task_logs::{ExpiredLog, TaskLogRecord};
+pub use ui_sessions::UiSessionRecord;
 pub use usage::UsageEntry;
 
 /// The default pool every task instance uses unless its task names another; created by

@@ -163,6 +163,18 @@ impl Authenticator {
         let (username, password) = decoded
             .split_once(':')
             .ok_or_else(|| unauthenticated("the Basic credentials are not `user:password`"))?;
+        self.password(username, password, address, "basic").await
+    }
+
+    /// Signs a local user in with their password (`method`: `basic` for the API's HTTP
+    /// Basic, `form` for the web UI's sign-in form), under the same limits and audit.
+    pub(crate) async fn password(
+        &self,
+        username: &str,
+        password: &str,
+        address: Option<IpAddr>,
+        method: &str,
+    ) -> Result<Principal, ApiError> {
         let attempt = Attempt::Password { user: username };
         self.limit(attempt, address)?;
         let digest = api_tokens::digest(password);
@@ -179,7 +191,7 @@ impl Authenticator {
                     username,
                     attempt,
                     address,
-                    "basic",
+                    method,
                     "no local user by that name",
                 )
                 .await);
@@ -190,14 +202,14 @@ impl Authenticator {
                 .await?;
             if !ok {
                 return Err(self
-                    .failed_login(username, attempt, address, "basic", "wrong password")
+                    .failed_login(username, attempt, address, method, "wrong password")
                     .await);
             }
             self.limiter.succeeded(attempt, address);
             self.verified_lock()
                 .insert(username.to_string(), (digest, Instant::now()));
             self.store.record_login(username, Utc::now()).await?;
-            self.audit_login(username, address, "basic").await;
+            self.audit_login(username, address, method).await;
         }
         self.caller_of(&user, CallerKind::User).await
     }
@@ -373,7 +385,11 @@ impl Authenticator {
     }
 
     /// The caller a user is, with its roles as the store has them now.
-    async fn caller_of(&self, user: &UserRecord, kind: CallerKind) -> Result<Principal, ApiError> {
+    pub(crate) async fn caller_of(
+        &self,
+        user: &UserRecord,
+        kind: CallerKind,
+    ) -> Result<Principal, ApiError> {
         let mut teams = std::collections::BTreeMap::new();
         for m in self.store.memberships_of(&user.username).await? {
             match m.role.parse::<TeamRole>() {
@@ -507,7 +523,7 @@ impl Authenticator {
         })
         .await;
         let detail = match method {
-            "basic" => "wrong user name or password".to_string(),
+            "basic" | "form" => "wrong user name or password".to_string(),
             "current_password" => "the current password is wrong".to_string(),
             _ => reason.to_string(),
         };

@@ -15,9 +15,10 @@ use weir_core::access::{Caller, CallerKind, Decision, Permission, Principal, Tea
 use weir_core::ids::DagId;
 use weir_store::NewAuditEvent;
 
+use super::authenticate::SignedIn;
 use super::redact::redact;
 use super::rules::{self, Need, Rule};
-use super::{AuditAction, AuditChange, Authorized, follow};
+use super::{AuditAction, AuditChange, Authorized, SessionCaller, follow};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -57,11 +58,17 @@ async fn guarded(state: &AppState, request: Request, next: Next) -> Result<Respo
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let signed_in = state
-        .auth
-        .sign_in(request.headers(), address)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let signed_in = match request.extensions().get::<SessionCaller>() {
+        Some(SessionCaller(caller)) => SignedIn {
+            principal: Principal::Caller(caller.clone()),
+            expires_at: None,
+        },
+        None => state
+            .auth
+            .sign_in(request.headers(), address)
+            .await
+            .map_err(IntoResponse::into_response)?,
+    };
     let principal = signed_in.principal;
     let caller = match &principal {
         Principal::Caller(c) => c.clone(),
@@ -190,6 +197,32 @@ async fn guarded(state: &AppState, request: Request, next: Next) -> Result<Respo
 async fn append(state: &AppState, event: NewAuditEvent) {
     if let Err(e) = state.store().append_audit_event(&event).await {
         tracing::error!(error = %e, action = %event.action, "cannot write an audit event");
+    }
+}
+
+/// Whether `caller` may call `method route` (a route of the rule table, e.g.
+/// `/dags/{dag_id}/dagRuns`) with these path parameters: what the guard would decide,
+/// without calling it. The web UI shows an action only when this allows it.
+pub(crate) async fn allows(
+    state: &AppState,
+    caller: &Caller,
+    method: &Method,
+    route: &str,
+    params: &[(&str, &str)],
+) -> bool {
+    let Some(rule) = rules::rule(method, route) else {
+        return false;
+    };
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
+    match resolve(state, &rule, &params, None, caller).await {
+        Ok(target) => matches!(
+            decide(&Principal::Caller(caller.clone()), &target.permission),
+            Decision::Allow
+        ),
+        Err(_) => false,
     }
 }
 

@@ -26,6 +26,13 @@ pub use bootstrap::{AdminBootstrap, ensure_admin};
 use serde_json::Value;
 use weir_core::access::Caller;
 
+/// The caller of an API request the web UI makes in-process for a signed-in browser
+/// session (a request extension, which no request from the network can carry). The guard
+/// takes it in place of the `Authorization` header, then applies the route's rule and
+/// writes the audit event as for any other caller.
+#[derive(Debug, Clone)]
+pub struct SessionCaller(pub Caller);
+
 /// What the guard settled for an allowed request, as a request extension.
 #[derive(Debug, Clone)]
 pub struct Authorized {

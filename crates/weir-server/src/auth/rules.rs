@@ -217,6 +217,11 @@ pub static RULES: &[(&str, &str, Rule)] = &[
     ),
     (
         "GET",
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries",
+        read("task_instance.list_tries", "task_instance", SignedIn),
+    ),
+    (
+        "GET",
         "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}",
         sensitive_read("task_instance.read_log", "task_try", ReadDagLogs),
     ),

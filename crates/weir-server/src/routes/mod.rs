@@ -27,6 +27,7 @@ mod task_instances;
 mod teams;
 mod ti_lists;
 mod tokens;
+mod tries;
 mod users;
 mod variables;
 mod versions;
@@ -74,6 +75,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(approvals::routes())
         .merge(repository::routes())
         .merge(datasets::routes())
+        .merge(tries::routes())
 }
 
 /// A known path with an unknown method: a 405 problem.

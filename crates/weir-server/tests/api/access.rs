@@ -331,6 +331,13 @@ fn rows(import_error_id: i64, hello_version: &str) -> Vec<Row> {
             DATA_OPERATORS,
         ),
         row(
+            "GET",
+            "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries",
+            format!("{TI}/tries"),
+            None,
+            SIGNED_IN,
+        ),
+        row(
             "POST",
             "/dags/{dag_id}/clearTaskInstances",
             "/api/v1/dags/hello/clearTaskInstances",

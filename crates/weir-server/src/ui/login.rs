@@ -1,0 +1,142 @@
+//! Signing in and out of the UI: the sign-in form (local users' passwords, under the same
+//! failed-sign-in limits and audit as HTTP Basic), single sign-on ([`super::sso`]), and
+//! sign-out, which deletes the session server-side.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use weir_core::access::Principal;
+
+use super::UiError;
+use super::assets;
+use super::session;
+use crate::AppState;
+use crate::error::ApiError;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    error: Option<&'a str>,
+    next: &'a str,
+    next_encoded: String,
+    username: &'a str,
+    sso: bool,
+    assets: &'static str,
+}
+
+/// Where to go after signing in: a path on this server, never another site.
+pub fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        _ => "/",
+    }
+}
+
+fn login_page(
+    state: &AppState,
+    status: StatusCode,
+    error: Option<&str>,
+    next: &str,
+    username: &str,
+) -> Response {
+    let page = LoginPage {
+        error,
+        next,
+        next_encoded: super::api::enc(next),
+        username,
+        sso: super::sso::enabled(state),
+        assets: assets::version(),
+    };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => UiError::from(e).into_response(),
+    }
+}
+
+/// `GET /login`.
+pub async fn form(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let next = safe_next(query.get("next").map(String::as_str));
+    login_page(&state, StatusCode::OK, None, next, "")
+}
+
+/// `POST /login` (`username`, `password`, `next`).
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(fields): Form<HashMap<String, String>>,
+) -> Response {
+    let username = fields
+        .get("username")
+        .map(String::as_str)
+        .unwrap_or("")
+        .trim();
+    let password = fields.get("password").map(String::as_str).unwrap_or("");
+    let next = safe_next(fields.get("next").map(String::as_str));
+    if username.is_empty() || password.is_empty() {
+        return login_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            Some("Enter your user name and password."),
+            next,
+            username,
+        );
+    }
+    let signed_in = state
+        .auth
+        .password(username, password, Some(address.ip()), "form")
+        .await;
+    match signed_in {
+        Ok(Principal::Caller(caller)) => {
+            match session::start(
+                &state,
+                &caller.name,
+                "password",
+                session::is_https(&headers),
+            )
+            .await
+            {
+                Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to(next)).into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+        Ok(Principal::Anonymous) => login_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            Some("Wrong user name or password."),
+            next,
+            username,
+        ),
+        Err(e) => {
+            let status = e.status();
+            let message = match &e {
+                ApiError::Unauthenticated { .. } => "Wrong user name or password.".to_string(),
+                other => other.to_string(),
+            };
+            login_page(&state, status, Some(&message), next, username)
+        }
+    }
+}
+
+/// `POST /logout` (with the session's CSRF token).
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: super::actions::CheckedForm,
+) -> Response {
+    let _ = form;
+    match session::end(&state, &headers).await {
+        Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub use super::sso::{callback as sso_callback, start as sso_start};
