@@ -26,4 +26,5 @@ mod api {
     mod serve;
     mod task_instances;
     mod ti_lists;
+    mod ui;
 }

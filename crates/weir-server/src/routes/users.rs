@@ -161,6 +161,8 @@ async fn delete_user(
         return Err(user_not_found(&path.username));
     }
     state.auth.forget(&path.username);
+    // A new password ends the user's browser sessions: whoever knew the old one is out.
+    state.store().delete_ui_sessions_of(&path.username).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -213,6 +215,8 @@ async fn set_password(
         .set_password_hash(&path.username, &hash)
         .await?;
     state.auth.forget(&path.username);
+    // A new password ends the user's browser sessions: whoever knew the old one is out.
+    state.store().delete_ui_sessions_of(&path.username).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

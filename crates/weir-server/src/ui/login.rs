@@ -3,18 +3,17 @@
 //! sign-out, which deletes the session server-side.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use weir_core::access::Principal;
 
 use super::UiError;
 use super::assets;
-use super::session;
+use super::session::{self, ClientAddress};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -70,7 +69,7 @@ pub async fn form(
 /// `POST /login` (`username`, `password`, `next`).
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     Form(fields): Form<HashMap<String, String>>,
 ) -> Response {
@@ -92,7 +91,7 @@ pub async fn submit(
     }
     let signed_in = state
         .auth
-        .password(username, password, Some(address.ip()), "form")
+        .password(username, password, address, "form")
         .await;
     match signed_in {
         Ok(Principal::Caller(caller)) => {

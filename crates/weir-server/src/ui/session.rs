@@ -210,7 +210,19 @@ pub fn same_token(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// The client address of a request, for sign-in limits.
-pub fn address_of(parts_address: Option<SocketAddr>) -> Option<IpAddr> {
-    parts_address.map(|a| a.ip())
+/// The address a request came from, when the server knows it (requests made in-process,
+/// as in tests, have none).
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
 }

@@ -10,6 +10,16 @@
   function paint(el, state) {
     if (!el || el.dataset.state === state) return;
     el.dataset.state = state;
+    const rect = el.querySelector("rect");
+    if (rect) {
+      // An SVG node or bar: its rect is coloured, its text.sym holds the symbol.
+      rect.setAttribute("class", "st-" + state);
+      const sym = el.querySelector("text.sym");
+      if (sym) sym.textContent = SYMBOLS[state] || "·";
+      const title = el.querySelector("title");
+      if (title) title.textContent = title.textContent.replace(/: [a-z_]+/, ": " + state);
+      return;
+    }
     const square = el.querySelector(".st") || el;
     square.className = square.className.replace(/\bst-\S+/g, "").trim() + " st-" + state;
     square.textContent = SYMBOLS[state] || "·";
