@@ -337,6 +337,7 @@ pub fn process_running(needle: &str) -> bool {
     })
 }
 
+pub mod browser;
 pub mod git;
 pub mod receivers;
 pub mod server;
