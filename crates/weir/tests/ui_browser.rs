@@ -244,15 +244,8 @@ async fn sign_in_find_a_dag_trigger_it_with_conf_and_watch_its_grid_turn_green()
     b.shot("dags-searched").await;
     b.click(r#"tr.dag-row[data-dag-id="sales_rollup"] a.dag-link"#)
         .await;
-    b.poll("the DAG's page", async |b| {
-        let at = b.location().await;
-        if at.starts_with("/dags/sales_rollup") {
-            Ok(())
-        } else {
-            Err(at)
-        }
-    })
-    .await;
+    b.wait_for_location("the DAG's page", "/dags/sales_rollup")
+        .await;
     // No runs yet: the UI shows no grid table (it says so), only the tabs.
     b.find("nav#dag-tabs").await;
     for tab in [
@@ -271,15 +264,8 @@ async fn sign_in_find_a_dag_trigger_it_with_conf_and_watch_its_grid_turn_green()
 
     // Trigger with a param changed and a conf.
     b.click("a#trigger").await;
-    b.poll("the trigger form", async |b| {
-        let at = b.location().await;
-        if at.starts_with("/dags/sales_rollup/trigger") {
-            Ok(())
-        } else {
-            Err(at)
-        }
-    })
-    .await;
+    b.wait_for_location("the trigger form", "/dags/sales_rollup/trigger")
+        .await;
     let region = b.find(r#"form#trigger-form [name="param.region"]"#).await;
     assert_eq!(
         region.prop("value").await.unwrap().as_deref(),
@@ -535,15 +521,7 @@ async fn a_viewer_may_not_trigger_and_forged_or_tokenless_posts_are_refused_and_
 
     // Signed out, then in as the admin: a POST without the csrf field is refused too.
     b.click("form#logout button[type=submit]").await;
-    b.poll("the sign-out", async |b| {
-        let at = b.location().await;
-        if at.starts_with("/login") {
-            Ok(())
-        } else {
-            Err(at)
-        }
-    })
-    .await;
+    b.wait_for_location("the sign-out", "/login").await;
     b.sign_in("admin", ADMIN_PASSWORD).await;
     b.goto("/dags/sales_rollup/trigger").await;
     b.find("form#trigger-form").await;
@@ -764,15 +742,7 @@ async fn every_view_has_a_heading_and_signing_out_ends_the_session() {
     }
     // Signing out: back to the form, and the session is gone.
     b.click("form#logout button[type=submit]").await;
-    b.poll("the sign-out", async |b| {
-        let at = b.location().await;
-        if at.starts_with("/login") {
-            Ok(())
-        } else {
-            Err(at)
-        }
-    })
-    .await;
+    b.wait_for_location("the sign-out", "/login").await;
     b.shot("signed-out").await;
     b.goto("/").await;
     let at = b.location().await;

@@ -18,7 +18,7 @@ use weir_api::{
 use super::UiError;
 use super::api::{Api, enc};
 use super::charts::{graph, grid};
-use super::layout::{Chrome, duration, state_symbol, when};
+use super::layout::{Chrome, duration, schedule, state_symbol, when};
 
 /// Runs shown in the grid.
 const GRID_RUNS: usize = 25;
@@ -74,11 +74,7 @@ async fn header(
         dag_id: dag.dag_id.clone(),
         description: dag.description.clone().unwrap_or_default(),
         team: dag.team.clone().unwrap_or_default(),
-        schedule: dag
-            .timetable_description
-            .clone()
-            .or_else(|| dag.schedule_interval.as_ref().map(|s| s.value.clone()))
-            .unwrap_or_else(|| "None".into()),
+        schedule: schedule(dag),
         next_run: when(dag.next_dagrun),
         paused: dag.is_paused,
         production: detail.production,

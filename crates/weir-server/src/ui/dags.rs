@@ -13,7 +13,7 @@ use weir_core::ids::DagId;
 
 use super::UiError;
 use super::api::{Api, enc};
-use super::layout::{Chrome, state_symbol, when};
+use super::layout::{Chrome, schedule, state_symbol, when};
 
 /// DAGs on one page of the list.
 const PAGE: usize = 100;
@@ -144,11 +144,7 @@ pub async fn list(
         rows.push(DagRow {
             description: dag.description.clone().unwrap_or_default(),
             team: dag.team.clone().unwrap_or_default(),
-            schedule: dag
-                .timetable_description
-                .clone()
-                .or_else(|| dag.schedule_interval.as_ref().map(|s| s.value.clone()))
-                .unwrap_or_else(|| "None".into()),
+            schedule: schedule(&dag),
             next_run: when(dag.next_dagrun),
             paused: dag.is_paused,
             tags: dag.tags.iter().map(|t| t.name.clone()).collect(),

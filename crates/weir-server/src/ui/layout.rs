@@ -103,6 +103,14 @@ pub fn duration(seconds: Option<f64>) -> String {
     }
 }
 
+/// How a DAG's schedule reads: the timetable's description, else its cron, else `None`.
+pub fn schedule(dag: &weir_api::Dag) -> String {
+    dag.timetable_description
+        .clone()
+        .or_else(|| dag.schedule_interval.as_ref().map(|s| s.value.clone()))
+        .unwrap_or_else(|| "None".into())
+}
+
 /// A JSON value as pretty text (for conf, XCom, rendered fields).
 pub fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()

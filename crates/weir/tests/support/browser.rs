@@ -407,6 +407,19 @@ impl Browser {
         }
     }
 
+    /// Waits until the page's location (path and query) starts with `prefix`.
+    pub async fn wait_for_location(&self, what: &str, prefix: &str) {
+        self.poll(what, async |b| {
+            let at = b.location().await;
+            if at.starts_with(prefix) {
+                Ok(())
+            } else {
+                Err(at)
+            }
+        })
+        .await
+    }
+
     /// A request from the page (same origin, with its cookies), as `fetch` sends it, not
     /// following redirects: `(status, body text)`. `form` fields are sent as
     /// `application/x-www-form-urlencoded`.
