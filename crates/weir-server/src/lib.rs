@@ -188,11 +188,23 @@ pub async fn serve(
     }
 }
 
-async fn not_found() -> ApiError {
+/// An unknown path: an HTML page for a browser (it asks for `text/html`), else a problem.
+async fn not_found(headers: axum::http::HeaderMap) -> axum::response::Response {
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        return ui::UiError::not_found(
+            "There is no page at this address. The DAGs are at /, the API under /api/v1.",
+        )
+        .into_response();
+    }
     ApiError::not_found(
         "Not Found",
         "The requested URL was not found on the server; the API lives under /api/v1.",
     )
+    .into_response()
 }
 
 /// A handler that panicked: a 500 problem without the panic text, which is logged.

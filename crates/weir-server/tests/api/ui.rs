@@ -341,6 +341,23 @@ async fn every_page_renders_for_a_viewer_and_unknown_things_are_404_pages() {
     let (status, _, body) = page(&t, Some(&b.cookie), "/dags/nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("nope"), "{body}");
+    // An unknown address: an HTML page for a browser, a problem for a script.
+    let req = Request::builder()
+        .uri("/no/such/page")
+        .header(header::ACCEPT, "text/html,application/xhtml+xml")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = t.send_unauthenticated(req).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let (status, body) = t.get("/no/such/page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["title"], "Not Found", "{body}");
     // The audit log is for admins: the API's 403, as a page.
     let (status, _, _) = page(&t, Some(&b.cookie), "/audit").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
