@@ -468,10 +468,13 @@ struct Endpoints {
     secret_in_body: bool,
 }
 
+/// Issuer → its endpoints and when they were read.
+type DiscoveryCache = Mutex<HashMap<String, (Arc<Endpoints>, Instant)>>;
+
 /// Discovery documents by issuer, with when they were read. Process-wide: the endpoints
 /// of an issuer are the same for every server state that trusts it.
-fn discovery_cache() -> &'static Mutex<HashMap<String, (Arc<Endpoints>, Instant)>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, (Arc<Endpoints>, Instant)>>> = OnceLock::new();
+fn discovery_cache() -> &'static DiscoveryCache {
+    static CACHE: OnceLock<DiscoveryCache> = OnceLock::new();
     CACHE.get_or_init(Mutex::default)
 }
 
@@ -693,7 +696,7 @@ mod tests {
     fn pkce_challenge_is_rfc_7636s() {
         // RFC 7636, appendix B.
         assert_eq!(
-            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWjOEjXk"),
+            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
