@@ -12,7 +12,8 @@
 //!   `error=access_denied` when told to refuse);
 //! - a token endpoint that checks `grant_type=authorization_code`, that the code is one it
 //!   issued and not used before, that `client_id` and `redirect_uri` are those of the
-//!   authorization request, and that BASE64URL(SHA256(`code_verifier`)) is the challenge;
+//!   authorization request, that a confidential client sent its secret (and a public one
+//!   none), and that BASE64URL(SHA256(`code_verifier`)) is the challenge;
 //!   then returns an ID token signed with ES256 (a key in its JWKS) for the user it was
 //!   told to sign in, carrying the `nonce` of the authorization request (or another one,
 //!   when told to).
@@ -80,6 +81,9 @@ struct ProviderInner {
     codes: Mutex<HashMap<String, Grant>>,
     issued: AtomicUsize,
     token_requests: AtomicUsize,
+    /// The client secret a confidential client must send; none: a public client, which
+    /// must send none.
+    secret: Mutex<Option<String>>,
     /// Checks that failed (the fake answered 400).
     problems: Mutex<Vec<String>>,
 }
@@ -96,6 +100,7 @@ impl Provider {
             codes: Mutex::default(),
             issued: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),
+            secret: Mutex::default(),
             problems: Mutex::default(),
         }));
         let app = Router::new()
@@ -237,6 +242,22 @@ async fn token(State(p): State<Provider>, Form(f): Form<HashMap<String, String>>
             "redirect_uri {:?} is not the authorization request's {:?}",
             field("redirect_uri"),
             grant.redirect_uri
+        ));
+    }
+    let expected_secret = p.0.secret.lock().unwrap().clone();
+    if f.get("client_secret") != expected_secret.as_ref() {
+        return p.problem(format!(
+            "client_secret {} (expected {})",
+            if f.contains_key("client_secret") {
+                "sent"
+            } else {
+                "not sent"
+            },
+            if expected_secret.is_some() {
+                "one"
+            } else {
+                "none"
+            },
         ));
     }
     let verifier = field("code_verifier");
@@ -736,4 +757,22 @@ async fn a_missing_client_secret_variable_is_named() {
         "{}",
         page.body
     );
+}
+
+#[tokio::test]
+async fn a_confidential_client_sends_its_secret() {
+    let provider = Provider::start().await;
+    // Any variable set for this process will do as the secret: tests may not set one
+    // (that is `unsafe`), and PATH is always there.
+    let secret = std::env::var("PATH").unwrap();
+    *provider.0.secret.lock().unwrap() = Some(secret);
+    let extra = format!("client_id = \"{CLIENT_ID}\"\nclient_secret_env = \"PATH\"");
+    let weir = Weir::start(provider.issuer(), &extra).await;
+    let browser = Browser::new(&weir);
+    provider.next_sign_in("sam", &["data-engineers"], Mode::SignIn);
+    let back = browser.to_provider_and_back("/").await;
+    let page = browser.get(&back).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(page.cookie("weir_session").is_some());
+    provider.assert_no_problems();
 }
