@@ -83,6 +83,10 @@ impl Provider {
             token_revalidate_after: weir_core::spec::model::HumanDuration(
                 weir_core::access::sso::DEFAULT_TOKEN_REVALIDATE_AFTER,
             ),
+            client_id: None,
+            client_secret_env: None,
+            scopes: None,
+            redirect_url: None,
         }
     }
 
@@ -671,6 +675,10 @@ async fn unreachable_provider_is_not_the_token_s_fault() {
         token_revalidate_after: weir_core::spec::model::HumanDuration(
             weir_core::access::sso::DEFAULT_TOKEN_REVALIDATE_AFTER,
         ),
+        client_id: None,
+        client_secret_env: None,
+        scopes: None,
+        redirect_url: None,
     });
     let token = key.sign(&claims(issuer));
     let error = refuse(&verifier, &token).await;
@@ -703,6 +711,10 @@ async fn unreachable_provider_is_not_the_token_s_fault() {
         token_revalidate_after: weir_core::spec::model::HumanDuration(
             weir_core::access::sso::DEFAULT_TOKEN_REVALIDATE_AFTER,
         ),
+        client_id: None,
+        client_secret_env: None,
+        scopes: None,
+        redirect_url: None,
     });
     let error = refuse(&verifier, &key.sign(&claims(&issuer))).await;
     assert!(

@@ -52,6 +52,38 @@ pub struct OidcSettings {
     /// signs in through single sign-on again.
     #[serde(default = "default_token_revalidate_after")]
     pub token_revalidate_after: HumanDuration,
+    /// The client id Weir is registered as at the provider, for signing in to the web UI
+    /// (OpenID Connect's authorization-code flow). Without it the UI offers no single
+    /// sign-on. The ID tokens the provider issues to it carry it as `aud`, so it must be
+    /// one of `audience`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The name of the environment variable holding the client secret, for a
+    /// confidential client; none: a public client (PKCE alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_env: Option<String>,
+    /// The scopes the UI asks for. Default: `openid profile email`; add the provider's
+    /// groups scope if it sends groups only when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// Where the provider sends the browser back, as registered there. Default:
+    /// `<[notifications] ui_url>/login/sso/callback`, or the request's own scheme and host
+    /// when `ui_url` is not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+}
+
+/// The scopes the UI asks for when `[auth.oidc] scopes` is not set.
+pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "email"];
+
+impl OidcSettings {
+    /// The scopes the UI asks for, separated by spaces (as the `scope` parameter wants).
+    pub fn scope(&self) -> String {
+        match &self.scopes {
+            Some(scopes) => scopes.join(" "),
+            None => DEFAULT_SCOPES.join(" "),
+        }
+    }
 }
 
 fn default_token_revalidate_after() -> HumanDuration {
@@ -155,6 +187,7 @@ pub fn check(settings: &OidcSettings) -> Vec<(&'static str, String)> {
             "list at least one accepted audience (the client id Weir is registered as)".into(),
         ));
     }
+    problems.extend(check_client(settings));
     for rule in &settings.role_mappings {
         match (rule.role, &rule.team) {
             (MappedRole::PlatformAdmin, Some(team)) => problems.push((
@@ -176,4 +209,179 @@ pub fn check(settings: &OidcSettings) -> Vec<(&'static str, String)> {
         }
     }
     problems
+}
+
+/// Problems of the UI's single-sign-on settings (`client_id` and what goes with it).
+fn check_client(settings: &OidcSettings) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    let Some(client_id) = &settings.client_id else {
+        for (key, set) in [
+            ("client_secret_env", settings.client_secret_env.is_some()),
+            ("scopes", settings.scopes.is_some()),
+            ("redirect_url", settings.redirect_url.is_some()),
+        ] {
+            if set {
+                problems.push((
+                    key,
+                    format!(
+                        "`{key}` is for the web UI's single sign-on, which also needs \
+                         `client_id` (the client id Weir is registered as at the provider)"
+                    ),
+                ));
+            }
+        }
+        return problems;
+    };
+    if client_id.trim().is_empty() {
+        problems.push((
+            "client_id",
+            "`client_id` is empty: set it to the client id Weir is registered as at the \
+             provider, or leave it out to offer no single sign-on in the web UI"
+                .into(),
+        ));
+    } else if !settings.audience.iter().any(|a| a == client_id) {
+        // The ID token the UI receives names the client as `aud`; the verifier would
+        // refuse every one of them.
+        problems.push((
+            "client_id",
+            format!(
+                "`client_id` `{client_id}` is not among `audience`: the provider's ID tokens \
+                 for the web UI name it as their audience, so add it, e.g. `audience = [{}]`",
+                settings
+                    .audience
+                    .iter()
+                    .chain(std::iter::once(client_id))
+                    .map(|a| format!("\"{a}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    if let Some(name) = &settings.client_secret_env {
+        let valid = !name.is_empty()
+            && !name.contains('=')
+            && !name.contains('\0')
+            && !name.chars().any(char::is_whitespace);
+        if !valid {
+            problems.push((
+                "client_secret_env",
+                format!(
+                    "`client_secret_env` `{name}` is not an environment variable name: give \
+                     the name of the variable that holds the client secret, not the secret"
+                ),
+            ));
+        }
+    }
+    if let Some(scopes) = &settings.scopes {
+        if !scopes.iter().any(|s| s == "openid") {
+            problems.push((
+                "scopes",
+                "`scopes` must include `openid`, or the provider issues no ID token".into(),
+            ));
+        }
+        if let Some(bad) = scopes.iter().find(|s| {
+            s.is_empty()
+                || s.chars()
+                    .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+        }) {
+            problems.push((
+                "scopes",
+                format!("scope `{bad}` is not a scope: one word per entry, e.g. `[\"openid\", \"groups\"]`"),
+            ));
+        }
+    }
+    if let Some(url) = &settings.redirect_url {
+        let http = url.starts_with("https://") || url.starts_with("http://");
+        if !http || url.contains('#') {
+            problems.push((
+                "redirect_url",
+                format!(
+                    "`redirect_url` `{url}` must be an absolute http(s) URL without a fragment, \
+                     e.g. `https://weir.example.com/login/sso/callback`"
+                ),
+            ));
+        } else if !url.ends_with("/login/sso/callback") {
+            problems.push((
+                "redirect_url",
+                format!(
+                    "`redirect_url` `{url}` must end in `/login/sso/callback`, where Weir \
+                     receives the provider's answer"
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(extra: &str) -> OidcSettings {
+        let text = format!("issuer = \"https://idp.example.com\"\naudience = [\"weir\"]\n{extra}");
+        toml::from_str(&text).expect("valid [auth.oidc]")
+    }
+
+    fn keys(settings: &OidcSettings) -> Vec<&'static str> {
+        check(settings).into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn client_settings_are_optional() {
+        let s = settings("");
+        assert_eq!(s.client_id, None);
+        assert_eq!(s.scope(), "openid profile email");
+        assert!(check(&s).is_empty());
+    }
+
+    #[test]
+    fn client_id_must_be_an_audience() {
+        assert!(check(&settings("client_id = \"weir\"")).is_empty());
+        let problems = check(&settings("client_id = \"weir-ui\""));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].0, "client_id");
+        assert!(
+            problems[0].1.contains("not among `audience`"),
+            "{}",
+            problems[0].1
+        );
+        assert!(
+            problems[0].1.contains("audience = [\"weir\", \"weir-ui\"]"),
+            "{}",
+            problems[0].1
+        );
+        assert_eq!(keys(&settings("client_id = \" \"")), ["client_id"]);
+    }
+
+    #[test]
+    fn client_options_need_a_client_id() {
+        let s = settings("scopes = [\"openid\"]\nclient_secret_env = \"WEIR_SSO_SECRET\"");
+        assert_eq!(keys(&s), ["client_secret_env", "scopes"]);
+        assert!(check(&s)[0].1.contains("also needs `client_id`"));
+    }
+
+    #[test]
+    fn client_options_are_checked() {
+        let ok = settings(
+            "client_id = \"weir\"\nclient_secret_env = \"WEIR_SSO_SECRET\"\n\
+             scopes = [\"openid\", \"groups\"]\n\
+             redirect_url = \"https://weir.example.com/login/sso/callback\"",
+        );
+        assert!(check(&ok).is_empty(), "{:?}", check(&ok));
+        assert_eq!(ok.scope(), "openid groups");
+        let secret = settings("client_id = \"weir\"\nclient_secret_env = \"s3cr3t value\"");
+        assert_eq!(keys(&secret), ["client_secret_env"]);
+        let no_openid = settings("client_id = \"weir\"\nscopes = [\"profile\"]");
+        assert_eq!(keys(&no_openid), ["scopes"]);
+        let two_in_one = settings("client_id = \"weir\"\nscopes = [\"openid\", \"groups email\"]");
+        assert_eq!(keys(&two_in_one), ["scopes"]);
+        for url in [
+            "weir.example.com/login/sso/callback",
+            "https://weir.example.com/login/sso/callback#x",
+            "https://weir.example.com/callback",
+        ] {
+            let s = settings(&format!("client_id = \"weir\"\nredirect_url = \"{url}\""));
+            assert_eq!(keys(&s), ["redirect_url"], "{url}");
+        }
+    }
 }

@@ -199,6 +199,10 @@ fn settings(mappings: Vec<RoleMapping>) -> OidcSettings {
         token_revalidate_after: crate::spec::model::HumanDuration(
             super::sso::DEFAULT_TOKEN_REVALIDATE_AFTER,
         ),
+        client_id: None,
+        client_secret_env: None,
+        scopes: None,
+        redirect_url: None,
     }
 }
 

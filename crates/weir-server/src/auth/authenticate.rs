@@ -31,7 +31,7 @@ use weir_core::access::{Caller, CallerKind, Principal, TeamRole};
 use weir_store::{NewAuditEvent, Store, UserRecord};
 
 use super::api_tokens;
-use super::oidc::{OidcVerifier, looks_like_jwt};
+use super::oidc::{OidcVerifier, SsoIdentity, looks_like_jwt};
 use super::password;
 use super::password::HashCost;
 use super::rate_limit::{Attempt, Blocked, LoginLimiter, LoginLimits};
@@ -345,29 +345,7 @@ impl Authenticator {
                         });
                     }
                 };
-                let memberships: Vec<(String, String)> = identity
-                    .grants
-                    .teams
-                    .iter()
-                    .map(|(t, r)| (t.clone(), r.as_str().to_string()))
-                    .collect();
-                self.store
-                    .sync_sso_user(
-                        &identity.username,
-                        identity.email.as_deref(),
-                        identity.grants.platform_admin,
-                        &memberships,
-                        now,
-                    )
-                    .await
-                    .map_err(|e| match e {
-                        weir_store::StoreError::UserExists(name) => unauthenticated(format!(
-                            "the SSO user `{name}` clashes with a local user of that name; ask a \
-                             platform admin to rename or delete the local user"
-                        )),
-                        e => e.into(),
-                    })?;
-                self.audit_login(&identity.username, address, "sso").await;
+                self.sync_sso_identity(&identity, address, now).await?;
                 self.limiter.succeeded(attempt, address);
                 let mut sessions = self.sso_lock();
                 sessions.retain(|_, (_, expires)| *expires > now);
@@ -382,6 +360,65 @@ impl Authenticator {
             unauthenticated(format!("user `{username}` was deleted; sign in again"))
         })?;
         self.caller_of(&user, CallerKind::SsoUser).await
+    }
+
+    /// The identity provider this server trusts, if `[auth.oidc]` is configured.
+    pub(crate) fn oidc(&self) -> Option<&OidcVerifier> {
+        self.oidc.as_ref()
+    }
+
+    /// Makes a verified SSO identity a Weir user: creates or updates the user, replaces
+    /// their SSO memberships with what the role mappings grant now, and audits the
+    /// `login` (method `sso`). Both SSO paths go through here, the API's bearer tokens and
+    /// the UI's sign-in, so they grant the same roles.
+    pub(crate) async fn sync_sso_identity(
+        &self,
+        identity: &SsoIdentity,
+        address: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let memberships: Vec<(String, String)> = identity
+            .grants
+            .teams
+            .iter()
+            .map(|(t, r)| (t.clone(), r.as_str().to_string()))
+            .collect();
+        self.store
+            .sync_sso_user(
+                &identity.username,
+                identity.email.as_deref(),
+                identity.grants.platform_admin,
+                &memberships,
+                now,
+            )
+            .await
+            .map_err(|e| match e {
+                weir_store::StoreError::UserExists(name) => unauthenticated(format!(
+                    "the SSO user `{name}` clashes with a local user of that name; ask a \
+                     platform admin to rename or delete the local user"
+                )),
+                e => e.into(),
+            })?;
+        self.audit_login(&identity.username, address, "sso").await;
+        Ok(())
+    }
+
+    /// Audits a refused single sign-on through the UI (`who`: the user, when known).
+    /// Not counted by the sign-in limiter: the UI's sign-in presents a one-time code the
+    /// provider issued, not a credential that can be guessed.
+    pub(crate) async fn sso_refused(&self, who: &str, address: Option<IpAddr>, reason: &str) {
+        self.append(NewAuditEvent {
+            time: Utc::now(),
+            actor: who.to_string(),
+            action: "login".into(),
+            object_type: "user".into(),
+            object_id: who.to_string(),
+            team: None,
+            outcome: AuditOutcome::Failed.as_str().into(),
+            source_addr: address.map(|a| a.to_string()),
+            details: json!({"method": "sso", "reason": reason}),
+        })
+        .await;
     }
 
     /// The caller a user is, with its roles as the store has them now.
