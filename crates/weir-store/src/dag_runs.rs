@@ -79,6 +79,10 @@ pub(crate) fn run_order(order: DagRunOrder, descending: bool) -> String {
     format!("ORDER BY {col} {dir}{nulls}, dag_id {dir}, run_id {dir}")
 }
 
+/// DAGs per statement of [`Store::recent_dag_runs`] (SQLite allows 500 terms in a
+/// compound `SELECT`).
+const RECENT_CHUNK: usize = 100;
+
 impl Store {
     /// Creates a DAG run. Fails with [`StoreError::RunExists`] if the DAG already has a run
     /// with that run id or that logical date, [`StoreError::DagNotFound`] for an unknown DAG.
@@ -305,31 +309,41 @@ impl Store {
     }
 
     /// The newest `per_dag` runs (by logical date) of each of `dag_ids`, newest first
-    /// within each DAG, in one query (the DAG list's recent-run squares).
+    /// within each DAG (the DAG list's recent-run squares). One statement of one indexed
+    /// range read per DAG (`UNIQUE (dag_id, logical_date)`), at most [`RECENT_CHUNK`] DAGs
+    /// a statement: a window function over the DAGs' runs read every run of every DAG
+    /// (20 ms for 100 DAGs of 50 runs).
     pub async fn recent_dag_runs(
         &self,
         dag_ids: &[DagId],
         per_dag: i64,
     ) -> Result<Vec<DagRunRecord>> {
-        if dag_ids.is_empty() || per_dag <= 0 {
-            return Ok(Vec::new());
+        let mut out = Vec::new();
+        if per_dag <= 0 {
+            return Ok(out);
         }
-        let ids = json_list(dag_ids);
-        with_db!(self, |pool, dialect| {
-            let list = format!(
-                "SELECT * FROM (
-                     SELECT r.*, ROW_NUMBER() OVER (
-                         PARTITION BY r.dag_id ORDER BY r.logical_date DESC) AS recent
-                     FROM dag_run r WHERE r.dag_id IN {}) ranked
-                 WHERE recent <= $2 ORDER BY dag_id, logical_date DESC",
-                dialect.json_text_elements("$1")
-            );
-            Ok(sqlx::query_as(AssertSqlSafe(list))
-                .bind(&ids)
-                .bind(per_dag)
-                .fetch_all(pool)
-                .await?)
-        })
+        for chunk in dag_ids.chunks(RECENT_CHUNK) {
+            let parts: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "SELECT * FROM (SELECT * FROM dag_run WHERE dag_id = ${} \
+                         ORDER BY logical_date DESC LIMIT $1) recent_{i}",
+                        i + 2
+                    )
+                })
+                .collect();
+            let list = parts.join(" UNION ALL ");
+            with_db!(self, |pool| {
+                let mut query = sqlx::query_as(AssertSqlSafe(list.clone())).bind(per_dag);
+                for dag_id in chunk {
+                    query = query.bind(dag_id.as_str());
+                }
+                let found: Vec<DagRunRecord> = query.fetch_all(pool).await?;
+                out.extend(found);
+                Ok::<(), crate::StoreError>(())
+            })?;
+        }
+        Ok(out)
     }
 
     /// The DAG's run with the latest logical date.

@@ -181,33 +181,67 @@ fn duration_expr(dialect: Dialect) -> &'static str {
     }
 }
 
-/// The `FROM … WHERE` of [`Store::search_task_instances`] (binds `$1`‥`$14`).
-fn ti_from_where(dialect: Dialect) -> String {
-    let list = |p: &str| dialect.json_text_elements(p);
+/// The `FROM … WHERE` of [`Store::search_task_instances`] with only the filters that are
+/// set, so that an index can serve them (`$n IS NULL OR …` hides every index: the
+/// grid's search of 25 runs of one DAG scanned every task instance). Parameters are
+/// numbered in the order lists (DAG ids, run ids, task ids, states, pools, queues), the
+/// date bounds that are set, then the duration bounds that are set, as
+/// [`Store::search_task_instances`] binds them. Returns the clause and the next number.
+fn ti_from_where(dialect: Dialect, search: &TaskInstanceSearch) -> (String, usize) {
+    let mut conds = Vec::new();
+    let mut n = 1;
+    let mut next = || {
+        let p = format!("${n}");
+        n += 1;
+        p
+    };
+    let lists: [(&str, bool); 6] = [
+        ("ti.dag_id", !search.dag_ids.is_empty()),
+        ("ti.run_id", !search.run_ids.is_empty()),
+        ("ti.task_id", !search.task_ids.is_empty()),
+        ("ti.state", !search.states.is_empty()),
+        ("ti.pool", !search.pools.is_empty()),
+        ("ti.queue", !search.queues.is_empty()),
+    ];
+    for (column, set) in lists {
+        if set {
+            conds.push(format!(
+                "{column} IN {}",
+                dialect.json_text_elements(&next())
+            ));
+        }
+    }
+    let dates = [
+        ("r.logical_date >=", search.logical_date_gte),
+        ("r.logical_date <=", search.logical_date_lte),
+        ("ti.start_date >=", search.start_date_gte),
+        ("ti.start_date <=", search.start_date_lte),
+        ("ti.end_date >=", search.end_date_gte),
+        ("ti.end_date <=", search.end_date_lte),
+    ];
+    for (test, bound) in dates {
+        if bound.is_some() {
+            conds.push(format!("{test} {}", next()));
+        }
+    }
     let duration = duration_expr(dialect);
-    format!(
-        "FROM task_instance ti
-         JOIN dag_run r ON r.dag_id = ti.dag_id AND r.run_id = ti.run_id
-         WHERE ($1 IS NULL OR ti.dag_id IN {dag_ids})
-           AND ($2 IS NULL OR ti.run_id IN {run_ids})
-           AND ($3 IS NULL OR ti.task_id IN {task_ids})
-           AND ($4 IS NULL OR ti.state IN {states})
-           AND ($5 IS NULL OR ti.pool IN {pools})
-           AND ($6 IS NULL OR ti.queue IN {queues})
-           AND ($7 IS NULL OR r.logical_date >= $7)
-           AND ($8 IS NULL OR r.logical_date <= $8)
-           AND ($9 IS NULL OR ti.start_date >= $9)
-           AND ($10 IS NULL OR ti.start_date <= $10)
-           AND ($11 IS NULL OR ti.end_date >= $11)
-           AND ($12 IS NULL OR ti.end_date <= $12)
-           AND ($13 IS NULL OR {duration} >= $13)
-           AND ($14 IS NULL OR {duration} <= $14)",
-        dag_ids = list("$1"),
-        run_ids = list("$2"),
-        task_ids = list("$3"),
-        states = list("$4"),
-        pools = list("$5"),
-        queues = list("$6"),
+    for (op, bound) in [(">=", search.duration_gte), ("<=", search.duration_lte)] {
+        if bound.is_some() {
+            conds.push(format!("{duration} {op} {}", next()));
+        }
+    }
+    let filter = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
+    (
+        format!(
+            "FROM task_instance ti
+             JOIN dag_run r ON r.dag_id = ti.dag_id AND r.run_id = ti.run_id
+             {filter}"
+        ),
+        n,
     )
 }
 
@@ -291,44 +325,42 @@ impl Store {
             ts(search.end_date_gte),
             ts(search.end_date_lte),
         ];
+        // Binds the filters that are set, in `ti_from_where`'s order.
+        macro_rules! bind_filter {
+            ($q:expr) => {{
+                let mut q = $q;
+                for list in [&dag_ids, &run_ids, &task_ids, &states, &pools, &queues] {
+                    if let Some(l) = list {
+                        q = q.bind(l);
+                    }
+                }
+                for d in dates.into_iter().flatten() {
+                    q = q.bind(d);
+                }
+                for v in [search.duration_gte, search.duration_lte]
+                    .into_iter()
+                    .flatten()
+                {
+                    q = q.bind(v);
+                }
+                q
+            }};
+        }
         with_db!(self, |pool, dialect| {
-            let from = ti_from_where(dialect);
+            let (from, n) = ti_from_where(dialect, search);
             let order = ti_order(dialect, search.order_by, search.descending);
             let list = format!(
                 "SELECT ti.*, r.logical_date AS run_logical_date {from} {order}
-                 LIMIT $15 OFFSET $16"
+                 LIMIT ${n} OFFSET ${}",
+                n + 1
             );
-            let mut query = sqlx::query_as(AssertSqlSafe(list))
-                .bind(&dag_ids)
-                .bind(&run_ids)
-                .bind(&task_ids)
-                .bind(&states)
-                .bind(&pools)
-                .bind(&queues);
-            for d in dates {
-                query = query.bind(d);
-            }
-            let items = query
-                .bind(search.duration_gte)
-                .bind(search.duration_lte)
+            let items = bind_filter!(sqlx::query_as(AssertSqlSafe(list)))
                 .bind(search.limit)
                 .bind(search.offset)
                 .fetch_all(pool)
                 .await?;
             let count = format!("SELECT COUNT(*) {from}");
-            let mut query = sqlx::query_scalar(AssertSqlSafe(count))
-                .bind(&dag_ids)
-                .bind(&run_ids)
-                .bind(&task_ids)
-                .bind(&states)
-                .bind(&pools)
-                .bind(&queues);
-            for d in dates {
-                query = query.bind(d);
-            }
-            let total_entries: i64 = query
-                .bind(search.duration_gte)
-                .bind(search.duration_lte)
+            let total_entries: i64 = bind_filter!(sqlx::query_scalar(AssertSqlSafe(count)))
                 .fetch_one(pool)
                 .await?;
             Ok(Page {

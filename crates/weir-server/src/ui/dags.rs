@@ -74,7 +74,8 @@ pub async fn list(
         .and_then(|o| o.parse().ok())
         .unwrap_or(0);
 
-    let mut uri = "/api/v1/dags?limit=1000".to_string();
+    // The API's filters; `limit` and `offset` are added per call.
+    let mut uri = "/api/v1/dags?only_active=true".to_string();
     if !search.is_empty() {
         uri.push_str(&format!("&dag_id_pattern={}", enc(&search)));
     }
@@ -86,26 +87,41 @@ pub async fn list(
         "active" => uri.push_str("&paused=false"),
         _ => {}
     }
-    let mut dags = Vec::new();
-    loop {
-        let page: DagCollection = api.get(&format!("{uri}&offset={}", dags.len())).await?;
-        let done = page.dags.len() < 1000;
-        dags.extend(page.dags);
-        if done {
-            break;
+    // Without a team filter the API pages; with one, the page is cut from all the
+    // matching DAGs (the API has no team filter).
+    let (shown, total) = if team.is_empty() {
+        let page: DagCollection = api
+            .get(&format!("{uri}&limit={PAGE}&offset={offset}"))
+            .await?;
+        (page.dags, usize::try_from(page.total_entries).unwrap_or(0))
+    } else {
+        let mut dags = Vec::new();
+        loop {
+            let page: DagCollection = api
+                .get(&format!("{uri}&limit=1000&offset={}", dags.len()))
+                .await?;
+            let done = page.dags.len() < 1000;
+            dags.extend(page.dags);
+            if done {
+                break;
+            }
         }
-    }
-    let teams: Vec<String> = dags
+        dags.retain(|d| d.team.as_deref() == Some(team.as_str()));
+        let total = dags.len();
+        (
+            dags.into_iter().skip(offset).take(PAGE).collect::<Vec<_>>(),
+            total,
+        )
+    };
+    let teams: Vec<String> = api
+        .state
+        .platform
+        .teams
         .iter()
-        .filter_map(|d| d.team.clone())
+        .map(|t| t.name.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    if !team.is_empty() {
-        dags.retain(|d| d.team.as_deref() == Some(team.as_str()));
-    }
-    let total = dags.len();
-    let shown: Vec<_> = dags.into_iter().skip(offset).take(PAGE).collect();
 
     let ids: Vec<DagId> = shown
         .iter()
