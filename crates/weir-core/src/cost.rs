@@ -166,21 +166,45 @@ pub struct CostRow {
     pub cost: f64,
 }
 
-#[derive(Default)]
-struct Totals {
-    tries: u64,
-    wall: f64,
-    vcpu_s: f64,
-    gib_s: f64,
-    cpu: f64,
-    peak: u64,
-    cost: f64,
+/// The sums of a group of usage records, unrounded: what [`summarize`] adds up in memory
+/// and what a store may add up in SQL, turned into a report row by [`cost_row`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct UsageTotals {
+    pub tries: u64,
+    /// Wall-clock seconds (negative ones count as 0).
+    pub wall: f64,
+    /// Reserved vCPU-seconds.
+    pub vcpu_s: f64,
+    /// Reserved GiB-seconds.
+    pub gib_s: f64,
+    pub cpu: f64,
+    pub peak: u64,
+    pub cost: f64,
+}
+
+/// The report row of one group's totals, rounded as every report shows it.
+pub fn cost_row(day: Option<NaiveDate>, key: Option<String>, t: &UsageTotals) -> CostRow {
+    let round = |x: f64, digits: i32| {
+        let f = 10f64.powi(digits);
+        (x * f).round() / f
+    };
+    CostRow {
+        key,
+        day,
+        tries: t.tries,
+        wall_seconds: round(t.wall, 3),
+        vcpu_hours: round(t.vcpu_s / 3600.0, 6),
+        gib_hours: round(t.gib_s / 3600.0, 6),
+        cpu_seconds: round(t.cpu, 3),
+        peak_memory_bytes: t.peak,
+        cost: round_money(t.cost),
+    }
 }
 
 /// Totals of the records that started at or after `since`, grouped as asked, sorted by
 /// day then key.
 pub fn summarize(records: &[UsageRecord], group_by: GroupBy, since: DateTime<Utc>) -> Vec<CostRow> {
-    let mut groups: BTreeMap<(Option<NaiveDate>, Option<String>), Totals> = BTreeMap::new();
+    let mut groups: BTreeMap<(Option<NaiveDate>, Option<String>), UsageTotals> = BTreeMap::new();
     for r in records.iter().filter(|r| r.started_at >= since) {
         let day = group_by.per_day.then(|| r.started_at.date_naive());
         let key = group_by.key.map(|k| k.of(r).to_string());
@@ -193,23 +217,9 @@ pub fn summarize(records: &[UsageRecord], group_by: GroupBy, since: DateTime<Utc
         t.peak = t.peak.max(r.peak_memory_bytes.unwrap_or(0));
         t.cost += r.cost();
     }
-    let round = |x: f64, digits: i32| {
-        let f = 10f64.powi(digits);
-        (x * f).round() / f
-    };
     groups
         .into_iter()
-        .map(|((day, key), t)| CostRow {
-            key,
-            day,
-            tries: t.tries,
-            wall_seconds: round(t.wall, 3),
-            vcpu_hours: round(t.vcpu_s / 3600.0, 6),
-            gib_hours: round(t.gib_s / 3600.0, 6),
-            cpu_seconds: round(t.cpu, 3),
-            peak_memory_bytes: t.peak,
-            cost: round_money(t.cost),
-        })
+        .map(|((day, key), t)| cost_row(day, key, &t))
         .collect()
 }
 

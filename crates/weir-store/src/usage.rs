@@ -5,12 +5,13 @@
 //! that re-collects a finished try) changes nothing. It has no foreign key to the try:
 //! deleting a run deletes its tries, not its cost history.
 
-use chrono::{DateTime, Utc};
-use weir_core::cost::UsageRecord;
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::AssertSqlSafe;
+use weir_core::cost::{UsageRecord, UsageTotals};
 use weir_core::ids::TryKey;
 use weir_core::platform::Price;
 
-use crate::sql::{Ts, int_col, opt_int_col, parse_col};
+use crate::sql::{Dialect, Ts, int_col, opt_int_col, parse_col};
 use crate::{Result, Store, StoreError};
 
 pub(crate) const INSERT_USAGE: &str = "\
@@ -141,6 +142,82 @@ impl Store {
         Ok(entries.into_iter().map(|e| e.record).collect())
     }
 
+    /// The usage of the tries that started at or after `since` (of one team, if given),
+    /// added up in the database per `by` (team, DAG or queue; `None`: all together) and,
+    /// with `per_day`, per UTC day of the start: the same sums as
+    /// [`weir_core::cost::summarize`] over [`Store::list_usage`], without reading every
+    /// record out (the cost report of 100,000 tries took 80–450 ms that way). Sorted by
+    /// day, then key.
+    pub async fn usage_totals(
+        &self,
+        since: DateTime<Utc>,
+        team: Option<&str>,
+        by: Option<weir_core::cost::GroupKey>,
+        per_day: bool,
+    ) -> Result<Vec<(Option<NaiveDate>, Option<String>, UsageTotals)>> {
+        use weir_core::cost::GroupKey;
+        let key = match by {
+            None => "NULL",
+            Some(GroupKey::Team) => "team",
+            Some(GroupKey::Dag) => "dag_id",
+            Some(GroupKey::Queue) => "queue",
+        };
+        let rows: Vec<TotalsRow> = with_db!(self, |pool, dialect| {
+            let (day, float) = match dialect {
+                Dialect::Sqlite => ("substr(started_at, 1, 10)", "REAL"),
+                Dialect::Postgres => (
+                    "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+                    "DOUBLE PRECISION",
+                ),
+            };
+            let day = if per_day { day } else { "NULL" };
+            let wall = "(CASE WHEN wall_seconds > 0 THEN wall_seconds ELSE 0 END)";
+            let gib = format!("(CAST(requested_memory_bytes AS {float}) / 1073741824.0)");
+            let sql = format!(
+                "SELECT {day} AS day, {key} AS key, COUNT(*) AS tries,
+                     CAST(COALESCE(SUM({wall}), 0) AS {float}) AS wall,
+                     CAST(COALESCE(SUM(requested_vcpu * {wall}), 0) AS {float}) AS vcpu_s,
+                     CAST(COALESCE(SUM({gib} * {wall}), 0) AS {float}) AS gib_s,
+                     CAST(COALESCE(SUM(cpu_seconds), 0) AS {float}) AS cpu,
+                     COALESCE(MAX(peak_memory_bytes), 0) AS peak,
+                     CAST(COALESCE(SUM((requested_vcpu * {wall} * price_vcpu_hour
+                         + {gib} * {wall} * price_gib_hour) / 3600.0), 0) AS {float}) AS cost
+                 FROM usage_record
+                 WHERE started_at >= $1 AND ($2 IS NULL OR team = $2)
+                 GROUP BY 1, 2 ORDER BY 1, 2"
+            );
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(Ts(since))
+                .bind(team)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter()
+            .map(|r| {
+                let day = r
+                    .day
+                    .map(|d| {
+                        NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|e| {
+                            StoreError::Database(sqlx::Error::Decode(
+                                format!("a usage day `{d}` is not a date: {e}").into(),
+                            ))
+                        })
+                    })
+                    .transpose()?;
+                let totals = UsageTotals {
+                    tries: u64::try_from(r.tries).unwrap_or(0),
+                    wall: r.wall,
+                    vcpu_s: r.vcpu_s,
+                    gib_s: r.gib_s,
+                    cpu: r.cpu,
+                    peak: u64::try_from(r.peak).unwrap_or(0),
+                    cost: r.cost,
+                };
+                Ok((day, r.key, totals))
+            })
+            .collect()
+    }
+
     /// The usage recorded for one try, with its finish time and job revision.
     pub async fn get_usage(&self, key: &TryKey) -> Result<Option<UsageEntry>> {
         with_db!(self, |pool| {
@@ -159,3 +236,30 @@ impl Store {
         })
     }
 }
+
+/// One group of [`Store::usage_totals`], as the database returns it.
+struct TotalsRow {
+    day: Option<String>,
+    key: Option<String>,
+    tries: i64,
+    wall: f64,
+    vcpu_s: f64,
+    gib_s: f64,
+    cpu: f64,
+    peak: i64,
+    cost: f64,
+}
+
+impl_from_row!(TotalsRow, |row| {
+    Ok(TotalsRow {
+        day: row.try_get("day")?,
+        key: row.try_get("key")?,
+        tries: row.try_get("tries")?,
+        wall: row.try_get("wall")?,
+        vcpu_s: row.try_get("vcpu_s")?,
+        gib_s: row.try_get("gib_s")?,
+        cpu: row.try_get("cpu")?,
+        peak: row.try_get("peak")?,
+        cost: row.try_get("cost")?,
+    })
+});

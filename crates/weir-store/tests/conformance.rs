@@ -99,6 +99,7 @@ conformance!(
     search::batch_searches_filter_and_page,
     search::task_instance_searches_sort_as_asked,
     usage::usage_lists_since_and_per_team,
+    usage::usage_totals_add_up_as_the_report_does,
     usage::usage_outlives_its_run,
     usage::usage_refuses_impossible_quantities,
     access::users_crud_duplicates_and_cascade,

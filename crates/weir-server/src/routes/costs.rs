@@ -9,7 +9,7 @@ use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::{Required, schema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use weir_core::cost::{GroupBy, GroupKey, summarize};
+use weir_core::cost::{GroupKey, cost_row};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -112,22 +112,21 @@ async fn get_costs(
     q: QueryParams,
 ) -> Result<Json<CostReport>, ApiError> {
     let query = CostQuery::from_query(&q, Utc::now())?;
-    let records = state
-        .store()
-        .list_usage(query.since, query.team.as_deref())
-        .await?;
-    let group_by = GroupBy {
-        key: Some(query.by),
-        per_day: query.per_day,
-    };
-    let costs = summarize(&records, group_by, query.since)
+    // Added up in the database: the report of a month of a busy platform reads a few
+    // rows, not every try.
+    let store = state.store();
+    let team = query.team.as_deref();
+    let costs = store
+        .usage_totals(query.since, team, Some(query.by), query.per_day)
+        .await?
         .into_iter()
-        .map(CostRow::from)
+        .map(|(day, key, totals)| CostRow::from(cost_row(day, key, &totals)))
         .collect();
-    let total = summarize(&records, GroupBy::default(), query.since)
-        .into_iter()
-        .next()
-        .map(CostRow::from)
+    let total = store
+        .usage_totals(query.since, team, None, false)
+        .await?
+        .first()
+        .map(|(_, _, totals)| CostRow::from(cost_row(None, None, totals)))
         .unwrap_or_default();
     Ok(Json(CostReport {
         costs,

@@ -135,6 +135,65 @@ pub async fn usage_lists_since_and_per_team(store: Store) {
     assert!(store.list_usage(day(5), None).await.unwrap().is_empty());
 }
 
+/// The database's sums are the report's sums: [`Store::usage_totals`] gives, for every
+/// grouping, the rows `summarize` makes of the listed records (day by UTC start).
+pub async fn usage_totals_add_up_as_the_report_does(store: Store) {
+    use weir_core::cost::{GroupBy, GroupKey, cost_row, summarize};
+    let rows = [
+        ("r1", "marketing", "daily", 1, 2.0, 1800.0),
+        ("r2", "finance", "ledger", 2, 0.5, 60.0),
+        ("r3", "marketing", "daily", 2, 4.0, 7.25),
+        ("r4", "finance", "ledger", 4, 1.0, 0.0),
+        ("r5", "marketing", "weekly", 4, 8.0, 3600.0),
+    ];
+    for (run, team, dag, d, vcpu, wall) in rows {
+        let mut r = usage(team, dag, d);
+        r.requested_vcpu = vcpu;
+        r.wall_seconds = wall;
+        if run == "r3" {
+            r.cpu_seconds = None;
+            r.peak_memory_bytes = None;
+        }
+        let finished = r.started_at + Duration::seconds(60);
+        store
+            .insert_usage(&try_key(dag, run, "t", UNMAPPED, 1), &r, finished, None)
+            .await
+            .unwrap();
+    }
+    let since = usage("x", "x", 2).started_at;
+    for team in [None, Some("marketing")] {
+        let records = store.list_usage(since, team).await.unwrap();
+        for key in [
+            None,
+            Some(GroupKey::Team),
+            Some(GroupKey::Dag),
+            Some(GroupKey::Queue),
+        ] {
+            for per_day in [false, true] {
+                let expected = summarize(&records, GroupBy { key, per_day }, since);
+                let got: Vec<_> = store
+                    .usage_totals(since, team, key, per_day)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|(day, k, t)| cost_row(day, k, &t))
+                    .collect();
+                assert_eq!(
+                    got, expected,
+                    "team {team:?}, by {key:?}, per day {per_day}"
+                );
+            }
+        }
+    }
+    assert!(
+        store
+            .usage_totals(day(5), None, None, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 pub async fn usage_outlives_its_run(store: Store) {
     dag_with_run(&store, "daily").await;
     let key = try_key("daily", "r1", "a", UNMAPPED, 1);
