@@ -323,25 +323,42 @@ impl Store {
             return Ok(out);
         }
         for chunk in dag_ids.chunks(RECENT_CHUNK) {
-            let parts: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    format!(
-                        "SELECT * FROM (SELECT * FROM dag_run WHERE dag_id = ${} \
-                         ORDER BY logical_date DESC LIMIT $1) recent_{i}",
-                        i + 2
-                    )
-                })
-                .collect();
-            let list = parts.join(" UNION ALL ");
-            with_db!(self, |pool| {
-                let mut query = sqlx::query_as(AssertSqlSafe(list.clone())).bind(per_dag);
-                for dag_id in chunk {
-                    query = query.bind(dag_id.as_str());
+            let found: Vec<DagRunRecord> = with_db!(self, |pool, dialect| {
+                match dialect {
+                    // SQLite has no LATERAL: one `LIMIT`ed subquery per DAG.
+                    Dialect::Sqlite => {
+                        let list = (0..chunk.len())
+                            .map(|i| {
+                                format!(
+                                    "SELECT * FROM (SELECT * FROM dag_run WHERE dag_id = ${} \
+                                     ORDER BY logical_date DESC LIMIT $1) recent_{i}",
+                                    i + 2
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" UNION ALL ");
+                        let mut query = sqlx::query_as(AssertSqlSafe(list)).bind(per_dag);
+                        for dag_id in chunk {
+                            query = query.bind(dag_id.as_str());
+                        }
+                        query.fetch_all(pool).await?
+                    }
+                    // PostgreSQL plans a hundred-way UNION slowly; a LATERAL join is one
+                    // small plan with the same indexed reads.
+                    Dialect::Postgres => {
+                        sqlx::query_as(
+                            "SELECT r.* FROM jsonb_array_elements_text($2) AS d(dag_id)
+                             CROSS JOIN LATERAL (SELECT * FROM dag_run WHERE dag_id = d.dag_id
+                                 ORDER BY logical_date DESC LIMIT $1) r",
+                        )
+                        .bind(per_dag)
+                        .bind(json_list(chunk))
+                        .fetch_all(pool)
+                        .await?
+                    }
                 }
-                let found: Vec<DagRunRecord> = query.fetch_all(pool).await?;
-                out.extend(found);
-                Ok::<(), crate::StoreError>(())
-            })?;
+            });
+            out.extend(found);
         }
         Ok(out)
     }

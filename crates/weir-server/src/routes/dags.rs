@@ -114,7 +114,7 @@ async fn list_dags(
     let broken = broken_files(&state).await?;
     let mut dags = Vec::with_capacity(records.len());
     for record in &records {
-        let spec = spec_of(&state, &record.dag_id).await;
+        let spec = super::spec_of_record(&state, record).await;
         dags.push(json::dag(
             record,
             spec.as_deref(),

@@ -118,6 +118,18 @@ pub(crate) async fn spec_of(state: &AppState, dag_id: &DagId) -> Option<Arc<DagS
     }
 }
 
+/// The spec of a DAG the caller already read: its latest version straight from the
+/// engine's cache of versions, without reading the DAG's row again (a list of 100 DAGs
+/// on PostgreSQL spent 100 round trips on that), else as [`spec_of`].
+pub(crate) async fn spec_of_record(state: &AppState, record: &DagRecord) -> Option<Arc<DagSpec>> {
+    if let Some(hash) = &record.latest_version
+        && let Ok(spec) = state.engine.dag_version(&record.dag_id, hash).await
+    {
+        return Some(spec);
+    }
+    spec_of(state, &record.dag_id).await
+}
+
 /// The logical dates of runs, looked up once per run, for the `execution_date` fields of
 /// task instances and XComs.
 #[derive(Default)]

@@ -322,6 +322,25 @@ pub async fn run_history_queries(store: Store) {
         store.last_successful_run_before(&a, day(1)).await.unwrap(),
         None
     );
+
+    // The newest runs of each DAG asked for (the DAG list's squares).
+    store.upsert_dag(&dag("b")).await.unwrap();
+    store.upsert_dag(&dag("c")).await.unwrap();
+    store
+        .create_dag_run(&new_run("b", "b1", day(4)))
+        .await
+        .unwrap();
+    let recent = store
+        .recent_dag_runs(&[a.clone(), dag_id("b"), dag_id("c")], 2)
+        .await
+        .unwrap();
+    let ids: Vec<(&str, &str)> = recent
+        .iter()
+        .map(|r| (r.dag_id.as_str(), r.run_id.as_str()))
+        .collect();
+    assert_eq!(ids, [("a", "a5"), ("a", "a3"), ("b", "b1")]);
+    assert!(store.recent_dag_runs(&[], 2).await.unwrap().is_empty());
+    assert!(store.recent_dag_runs(&[a], 0).await.unwrap().is_empty());
 }
 
 pub async fn run_delete_cascades(store: Store) {
