@@ -210,6 +210,11 @@ impl Authenticator {
                 .insert(username.to_string(), (digest, Instant::now()));
             self.store.record_login(username, Utc::now()).await?;
             self.audit_login(username, address, method).await;
+        } else if method == "form" {
+            // A browser's sign-in is an event of its own, even a minute after an API call
+            // with the same password (whose check is remembered).
+            self.store.record_login(username, Utc::now()).await?;
+            self.audit_login(username, address, method).await;
         }
         self.caller_of(&user, CallerKind::User).await
     }

@@ -17,7 +17,9 @@
 //! runs, one query for the page instead of one API call per DAG.
 //!
 //! Module map: [`session`] the cookie and CSRF token, [`login`] sign-in and sign-out,
-//! [`api`] the in-process API, [`layout`] what every page shares, then one module per
+//! [`sso`] single sign-on (OpenID Connect, code flow with PKCE), [`api`] the in-process
+//! API, [`live`] the event streams, [`charts`] the SVG, [`assets`] the stylesheet and
+//! script, [`layout`] what every page shares, then one module per
 //! page family: [`dags`] the DAG list, [`dag`] a DAG's tabs, [`actions`] the forms that
 //! change things, [`run`] a run and its task instances, [`operations`] queues, costs and
 //! audit, [`approvals`], [`admin`].
