@@ -17,10 +17,16 @@ use super::session::{self, ClientAddress};
 use crate::AppState;
 use crate::error::ApiError;
 
+/// The cookie holding the sign-in form's token: a form posted from another site cannot
+/// know it, so no one can be signed in to someone else's account behind their back
+/// (login CSRF).
+const FORM_COOKIE: &str = "weir_login";
+
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
     error: Option<&'a str>,
+    form_token: String,
     next: &'a str,
     next_encoded: String,
     username: &'a str,
@@ -43,17 +49,29 @@ fn login_page(
     next: &str,
     username: &str,
 ) -> Response {
+    let form_token = match session::random_token() {
+        Ok((token, _)) => token,
+        Err(e) => return e.into_response(),
+    };
+    let cookie =
+        format!("{FORM_COOKIE}={form_token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600");
     let page = LoginPage {
         error,
+        form_token,
         next,
         next_encoded: super::api::enc(next),
         username,
         sso: super::sso::enabled(state),
         assets: assets::version(),
     };
-    match page.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => UiError::from(e).into_response(),
+    match (page.render(), axum::http::HeaderValue::from_str(&cookie)) {
+        (Ok(html), Ok(cookie)) => {
+            (status, [(header::SET_COOKIE, cookie)], Html(html)).into_response()
+        }
+        (Err(e), _) => UiError::from(e).into_response(),
+        (_, Err(e)) => {
+            UiError::internal(format!("a form cookie is not a header: {e}")).into_response()
+        }
     }
 }
 
@@ -80,6 +98,19 @@ pub async fn submit(
         .trim();
     let password = fields.get("password").map(String::as_str).unwrap_or("");
     let next = safe_next(fields.get("next").map(String::as_str));
+    let sent = fields.get("login_token").map(String::as_str).unwrap_or("");
+    let expected = session::named_cookie(&headers, FORM_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !session::same_token(sent, &expected) {
+        return login_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some(
+                "This sign-in form has expired or was not sent from Weir's sign-in page. Sign in again.",
+            ),
+            next,
+            username,
+        );
+    }
     if username.is_empty() || password.is_empty() {
         return login_page(
             &state,

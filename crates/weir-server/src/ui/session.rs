@@ -126,13 +126,18 @@ fn expiry(created_at: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// The session cookie's value, if the request has one.
 fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    named_cookie(headers, COOKIE)
+}
+
+/// The value of the cookie `name`, if the request has one.
+pub(crate) fn named_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(cookie, _)| *cookie == name)
         .map(|(_, value)| value.to_string())
         .filter(|v| !v.is_empty())
 }
@@ -191,7 +196,7 @@ pub fn is_https(headers: &HeaderMap) -> bool {
 }
 
 /// 256 random bits (URL-safe base64) and their digest.
-fn random_token() -> Result<(String, String), UiError> {
+pub(crate) fn random_token() -> Result<(String, String), UiError> {
     use base64::Engine as _;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)

@@ -57,13 +57,50 @@ fn location(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
+/// Posts the sign-in form as a browser does: its page first (for the form's token and
+/// cookie), then the fields.
+async fn post_login(t: &TestApp, fields: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
+    let (status, headers, form) = page(t, None, "/login").await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|v| v.starts_with("weir_login="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let token = form
+        .split(r#"name="login_token" value=""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut all = vec![("login_token", token.as_str())];
+    all.extend_from_slice(fields);
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&all)
+        .finish();
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, cookie)
+        .body(Body::from(body))
+        .unwrap();
+    let (status, headers, body) = t.send_unauthenticated(req).await;
+    (status, headers, String::from_utf8(body).unwrap())
+}
+
 /// Signs `user` in through the form (password `password-of-<user>`).
 async fn sign_in(t: &TestApp, user: &str) -> Browser {
     let password = format!("password-of-{user}");
-    let (status, headers, body) = post(
+    let (status, headers, body) = post_login(
         t,
-        None,
-        "/login",
         &[("username", user), ("password", &password), ("next", "/")],
     )
     .await;
@@ -100,22 +137,37 @@ async fn signing_in_and_out_starts_and_ends_a_server_side_session() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location(&headers), "/login?next=%2Fdags%2Fhello");
 
-    let (status, _, body) = post(
+    let (status, _, body) = post_login(
         &t,
-        None,
-        "/login",
         &[("username", "vic"), ("password", "wrong"), ("next", "/")],
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body.contains("Wrong user name or password"), "{body}");
 
-    // A `next` to another site is not followed.
-    let password = "password-of-vic";
-    let (_, headers, _) = post(
+    // A form posted without the sign-in page's token (from another site) signs no one in.
+    let (status, headers, body) = post(
         &t,
         None,
         "/login",
+        &[
+            ("username", "vic"),
+            ("password", "password-of-vic"),
+            ("next", "/"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        !headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("weir_session="))
+    );
+    // A `next` to another site is not followed.
+    let password = "password-of-vic";
+    let (_, headers, _) = post_login(
+        &t,
         &[
             ("username", "vic"),
             ("password", password),
