@@ -148,12 +148,12 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
         ),
     }
     println!(
-        "Weir is ready at http://{local} (DAGs from {}, database {}, started in {} ms)",
+        "Weir is ready at http://{local} (DAGs from {}, database {}, started in {} ms); \
+         open it in a browser for the web UI",
         args.dags.display(),
         db,
         started.elapsed().as_millis()
     );
-    println!("Open http://{local}/ in a browser for the web UI.");
     let state = weir_server::AppState::with_config(engine.handle(), api_config, platform);
     weir_server::serve(listener, state, shutdown_signal()).await?;
     engine.shutdown().await;

@@ -201,14 +201,32 @@ async fn sign_in_find_a_dag_trigger_it_with_conf_and_watch_its_grid_turn_green()
     assert!(!error.trim().is_empty(), "an empty .error");
     assert!(b.location().await.starts_with("/login"));
     b.shot("login-refused").await;
+    // The form's own token is in the page and in a cookie: a POST with both and a wrong
+    // password is a 401, a POST without the token (as from another site) a 403.
+    let token = b
+        .attr("input[name=login_token]", "value")
+        .await
+        .unwrap_or_default();
     let (status, _) = b
         .fetch(
             "POST",
             "/login",
-            &[("username", "admin"), ("password", "not-the-password")],
+            &[
+                ("username", "admin"),
+                ("password", "not-the-password"),
+                ("login_token", token.as_str()),
+            ],
         )
         .await;
     assert_eq!(status, 401, "a wrong password's status");
+    let (status, _) = b
+        .fetch(
+            "POST",
+            "/login",
+            &[("username", "admin"), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 403, "a sign-in without the form's token");
     // Signed in, the form sends on to the page asked for at first.
     b.goto(&at).await;
     b.sign_in("admin", ADMIN_PASSWORD).await;

@@ -136,25 +136,13 @@ impl Server {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                // A machine under load may refuse the first connection: try for a while.
-                let mut attempts = 0;
-                let response = loop {
-                    let sent = reqwest::Client::new()
-                        .post(&url)
-                        .basic_auth("admin", Some(ADMIN_PASSWORD))
-                        .json(&serde_json::json!({"name": "tests"}))
-                        .send()
-                        .await;
-                    match sent {
-                        Ok(response) => break response,
-                        Err(e) if attempts < 50 => {
-                            attempts += 1;
-                            eprintln!("signing in to {url} failed ({e}); trying again");
-                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        }
-                        Err(e) => panic!("cannot sign in to {url}: {e}"),
-                    }
-                };
+                let response = reqwest::Client::new()
+                    .post(url)
+                    .basic_auth("admin", Some(ADMIN_PASSWORD))
+                    .json(&serde_json::json!({"name": "tests"}))
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(response.status().as_u16(), 201);
                 let body: Value = response.json().await.unwrap();
                 body["token"].as_str().unwrap().to_string()
