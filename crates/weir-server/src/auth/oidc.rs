@@ -852,7 +852,7 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
 
 /// An error with its causes, e.g. "error sending request: tcp connect error: Connection
 /// refused"; reqwest's own message alone says too little to act on.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -20,7 +20,8 @@
 //! [`sso`] single sign-on (OpenID Connect, code flow with PKCE), [`api`] the in-process
 //! API, [`live`] the event streams, [`charts`] the SVG, [`assets`] the stylesheet and
 //! script, [`layout`] what every page shares, then one module per
-//! page family: [`dags`] the DAG list, [`dag`] a DAG's tabs, [`actions`] the forms that
+//! page family: [`dags`] the DAG list, [`dag`] a DAG's tabs, [`datasets`] who produces and
+//! waits for which data, [`actions`] the forms that
 //! change things, [`run`] a run and its task instances, [`operations`] queues, costs and
 //! audit, [`approvals`], [`admin`].
 
@@ -32,6 +33,7 @@ mod assets;
 mod charts;
 mod dag;
 mod dags;
+mod datasets;
 mod error;
 mod layout;
 mod live;
@@ -83,6 +85,7 @@ pub fn router(state: AppState, api: Router) -> Router {
             "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/{map_index}/logs/{try_number}",
             get(live::log),
         )
+        .route("/datasets", get(datasets::list))
         .route("/queues", get(operations::queues))
         .route("/costs", get(operations::costs))
         .route("/costs.csv", get(operations::costs_csv))

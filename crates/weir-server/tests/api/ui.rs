@@ -379,10 +379,25 @@ async fn every_page_renders_for_a_viewer_and_unknown_things_are_404_pages() {
         "/costs.csv",
         "/approvals",
         "/import-errors",
+        "/datasets",
     ] {
         let (status, _, body) = page(&t, Some(&b.cookie), uri).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     }
+    // A dataset another system updated shows, with its events.
+    let (status, body) = t
+        .call(
+            Method::POST,
+            "/api/v1/datasets/events",
+            Some(serde_json::json!({"dataset_uri": "s3://lake/shared/orders"})),
+        )
+        .await;
+    assert!(status.is_success(), "{status}: {body}");
+    let (_, _, datasets) = page(&t, Some(&b.cookie), "/datasets?search=orders").await;
+    assert!(
+        datasets.contains("<code>s3://lake/shared/orders</code>"),
+        "{datasets}"
+    );
     let (_, _, list) = page(&t, Some(&b.cookie), "/?search=hel").await;
     assert!(list.contains(r#"data-dag-id="hello""#) && !list.contains(r#"data-dag-id="nightly""#));
     let (_, _, graph) = page(&t, Some(&b.cookie), "/dags/hello/graph").await;

@@ -2,6 +2,7 @@
 //! the exchange of an authorization code for tokens at its token endpoint.
 
 use super::*;
+use crate::auth::oidc::error_chain;
 
 /// What the UI needs from the provider's discovery document.
 #[derive(Debug)]
@@ -215,22 +216,6 @@ fn http() -> Result<&'static reqwest::Client, UiError> {
         })
         .as_ref()
         .map_err(|e| UiError::internal(format!("cannot set up an HTTP client: {e}")))
-}
-
-/// An error with its causes ("error sending request: tcp connect error: Connection
-/// refused"); reqwest's own message alone says too little to act on.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
