@@ -176,6 +176,17 @@ async fn signing_in_and_out_starts_and_ends_a_server_side_session() {
     )
     .await;
     assert_eq!(location(&headers), "/");
+    // Nor one that a browser would turn into another site (it drops the tab).
+    let (_, headers, _) = post_login(
+        &t,
+        &[
+            ("username", "vic"),
+            ("password", password),
+            ("next", "/\t/evil.example/"),
+        ],
+    )
+    .await;
+    assert_eq!(location(&headers), "/");
 
     let b = sign_in(&t, "vic").await;
     let (_, _, home) = page(&t, Some(&b.cookie), "/").await;
