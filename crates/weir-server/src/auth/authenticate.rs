@@ -412,18 +412,7 @@ impl Authenticator {
     /// Not counted by the sign-in limiter: the UI's sign-in presents a one-time code the
     /// provider issued, not a credential that can be guessed.
     pub(crate) async fn sso_refused(&self, who: &str, address: Option<IpAddr>, reason: &str) {
-        self.append(NewAuditEvent {
-            time: Utc::now(),
-            actor: who.to_string(),
-            action: "login".into(),
-            object_type: "user".into(),
-            object_id: who.to_string(),
-            team: None,
-            outcome: AuditOutcome::Failed.as_str().into(),
-            source_addr: address.map(|a| a.to_string()),
-            details: json!({"method": "sso", "reason": reason}),
-        })
-        .await;
+        self.audit_failed_login(who, address, "sso", reason).await;
     }
 
     /// The caller a user is, with its roles as the store has them now.
@@ -552,6 +541,23 @@ impl Authenticator {
         reason: &str,
     ) -> ApiError {
         self.limiter.failed(attempt, address, Instant::now());
+        self.audit_failed_login(who, address, method, reason).await;
+        let detail = match method {
+            "basic" | "form" => "wrong user name or password".to_string(),
+            "current_password" => "the current password is wrong".to_string(),
+            _ => reason.to_string(),
+        };
+        unauthenticated(detail)
+    }
+
+    /// The audit event of a refused sign-in.
+    async fn audit_failed_login(
+        &self,
+        who: &str,
+        address: Option<IpAddr>,
+        method: &str,
+        reason: &str,
+    ) {
         self.append(NewAuditEvent {
             time: Utc::now(),
             actor: who.to_string(),
@@ -564,12 +570,6 @@ impl Authenticator {
             details: json!({"method": method, "reason": reason}),
         })
         .await;
-        let detail = match method {
-            "basic" | "form" => "wrong user name or password".to_string(),
-            "current_password" => "the current password is wrong".to_string(),
-            _ => reason.to_string(),
-        };
-        unauthenticated(detail)
     }
 
     async fn audit_login(&self, who: &str, address: Option<IpAddr>, method: &str) {
