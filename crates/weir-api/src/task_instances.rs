@@ -179,7 +179,8 @@ pub struct TaskTry {
     /// The compute backend that ran it (`process`, `docker`, …).
     pub executor: Option<String>,
     pub exit_code: Option<i32>,
-    /// Why it ended, in Weir's words (e.g. `exit code 1`, `OutOfMemory…`, `timed out`).
+    /// Why it ended, in Weir's words (e.g. `exit code 1`, `OutOfMemory…`, `timed out`);
+    /// `null` for callers who may not read the DAG's task logs.
     pub reason: Option<String>,
     pub cpu_seconds: Option<f64>,
     pub peak_memory_bytes: Option<u64>,

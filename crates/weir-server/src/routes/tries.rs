@@ -1,9 +1,11 @@
 //! The tries of a task instance (Weir's own resource): `GET …/taskInstances/{task_id}/tries`
 //! with `?map_index=`, each try's host, backend, exit code and reason, usage and cost,
 //! and the names (never the values) of the environment variables the task declares.
+//! The reason, like a run's conf, only to those who may read the DAG's logs
+//! ([`Visibility`]).
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use weir_core::ids::{DagId, MapIndex, RunId, TaskId, UNMAPPED};
@@ -13,6 +15,8 @@ use weir_store::TaskInstanceKey;
 
 use super::{load_run, spec_of};
 use crate::AppState;
+use crate::auth::Authorized;
+use crate::auth::visibility::Visibility;
 use crate::error::ApiError;
 use crate::extract::{QueryParams, path_params};
 use crate::json::{TaskTry, TaskTryCollection};
@@ -46,6 +50,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 )]
 async fn list_tries(
     State(state): State<AppState>,
+    Extension(auth): Extension<Authorized>,
     path: TiPath,
     q: QueryParams,
 ) -> Result<Json<TaskTryCollection>, ApiError> {
@@ -70,6 +75,11 @@ async fn list_tries(
             ),
         ));
     }
+    // A try's reason can quote what the task met (a database's error, a URL): like the
+    // rendered command, it is shown to those who may read the DAG's logs.
+    let reasons_shown = Visibility::new(&state, &auth)
+        .shows(path.dag_id.as_str())
+        .await?;
     let mut tries = Vec::new();
     for t in state.store().list_tries(&key).await? {
         let usage = state.store().get_usage(&t.key).await?;
@@ -81,7 +91,7 @@ async fn list_tries(
             hostname: t.hostname,
             executor: t.executor,
             exit_code: t.exit_code,
-            reason: t.reason,
+            reason: t.reason.filter(|_| reasons_shown),
             cpu_seconds: t.cpu_seconds,
             peak_memory_bytes: t.peak_rss_bytes,
             cost: usage.map(|u| u.record.cost()),

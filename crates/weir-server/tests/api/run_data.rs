@@ -1,6 +1,7 @@
 //! Issue 17, finding 2b: a DAG run's `conf` and a task instance's `rendered_fields` (the
 //! rendered command, with pulled XComs and variable values in it) are a team's data.
-//! Every signed-in user sees every team's runs, but these two fields only those who may
+//! Every signed-in user sees every team's runs, but these two fields (and a try's
+//! `reason`) only those who may
 //! read the DAG's task logs: the team's members and platform admins, or everyone when
 //! the team sets `logs_readable_by = "everyone"`. Others get `{}` in every route that
 //! returns them.
@@ -215,4 +216,20 @@ async fn conf_and_rendered_fields_follow_who_may_read_the_logs() {
     .await;
     assert_eq!(run["dag_run_id"], "r1");
     assert_eq!(run["state"], "failed");
+
+    // A try's reason (its error, in the backend's words) is a team's data too; its
+    // state, times and exit code are not.
+    let tries = |dag: &str| format!("/api/v1/dags/{dag}/dagRuns/r1/taskInstances/say/tries");
+    for (who, token, dag, shown) in [
+        ("ann", &ann, "secret_dag", true),
+        ("admin", &admin, "secret_dag", true),
+        ("bob", &bob, "secret_dag", false),
+        ("vera", &vera, "secret_dag", false),
+        ("bob", &bob, "open_dag", true),
+    ] {
+        let body = call_as(&t, token, Method::GET, &tries(dag), None).await;
+        let first = &body["tries"][0];
+        assert_eq!(first["state"], "failed", "{who} on {dag}: {body}");
+        assert_eq!(first["reason"].is_string(), shown, "{who} on {dag}: {body}");
+    }
 }
