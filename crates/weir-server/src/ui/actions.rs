@@ -278,16 +278,6 @@ pub async fn pause(Path(dag_id): Path<String>, form: CheckedForm) -> Result<Resp
     Ok(back(&form.headers, format!("/dags/{}", enc(&dag_id))))
 }
 
-/// The run page with this task instance selected.
-fn ti_page(dag_id: &str, run_id: &str, task_id: &str, map_index: i32) -> String {
-    format!(
-        "/dags/{}/runs/{}?task={}&map_index={map_index}",
-        enc(dag_id),
-        enc(run_id),
-        enc(task_id)
-    )
-}
-
 /// `POST /dags/{dag_id}/runs/{run_id}/tasks/{task_id}/{map_index}/clear`: the task runs
 /// again (for a mapped task, all its instances in the run).
 pub async fn clear_task(
@@ -309,7 +299,7 @@ pub async fn clear_task(
             Some(&body),
         )
         .await?;
-    Ok(Redirect::to(&ti_page(&dag_id, &run_id, &task_id, map_index)).into_response())
+    Ok(Redirect::to(&super::run::ti_url(&dag_id, &run_id, &task_id, map_index)).into_response())
 }
 
 /// `POST …/{map_index}/mark` (`state` = `success` or `failed`).
@@ -337,5 +327,5 @@ pub async fn mark_task(
             Some(&json!({ "dry_run": false, "new_state": state })),
         )
         .await?;
-    Ok(Redirect::to(&ti_page(&dag_id, &run_id, &task_id, map_index)).into_response())
+    Ok(Redirect::to(&super::run::ti_url(&dag_id, &run_id, &task_id, map_index)).into_response())
 }

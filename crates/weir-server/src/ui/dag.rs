@@ -112,7 +112,7 @@ async fn tasks(api: &Api, dag_id: &str) -> Result<(Vec<Task>, graph::Layout), Ui
 }
 
 /// The DAG's newest `n` runs, oldest first.
-async fn recent_runs(api: &Api, dag_id: &str, n: usize) -> Result<Vec<DagRun>, UiError> {
+pub async fn recent_runs(api: &Api, dag_id: &str, n: usize) -> Result<Vec<DagRun>, UiError> {
     let runs: DagRunCollection = api
         .get(&format!(
             "/api/v1/dags/{}/dagRuns?order_by=-execution_date&limit={n}",

@@ -19,12 +19,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use weir_api::{DagRun, DagRunCollection, LogResponse, TaskTryCollection};
+use weir_api::{DagRun, LogResponse, TaskTryCollection};
 
 use super::UiError;
 use super::api::{Api, enc};
 use super::charts::grid;
-use super::dag::{label, task_instances};
+use super::dag::{label, recent_runs, task_instances};
 
 /// The longest a state stream goes without looking.
 const FALLBACK: Duration = Duration::from_secs(3);
@@ -125,19 +125,9 @@ async fn states(
         }
         None => {
             let shown: HashSet<&String> = runs.iter().collect();
-            let newest: DagRunCollection = api
-                .get(&format!(
-                    "/api/v1/dags/{}/dagRuns?order_by=-execution_date&limit={}",
-                    enc(dag_id),
-                    runs.len().max(1)
-                ))
-                .await?;
-            let new_runs = newest
-                .dag_runs
-                .iter()
-                .any(|r| !shown.contains(&r.dag_run_id));
+            let newest = recent_runs(api, dag_id, runs.len().max(1)).await?;
+            let new_runs = newest.iter().any(|r| !shown.contains(&r.dag_run_id));
             let mut states: Vec<(String, String)> = newest
-                .dag_runs
                 .iter()
                 .filter(|r| shown.contains(&r.dag_run_id))
                 .map(|r| (r.dag_run_id.clone(), label(&r.state)))

@@ -101,18 +101,7 @@ pub async fn page(
         .get("map_index")
         .and_then(|m| m.parse().ok())
         .unwrap_or(-1);
-    let ti_href = |ti: &TaskInstance| {
-        let mut href = format!(
-            "/dags/{}/runs/{}?task={}",
-            enc(&dag_id),
-            enc(&run_id),
-            enc(&ti.task_id)
-        );
-        if ti.map_index >= 0 {
-            href.push_str(&format!("&map_index={}", ti.map_index));
-        }
-        href
-    };
+    let ti_href = |ti: &TaskInstance| ti_url(&dag_id, &run_id, &ti.task_id, ti.map_index);
     let now = Utc::now();
     let bars: Vec<gantt::Bar> = tis
         .iter()
@@ -184,17 +173,7 @@ pub async fn page(
         ),
     ];
     if let Some(v) = &run.dag_version {
-        facts.push((
-            "Version",
-            serde_json::to_value(v)
-                .map(|v| {
-                    v.get("version")
-                        .and_then(|x| x.as_str())
-                        .unwrap_or_default()
-                        .to_string()
-                })
-                .unwrap_or_default(),
-        ));
+        facts.push(("Version", v.version.clone()));
     } else if let Some(hash) = &run.dag_hash {
         facts.push(("Version", hash.clone()));
     }
@@ -222,6 +201,20 @@ pub async fn page(
     Ok(Html(page.render()?))
 }
 
+/// The run page with one task instance selected (`map_index` -1: not mapped).
+pub fn ti_url(dag_id: &str, run_id: &str, task_id: &str, map_index: i32) -> String {
+    let mut url = format!(
+        "/dags/{}/runs/{}?task={}",
+        enc(dag_id),
+        enc(run_id),
+        enc(task_id)
+    );
+    if map_index >= 0 {
+        url.push_str(&format!("&map_index={map_index}"));
+    }
+    url
+}
+
 async fn panel(
     api: &Api,
     dag_id: &str,
@@ -244,17 +237,7 @@ async fn panel(
     let shown_try = wanted_try
         .filter(|t| *t >= 1 && *t <= ti.try_number)
         .unwrap_or(ti.try_number);
-    let ui_base = format!(
-        "/dags/{}/runs/{}?task={}{}",
-        enc(dag_id),
-        enc(run_id),
-        enc(&ti.task_id),
-        if ti.map_index >= 0 {
-            format!("&map_index={}", ti.map_index)
-        } else {
-            String::new()
-        }
-    );
+    let ui_base = ti_url(dag_id, run_id, &ti.task_id, ti.map_index);
     let try_rows = tries
         .tries
         .iter()
