@@ -4,49 +4,26 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tower::ServiceExt;
 use weir_core::platform::PlatformConfig;
 use weir_engine::{Engine, EngineConfig};
 use weir_server::{ApiConfig, AppState, HashCost, router};
-use weir_store::{NewToken, NewUser, Store};
+use weir_store::Store;
+
+mod sso_support;
+use sso_support::{SigningKey, local_admin};
 
 const FAILED_LOGINS: &str = "/api/v1/auditEvents?action=login&outcome=failed";
 const HELLO: &str = "dag: hello\nteam: data\npaused: false\ntasks:\n  start:\n    noop: {}\n";
 const LEDGER: &str = "dag: ledger\nteam: finance\npaused: false\ntasks:\n  start:\n    noop: {}\n";
-
-/// A signing key: its public JWK and what signs with it.
-struct SigningKey {
-    kid: &'static str,
-    jwk: Value,
-    encoding: EncodingKey,
-}
-
-impl SigningKey {
-    fn new(kid: &'static str) -> SigningKey {
-        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
-        let point = pair.public_key().as_ref(); // 0x04, x (32 bytes), y (32 bytes)
-        let jwk = json!({"kty": "EC", "use": "sig", "crv": "P-256", "kid": kid,
-            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..])});
-        let encoding = EncodingKey::from_ec_der(pair.to_pkcs8v1().unwrap().as_ref());
-        SigningKey { kid, jwk, encoding }
-    }
-
-    fn sign(&self, claims: &Value) -> String {
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.kid.into());
-        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
-    }
-}
 
 /// Serves discovery and a JWKS holding `key`; returns the issuer URL.
 async fn provider(key: &SigningKey) -> String {
@@ -200,32 +177,6 @@ impl App {
         self.call(token, Method::POST, &format!("/api/v1/dags/{dag}/dagRuns"))
             .await
     }
-}
-
-/// A local platform admin `admin` with an API token, made in the store directly.
-async fn local_admin(store: &Store) -> String {
-    let hash = weir_server::auth::password::hash("pw-of-admin", HashCost::FAST_FOR_TESTS).unwrap();
-    let user = NewUser {
-        username: "admin",
-        password_hash: Some(&hash),
-        email: None,
-        source: "local",
-        platform_admin: true,
-    };
-    store.create_user(&user).await.unwrap();
-    let (token, digest) = weir_server::auth::api_tokens::generate().unwrap();
-    let record = NewToken {
-        id: "token-of-admin",
-        name: "tests",
-        token_hash: &digest,
-        username: Some("admin"),
-        team: None,
-        role: None,
-        created_by: "tests",
-        expires_at: None,
-    };
-    store.create_token(&record).await.unwrap();
-    token
 }
 
 fn assert_unauthorized(status: StatusCode, body: &Value, why: &str) {

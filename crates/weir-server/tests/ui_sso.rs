@@ -26,7 +26,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -34,14 +33,16 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use weir_core::platform::PlatformConfig;
 use weir_engine::{Engine, EngineConfig};
 use weir_server::{ApiConfig, AppState, HashCost};
-use weir_store::{NewToken, NewUser, Store};
+use weir_store::Store;
+
+mod sso_support;
+use sso_support::{SigningKey, local_admin};
 
 const CLIENT_ID: &str = "weir-ui";
 const HELLO: &str = "dag: hello\nteam: data\npaused: false\ntasks:\n  start:\n    noop: {}\n";
@@ -289,30 +290,6 @@ async fn token(State(p): State<Provider>, Form(f): Form<HashMap<String, String>>
     .into_response()
 }
 
-/// The provider's signing key: its public JWK and what signs with it.
-struct SigningKey {
-    kid: &'static str,
-    jwk: Value,
-    encoding: EncodingKey,
-}
-
-impl SigningKey {
-    fn new(kid: &'static str) -> SigningKey {
-        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
-        let point = pair.public_key().as_ref(); // 0x04, x (32 bytes), y (32 bytes)
-        let jwk = json!({"kty": "EC", "use": "sig", "crv": "P-256", "kid": kid,
-            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..])});
-        let encoding = EncodingKey::from_ec_der(pair.to_pkcs8v1().unwrap().as_ref());
-        SigningKey { kid, jwk, encoding }
-    }
-
-    fn sign(&self, claims: &Value) -> String {
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.kid.into());
-        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
-    }
-}
-
 // ---------------------------------------------------------------- Weir
 
 /// A Weir server listening on a port.
@@ -393,32 +370,6 @@ impl Weir {
         let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
         (status, response.json().await.unwrap_or(Value::Null))
     }
-}
-
-/// A local platform admin `admin` with an API token, made in the store directly.
-async fn local_admin(store: &Store) -> String {
-    let hash = weir_server::auth::password::hash("pw-of-admin", HashCost::FAST_FOR_TESTS).unwrap();
-    let user = NewUser {
-        username: "admin",
-        password_hash: Some(&hash),
-        email: None,
-        source: "local",
-        platform_admin: true,
-    };
-    store.create_user(&user).await.unwrap();
-    let (token, digest) = weir_server::auth::api_tokens::generate().unwrap();
-    let record = NewToken {
-        id: "token-of-admin",
-        name: "tests",
-        token_hash: &digest,
-        username: Some("admin"),
-        team: None,
-        role: None,
-        created_by: "tests",
-        expires_at: None,
-    };
-    store.create_token(&record).await.unwrap();
-    token
 }
 
 // ---------------------------------------------------------------- the browser
