@@ -145,3 +145,64 @@ mod tests {
         assert!(at("99999999999999d").unwrap_err().contains("too far"));
     }
 }
+
+impl CostReport {
+    /// The report as CSV (`weir costs --output csv`, the UI's download): a header, then
+    /// one line per row with raw numbers, the day first when the report is per day.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::new();
+        if self.per_day {
+            out.push_str("day,");
+        }
+        out.push_str(&format!(
+            "{},tries,wall_seconds,vcpu_hours,gib_hours,cpu_seconds,peak_memory_bytes,cost\n",
+            self.group_by
+        ));
+        for r in &self.costs {
+            if self.per_day {
+                out.push_str(&r.day.map(|d| d.to_string()).unwrap_or_default());
+                out.push(',');
+            }
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{}\n",
+                csv_field(r.key.as_deref().unwrap_or_default()),
+                r.tries,
+                r.wall_seconds,
+                r.vcpu_hours,
+                r.gib_hours,
+                r.cpu_seconds,
+                r.peak_memory_bytes,
+                r.cost
+            ));
+        }
+        out
+    }
+}
+
+/// A CSV field: quoted when it holds a comma, a quote or a line break, and never read as
+/// a formula by a spreadsheet (a leading `=`, `+`, `-` or `@` gets a `'`).
+fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_formulas() {
+        assert_eq!(csv_field("data-eng"), "data-eng");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+    }
+}

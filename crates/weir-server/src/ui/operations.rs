@@ -146,45 +146,15 @@ pub async fn costs(
     Ok(Html(page.render()?))
 }
 
-/// A CSV field, quoted when it must be (and never read as a formula by a spreadsheet).
-fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
-
-/// `GET /costs.csv?since=&team=&by=`: the table as CSV, one row per key and day.
+/// `GET /costs.csv?since=&team=&by=`: the table as CSV, one row per day and key (what
+/// `weir costs --per-day --output csv` prints).
 pub async fn costs_csv(
     api: Api,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, UiError> {
     let filters = CostFilters::of(&query);
     let report: CostReport = api.get(&filters.api_uri(true)).await?;
-    let mut out = format!(
-        "{},day,tries,wall_seconds,vcpu_hours,gib_hours,cpu_seconds,peak_memory_bytes,cost\n",
-        csv_field(&filters.by)
-    );
-    for r in &report.costs {
-        out.push_str(&format!(
-            "{},{},{},{:.3},{:.6},{:.6},{:.3},{},{:.6}\n",
-            csv_field(r.key.as_deref().unwrap_or("")),
-            r.day.map(|d| d.to_string()).unwrap_or_default(),
-            r.tries,
-            r.wall_seconds,
-            r.vcpu_hours,
-            r.gib_hours,
-            r.cpu_seconds,
-            r.peak_memory_bytes,
-            r.cost
-        ));
-    }
+    let out = report.to_csv();
     let mut response = out.into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -302,17 +272,4 @@ pub async fn import_errors(api: Api) -> Result<Html<String>, UiError> {
             .collect(),
     };
     Ok(Html(page.render()?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_field;
-
-    #[test]
-    fn csv_fields_are_quoted_and_never_formulas() {
-        assert_eq!(csv_field("data-eng"), "data-eng");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=cmd()"), "'=cmd()");
-    }
 }

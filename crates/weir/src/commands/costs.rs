@@ -37,7 +37,7 @@ pub fn run(args: CostsArgs) -> anyhow::Result<ExitCode> {
         let report: CostReport = client.get(&["costs"], &query).await?;
         match args.output {
             CostsOutput::Json => print_json(&report)?,
-            CostsOutput::Csv => emit(csv(&report).trim_end())?,
+            CostsOutput::Csv => emit(report.to_csv().trim_end())?,
             CostsOutput::Table => print_table(&report)?,
         }
         Ok(ExitCode::SUCCESS)
@@ -98,45 +98,6 @@ fn cells(report: &CostReport, row: &CostRow, key: &str) -> Vec<String> {
     cells
 }
 
-/// The report as CSV: a header, then one line per row, with raw numbers.
-fn csv(report: &CostReport) -> String {
-    let mut out = String::new();
-    if report.per_day {
-        out.push_str("day,");
-    }
-    out.push_str(&format!(
-        "{},tries,wall_seconds,vcpu_hours,gib_hours,cpu_seconds,peak_memory_bytes,cost\n",
-        report.group_by
-    ));
-    for r in &report.costs {
-        if report.per_day {
-            out.push_str(&r.day.map(|d| d.to_string()).unwrap_or_default());
-            out.push(',');
-        }
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
-            csv_field(r.key.as_deref().unwrap_or_default()),
-            r.tries,
-            r.wall_seconds,
-            r.vcpu_hours,
-            r.gib_hours,
-            r.cpu_seconds,
-            r.peak_memory_bytes,
-            r.cost
-        ));
-    }
-    out
-}
-
-/// A CSV field, quoted when it holds a comma, a quote or a line break.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, NaiveDate};
@@ -172,12 +133,12 @@ mod tests {
     #[test]
     fn csv_has_a_header_raw_numbers_and_quotes() {
         assert_eq!(
-            csv(&report(false)),
+            report(false).to_csv(),
             "dag,tries,wall_seconds,vcpu_hours,gib_hours,cpu_seconds,peak_memory_bytes,cost\n\
              finance,2,3600,2,4.5,1800.25,1073741824,0.056\n\
              \"a,\"\"b\"\"\",2,3600,2,4.5,1800.25,1073741824,0.000111\n"
         );
-        let per_day = csv(&report(true));
+        let per_day = report(true).to_csv();
         assert!(per_day.starts_with("day,dag,tries,"), "{per_day}");
         assert!(per_day.contains("\n2026-03-01,finance,2,"), "{per_day}");
     }
