@@ -395,6 +395,15 @@ async fn every_page_renders_for_a_viewer_and_unknown_things_are_404_pages() {
         let (status, _, body) = page(&t, Some(&b.cookie), uri).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     }
+    // The costs download is the CLI's CSV, per day.
+    let (_, headers, csv) = page(&t, Some(&b.cookie), "/costs.csv?by=dag").await;
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(csv.starts_with("day,dag,tries,wall_seconds,"), "{csv}");
     // A dataset another system updated shows, with its events.
     let (status, body) = t
         .call(
