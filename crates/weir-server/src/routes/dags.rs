@@ -13,7 +13,7 @@ use weir_store::{DagFilter, DagRecord};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{load_dag, spec_of};
+use super::{load_dag, spec_of_record};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryParams, from_value, path_params};
@@ -114,7 +114,7 @@ async fn list_dags(
     let broken = broken_files(&state).await?;
     let mut dags = Vec::with_capacity(records.len());
     for record in &records {
-        let spec = super::spec_of_record(&state, record).await;
+        let spec = spec_of_record(&state, record).await;
         dags.push(json::dag(
             record,
             spec.as_deref(),
@@ -157,7 +157,7 @@ async fn broken_files(state: &AppState) -> Result<HashSet<String>, ApiError> {
 )]
 async fn get_dag(State(state): State<AppState>, path: DagPath) -> Result<Json<Dag>, ApiError> {
     let record = load_dag(&state, &path.dag_id).await?;
-    let spec = spec_of(&state, &path.dag_id).await;
+    let spec = spec_of_record(&state, &record).await;
     let broken = broken_files(&state).await?.contains(&record.file_path);
     Ok(Json(json::dag(&record, spec.as_deref(), broken)))
 }
@@ -231,7 +231,7 @@ async fn patch_dag(
     };
     load_dag(&state, &path.dag_id).await?;
     let record = state.engine.set_paused(&path.dag_id, is_paused).await?;
-    let spec = spec_of(&state, &path.dag_id).await;
+    let spec = spec_of_record(&state, &record).await;
     let broken = broken_files(&state).await?.contains(&record.file_path);
     Ok(Json(json::dag(&record, spec.as_deref(), broken)))
 }
