@@ -202,7 +202,9 @@ pub fn cost_row(day: Option<NaiveDate>, key: Option<String>, t: &UsageTotals) ->
 }
 
 /// Totals of the records that started at or after `since`, grouped as asked, sorted by
-/// day then key.
+/// day then key. The report's definition: the API asks the store to add up the same
+/// sums in SQL (`Store::usage_totals`), and the store's conformance suite checks that
+/// they equal this over `Store::list_usage`.
 pub fn summarize(records: &[UsageRecord], group_by: GroupBy, since: DateTime<Utc>) -> Vec<CostRow> {
     let mut groups: BTreeMap<(Option<NaiveDate>, Option<String>), UsageTotals> = BTreeMap::new();
     for r in records.iter().filter(|r| r.started_at >= since) {
