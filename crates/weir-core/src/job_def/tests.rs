@@ -391,3 +391,38 @@ fn a_job_file_outside_its_teams_paths_claims_nothing() {
         files[1].report.diagnostics
     );
 }
+
+#[test]
+fn a_reclaimed_spot_host_matches_as_on_aws_batch() {
+    use crate::lifecycle::EndReason;
+    use crate::lifecycle::try_end::batch_reason;
+    let strategy = RetryStrategy {
+        attempts: 3,
+        evaluate_on_exit: vec![ExitRule {
+            on_exit_code: None,
+            on_reason: Some("Host EC2*".into()),
+            action: RetryAction::Exit,
+        }],
+    };
+    let lost = EndReason::Lost("Host EC2 (instance i-0abc) terminated.".into());
+    assert_eq!(
+        batch_reason(&lost),
+        "Host EC2 (instance i-0abc) terminated."
+    );
+    assert_eq!(
+        evaluate_on_exit(&strategy, None, &batch_reason(&lost)),
+        RetryAction::Exit
+    );
+    assert_eq!(
+        evaluate_on_exit(
+            &strategy,
+            None,
+            &batch_reason(&EndReason::Lost("gone".into()))
+        ),
+        RetryAction::Retry
+    );
+    assert_eq!(
+        batch_reason(&EndReason::OutOfMemory),
+        "OutOfMemoryError: Container killed due to memory usage"
+    );
+}

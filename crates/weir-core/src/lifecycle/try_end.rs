@@ -245,6 +245,10 @@ pub fn batch_reason(reason: &EndReason) -> String {
     match reason {
         EndReason::OutOfMemory => "OutOfMemoryError: Container killed due to memory usage".into(),
         EndReason::TimedOut => "Job attempt duration exceeded timeout".into(),
+        // The backend's own words, unprefixed: the AWS Batch backend reports a reclaimed
+        // Spot host as `Lost("Host EC2 (instance …) terminated.")`, which `Host EC2*`
+        // matches, as `onStatusReason` does on AWS.
+        EndReason::Lost(why) => why.clone(),
         other => other.to_string(),
     }
 }

@@ -9,6 +9,7 @@
 //!
 //! [`Diagnostic`]: crate::spec::Diagnostic
 
+mod aws_batch;
 mod channels;
 mod dag_paths;
 mod datasets;
@@ -30,6 +31,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use aws_batch::{AwsBatchSettings, DEFAULT_BATCH_LOG_GROUP};
 pub use channels::{
     Channel, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_PER_MINUTE, DEFAULT_RETRY_DELAY, MAX_RETRY_DELAY,
     NotificationSettings, SmtpSettings, SmtpTls, WebhookFormat,
@@ -146,6 +148,11 @@ pub struct ComputeEnvironment {
     /// What an hour of reserved capacity costs here; free when left out.
     #[serde(default)]
     pub price: Price,
+    /// How an `aws-batch` environment reaches AWS Batch
+    /// (`[compute_environments.aws_batch]`); required for that backend, refused for the
+    /// others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_batch: Option<AwsBatchSettings>,
 }
 
 /// Money per reserved vCPU-hour and per reserved GiB-hour, in the platform's currency.
@@ -166,6 +173,10 @@ pub enum Backend {
     Process,
     /// Containers on the local Docker daemon: `container` and `job` tasks.
     Docker,
+    /// AWS Batch jobs: `container` and `job` tasks, run by AWS Batch in the job queues
+    /// `[compute_environments.aws_batch]` names.
+    #[serde(rename = "aws-batch", alias = "aws_batch")]
+    AwsBatch,
     /// Work done inside the server itself: `sql` and `http` tasks. Not a compute
     /// environment: it reserves no capacity and is never configured; tries record it
     /// as their executor.
@@ -173,12 +184,13 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub const NAMES: [&'static str; 3] = ["process", "docker", "inline"];
+    pub const NAMES: [&'static str; 4] = ["process", "docker", "aws-batch", "inline"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Process => "process",
             Backend::Docker => "docker",
+            Backend::AwsBatch => "aws-batch",
             Backend::Inline => "inline",
         }
     }
@@ -186,16 +198,21 @@ impl Backend {
     /// The backend named `name` (as [`Self::as_str`] writes it, and as a try's record
     /// keeps it); None for a name this build does not know.
     pub fn from_name(name: &str) -> Option<Backend> {
-        [Backend::Process, Backend::Docker, Backend::Inline]
-            .into_iter()
-            .find(|b| b.as_str() == name)
+        [
+            Backend::Process,
+            Backend::Docker,
+            Backend::AwsBatch,
+            Backend::Inline,
+        ]
+        .into_iter()
+        .find(|b| b.as_str() == name)
     }
 
     /// Whether this backend can run `workload`.
     pub fn runs(self, workload: Workload) -> bool {
         match self {
             Backend::Process => workload == Workload::Process,
-            Backend::Docker => workload == Workload::Container,
+            Backend::Docker | Backend::AwsBatch => workload == Workload::Container,
             // Inline work is started by the engine directly, never placed.
             Backend::Inline => false,
         }
@@ -449,6 +466,7 @@ impl PlatformConfig {
             max_vcpus: host_vcpus,
             max_memory: MemorySize(host_memory_bytes),
             price: Price::default(),
+            aws_batch: None,
         };
         let mut compute_environments = vec![env("process", Backend::Process)];
         if docker_available {

@@ -690,3 +690,108 @@ fn repository_table_typos_and_missing_url_are_reported() {
     let list = problems("[[repository]]\nurl = \"x\"\n");
     assert_eq!(list.len(), 1, "{list:?}");
 }
+
+const AWS_BATCH: &str = r#"
+[[compute_environments]]
+name = "batch"
+backend = "aws-batch"
+max_vcpus = 64
+max_memory = "256Gi"
+
+[compute_environments.aws_batch]
+region = "eu-west-1"
+endpoint = "http://127.0.0.1:5058"
+job_queues = { default = "weir-default" }
+job_roles = { marketing = "arn:aws:iam::123456789012:role/weir-marketing" }
+tags = { cost-center = "data" }
+
+[[queues]]
+name = "default"
+compute_environments = ["batch"]
+
+[[teams]]
+name = "marketing"
+image_prefixes = ["*"]
+"#;
+
+#[test]
+fn an_aws_batch_environment_runs_containers() {
+    let c = load(AWS_BATCH);
+    let env = c.environment("batch").expect("env");
+    assert_eq!(env.backend, Backend::AwsBatch);
+    assert_eq!(env.backend.as_str(), "aws-batch");
+    assert_eq!(Backend::from_name("aws-batch"), Some(Backend::AwsBatch));
+    assert!(Backend::NAMES.contains(&"aws-batch"));
+    assert!(Backend::AwsBatch.runs(Workload::Container));
+    assert!(!Backend::AwsBatch.runs(Workload::Process));
+    let settings = env.aws_batch.as_ref().expect("settings");
+    assert_eq!(settings.job_queues["default"], "weir-default");
+    assert_eq!(settings.log_group(), DEFAULT_BATCH_LOG_GROUP);
+    assert_eq!(settings.name_prefix(), "weir-");
+    assert_eq!(
+        c.environment_for("default", Workload::Container).as_deref(),
+        Some("batch")
+    );
+    // The typed tree round-trips through serde, with the kind's hyphenated name.
+    let json = serde_json::to_value(&c).expect("json");
+    assert_eq!(json["compute_environments"][0]["backend"], "aws-batch");
+    let back: PlatformConfig = serde_json::from_value(json).expect("back");
+    assert_eq!(back.compute_environments, c.compute_environments);
+}
+
+#[test]
+fn aws_batch_problems_say_what_to_write() {
+    let missing = AWS_BATCH.replace(
+        "[compute_environments.aws_batch]",
+        "[compute_environments.elsewhere]",
+    );
+    let found = problems(&missing);
+    assert!(
+        found.iter().any(|(_, m)| m.contains("unknown key")),
+        "{found:?}"
+    );
+    let cut = AWS_BATCH
+        .split("[compute_environments.aws_batch]")
+        .next()
+        .expect("head")
+        .to_string()
+        + "[[queues]]\nname = \"default\"\ncompute_environments = [\"batch\"]\n";
+    assert_eq!(
+        problems(&cut),
+        [(
+            4,
+            "compute environment `batch` runs on AWS Batch but has no `[compute_environments.aws_batch]` table".to_string()
+        )]
+    );
+    let bad = AWS_BATCH
+        .replace(
+            "job_queues = { default = \"weir-default\" }",
+            "job_queues = { defualt = \"q\" }",
+        )
+        .replace("123456789012:role", "1234:role")
+        .replace("cost-center", "\"weir:team\"")
+        .replace("eu-west-1", "EU West");
+    let found: Vec<String> = problems(&bad).into_iter().map(|(_, m)| m).collect();
+    for want in [
+        "`aws_batch.region` `EU West` is not an AWS region name",
+        "queue `default` feeds this environment, but `aws_batch.job_queues` names no Batch job queue for it",
+        "`aws_batch.job_queues` names an unknown queue `defualt`",
+        "`aws_batch.job_roles.marketing` `arn:aws:iam::1234:role/weir-marketing` is not an IAM role ARN",
+        "tag `weir:team` uses a reserved prefix",
+    ] {
+        assert!(found.iter().any(|m| m.contains(want)), "{want}: {found:?}");
+    }
+    let report = parse(&bad);
+    let unknown = report
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains("unknown queue"))
+        .expect("diagnostic");
+    assert_eq!(unknown.help.as_deref(), Some("did you mean `default`?"));
+    let misplaced = AWS_BATCH.replace("backend = \"aws-batch\"", "backend = \"docker\"");
+    assert!(
+        problems(&misplaced)
+            .iter()
+            .any(|(_, m)| m.contains("has an `aws_batch` table but its backend is `docker`")),
+    );
+}

@@ -63,9 +63,10 @@ pub(super) fn validate(config: &PlatformConfig, located: &Located, diags: &mut V
                         e.name
                     ),
                 )
-                .with_help("sql and http tasks run inside the server with no environment to configure; use `process` or `docker`"),
+                .with_help("sql and http tasks run inside the server with no environment to configure; use `process`, `docker` or `aws-batch`"),
             );
         }
+        super::aws_batch::validate(config, e, p, diags);
         if !(e.max_vcpus.is_finite() && e.max_vcpus > 0.0) {
             diags.push(Diagnostic::error(
                 p.key("max_vcpus"),
