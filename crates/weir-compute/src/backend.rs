@@ -1,5 +1,5 @@
-//! The contract every compute backend implements (process and docker today; kubernetes
-//! and AWS Batch later), written as a short spec.
+//! The contract every compute backend implements (process, docker and AWS Batch today;
+//! kubernetes later), written as a short spec.
 //!
 //! # Identity
 //!
@@ -130,6 +130,11 @@ pub struct LaunchSpec {
     /// For the inline backend: the work the server does itself (a query, a request);
     /// `command` is then only what the try shows. Other backends ignore it.
     pub inline: Option<Arc<dyn InlineWork>>,
+    /// The compute environment the engine placed the try in; backends serving several
+    /// environments of their kind (AWS Batch: one region or account each) pick by it.
+    pub environment: Option<String>,
+    /// The Weir queue the try came from (AWS Batch maps it to a Batch job queue).
+    pub queue: Option<String>,
 }
 
 impl fmt::Debug for LaunchSpec {
@@ -157,6 +162,8 @@ impl fmt::Debug for LaunchSpec {
             .field("container", &self.container)
             .field("sandbox", &self.sandbox)
             .field("inline", &self.inline.as_ref().map(|_| "<inline work>"))
+            .field("environment", &self.environment)
+            .field("queue", &self.queue)
             .finish()
     }
 }
@@ -174,6 +181,8 @@ impl LaunchSpec {
             container: None,
             sandbox: None,
             inline: None,
+            environment: None,
+            queue: None,
         }
     }
 

@@ -13,10 +13,14 @@
 //! - [`DockerBackend`] (`docker`): `container` tasks as Docker containers, through the
 //!   Docker Engine API ([`docker`]); the container is named after the try, so it is found
 //!   again after a restart.
+//! - [`AwsBatchBackend`] (`aws-batch`): `container` tasks as AWS Batch jobs
+//!   ([`aws_batch`]), watched by one batched `DescribeJobs` poller per environment; the
+//!   job is named and tagged after the try, so it is found again after a restart.
 //! - [`InlineBackend`] (`inline`): work the server does itself (`sql` queries, `http`
 //!   requests), given as an [`InlineWork`] ([`inline`]); it dies with the server, so
 //!   adoption reports it lost.
 
+pub mod aws_batch;
 pub mod backend;
 pub mod container;
 pub mod docker;
@@ -31,6 +35,7 @@ pub mod try_folder;
 mod capture;
 mod error;
 
+pub use aws_batch::{AwsBatchBackend, AwsBatchConfig};
 pub use backend::{
     Adopted, Backend, BoxFuture, CancelHandle, EndReason, LaunchSpec, RunningTry, TryOutcome,
 };

@@ -31,7 +31,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use aws_batch::{AwsBatchSettings, DEFAULT_BATCH_LOG_GROUP};
+pub use aws_batch::{AwsBatchSettings, DEFAULT_BATCH_LOG_GROUP, batch_name_char, tag_char};
 pub use channels::{
     Channel, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_PER_MINUTE, DEFAULT_RETRY_DELAY, MAX_RETRY_DELAY,
     NotificationSettings, SmtpSettings, SmtpTls, WebhookFormat,
