@@ -58,6 +58,9 @@ impl Backends {
             let backend: Arc<dyn Backend> = match env.backend {
                 BackendKind::Process | BackendKind::Inline => continue,
                 BackendKind::Docker => Arc::new(docker_backend(config, log_max_bytes)),
+                BackendKind::AwsBatch => Arc::new(weir_compute::AwsBatchBackend::new(
+                    weir_compute::AwsBatchConfig::from_platform(&config.platform),
+                )),
             };
             by_kind.insert(env.backend, backend);
         }

@@ -153,6 +153,9 @@ pub async fn start_try(
         }
     };
     crate::traces::add_trace_context(shared, &mut spec, &folder);
+    // Where the dispatcher placed it: backends serving several environments pick by it.
+    spec.environment = placement.as_ref().map(|p| p.environment.clone());
+    spec.queue = Some(need.queue.clone());
     // Only a refused task has no backend, and it ended above.
     let Some(executor) = executor else {
         return Ok(Started::Finished);

@@ -141,8 +141,9 @@ impl JobView {
             job_name: job.job_name().unwrap_or_default().to_owned(),
             status,
             status_reason: job.status_reason().map(str::to_owned),
-            started_at: job.started_at(),
-            stopped_at: job.stopped_at(),
+            // The SDK fills a required time Batch left out with 0: not a time.
+            started_at: job.started_at().filter(|t| *t > 0),
+            stopped_at: job.stopped_at().filter(|t| *t > 0),
             container,
         })
     }
