@@ -56,7 +56,7 @@ pub struct WaitingTry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ComputeEnvironment {
     pub name: String,
-    /// `process` or `docker`.
+    /// `process`, `docker` or `aws-batch`.
     pub backend: String,
     pub max_vcpus: f64,
     pub max_memory_bytes: u64,

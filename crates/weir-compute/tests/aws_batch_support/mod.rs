@@ -8,6 +8,8 @@
 pub mod fake;
 pub mod moto;
 
+pub use moto::unique;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -18,15 +20,6 @@ use weir_core::platform::AwsBatchSettings;
 
 /// The compute environment name every test uses.
 pub const ENV: &str = "batch";
-
-/// A name no other test (or earlier run against the same moto) uses.
-pub fn unique(what: &str) -> String {
-    format!(
-        "weirtest-{what}-{}-{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros() % 100_000_000
-    )
-}
 
 pub fn key(dag: &str, task: &str) -> TryKey {
     TryKey {

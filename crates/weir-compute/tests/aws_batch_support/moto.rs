@@ -10,7 +10,14 @@ use std::time::Duration;
 use aws_sdk_batch::types::{CeState, CeType, ComputeEnvironmentOrder, JqState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::unique;
+/// A name no other test (or earlier run against the same moto) uses.
+pub fn unique(what: &str) -> String {
+    format!(
+        "weirtest-{what}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros() % 100_000_000
+    )
+}
 
 /// moto's URL, or None (with the reason printed) when the tests should skip.
 pub fn url() -> Option<String> {
