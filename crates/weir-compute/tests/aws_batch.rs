@@ -357,3 +357,47 @@ async fn throttled_polls_back_off_and_the_tries_survive() {
     assert!(gaps[4] >= Duration::from_millis(1600), "{gaps:?}");
     assert!(gaps[0] <= Duration::from_millis(400), "{gaps:?}");
 }
+
+#[tokio::test]
+async fn one_poller_asks_about_at_most_100_jobs_per_call() {
+    credentials();
+    let (fake, url) = FakeBatch::start().await;
+    let b = backend(&url, QUEUE);
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut running = Vec::new();
+    for i in 0..250 {
+        let task = format!("t{i}");
+        let d = dir.path().join(&task);
+        running.push(
+            b.submit(spec(
+                key("fake_many", &task),
+                &["run", "1000", "exit", "0"],
+                &d,
+            ))
+            .await
+            .unwrap(),
+        );
+    }
+    let submitted = started.elapsed();
+    for r in running {
+        assert_eq!(r.wait().await.exit_code, Some(0));
+    }
+    let calls = fake.calls("describejobs");
+    let sizes: Vec<usize> = calls
+        .iter()
+        .map(|c| c.body["jobs"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert!(sizes.iter().all(|n| *n <= 100), "{sizes:?}");
+    assert!(sizes.contains(&100), "{sizes:?}");
+    eprintln!(
+        "250 jobs: submitted in {submitted:?}, all ended after {:?}, {} DescribeJobs calls (largest {} ids)",
+        started.elapsed(),
+        calls.len(),
+        sizes.iter().max().unwrap()
+    );
+    // 250 tries watched for about a second and a half at 100 ms polls: a few calls per
+    // round, not one per try.
+    assert!(calls.len() < 250, "{} calls", calls.len());
+    assert_eq!(fake.job_definitions(), 1);
+}

@@ -212,17 +212,14 @@ impl AwsBatchBackend {
     pub async fn ping(&self) -> Result<()> {
         for env in self.envs.values() {
             let clients = env.clients.get().await;
+            // One named queue is the cheapest question; without one, any single queue.
+            let named = env.settings.job_queues.values().next().cloned();
+            let max_results = if named.is_none() { Some(1) } else { None };
             clients
                 .batch
                 .describe_job_queues()
-                .set_job_queues(
-                    env.settings
-                        .job_queues
-                        .values()
-                        .next()
-                        .map(|q| vec![q.clone()]),
-                )
-                .max_results(1)
+                .set_job_queues(named.map(|q| vec![q]))
+                .set_max_results(max_results)
                 .send()
                 .await
                 .map_err(|e| match Failure::of(&e) {
