@@ -8,6 +8,7 @@
 pub mod fake;
 pub mod moto;
 
+#[allow(unused_imports)] // the moto tests use it, the fake ones do not
 pub use moto::unique;
 
 use std::path::Path;
