@@ -15,7 +15,7 @@
 //! - **Watch**: one poller per environment asks `DescribeJobs` for all running jobs at
 //!   once, 100 ids per call, backing off on throttling ([`poller`]); each try's watcher
 //!   logs the status changes, copies the log from CloudWatch ([`logs`]), stops the job on
-//!   cancel or timeout ([`watch`]) and maps the end onto Weir's reasons ([`status`]).
+//!   cancel or timeout (`watch.rs`) and maps the end onto Weir's reasons ([`status`]).
 //! - **XCom**: a Batch container has no way to hand a file back to Weir, so tries on this
 //!   backend return no XCom.
 //!
@@ -32,14 +32,19 @@
 //!
 //! # Adoption
 //!
-//! [`Backend::adopt`] reads `status.json` (settled), then the marker: none → the try never
+//! [`Backend::adopt`] (`adopt.rs`) reads `status.json` (settled), then the marker: none → the try never
 //! started; a marker without a job id (the engine died around `SubmitJob`) → the job is
 //! looked up by name in its job queue (`ListJobs`) and its `weir:try` tag — found, it is
 //! adopted; not found, nothing was submitted. A job still going is watched again
 //! (Running); an ended one is settled at once (Finished); one Batch no longer knows is
 //! Lost. Batch keeps running jobs while Weir is down, and enforces the timeout itself
 //! (at least 60 s).
+//!
+//! A `SubmitJob` that got no answer (a timeout, a throttle past the SDK's retries) may
+//! still have been accepted: `submit` looks the job up by name three times over a few
+//! seconds before it reports the try not started.
 
+mod adopt;
 mod client;
 pub mod job_def;
 pub mod logs;
@@ -55,7 +60,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_batch::types::KeyValuesPair;
 use chrono::Utc;
 use weir_core::ids::TryKey;
 use weir_core::platform::{AwsBatchSettings, Backend as BackendKind, PlatformConfig};
@@ -70,12 +74,10 @@ use crate::backend::{
 use crate::capture::Masker;
 use crate::error::{ComputeError, Result};
 use crate::layout::{self, LOG};
-use crate::try_folder::TryFolder;
 use client::{Failure, LazyClients};
 use job_def::{JobDefSpec, JobDefs};
 use logs::LogCopy;
 use poller::{PollSettings, Poller};
-use status::JobView;
 use submit::Marker;
 use watch::{TryWatch, settle};
 
@@ -318,7 +320,7 @@ impl AwsBatchBackend {
                 // A call that got no answer may still have been accepted: look first.
                 let found = match &failure {
                     Failure::Refused { .. } => None,
-                    _ => find_job(&clients, &marker, &spec.key).await.ok().flatten(),
+                    _ => adopt::look_for_job(&clients, &marker, &spec.key).await,
                 };
                 match found {
                     Some(job) => Some(job.job_id),
@@ -407,92 +409,6 @@ impl AwsBatchBackend {
             submitted_at,
         }
     }
-
-    async fn adopt_now(&self, key: TryKey, try_dir: PathBuf) -> Result<Adopted> {
-        let try_dir = match fs::canonicalize(&try_dir) {
-            Ok(dir) => dir,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let why = format!("its try folder `{}` does not exist", try_dir.display());
-                return Ok(Adopted::NeverStarted(why));
-            }
-            Err(e) => return Err(ComputeError::io("resolve", try_dir, e)),
-        };
-        let folder = TryFolder::at(&try_dir);
-        let recorded =
-            layout::read_status(&try_dir).map_err(|e| ComputeError::io("read", &try_dir, e))?;
-        if let Some(outcome) = recorded {
-            return Ok(Adopted::settled(outcome, &folder));
-        }
-        let marker = Marker::read(&try_dir)
-            .map_err(|e| ComputeError::io("read", try_dir.join(submit::MARKER), e))?;
-        let Some(mut marker) = marker else {
-            return Ok(never_started(
-                &try_dir,
-                "no AWS Batch job was submitted for it",
-            ));
-        };
-        let env = self.env(Some(&marker.environment))?.clone();
-        let clients = env.clients.get().await;
-        let job = match &marker.job_id {
-            Some(id) => describe(&clients, id).await?,
-            None => match find_job(&clients, &marker, &key).await? {
-                Some(found) => {
-                    marker.job_id = Some(found.job_id.clone());
-                    let _ = marker.update(&try_dir);
-                    describe(&clients, &found.job_id).await?
-                }
-                None => {
-                    let _ = fs::remove_file(try_dir.join(submit::MARKER));
-                    return Ok(never_started(&try_dir, "its job never reached AWS Batch"));
-                }
-            },
-        };
-        let Some((job, env_values)) = job else {
-            let stop = watch::read_stop_reason(&try_dir);
-            let now = Utc::now();
-            let reason = match stop {
-                Some(stop) => stop.reason(),
-                None => EndReason::Lost(format!(
-                    "AWS Batch no longer knows job {} and no outcome was recorded",
-                    marker.job_id.as_deref().unwrap_or("?")
-                )),
-            };
-            let outcome = TryOutcome::without_usage(reason, now, now);
-            settle(&try_dir, &outcome);
-            return Ok(Adopted::Finished(outcome));
-        };
-        let masker = Masker::new(
-            env_values
-                .iter()
-                .filter(|(k, _)| marker.secret_env.contains(k))
-                .map(|(_, v)| v.clone()),
-        );
-        let submitted_at = fs::metadata(try_dir.join(submit::MARKER))
-            .and_then(|m| m.modified())
-            .map(chrono::DateTime::<Utc>::from)
-            .unwrap_or_else(|_| Utc::now());
-        let w = self.try_watch(
-            &env,
-            clients,
-            job.job_id.clone(),
-            &try_dir,
-            masker,
-            marker.timeout(),
-            submitted_at,
-        );
-        let cancel = CancelHandle::new();
-        if job.status.is_final() {
-            let outcome = watch::watch(w, cancel).await;
-            return Ok(Adopted::Finished(folder.with_xcom(outcome)));
-        }
-        let task = tokio::spawn(watch::watch(w, cancel.clone()));
-        Ok(Adopted::Running(RunningTry::new(
-            key,
-            try_dir,
-            cancel,
-            joined(task),
-        )))
-    }
 }
 
 impl Backend for AwsBatchBackend {
@@ -513,78 +429,6 @@ impl Backend for AwsBatchBackend {
     }
 }
 
-/// One job as `DescribeJobs` tells it, with its environment (for the masker only);
-/// None when Batch does not know the id.
-async fn describe(
-    clients: &client::Clients,
-    job_id: &str,
-) -> Result<Option<(JobView, Vec<(String, String)>)>> {
-    let out = clients
-        .batch
-        .describe_jobs()
-        .jobs(job_id)
-        .send()
-        .await
-        .map_err(|e| Failure::of(&e).into_error("describe the try's job"))?;
-    Ok(out.jobs().iter().find_map(|j| {
-        let view = JobView::from_sdk(j)?;
-        let env = j
-            .container()
-            .map(|c| {
-                c.environment()
-                    .iter()
-                    .filter_map(|kv| Some((kv.name()?.to_owned(), kv.value()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Some((view, env))
-    }))
-}
-
-/// The job of a try, found by its name in its job queue and its `weir:try` tag.
-async fn find_job(
-    clients: &client::Clients,
-    marker: &Marker,
-    key: &TryKey,
-) -> Result<Option<JobView>> {
-    let listed = clients
-        .batch
-        .list_jobs()
-        .job_queue(&marker.job_queue)
-        .filters(
-            KeyValuesPair::builder()
-                .name("JOB_NAME")
-                .values(&marker.job_name)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| Failure::of(&e).into_error("look up the try's job by name"))?;
-    let ids: Vec<String> = listed
-        .job_summary_list()
-        .iter()
-        .filter(|j| j.job_name() == Some(marker.job_name.as_str()))
-        .filter_map(|j| j.job_id().map(str::to_owned))
-        .collect();
-    if ids.is_empty() {
-        return Ok(None);
-    }
-    let described = clients
-        .batch
-        .describe_jobs()
-        .set_jobs(Some(ids))
-        .send()
-        .await
-        .map_err(|e| Failure::of(&e).into_error("describe the try's job"))?;
-    let slug = key.slug();
-    Ok(described
-        .jobs()
-        .iter()
-        .filter(|j| j.tags().and_then(|t| t.get("weir:try")) == Some(&slug))
-        .max_by_key(|j| j.created_at().unwrap_or(0))
-        .and_then(JobView::from_sdk))
-}
-
 fn already_launched(spec: &LaunchSpec) -> ComputeError {
     ComputeError::AlreadyLaunched {
         key: spec.key.to_string(),
@@ -603,16 +447,6 @@ fn prepare_dir(dir: &Path) -> Result<PathBuf> {
         .open(&log)
         .map_err(|e| ComputeError::io("open", log, e))?;
     Ok(dir)
-}
-
-/// Records that a try never started (so adopting it again gives the same answer).
-fn never_started(dir: &Path, why: &str) -> Adopted {
-    let now = Utc::now();
-    settle(
-        dir,
-        &TryOutcome::without_usage(EndReason::NeverStarted(why.to_owned()), now, now),
-    );
-    Adopted::NeverStarted(why.to_owned())
 }
 
 /// The outcome future of a watcher task; one that panicked or was aborted leaves the
