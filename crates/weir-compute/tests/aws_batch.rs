@@ -401,3 +401,38 @@ async fn one_poller_asks_about_at_most_100_jobs_per_call() {
     assert!(calls.len() < 250, "{} calls", calls.len());
     assert_eq!(fake.job_definitions(), 1);
 }
+
+#[tokio::test]
+async fn a_submit_whose_answer_is_lost_is_found_by_name_not_sent_twice() {
+    credentials();
+    let (fake, url) = FakeBatch::start().await;
+    // The SDK's own retries are on here (3 attempts): SubmitJob must still be sent once.
+    let mut c = config(&url, QUEUE);
+    c.sdk.max_attempts = 3;
+    let b = AwsBatchBackend::new(c);
+    let dir = tempfile::tempdir().unwrap();
+    fake.lose_submit_answers(1);
+    let running = b
+        .submit(spec(
+            key("fake_lost_answer", "t"),
+            &["run", "100", "exit", "0"],
+            dir.path(),
+        ))
+        .await
+        .unwrap();
+    let outcome = running.wait().await;
+    assert_eq!(
+        (outcome.reason, outcome.exit_code),
+        (EndReason::Exited, Some(0)),
+        "{}",
+        log(dir.path())
+    );
+    assert_eq!(fake.calls("submitjob").len(), 1, "never sent twice");
+    assert_eq!(
+        fake.calls("listjobs").len(),
+        1,
+        "found by name at the first look"
+    );
+    let marker = std::fs::read_to_string(dir.path().join("batch_job")).unwrap();
+    assert!(marker.contains(&fake.job_ids()[0]), "{marker}");
+}

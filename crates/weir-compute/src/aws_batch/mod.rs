@@ -311,6 +311,13 @@ impl AwsBatchBackend {
             &marker,
             &definition,
         )
+        // SubmitJob is not idempotent: a retry after a lost answer would start a second
+        // job. No SDK retries here; an unanswered call is looked up by name instead.
+        .customize()
+        .config_override(
+            aws_sdk_batch::config::Builder::default()
+                .retry_config(aws_config::retry::RetryConfig::disabled()),
+        )
         .send()
         .await;
         let job_id = match sent {

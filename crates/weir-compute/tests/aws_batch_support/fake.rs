@@ -58,6 +58,8 @@ struct Inner {
     defs: Vec<(String, i64)>,
     calls: Vec<Call>,
     throttle_describe: u32,
+    /// Accept the next SubmitJob calls, then answer them with HTTP 500 (a lost answer).
+    lose_submit_answers: u32,
     next: u64,
 }
 
@@ -88,6 +90,12 @@ impl FakeBatch {
     /// Answers the next `n` DescribeJobs calls with HTTP 429.
     pub fn throttle_describe(&self, n: u32) {
         self.inner.lock().unwrap().throttle_describe = n;
+    }
+
+    /// Accepts the next `n` SubmitJob calls but answers them with HTTP 500, as when the
+    /// answer is lost on the way back.
+    pub fn lose_submit_answers(&self, n: u32) {
+        self.inner.lock().unwrap().lose_submit_answers = n;
     }
 
     /// Every call of operation `op` so far.
@@ -310,6 +318,14 @@ async fn batch(State(fake): State<FakeBatch>, Path(op): Path<String>, body: Byte
                 forced: None,
                 timeout_secs: body["timeout"]["attemptDurationSeconds"].as_i64(),
             });
+            if inner.lose_submit_answers > 0 {
+                inner.lose_submit_answers -= 1;
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "ServerException",
+                    "the answer was lost",
+                );
+            }
             ok(
                 json!({"jobId": id, "jobName": name, "jobArn": format!("arn:aws:batch:us-east-1:123456789012:job/{id}")}),
             )
