@@ -188,7 +188,7 @@ async fn jobs_run_on_motos_batch_and_are_adopted_after_a_restart() {
 }
 
 #[tokio::test]
-async fn an_unknown_job_queue_is_the_backends_error_and_leaves_the_try_submittable() {
+async fn a_job_queue_batch_does_not_know_fails_the_try_with_batchs_words() {
     let Some(url) = moto::url() else { return };
     credentials();
     let b = backend(&url, &unique("no-such-queue"));
