@@ -38,6 +38,7 @@ mod notifications;
 mod observe;
 mod pools;
 mod records;
+mod replicas;
 mod rows;
 mod secrets;
 mod sql;
@@ -72,6 +73,7 @@ pub use notifications::{
 pub use observe::StoreObserver;
 pub use pools::{NewPool, PoolChange};
 pub use records::*;
+pub use replicas::ReplicaRecord;
 pub use secrets::{SealedValue, SecretRecord};
 pub use task_logs::{ExpiredLog, TaskLogRecord};
 pub use ui_sessions::UiSessionRecord;
