@@ -24,6 +24,7 @@ mod macros;
 
 mod access_records;
 mod audit;
+mod changes;
 mod connect;
 mod connections;
 mod dag_runs;
@@ -57,6 +58,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
 pub use access_records::*;
+pub use changes::ChangeListener;
 pub use connect::StoreOptions;
 pub use datasets::{
     DatasetConsumer, DatasetEventFilter, DatasetEventRecord, DatasetRecord, DatasetTrigger,

@@ -264,53 +264,53 @@ impl Store {
         })
     }
 
-    /// Unfinished tries of `dags` that no live replica watches at `now` (their replica's
-    /// lease ran out, or none was recorded): the tries a replica that took the DAGs over
-    /// adopts. Each comes with the host of the replica that ran it, when known.
+    /// Unfinished tries that no live replica watches at `now` (their replica's lease ran
+    /// out, or none was recorded): the tries a live replica adopts. Each comes with the
+    /// host of the replica that ran it, when known (local processes and containers can be
+    /// adopted only from that host).
     pub async fn orphaned_tries(
         &self,
-        dags: &[DagId],
         now: DateTime<Utc>,
     ) -> Result<Vec<(TryRecord, Option<String>)>> {
-        let ids = json_list(dags);
-        with_db!(self, |pool, dialect| {
-            let sql = format!(
+        with_db!(self, |pool| {
+            let rows: Vec<OrphanRow> = sqlx::query_as(
                 "SELECT t.*, r.host AS replica_host FROM task_try t
                  LEFT JOIN replica r ON r.replica_id = t.replica_id
-                 WHERE t.finished_at IS NULL AND t.dag_id IN {}
+                 WHERE t.finished_at IS NULL
                    AND (r.replica_id IS NULL OR r.stopped_at IS NOT NULL
-                        OR r.lease_until <= $2)
+                        OR r.lease_until <= $1)
                  ORDER BY t.started_at, t.dag_id, t.run_id, t.task_id, t.map_index",
-                dialect.json_text_elements("$1")
-            );
-            let rows: Vec<OrphanRow> = sqlx::query_as(AssertSqlSafe(sql))
-                .bind(&ids)
-                .bind(Ts(now))
-                .fetch_all(pool)
-                .await?;
+            )
+            .bind(Ts(now))
+            .fetch_all(pool)
+            .await?;
             Ok(rows.into_iter().map(|r| (r.record, r.host)).collect())
         })
     }
 
-    /// Records that `replica_id` now watches the try (it adopted it). Returns whether
-    /// the try is still unfinished.
-    pub async fn set_try_replica(
+    /// Moves an unfinished try from replica `from` (None: none recorded) to `to`, the
+    /// replica adopting it; compare-and-set, so of replicas racing to adopt one try
+    /// exactly one wins. Returns whether this call moved it.
+    pub async fn adopt_try(
         &self,
         key: &weir_core::ids::TryKey,
-        replica_id: &str,
+        from: Option<&str>,
+        to: &str,
     ) -> Result<bool> {
         with_db!(self, |pool| {
             let n = sqlx::query(
                 "UPDATE task_try SET replica_id = $6
                  WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4
-                   AND try_number = $5 AND finished_at IS NULL",
+                   AND try_number = $5 AND finished_at IS NULL
+                   AND COALESCE(replica_id, '') = COALESCE($7, '')",
             )
             .bind(key.dag_id.as_str())
             .bind(key.run_id.as_str())
             .bind(key.task_id.as_str())
             .bind(i64::from(key.map_index))
             .bind(i64::from(key.try_number))
-            .bind(replica_id)
+            .bind(to)
+            .bind(from)
             .execute(pool)
             .await?
             .rows_affected();

@@ -132,8 +132,7 @@ pub async fn orphaned_tries_are_those_of_dead_replicas(store: Store) {
     b.replica_id = Some("r2".into());
     store.insert_try(&a).await.unwrap();
     store.insert_try(&b).await.unwrap();
-    let dags = [dag_id("daily")];
-    assert!(store.orphaned_tries(&dags, t0).await.unwrap().is_empty());
+    assert!(store.orphaned_tries(t0).await.unwrap().is_empty());
 
     // r1 keeps its lease, r2 lets it run out: only r2's try is an orphan.
     let t1 = t0 + TimeDelta::seconds(31);
@@ -145,29 +144,29 @@ pub async fn orphaned_tries_are_those_of_dead_replicas(store: Store) {
         )
         .await
         .unwrap();
-    let orphans = store.orphaned_tries(&dags, t1).await.unwrap();
+    let orphans = store.orphaned_tries(t1).await.unwrap();
     assert_eq!(orphans, [(b.clone(), Some("host-of-r2".to_string()))]);
-    assert!(
-        store
-            .orphaned_tries(&[dag_id("other")], t1)
-            .await
-            .unwrap()
-            .is_empty()
-    );
 
-    // Adopted by r1: no orphan any more, and a finished try cannot be re-owned.
-    assert!(store.set_try_replica(&b.key, "r1").await.unwrap());
-    assert!(store.orphaned_tries(&dags, t1).await.unwrap().is_empty());
+    // Adopted by r1, once: a second adopter racing from the same owner loses.
+    assert!(store.adopt_try(&b.key, Some("r2"), "r1").await.unwrap());
+    assert!(!store.adopt_try(&b.key, Some("r2"), "r3").await.unwrap());
+    assert!(store.orphaned_tries(t1).await.unwrap().is_empty());
     let unfinished = store.list_unfinished_tries().await.unwrap();
     assert!(
         unfinished
             .iter()
             .all(|t| t.replica_id.as_deref() == Some("r1"))
     );
+    // A try that recorded no replica is an orphan too, adopted from "none".
+    let mut c = TryRecord::started(ti_key("daily", "r1", "a", UNMAPPED).try_key(2), t0);
+    c.replica_id = None;
+    store.insert_try(&c).await.unwrap();
+    assert_eq!(store.orphaned_tries(t1).await.unwrap(), [(c.clone(), None)]);
+    assert!(store.adopt_try(&c.key, None, "r1").await.unwrap());
     // A replica with tries left unfinished is kept (their host is needed to adopt them).
     assert_eq!(
         store.prune_replicas(t1 + TimeDelta::days(2)).await.unwrap(),
         1,
-        "r2 holds nothing any more; r1 holds both tries"
+        "r2 holds nothing any more; r1 holds the tries"
     );
 }
