@@ -246,6 +246,17 @@ impl Store {
         })
     }
 
+    /// How many DAGs each replica holds leases on.
+    pub async fn lease_counts(&self) -> Result<Vec<(String, i64)>> {
+        with_db!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT replica_id, COUNT(*) FROM scheduler_lease GROUP BY replica_id",
+            )
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
     /// Hands back `replica_id`'s leases on `dags` (for another replica to claim); returns
     /// how many it held.
     pub async fn release_dags(&self, replica_id: &str, dags: &[DagId]) -> Result<u64> {
