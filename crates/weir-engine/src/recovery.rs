@@ -75,7 +75,11 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
 pub(crate) async fn adopt_try(shared: &Arc<Shared>, record: weir_store::TryRecord) -> Result<bool> {
     if !shared
         .store
-        .adopt_try(&record.key, record.replica_id.as_deref(), &shared.replica.id)
+        .adopt_try(
+            &record.key,
+            record.replica_id.as_deref(),
+            &shared.replica.id,
+        )
         .await?
     {
         return Ok(false);
@@ -93,7 +97,8 @@ pub(crate) async fn adopt_try(shared: &Arc<Shared>, record: weir_store::TryRecor
     match adopted_try {
         Ok(Adopted::Running(running)) => {
             let folder = TryFolder::at(running.try_dir());
-            let watched = watched_after_restart(shared, &key, running.cancel_handle(), folder).await?;
+            let watched =
+                watched_after_restart(shared, &key, running.cancel_handle(), folder).await?;
             crate::launch::watch(shared, key, running, watched);
             return Ok(true);
         }

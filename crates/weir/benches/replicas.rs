@@ -39,7 +39,8 @@ impl Drop for Replica {
 fn dag_files(kind: &str) -> Vec<(String, String)> {
     (0..DAGS)
         .map(|d| {
-            let mut yaml = format!("dag: bench_{d:02}\nteam: bench\nmax_active_tasks: 32\ntasks:\n");
+            let mut yaml =
+                format!("dag: bench_{d:02}\nteam: bench\nmax_active_tasks: 32\ntasks:\n");
             for t in 0..TASKS {
                 match kind {
                     "noop" => yaml.push_str(&format!("  t{t:03}:\n    noop: {{}}\n")),
@@ -60,7 +61,15 @@ fn start(db: &str, files: &[(String, String)]) -> Replica {
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["server", "--port", "0", "--role", "all", "--unpause-all"])
-        .args(["--parallelism", "32", "--lease-seconds", "6", "--db", db, "--dags"])
+        .args([
+            "--parallelism",
+            "32",
+            "--lease-seconds",
+            "6",
+            "--db",
+            db,
+            "--dags",
+        ])
         .arg(&dags)
         .arg("--home")
         .arg(dir.path().join("home"))
@@ -169,7 +178,9 @@ async fn measure(admin_url: &str, kind: &str, replicas: usize) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let page: Value = client
-            .get(format!("{first}/api/v1/dags/~/dagRuns?state=success&limit=1"))
+            .get(format!(
+                "{first}/api/v1/dags/~/dagRuns?state=success&limit=1"
+            ))
             .bearer_auth(&token)
             .send()
             .await
@@ -190,7 +201,9 @@ async fn measure(admin_url: &str, kind: &str, replicas: usize) -> f64 {
 
 fn main() {
     let Ok(admin_url) = std::env::var("WEIR_BENCH_POSTGRES_URL") else {
-        eprintln!("skipped: set WEIR_BENCH_POSTGRES_URL to a PostgreSQL database to run the replica benchmark");
+        eprintln!(
+            "skipped: set WEIR_BENCH_POSTGRES_URL to a PostgreSQL database to run the replica benchmark"
+        );
         return;
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -198,10 +211,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    println!(
-        "{:<8} {:>9} {:>12}",
-        "tasks", "replicas", "tasks/s"
-    );
+    println!("{:<8} {:>9} {:>12}", "tasks", "replicas", "tasks/s");
     for kind in ["noop", "shell"] {
         for replicas in 1..=3 {
             let rate = runtime.block_on(measure(&admin_url, kind, replicas));

@@ -1,7 +1,7 @@
 //! Replicas on one PostgreSQL database: real `weir server` processes sharing the work.
 //!
 //! - The chaos test: three replicas divide 20 DAGs of 100 shell tasks (2,000 tasks, each
-//!   appending one line to a file); one replica is killed with SIGKILL half-way; the
+//!   sleeping 0.2 s, then appending one line to a file); one replica is killed with SIGKILL half-way; the
 //!   others take over its DAGs within the lease time and adopt its running tries, every
 //!   run succeeds, and every task ran exactly once (each line is in the file once).
 //! - Roles, health and `weir replicas list`; a scheduler replica answers health only;
@@ -101,12 +101,11 @@ async fn own_id(server: &Server) -> String {
 fn chaos_dags(lines: &std::path::Path) -> Vec<(String, String)> {
     (0..20)
         .map(|d| {
-            let mut yaml = format!(
-                "dag: chaos_{d:02}\nteam: platform\nmax_active_tasks: 16\ntasks:\n"
-            );
+            let mut yaml =
+                format!("dag: chaos_{d:02}\nteam: platform\nmax_active_tasks: 16\ntasks:\n");
             for t in 0..100 {
                 yaml.push_str(&format!(
-                    "  t{t:03}:\n    shell: echo chaos_{d:02}.t{t:03} >> {}\n",
+                    "  t{t:03}:\n    shell: sleep 0.2; echo chaos_{d:02}.t{t:03} >> {}\n",
                     lines.display()
                 ));
             }
@@ -158,9 +157,19 @@ async fn a_killed_replica_is_taken_over_and_every_task_runs_exactly_once() {
     }
     let held_before = replicas(&first).await[&doomed_id]["dags"].as_i64().unwrap();
     assert!(held_before > 0, "the killed replica held DAGs");
+    let pg = sqlx::PgPool::connect(&db).await.unwrap();
     doomed.kill();
     let killed_at = Instant::now();
     let lines_at_kill = count_lines(&lines);
+    // The tries it was watching when it died (their processes live on).
+    let orphaned: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT dag_id, task_id, try_number FROM task_try
+         WHERE replica_id = $1 AND finished_at IS NULL",
+    )
+    .bind(&doomed_id)
+    .fetch_all(&pg)
+    .await
+    .unwrap();
 
     // Its DAGs are claimed by the others once its lease runs out: within the lease plus
     // a heartbeat (a third of the lease), with a second of slack for this busy machine.
@@ -192,7 +201,12 @@ async fn a_killed_replica_is_taken_over_and_every_task_runs_exactly_once() {
     // Every run finishes, successfully.
     for (dag, run_id) in &runs {
         let run = wait_long(&first, dag, run_id).await;
-        assert_eq!(run["state"], "success", "{dag} {run_id}: {run}\n{}", first.output());
+        assert_eq!(
+            run["state"],
+            "success",
+            "{dag} {run_id}: {run}\n{}",
+            first.output()
+        );
     }
     // Every task ran exactly once.
     let text = std::fs::read_to_string(&lines).unwrap();
@@ -204,15 +218,40 @@ async fn a_killed_replica_is_taken_over_and_every_task_runs_exactly_once() {
     assert!(twice.is_empty(), "tasks that ran more than once: {twice:?}");
     assert_eq!(seen.len(), 2000, "every task ran");
     assert_eq!(text.lines().count(), 2000);
+    // The tries left running were adopted by the others (not run again: see above).
+    for (dag_id, task_id, try_number) in &orphaned {
+        let (replica_id, finished): (String, bool) = sqlx::query_as(
+            "SELECT replica_id, finished_at IS NOT NULL FROM task_try
+             WHERE dag_id = $1 AND task_id = $2 AND try_number = $3",
+        )
+        .bind(dag_id)
+        .bind(task_id)
+        .bind(try_number)
+        .fetch_one(&pg)
+        .await
+        .unwrap();
+        assert!(
+            finished && replica_id != doomed_id,
+            "{dag_id}.{task_id} was not adopted"
+        );
+    }
+    eprintln!(
+        "{} tries were running on the killed replica; all adopted",
+        orphaned.len()
+    );
+    assert!(!orphaned.is_empty(), "the kill left tries running to adopt");
+    let retried: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM task_try WHERE try_number > 1")
+        .fetch_one(&pg)
+        .await
+        .unwrap();
+    assert_eq!(retried, 0, "no try was lost and retried");
 }
 
 /// Waits (up to three minutes: 2,000 processes on a small machine) for a run to end.
 async fn wait_long(server: &Server, dag: &str, run_id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let (status, run) = server
-            .get(&format!("/dags/{dag}/dagRuns/{run_id}"))
-            .await;
+        let (status, run) = server.get(&format!("/dags/{dag}/dagRuns/{run_id}")).await;
         if status == 200 && matches!(run["state"].as_str(), Some("success" | "failed")) {
             return run;
         }
@@ -268,12 +307,18 @@ async fn roles_health_and_the_replicas_list() {
     assert_eq!(roles, [("api", "healthy", 0), ("scheduler", "healthy", 1)]);
     let (_, health) = api.get("/health").await;
     assert_eq!(health["scheduler"]["status"], "healthy");
-    assert!(all.values().all(|r| r["version"] == env!("CARGO_PKG_VERSION")));
+    assert!(
+        all.values()
+            .all(|r| r["version"] == env!("CARGO_PKG_VERSION"))
+    );
 
     let listed = api.cli(&["replicas", "list"]);
     let text = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.status.success(), "{text}");
-    assert!(text.contains("scheduler") && text.contains("(this)"), "{text}");
+    assert!(
+        text.contains("scheduler") && text.contains("(this)"),
+        "{text}"
+    );
     let json = api.cli(&["replicas", "list", "--output", "json"]);
     let parsed: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(parsed["replicas"].as_array().unwrap().len(), 2);
@@ -284,7 +329,10 @@ async fn roles_health_and_the_replicas_list() {
     let (status, problem) = scheduler.get("/dags").await;
     assert_eq!(status, 404, "{problem}");
     assert!(
-        problem["detail"].as_str().unwrap().contains("--role scheduler"),
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--role scheduler"),
         "{problem}"
     );
 

@@ -179,11 +179,11 @@ async fn hand_back(shared: &Arc<Shared>, most: usize) -> Result<()> {
     }
     // Stop planning them first: from here on the DAGs' runs are another's to plan.
     shared.replica.remove_held(&idle);
-    shared
-        .store
-        .release_dags(&shared.replica.id, &idle)
-        .await?;
-    info!(dags = idle.len(), "handed DAGs back for other replicas to claim");
+    shared.store.release_dags(&shared.replica.id, &idle).await?;
+    info!(
+        dags = idle.len(),
+        "handed DAGs back for other replicas to claim"
+    );
     super::announce::dags_released(shared).await;
     Ok(())
 }

@@ -99,10 +99,7 @@ pub(crate) async fn adopt_orphans(shared: &Arc<Shared>) -> Result<()> {
         }
     }
     if adopted > 0 {
-        info!(
-            adopted,
-            "adopted tries of replicas whose lease ran out"
-        );
+        info!(adopted, "adopted tries of replicas whose lease ran out");
     }
     Ok(())
 }
