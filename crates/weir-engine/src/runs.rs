@@ -371,12 +371,17 @@ pub async fn promote_due_retries(shared: &Shared) -> Result<BTreeSet<(DagId, Run
     Ok(runs)
 }
 
-/// Asks the backend to stop the try of a running instance, if this engine watches it.
+/// Asks the backend to stop the try of a running instance: here if this engine watches
+/// it, else through the replica that does.
 pub fn cancel_running(shared: &Shared, ti: &TaskInstanceRecord) {
     if !matches!(ti.state, TaskState::Running | TaskState::Queued) {
         return;
     }
-    shared.tries.cancel(&ti.key.try_key(ti.try_number));
+    let key = ti.key.try_key(ti.try_number);
+    if !shared.tries.cancel(&key) {
+        // Another replica may watch it (this one serves the API, or adopted nothing).
+        crate::replicas::announce::cancel_elsewhere(shared, &key);
+    }
 }
 
 pub async fn clear(

@@ -120,4 +120,5 @@ conformance!(
     datasets::dataset_events_cursors_and_triggered_runs,
     replicas::replicas_claim_divide_and_take_over_dags,
     replicas::orphaned_tries_are_those_of_dead_replicas,
+    replicas::announcements_reach_listeners_on_postgres_only,
 );

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{debug, warn};
-use weir_core::ids::{DagId, RunId};
+use tracing::{debug, info, warn};
+use weir_core::ids::{DagId, RunId, TaskId, TryKey};
 
 use crate::events::Event;
 use crate::shared::Shared;
@@ -63,6 +63,40 @@ pub(crate) fn tell_others(shared: &Shared, event: &Event) {
     });
 }
 
+/// Asks whichever replica watches try `key` to stop it.
+pub(crate) fn cancel_elsewhere(shared: &Shared, key: &TryKey) {
+    if !shared.replica.leased() {
+        return;
+    }
+    let text = cancel_payload(key);
+    let store = shared.store.clone();
+    shared.tracker.spawn(async move {
+        if let Err(e) = store.announce_change(&text).await {
+            warn!(error = %e, "cannot ask the other replicas to stop a try");
+        }
+    });
+}
+
+/// A `cancel` announcement's text.
+fn cancel_payload(key: &TryKey) -> String {
+    format!(
+        "cancel\n{}\n{}\n{}\n{}\n{}",
+        key.dag_id, key.run_id, key.task_id, key.map_index, key.try_number
+    )
+}
+
+/// The try a `cancel` announcement names.
+fn try_of(text: &str) -> Option<TryKey> {
+    let mut parts = text.strip_prefix("cancel\n")?.split('\n');
+    Some(TryKey {
+        dag_id: DagId::try_from(parts.next()?.to_string()).ok()?,
+        run_id: RunId::try_from(parts.next()?.to_string()).ok()?,
+        task_id: TaskId::try_from(parts.next()?.to_string()).ok()?,
+        map_index: parts.next()?.parse().ok()?,
+        try_number: parts.next()?.parse().ok()?,
+    })
+}
+
 /// Tells the others that DAGs were handed back, so they claim them now.
 pub(crate) async fn dags_released(shared: &Shared) {
     if let Err(e) = shared.store.announce_change("dags").await {
@@ -111,6 +145,12 @@ pub(crate) fn spawn_listener(shared: Arc<Shared>) {
 }
 
 fn hear(shared: &Arc<Shared>, text: &str) {
+    if let Some(key) = try_of(text) {
+        if shared.tries.cancel(&key) {
+            info!(%key, "stopping a try, as another replica asked");
+        }
+        return;
+    }
     let Some(event) = event_of(text) else {
         debug!(text, "an announcement this replica does not know");
         return;
@@ -149,5 +189,19 @@ mod tests {
         assert!(event_of("").is_none());
         assert!(event_of("run\nonly-a-dag").is_none());
         assert!(event_of("something-new").is_none());
+    }
+
+    #[test]
+    fn a_cancel_names_its_try() {
+        let key = TryKey {
+            dag_id: DagId::try_from("etl".to_string()).unwrap_or_else(|_| unreachable!()),
+            run_id: RunId::try_from("r1".to_string()).unwrap_or_else(|_| unreachable!()),
+            task_id: TaskId::try_from("load".to_string()).unwrap_or_else(|_| unreachable!()),
+            map_index: -1,
+            try_number: 3,
+        };
+        assert_eq!(try_of(&cancel_payload(&key)), Some(key));
+        assert_eq!(try_of("cancel\netl\nr1"), None);
+        assert_eq!(try_of("run\netl\nr1"), None);
     }
 }

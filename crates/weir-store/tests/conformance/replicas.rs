@@ -170,3 +170,30 @@ pub async fn orphaned_tries_are_those_of_dead_replicas(store: Store) {
         "r2 holds nothing any more; r1 holds the tries"
     );
 }
+
+pub async fn announcements_reach_listeners_on_postgres_only(store: Store) {
+    let listener = store.listen_for_changes().await.unwrap();
+    let Some(mut listener) = listener else {
+        assert_eq!(
+            store.backend_name(),
+            "sqlite",
+            "only SQLite has no listener"
+        );
+        store.announce_change("dags").await.unwrap();
+        return;
+    };
+    store.announce_change("run\nd\nr").await.unwrap();
+    store.announce_change("dags").await.unwrap();
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut heard = Vec::new();
+        while heard.len() < 2 {
+            if let Some(text) = listener.next().await.unwrap() {
+                heard.push(text);
+            }
+        }
+        heard
+    })
+    .await
+    .unwrap();
+    assert_eq!(heard, ["run\nd\nr", "dags"]);
+}
