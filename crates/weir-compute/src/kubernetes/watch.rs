@@ -263,10 +263,11 @@ async fn settle(
             }
             let reason = stop.unwrap_or(ended.reason);
             let succeeded = reason == EndReason::Exited && ended.exit_code == Some(0);
-            if succeeded && let Some(xcom) = &ended.message {
-                if let Err(e) = layout::write_atomic(&w.try_dir, XCOM, xcom.as_bytes()) {
-                    remarks.push(format!("cannot keep the XCom: {e}"));
-                }
+            if succeeded
+                && let Some(xcom) = &ended.message
+                && let Err(e) = layout::write_atomic(&w.try_dir, XCOM, xcom.as_bytes())
+            {
+                remarks.push(format!("cannot keep the XCom: {e}"));
             }
             let started_at = ended.started_at.unwrap_or(w.submitted_at);
             TryOutcome {

@@ -99,13 +99,16 @@ pub struct Deletion {
     pub propagation_policy: Option<String>,
 }
 
+/// A line a container printed, and when.
+type LogLine = (DateTime<Utc>, String);
+
 #[derive(Default)]
 struct Store {
     rv: u64,
     objects: BTreeMap<(Kind, String, String), Value>,
     history: Vec<Change>,
-    /// Each pod's output: (time, line).
-    logs: HashMap<(String, String), Vec<(DateTime<Utc>, String)>>,
+    /// Each pod's output, by (namespace, pod).
+    logs: HashMap<(String, String), Vec<LogLine>>,
     deletions: Vec<Deletion>,
     /// Every request's method and path with query, in order.
     requests: Vec<String>,
