@@ -172,7 +172,13 @@ async fn a_try_runs_as_a_job_with_its_secret_apart_and_its_logs_copied() {
         log_text(&dir).contains("password is ***")
     })
     .await;
+    // A log stream that ends while the container runs on is followed again.
+    fake.cut_log_streams();
     fake.log(&ns, &pod, "done");
+    until("the line after the cut", || {
+        log_text(&dir).contains(" done")
+    })
+    .await;
     fake.exit(&ns, &pod, 0, Some(r#"{"rows": 42}"#));
     let outcome = wait(running).await;
     assert!(outcome.succeeded(), "{outcome:?}\n{}", log_text(&dir));

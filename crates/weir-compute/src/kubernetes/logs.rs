@@ -8,8 +8,9 @@
 //! After a restart (or a lost connection) the copy resumes from the file, as the docker
 //! backend's does ([`Resume`]): the API is asked for the output since the newest copied
 //! line less a window (`sinceTime`), and lines already in the file are skipped. When the
-//! live stream ends (the container stopped), one more read without `follow` copies what
-//! the stream may have missed. The log's size limit applies as for every backend.
+//! live stream ends and the container has stopped, one more read without `follow` copies
+//! what the stream may have missed (a stream that ends while the container runs on is
+//! followed again). The log's size limit applies as for every backend.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -54,7 +55,15 @@ pub(crate) async fn follow(
             }
         };
         match copy(&pods, &pod, &path, &masker, resume, live, &mut limit).await {
-            Ok(()) if live && !limit.truncated() => live = false,
+            Ok(()) if live && !limit.truncated() => {
+                // A stream can end while the container runs on (a proxy's timeout, the
+                // kubelet rotating the log): follow again from where the file is.
+                if container_running(&pods, &pod).await {
+                    tokio::time::sleep(RECONNECT).await;
+                    continue;
+                }
+                live = false;
+            }
             Ok(()) => break,
             Err(Stop::Api(e)) if is_not_found(&e) => {
                 if live {
@@ -78,6 +87,20 @@ pub(crate) async fn follow(
     }
     remarks.extend(limit.summary());
     remarks
+}
+
+/// Whether the pod's container still runs (false when that cannot be read).
+async fn container_running(pods: &Api<Pod>, pod: &str) -> bool {
+    let Ok(found) = pods.get(pod).await else {
+        return false;
+    };
+    found
+        .status
+        .and_then(|s| s.container_statuses)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+        })
 }
 
 enum Stop {

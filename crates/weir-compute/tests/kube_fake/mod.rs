@@ -14,7 +14,8 @@
 //!   the given `resourceVersion`, or the current objects as `ADDED` for none/`0`, until
 //!   `timeoutSeconds`);
 //! - `GET …/pods/{name}/log` with `follow`, `timestamps` and `sinceTime` (400 while the
-//!   container has not started, as the real server answers);
+//!   container has not started, as the real server answers); the handle can end open
+//!   streams early, as a proxy's timeout does;
 //! - the Job controller's part: a created Job gets its pod at once (named
 //!   `<job>-<suffix>`, with the template's labels plus `job-name`, `controller-uid`, …),
 //!   and the Job's status (conditions `Complete`/`SuccessCriteriaMet`,
@@ -114,6 +115,8 @@ struct Store {
     requests: Vec<String>,
     /// Run every new Job's pod to success on its own.
     auto: bool,
+    /// Bumped to end every open log stream cleanly (a proxy's timeout).
+    log_cut: u64,
     uid: u64,
 }
 
@@ -290,6 +293,20 @@ impl FakeKube {
             kind: Kind::Secret,
             namespace: String::new(),
             type_: "LOG",
+            object: Value::Null,
+        });
+    }
+
+    /// Every open log stream ends, cleanly, while the containers run on (as behind a
+    /// proxy that closes long responses).
+    pub fn cut_log_streams(&self) {
+        let mut s = self.store();
+        s.log_cut += 1;
+        let _ = self.inner.changes.send(Change {
+            rv: s.rv,
+            kind: Kind::Secret,
+            namespace: String::new(),
+            type_: "CUT",
             object: Value::Null,
         });
     }
@@ -1041,11 +1058,15 @@ async fn pod_log(
     let stamps = q.timestamps.unwrap_or(false);
     let mut live = inner.changes.subscribe();
     let (tx, rx) = mpsc::channel::<String>(256);
+    let cut = inner.store.lock().expect("store").log_cut;
     tokio::spawn(async move {
         let mut sent = 0;
         loop {
             let (lines, ended) = {
                 let s = inner.store.lock().expect("store");
+                if s.log_cut != cut {
+                    return;
+                }
                 let all = s
                     .logs
                     .get(&(ns.clone(), pod.clone()))
