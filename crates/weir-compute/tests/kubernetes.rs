@@ -324,6 +324,29 @@ async fn each_way_a_pod_ends_maps_to_its_reason() {
 }
 
 #[tokio::test]
+async fn a_refused_job_fails_the_try_with_the_clusters_words() {
+    let fake = FakeKube::start().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let backend = backend(&fake, tmp.path());
+    fake.forbid("weir-marketing");
+    let spec = spec("refused", "marketing", tmp.path());
+    let dir = spec.try_dir.clone();
+    let outcome = wait(backend.submit(spec).await.expect("submit")).await;
+    let EndReason::LaunchFailed(why) = &outcome.reason else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        why.contains("Kubernetes refused to create the try's Secret in namespace `weir-marketing`")
+            && why.contains("is forbidden")
+            && why.contains("(Forbidden)"),
+        "{why}"
+    );
+    assert!(fake.names(Kind::Job, "weir-marketing").is_empty());
+    assert!(log_text(&dir).contains("[weir] could not start: Kubernetes refused"));
+    assert!(dir.join("status.json").exists());
+}
+
+#[tokio::test]
 async fn cancel_deletes_the_job_and_its_secret() {
     let fake = FakeKube::start().await;
     let tmp = tempfile::tempdir().expect("tempdir");

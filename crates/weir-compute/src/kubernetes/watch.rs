@@ -290,7 +290,7 @@ async fn settle(
             }
             let reason = stop.unwrap_or_else(|| {
                 EndReason::Lost(format!(
-                    "its Job `{}` was deleted outside Weir before it ended",
+                    "its Job `{}` is gone (deleted outside Weir, or never posted) and no outcome was recorded",
                     w.job
                 ))
             });

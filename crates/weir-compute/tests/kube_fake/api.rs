@@ -17,6 +17,73 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::{Deletion, FakeKube, Inner, Kind, bump, now_text, remove, with_type};
 
+/// What the API server's validation would refuse in an object the backend posts: its
+/// name (a DNS-1123 subdomain; a Job's at most 63 characters, since the controller puts
+/// it in a label of its pods), its labels and its pod template's labels (at most 63 of
+/// `[A-Za-z0-9-_.]`, alphanumeric at both ends), a Secret's keys.
+fn invalid(kind: Kind, name: &str, object: &Value) -> Option<String> {
+    let subdomain = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !subdomain {
+        return Some(format!(
+            "metadata.name: Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'"
+        ));
+    }
+    if kind == Kind::Job && name.len() > 63 {
+        return Some(format!(
+            "spec.template.labels: Invalid value: \"{name}\": must be no more than 63 characters"
+        ));
+    }
+    let label_sets = [
+        ("metadata.labels", &object["metadata"]["labels"]),
+        (
+            "spec.template.metadata.labels",
+            &object["spec"]["template"]["metadata"]["labels"],
+        ),
+    ];
+    for (field, labels) in label_sets {
+        for (key, value) in labels.as_object().into_iter().flatten() {
+            let value = value.as_str().unwrap_or("");
+            let ok = value.len() <= 63
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && (value.is_empty()
+                    || (value.starts_with(|c: char| c.is_ascii_alphanumeric())
+                        && value.ends_with(|c: char| c.is_ascii_alphanumeric())));
+            if !ok {
+                return Some(format!(
+                    "{field}: Invalid value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.' (label {key})"
+                ));
+            }
+        }
+    }
+    if kind == Kind::Secret {
+        for key in object["data"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+        {
+            if key.is_empty()
+                || !key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                return Some(format!(
+                    "data[{key}]: Invalid value: \"{key}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
+                ));
+            }
+        }
+    }
+    None
+}
+
 /// The routes, on the fake's state.
 pub(super) fn router(inner: Arc<Inner>) -> Router {
     Router::new()
@@ -130,7 +197,40 @@ async fn create(
             "",
         );
     };
+    if let Some(problem) = invalid(kind, &name, &object) {
+        let what = format!(
+            "{}{}",
+            kind.name(),
+            if kind == Kind::Job { ".batch" } else { "" }
+        );
+        return status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            format!("{what} \"{name}\" is invalid: {problem}"),
+            kind,
+            &name,
+        );
+    }
     let mut s = inner.store.lock().expect("store");
+    if s.forbidden.contains(&ns) {
+        let group = if kind == Kind::Job {
+            "\"batch\""
+        } else {
+            "\"\""
+        };
+        return status(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "{}{} \"{name}\" is forbidden: User \"system:serviceaccount:weir:weir\" cannot create resource \"{}\" in API group {group} in the namespace \"{ns}\"",
+                kind.plural(),
+                if kind == Kind::Job { ".batch" } else { "" },
+                kind.plural()
+            ),
+            kind,
+            &name,
+        );
+    }
     let key = (kind, ns.clone(), name.clone());
     if s.objects.contains_key(&key) {
         let what = if kind == Kind::Job {

@@ -7,7 +7,8 @@
 //! - `GET /version`;
 //! - Jobs (`/apis/batch/v1/namespaces/{ns}/jobs[/{name}]`), Pods
 //!   (`/api/v1/namespaces/{ns}/pods[/{name}]`) and Secrets (`…/secrets[/{name}]`):
-//!   create (409 `AlreadyExists` for a taken name), get (404 `NotFound` as a `Status`),
+//!   create (409 `AlreadyExists` for a taken name, 422 `Invalid` for a name, label or
+//!   Secret key the real server's validation refuses), get (404 `NotFound` as a `Status`),
 //!   list with `labelSelector` (equality terms) and `fieldSelector` (`metadata.name=`),
 //!   delete (the `DeleteOptions` body's `propagationPolicy` is recorded; deleting a Job
 //!   deletes its pods), and watch (`?watch=true`: newline-delimited `WatchEvent`s after
@@ -21,7 +22,8 @@
 //!   and the Job's status (conditions `Complete`/`SuccessCriteriaMet`,
 //!   `FailureTarget`/`Failed`, counts) follows its pod as the handle drives it.
 //!
-//! What it does not do: authentication, RBAC, namespaces' existence, quotas, admission,
+//! What it does not do: authentication, RBAC (beyond a namespace the test forbids), namespaces' existence, quotas, admission
+//! (validation stops at names, labels and Secret keys),
 //! scheduling (a test says when a pod starts), `Foreground` deletion's lingering Job with
 //! a finalizer (the Job and its pods go at once), `410 Gone` for old resource versions,
 //! bookmarks, PATCH/PUT, and any other resource.
@@ -112,6 +114,8 @@ struct Store {
     auto: bool,
     /// Bumped to end every open log stream cleanly (a proxy's timeout).
     log_cut: u64,
+    /// Namespaces where Weir's account may create nothing (RBAC says no).
+    forbidden: Vec<String>,
     uid: u64,
 }
 
@@ -166,6 +170,11 @@ impl FakeKube {
 
     fn store(&self) -> MutexGuard<'_, Store> {
         self.inner.store.lock().expect("the fake's store")
+    }
+
+    /// Weir's account may create nothing in `ns`: creations there answer 403 `Forbidden`.
+    pub fn forbid(&self, ns: &str) {
+        self.store().forbidden.push(ns.to_owned());
     }
 
     /// Pods of new Jobs run to success by themselves (for end-to-end tests).
