@@ -155,6 +155,15 @@ async fn a_try_runs_as_a_job_with_its_secret_apart_and_its_logs_copied() {
         secret["data"]["COUNTRY"].is_null(),
         "only secret values go in the Secret"
     );
+    let owner = &secret["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        (owner["kind"].as_str(), owner["name"].as_str()),
+        (Some("Job"), Some(name.as_str()))
+    );
+    assert_eq!(
+        owner["uid"], job["metadata"]["uid"],
+        "Kubernetes deletes it with the Job"
+    );
 
     // The same try again: refused, never a second Job.
     let again = backend.submit(first.clone()).await;

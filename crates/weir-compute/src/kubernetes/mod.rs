@@ -15,7 +15,8 @@
 //!   team's service account, unprivileged.
 //! - **Secrets**: the values the spec marks secret go into a Secret made for the try
 //!   (`<job>-env`), referenced by `secretKeyRef`; the Job's spec holds none. The Secret is
-//!   deleted when the try ends (by the watcher, or by the next adoption).
+//!   deleted when the try ends (by the watcher, or by the next adoption), and is owned by
+//!   the Job (`ownerReferences`), so Kubernetes deletes it with the Job in any case.
 //! - **Logs**: the pod's output copied live into `try_dir/log` ([`logs`]), masked.
 //! - **End** ([`state`], a pure function of the Job and its pod): exit code, OOM,
 //!   deadline, eviction, image errors; see its table. `status.json` records it.
@@ -59,7 +60,7 @@ use std::time::Duration;
 use chrono::Utc;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use weir_core::ids::TryKey;
 use weir_core::platform::KubernetesSettings;
@@ -268,15 +269,21 @@ impl KubernetesBackend {
             })?;
         }
         let job = manifest::job(spec, launch, &w.job, placement);
-        match w.jobs.create(&params, &job).await {
-            Ok(_) => Ok(()),
-            Err(e) if is_conflict(&e) => Err(Posted::Twice),
-            Err(e) => Err(refused_or_error(
-                "create the try's Job",
-                &placement.namespace,
-                &e,
-            )),
+        let created = match w.jobs.create(&params, &job).await {
+            Ok(created) => created,
+            Err(e) if is_conflict(&e) => return Err(Posted::Twice),
+            Err(e) => {
+                return Err(refused_or_error(
+                    "create the try's Job",
+                    &placement.namespace,
+                    &e,
+                ));
+            }
+        };
+        if let (Some(secret), Some(uid)) = (&secret, created.metadata.uid.as_deref()) {
+            own_secret(w, secret, uid).await;
         }
+        Ok(())
     }
 
     async fn adopt_now(&self, key: TryKey, try_dir: PathBuf) -> Result<Adopted> {
@@ -405,6 +412,26 @@ enum Posted {
     Twice,
     /// Nothing was posted; the caller gets this error.
     Error(ComputeError),
+}
+
+/// Makes the Job the owner of the try's Secret, so Kubernetes' garbage collector deletes
+/// the Secret with the Job (its TTL) even if no Weir comes back to do it. Best effort: the
+/// watcher deletes the Secret anyway.
+async fn own_secret(w: &Watch, secret: &Secret, job_uid: &str) {
+    let Some(name) = secret.metadata.name.as_deref() else {
+        return;
+    };
+    let owner = serde_json::json!({"metadata": {"ownerReferences": [{
+        "apiVersion": "batch/v1", "kind": "Job", "name": w.job, "uid": job_uid,
+        "controller": false, "blockOwnerDeletion": false,
+    }]}});
+    if let Err(e) = w
+        .secrets
+        .patch(name, &PatchParams::default(), &Patch::Merge(&owner))
+        .await
+    {
+        tracing::warn!(secret = %name, error = %e, "cannot make the Job own the try's Secret");
+    }
 }
 
 fn refused_or_error(action: &str, namespace: &str, e: &kube::Error) -> Posted {

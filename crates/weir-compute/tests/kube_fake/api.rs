@@ -108,7 +108,7 @@ pub(super) fn router(inner: Arc<Inner>) -> Router {
         )
         .route(
             "/api/v1/namespaces/{ns}/secrets/{name}",
-            get(get_secret).delete(delete_secret),
+            get(get_secret).delete(delete_secret).patch(patch_secret),
         )
         .layer(axum::middleware::from_fn_with_state(
             inner.clone(),
@@ -303,6 +303,67 @@ async fn create(
     (StatusCode::CREATED, axum::Json(object)).into_response()
 }
 
+// ---- patch ----
+
+async fn patch_secret(
+    State(inner): State<Arc<Inner>>,
+    UrlPath((ns, name)): UrlPath<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let merge = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/merge-patch+json"));
+    if !merge {
+        return status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            "the fake applies JSON merge patches only".into(),
+            Kind::Secret,
+            &name,
+        );
+    }
+    let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "malformed patch".into(),
+            Kind::Secret,
+            &name,
+        );
+    };
+    let mut s = inner.store.lock().expect("store");
+    let key = (Kind::Secret, ns.clone(), name.clone());
+    let Some(mut object) = s.objects.get(&key).cloned() else {
+        return not_found(Kind::Secret, &name);
+    };
+    merge_patch(&mut object, &patch);
+    bump(&mut s, &inner, Kind::Secret, &ns, "MODIFIED", &mut object);
+    s.objects.insert(key, object.clone());
+    axum::Json(object).into_response()
+}
+
+/// RFC 7386: objects merge key by key, `null` removes, anything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Some(fields) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    for (key, value) in fields {
+        if value.is_null() {
+            if let Some(map) = target.as_object_mut() {
+                map.remove(key);
+            }
+        } else {
+            merge_patch(&mut target[key.as_str()], value);
+        }
+    }
+}
+
 // ---- get ----
 
 async fn get_job(s: State<Arc<Inner>>, p: UrlPath<(String, String)>) -> Response {
@@ -375,6 +436,23 @@ async fn delete(
         }
     }
     let removed = remove(&mut s, &inner, kind, &ns, &name);
+    // The garbage collector: what the deleted object owned goes with it.
+    if let Some(uid) = removed.as_ref().and_then(|o| o["metadata"]["uid"].as_str()) {
+        let owned: Vec<(Kind, String)> = s
+            .objects
+            .iter()
+            .filter(|((_, n, _), v)| {
+                *n == ns
+                    && v["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+            })
+            .map(|((k, _, name), _)| (*k, name.clone()))
+            .collect();
+        for (k, owned_name) in owned {
+            remove(&mut s, &inner, k, &ns, &owned_name);
+        }
+    }
     let uid = removed
         .map(|o| o["metadata"]["uid"].clone())
         .unwrap_or(Value::Null);

@@ -10,8 +10,9 @@
 //!   create (409 `AlreadyExists` for a taken name, 422 `Invalid` for a name, label or
 //!   Secret key the real server's validation refuses), get (404 `NotFound` as a `Status`),
 //!   list with `labelSelector` (equality terms) and `fieldSelector` (`metadata.name=`),
-//!   delete (the `DeleteOptions` body's `propagationPolicy` is recorded; deleting a Job
-//!   deletes its pods), and watch (`?watch=true`: newline-delimited `WatchEvent`s after
+//!   delete (the `DeleteOptions` body's `propagationPolicy` is recorded; deleting an
+//!   object deletes its pods and what it owns, as the garbage collector does), a Secret's
+//!   JSON merge patch (`ownerReferences`), and watch (`?watch=true`: newline-delimited `WatchEvent`s after
 //!   the given `resourceVersion`, or the current objects as `ADDED` for none/`0`, until
 //!   `timeoutSeconds`);
 //! - `GET …/pods/{name}/log` with `follow`, `timestamps` and `sinceTime` (400 while the
