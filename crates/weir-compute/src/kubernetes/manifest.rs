@@ -119,6 +119,15 @@ pub fn label_value(text: &str) -> String {
         .to_owned()
 }
 
+/// A map index as a label value: `none` for an unmapped task (`-1` is no valid label).
+fn map_index_label(index: i32) -> String {
+    if index < 0 {
+        "none".to_owned()
+    } else {
+        index.to_string()
+    }
+}
+
 /// Where a try's Job goes and who it runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
@@ -137,10 +146,7 @@ pub fn labels(key: &TryKey, team: Option<&str>, job: &str) -> BTreeMap<String, S
         (LABEL_DAG.to_owned(), label_value(key.dag_id.as_str())),
         (LABEL_RUN.to_owned(), label_value(key.run_id.as_str())),
         (LABEL_TASK.to_owned(), label_value(key.task_id.as_str())),
-        (
-            LABEL_MAP_INDEX.to_owned(),
-            label_value(&key.map_index.to_string()),
-        ),
+        (LABEL_MAP_INDEX.to_owned(), map_index_label(key.map_index)),
         (LABEL_TRY_NUMBER.to_owned(), key.try_number.to_string()),
         (LABEL_JOB.to_owned(), job.to_owned()),
     ]);
@@ -525,6 +531,8 @@ mod tests {
         assert_eq!(labels[LABEL_TEAM], "data_science");
         assert_eq!(labels[LABEL_JOB], name);
         assert_eq!(labels[LABEL_TRY_NUMBER], "3");
+        assert_eq!(labels[LABEL_MAP_INDEX], "none");
+        assert_eq!(map_index_label(4), "4");
         assert!(is_job_of(&job, &spec.key));
         assert_eq!(recorded_secret_names(&job), ["DB_PASSWORD"]);
         let ann = meta.annotations.as_ref().expect("annotations");
