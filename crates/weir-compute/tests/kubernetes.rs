@@ -1,6 +1,7 @@
 //! The kubernetes backend end to end, against the fake API server of `kube_fake` (no
 //! cluster runs on the test machines): the Job and Secret a try posts, live logs with
-//! masking, each way a try ends (exit codes, OOM, deadline, eviction, image errors),
+//! masking, each way a try ends (exit codes, OOM, deadline, eviction, image errors, a
+//! refusal), an unschedulable pod that waits,
 //! cancel, adoption by a fresh backend after the first one died, and availability.
 
 mod kube_fake;
@@ -330,6 +331,39 @@ async fn each_way_a_pod_ends_maps_to_its_reason() {
             "{task}: Secret left"
         );
     }
+}
+
+#[tokio::test]
+async fn an_unschedulable_pod_waits_with_the_schedulers_words() {
+    let fake = FakeKube::start().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let backend = backend(&fake, tmp.path());
+    let spec = spec("big", "marketing", tmp.path());
+    let dir = spec.try_dir.clone();
+    let waiter = tokio::spawn(backend.submit(spec).await.expect("submit").wait());
+    let (ns, job) = backend.job_of(&key("big"), Some("marketing"));
+    let pod = fake.pod_of(&ns, &job).expect("pod");
+    fake.unschedulable(&ns, &pod);
+    until("the waiting line", || {
+        log_text(&dir).contains("[weir] waiting: not scheduled (Unschedulable): 0/3 nodes are available: 3 Insufficient cpu")
+    })
+    .await;
+    assert!(
+        !waiter.is_finished(),
+        "an unschedulable pod is no failure: it waits for room"
+    );
+    fake.run_pod(&ns, &pod);
+    fake.exit(&ns, &pod, 0, None);
+    let outcome = tokio::time::timeout(Duration::from_secs(30), waiter)
+        .await
+        .expect("in time")
+        .expect("the waiter");
+    assert!(outcome.succeeded(), "{outcome:?}");
+    assert_eq!(
+        log_text(&dir).matches("waiting: not scheduled").count(),
+        1,
+        "said once"
+    );
 }
 
 #[tokio::test]

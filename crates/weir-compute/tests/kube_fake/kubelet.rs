@@ -90,6 +90,20 @@ impl FakeKube {
         );
     }
 
+    /// The scheduler finds no node with room: the pod stays `Pending`, `PodScheduled=False`.
+    pub fn unschedulable(&self, ns: &str, pod: &str) {
+        let mut s = self.store();
+        let now = now_text(Utc::now());
+        update_pod(&mut s, &self.inner, ns, pod, |status| {
+            status["phase"] = json!("Pending");
+            status["conditions"] = json!([{
+                "type": "PodScheduled", "status": "False", "lastProbeTime": null,
+                "lastTransitionTime": now, "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.",
+            }]);
+        });
+    }
+
     /// The image cannot be pulled: the container waits in `ImagePullBackOff`.
     pub fn image_pull_backoff(&self, ns: &str, pod: &str) {
         let mut s = self.store();
