@@ -1,8 +1,8 @@
 //! The kubernetes backend end to end, against the fake API server of `kube_fake` (no
 //! cluster runs on the test machines): the Job and Secret a try posts, live logs with
 //! masking, each way a try ends (exit codes, OOM, deadline, eviction, image errors, a
-//! refusal), an unschedulable pod that waits,
-//! cancel, adoption by a fresh backend after the first one died, and availability.
+//! refusal), an unschedulable pod that waits, cancel, adoption by a fresh backend after
+//! the first one died, and availability.
 
 mod kube_fake;
 
