@@ -268,7 +268,8 @@ fn fail_job(s: &mut Store, inner: &Inner, ns: &str, job: &str, reason: &str, mes
 
 impl FakeKube {
     /// Runs a pod the way a kubelet would for a well-behaved task: its secrets must exist
-    /// (else `CreateContainerConfigError`), it starts, prints its command, exits 0.
+    /// (else `CreateContainerConfigError`), it starts, prints its command and its
+    /// variables (secret ones read from their Secret), exits 0 with an XCom.
     pub(super) async fn run_auto(&self, ns: &str, pod: &str) {
         tokio::task::yield_now().await;
         let missing = {
@@ -305,6 +306,14 @@ impl FakeKube {
                 .join(" ")
         };
         self.log(ns, pod, &format!("running: {args}"));
+        // The container's own variables (not Weir's), as the kubelet resolved them.
+        let env = {
+            let s = self.store();
+            container_env(&s, ns, pod)
+        };
+        for (name, value) in env.iter().filter(|(n, _)| !n.starts_with("WEIR_")) {
+            self.log(ns, pod, &format!("env {name}={value}"));
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
         self.exit(ns, pod, 0, Some("{\"done\": true}"));
     }
@@ -331,4 +340,58 @@ fn missing_secret(s: &Store, ns: &str, spec: &Value) -> Option<String> {
         }
     }
     None
+}
+
+/// The container's variables as the kubelet gives them: plain values, and `secretKeyRef`s
+/// read (and base64-decoded) from their Secret.
+fn container_env(s: &Store, ns: &str, pod: &str) -> Vec<(String, String)> {
+    let Some(object) = s.objects.get(&(Kind::Pod, ns.to_owned(), pod.to_owned())) else {
+        return Vec::new();
+    };
+    let env = object["spec"]["containers"][0]["env"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    env.iter()
+        .filter_map(|var| {
+            let name = var["name"].as_str()?.to_owned();
+            if let Some(value) = var["value"].as_str() {
+                return Some((name, value.to_owned()));
+            }
+            let r = &var["valueFrom"]["secretKeyRef"];
+            let secret =
+                s.objects
+                    .get(&(Kind::Secret, ns.to_owned(), r["name"].as_str()?.to_owned()))?;
+            let encoded = secret["data"][r["key"].as_str()?].as_str()?;
+            Some((
+                name,
+                String::from_utf8_lossy(&base64_decode(encoded)).into_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// Standard base64 (as Secrets' `data` holds values), padding allowed.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> Option<u32> {
+        match c {
+            b'A'..=b'Z' => Some(u32::from(c - b'A')),
+            b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
+            b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        }
+    };
+    let digits: Vec<u32> = text.bytes().filter_map(value).collect();
+    let mut out = Vec::new();
+    for chunk in digits.chunks(4) {
+        let mut n = 0u32;
+        for (i, d) in chunk.iter().enumerate() {
+            n |= d << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
 }

@@ -214,6 +214,17 @@ impl FakeKube {
         out
     }
 
+    /// Every object of `kind` ever created in `ns`, as it was created (kept after its
+    /// deletion, for tests that look at what a finished try posted).
+    pub fn created(&self, kind: Kind, ns: &str) -> Vec<Value> {
+        self.store()
+            .history
+            .iter()
+            .filter(|c| c.kind == kind && c.namespace == ns && c.type_ == "ADDED")
+            .map(|c| c.object.clone())
+            .collect()
+    }
+
     pub fn deletions(&self) -> Vec<Deletion> {
         self.store().deletions.clone()
     }
