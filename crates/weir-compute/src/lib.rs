@@ -13,6 +13,8 @@
 //! - [`DockerBackend`] (`docker`): `container` tasks as Docker containers, through the
 //!   Docker Engine API ([`docker`]); the container is named after the try, so it is found
 //!   again after a restart.
+//! - [`KubernetesBackend`] (`kubernetes`): `container` tasks as Kubernetes Jobs, one per
+//!   try, through the API server ([`kubernetes`]); the Job is named after the try.
 //! - [`InlineBackend`] (`inline`): work the server does itself (`sql` queries, `http`
 //!   requests), given as an [`InlineWork`] ([`inline`]); it dies with the server, so
 //!   adoption reports it lost.
@@ -22,6 +24,7 @@ pub mod container;
 pub mod docker;
 pub mod host;
 pub mod inline;
+pub mod kubernetes;
 pub mod layout;
 pub mod process;
 pub mod sandbox;
@@ -39,6 +42,7 @@ pub use docker::{DockerBackend, DockerConfig, HostCapacity};
 pub use error::{ComputeError, Result};
 pub use host::{HostResources, effective_platform};
 pub use inline::{InlineBackend, InlineContext, InlineLog, InlineResult, InlineWork, StopSignal};
+pub use kubernetes::{KubernetesBackend, KubernetesConfig};
 pub use process::ProcessBackend;
 pub use sandbox::Sandbox;
 pub use try_folder::{MAX_XCOM_BYTES, TryFolder};

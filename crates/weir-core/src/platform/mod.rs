@@ -12,6 +12,7 @@
 mod channels;
 mod dag_paths;
 mod datasets;
+mod kubernetes;
 mod logs;
 mod metrics;
 mod problem;
@@ -36,6 +37,10 @@ pub use channels::{
 };
 pub use dag_paths::{path_is_under, relative_to_dag_folder};
 pub use datasets::DatasetSettings;
+pub use kubernetes::{
+    DEFAULT_NAMESPACE, DEFAULT_TTL_SECONDS_AFTER_FINISHED, KubernetesSettings, SettingsProblem,
+    is_dns_label, team_label,
+};
 pub use logs::{LogStoreUrl, MIN_LOG_RETENTION};
 pub use metrics::MetricsSettings;
 pub use problem::KeyProblem;
@@ -146,6 +151,10 @@ pub struct ComputeEnvironment {
     /// What an hour of reserved capacity costs here; free when left out.
     #[serde(default)]
     pub price: Price,
+    /// The cluster, namespaces and service accounts of a `kubernetes` environment
+    /// (`[compute_environments.kubernetes]`); required there, refused elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesSettings>,
 }
 
 /// Money per reserved vCPU-hour and per reserved GiB-hour, in the platform's currency.
@@ -166,6 +175,8 @@ pub enum Backend {
     Process,
     /// Containers on the local Docker daemon: `container` and `job` tasks.
     Docker,
+    /// Kubernetes Jobs, one per try: `container` and `job` tasks.
+    Kubernetes,
     /// Work done inside the server itself: `sql` and `http` tasks. Not a compute
     /// environment: it reserves no capacity and is never configured; tries record it
     /// as their executor.
@@ -173,12 +184,13 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub const NAMES: [&'static str; 3] = ["process", "docker", "inline"];
+    pub const NAMES: [&'static str; 4] = ["process", "docker", "kubernetes", "inline"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Process => "process",
             Backend::Docker => "docker",
+            Backend::Kubernetes => "kubernetes",
             Backend::Inline => "inline",
         }
     }
@@ -186,16 +198,21 @@ impl Backend {
     /// The backend named `name` (as [`Self::as_str`] writes it, and as a try's record
     /// keeps it); None for a name this build does not know.
     pub fn from_name(name: &str) -> Option<Backend> {
-        [Backend::Process, Backend::Docker, Backend::Inline]
-            .into_iter()
-            .find(|b| b.as_str() == name)
+        [
+            Backend::Process,
+            Backend::Docker,
+            Backend::Kubernetes,
+            Backend::Inline,
+        ]
+        .into_iter()
+        .find(|b| b.as_str() == name)
     }
 
     /// Whether this backend can run `workload`.
     pub fn runs(self, workload: Workload) -> bool {
         match self {
             Backend::Process => workload == Workload::Process,
-            Backend::Docker => workload == Workload::Container,
+            Backend::Docker | Backend::Kubernetes => workload == Workload::Container,
             // Inline work is started by the engine directly, never placed.
             Backend::Inline => false,
         }
@@ -449,6 +466,7 @@ impl PlatformConfig {
             max_vcpus: host_vcpus,
             max_memory: MemorySize(host_memory_bytes),
             price: Price::default(),
+            kubernetes: None,
         };
         let mut compute_environments = vec![env("process", Backend::Process)];
         if docker_available {
