@@ -63,7 +63,8 @@ pub use governance::{
     Provenance, RepositoryStatus, RunVersion, SyncSummary,
 };
 pub use health::{
-    ComponentStatus, DagProcessorStatus, HealthInfo, SchedulerStatus, TriggererStatus, VersionInfo,
+    ComponentStatus, DagProcessorStatus, HealthInfo, ReplicaInfo, ReplicaRole, SchedulerStatus,
+    TriggererStatus, VersionInfo,
 };
 pub use import_errors::{ImportError, ImportErrorCollection};
 pub use job_definitions::{ExitRule, JobDefinition, JobDefinitionCollection, RetryStrategy};

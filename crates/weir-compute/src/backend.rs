@@ -77,6 +77,10 @@
 //!   the backend then also kills whatever is left of the task, so a retry never runs
 //!   beside a stray first copy. `adopt` is idempotent: asking again gives the same answer.
 //!
+//! With several Weir replicas, the replica that adopts a try may not be the one that
+//! submitted it: any replica for a backend whose jobs live on a cluster, only one on the
+//! same host for a [`Backend::host_bound`] one (processes, the local Docker daemon).
+//!
 //! Only `adopt` answers "never started": a supervisor that `submit` spawned and that dies
 //! before recording a start is `Lost` (its retry is counted), so a broken supervisor can
 //! never make the engine queue a task again and again.
@@ -364,5 +368,12 @@ pub trait Backend: Send + Sync {
     /// that reason shown. Cheap backends (local processes) are always available.
     fn available(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// Whether its tries live on the host that started them (local processes, the local
+    /// Docker daemon), so that only a Weir replica on that host can adopt them. Tries on
+    /// a cluster (Kubernetes, AWS Batch) can be adopted from anywhere.
+    fn host_bound(&self) -> bool {
+        false
     }
 }

@@ -13,6 +13,8 @@
 //! - [`DockerBackend`] (`docker`): `container` tasks as Docker containers, through the
 //!   Docker Engine API ([`docker`]); the container is named after the try, so it is found
 //!   again after a restart.
+//! - [`KubernetesBackend`] (`kubernetes`): `container` tasks as Kubernetes Jobs, one per
+//!   try, through the API server ([`kubernetes`]); the Job is named after the try.
 //! - [`AwsBatchBackend`] (`aws-batch`): `container` tasks as AWS Batch jobs
 //!   ([`aws_batch`]), watched by one batched `DescribeJobs` poller per environment; the
 //!   job is named and tagged after the try, so it is found again after a restart.
@@ -26,6 +28,7 @@ pub mod container;
 pub mod docker;
 pub mod host;
 pub mod inline;
+pub mod kubernetes;
 pub mod layout;
 pub mod process;
 pub mod sandbox;
@@ -44,6 +47,7 @@ pub use docker::{DockerBackend, DockerConfig, HostCapacity};
 pub use error::{ComputeError, Result};
 pub use host::{HostResources, effective_platform};
 pub use inline::{InlineBackend, InlineContext, InlineLog, InlineResult, InlineWork, StopSignal};
+pub use kubernetes::{KubernetesBackend, KubernetesConfig};
 pub use process::ProcessBackend;
 pub use sandbox::Sandbox;
 pub use try_folder::{MAX_XCOM_BYTES, TryFolder};

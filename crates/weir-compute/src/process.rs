@@ -254,6 +254,10 @@ impl Backend for ProcessBackend {
         "process"
     }
 
+    fn host_bound(&self) -> bool {
+        true
+    }
+
     fn submit(&self, spec: LaunchSpec) -> BoxFuture<'_, Result<RunningTry>> {
         Box::pin(async move { self.launch(spec) })
     }

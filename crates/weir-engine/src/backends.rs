@@ -1,8 +1,8 @@
 //! The backend registry: one `Arc<dyn Backend>` per kind of compute environment
-//! (`process`, `docker`, …), chosen by the environment's kind from the platform config.
+//! (`process`, `docker`, `kubernetes`, …), chosen by the environment's kind from the platform config.
 //! The rest of the engine asks the registry which backend runs a try, re-attaches a try
 //! by the kind its record names, and which environments cannot take work now; no code
-//! outside a backend compares a backend's name. Adding a backend (Kubernetes, AWS
+//! outside a backend compares a backend's name. Adding a backend (as Kubernetes was; AWS
 //! Batch) is a new `weir_compute::Backend` plus its line in [`Backends::new`].
 //!
 //! A backend that does not answer (a Docker daemon down) makes its environments
@@ -61,6 +61,7 @@ impl Backends {
                 BackendKind::AwsBatch => Arc::new(weir_compute::AwsBatchBackend::new(
                     weir_compute::AwsBatchConfig::from_platform(&config.platform),
                 )),
+                BackendKind::Kubernetes => Arc::new(kubernetes_backend(config, env, log_max_bytes)),
             };
             by_kind.insert(env.backend, backend);
         }
@@ -141,6 +142,31 @@ impl Backends {
     }
 }
 
+/// The Kubernetes backend of the environment's cluster (the platform config holds every
+/// `kubernetes` environment to one setting, so the first one's is everyone's).
+fn kubernetes_backend(
+    config: &EngineConfig,
+    env: &weir_core::platform::ComputeEnvironment,
+    log_max_bytes: u64,
+) -> weir_compute::KubernetesBackend {
+    let settings = env.kubernetes.clone().unwrap_or_default();
+    weir_compute::KubernetesBackend::new(weir_compute::KubernetesConfig {
+        allow_privileged: any_privileges(config),
+        log_max_bytes: Some(log_max_bytes),
+        ..weir_compute::KubernetesConfig::new(settings)
+    })
+}
+
+/// Whether any team may run containers with privileges (which team may is the engine's
+/// check, `prepare`, per the platform config).
+fn any_privileges(config: &EngineConfig) -> bool {
+    config
+        .platform
+        .teams
+        .iter()
+        .any(|t| t.allow_privileged || t.allow_host_network || t.allow_host_mounts)
+}
+
 /// The Docker backend on the configured socket (or the default one).
 fn docker_backend(config: &EngineConfig, log_max_bytes: u64) -> weir_compute::DockerBackend {
     let defaults = weir_compute::DockerConfig::default();
@@ -151,11 +177,7 @@ fn docker_backend(config: &EngineConfig, log_max_bytes: u64) -> weir_compute::Do
             .unwrap_or(defaults.socket.clone()),
         // The backend refuses privileges unless allowed at all; which team may use them
         // is the engine's check (`prepare`), per the platform config.
-        allow_privileged: config
-            .platform
-            .teams
-            .iter()
-            .any(|t| t.allow_privileged || t.allow_host_network || t.allow_host_mounts),
+        allow_privileged: any_privileges(config),
         log_max_bytes: Some(log_max_bytes),
         ..defaults
     })

@@ -44,6 +44,8 @@ pub struct EngineConfig {
     /// The server's variables the log store's client may read (credentials, region;
     /// [`crate::LOG_STORE_ENVIRONMENT`]), as the binary read them. Never given to tries.
     pub log_store_environment: Vec<(String, String)>,
+    /// This process among Weir's replicas (`weir standalone`: alone).
+    pub replica: crate::replicas::ReplicaSettings,
 }
 
 impl EngineConfig {
@@ -67,6 +69,7 @@ impl EngineConfig {
             server_environment: Vec::new(),
             server_url: "http://localhost:8080".into(),
             log_store_environment: Vec::new(),
+            replica: crate::replicas::ReplicaSettings::default(),
         }
     }
 

@@ -38,7 +38,11 @@ pub async fn dispatch(shared: &Arc<Shared>) -> Result<BTreeSet<(DagId, RunId)>> 
     let mut candidates: HashMap<TaskInstanceKey, (TaskInstanceRecord, DagRunRecord, Need)> =
         HashMap::new();
 
-    for ti in scheduled {
+    // Among replicas, each dispatches the DAGs it holds.
+    for ti in scheduled
+        .into_iter()
+        .filter(|ti| shared.replica.holds(&ti.key.dag_id))
+    {
         let run_key = (ti.key.dag_id.clone(), ti.key.run_id.clone());
         if !runs.contains_key(&run_key) {
             let run = shared

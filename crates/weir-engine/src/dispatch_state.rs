@@ -48,6 +48,14 @@ impl DispatchState {
             .unwrap_or_default()
     }
 
+    /// Forgets every team's usage (before it is read again from the store, where every
+    /// replica's tries left their usage records).
+    pub fn clear_usage(&self) {
+        if let Ok(mut usage) = self.usage.lock() {
+            usage.clear();
+        }
+    }
+
     /// Adds `amount` (reserved vCPU-seconds) used by `team` on `queue`, ended `at`;
     /// older use decays with the queue's half-life.
     pub fn add_usage(&self, queue: &str, team: &TeamId, at: DateTime<Utc>, amount: f64) {

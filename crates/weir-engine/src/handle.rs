@@ -59,6 +59,26 @@ impl EngineHandle {
         &self.shared.store
     }
 
+    /// This process's id among Weir's replicas.
+    pub fn replica_id(&self) -> &str {
+        &self.shared.replica.id
+    }
+
+    /// Resolves when this replica lost its lease (see `replicas::leases`): the process
+    /// must stop, as other replicas may have taken over its work.
+    pub async fn lost_lease(&self) {
+        self.shared.replica.fenced.cancelled().await;
+    }
+
+    pub fn has_lost_lease(&self) -> bool {
+        self.shared.replica.fenced.is_cancelled()
+    }
+
+    /// The engine's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.shared.now()
+    }
+
     /// The secrets service the engine resolves tries' secrets with.
     pub fn secrets(&self) -> &Arc<weir_secrets::Secrets> {
         &self.shared.secrets

@@ -126,6 +126,7 @@ pub async fn start_try(
     record.try_dir = Some(folder.path().display().to_string());
     record.hostname = Some(shared.config.hostname.clone());
     record.executor = executor.map(|kind| kind.as_str().to_string());
+    record.replica_id = Some(shared.replica.id.clone());
     // Recorded as running before it starts: after a crash it is adopted, never rerun.
     if !shared
         .store

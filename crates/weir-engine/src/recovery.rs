@@ -19,45 +19,8 @@ use crate::shared::Shared;
 pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
     let mut adopted = 0;
     for record in shared.store.list_unfinished_tries().await? {
-        let key = record.key.clone();
-        let Some(dir) = record.try_dir.clone() else {
-            // Recorded but never given a folder: it never started.
-            requeue_never_started(shared, &record, "it was never given a try folder").await?;
-            continue;
-        };
-        let adopted_try = match shared.backends.of_record(record.executor.as_deref()) {
-            Ok(backend) => backend.adopt(key.clone(), (&dir).into()).await,
-            Err(e) => Err(e),
-        };
-        match adopted_try {
-            Ok(Adopted::Running(running)) => {
-                let watched = watched_after_restart(shared, &key, &running).await?;
-                crate::launch::watch(shared, key, running, watched);
-                adopted += 1;
-            }
-            Ok(Adopted::NeverStarted(why)) => {
-                requeue_never_started(shared, &record, &why).await?;
-            }
-            Ok(Adopted::Finished(outcome)) => {
-                shared.notify(Event::TryFinished {
-                    key,
-                    outcome,
-                    retryable: true,
-                });
-            }
-            Err(e) => {
-                warn!(%key, error = %e, "cannot adopt try; counting it as lost");
-                let outcome = weir_compute::TryOutcome::without_usage(
-                    weir_compute::EndReason::Lost(e.to_string()),
-                    record.started_at,
-                    shared.now(),
-                );
-                shared.notify(Event::TryFinished {
-                    key,
-                    outcome,
-                    retryable: true,
-                });
-            }
+        if adopt_try(shared, record).await? {
+            adopted += 1;
         }
     }
     // Queued but never started (the crash came between the two writes): start over.
@@ -102,6 +65,68 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Adopts one try the store says is unfinished, for this replica: it becomes this
+/// replica's to watch (compare-and-set against the replica recorded, so of replicas
+/// racing for it one wins), then its backend says whether it still runs (watched from
+/// now on), ended meanwhile, never started (queued again) or is lost (retried per
+/// policy). Returns whether it still runs.
+pub(crate) async fn adopt_try(shared: &Arc<Shared>, record: weir_store::TryRecord) -> Result<bool> {
+    if !shared
+        .store
+        .adopt_try(
+            &record.key,
+            record.replica_id.as_deref(),
+            &shared.replica.id,
+        )
+        .await?
+    {
+        return Ok(false);
+    }
+    let key = record.key.clone();
+    let Some(dir) = record.try_dir.clone() else {
+        // Recorded but never given a folder: it never started.
+        requeue_never_started(shared, &record, "it was never given a try folder").await?;
+        return Ok(false);
+    };
+    let adopted_try = match shared.backends.of_record(record.executor.as_deref()) {
+        Ok(backend) => backend.adopt(key.clone(), (&dir).into()).await,
+        Err(e) => Err(e),
+    };
+    match adopted_try {
+        Ok(Adopted::Running(running)) => {
+            let folder = TryFolder::at(running.try_dir());
+            let watched =
+                watched_after_restart(shared, &key, running.cancel_handle(), folder).await?;
+            crate::launch::watch(shared, key, running, watched);
+            return Ok(true);
+        }
+        Ok(Adopted::NeverStarted(why)) => {
+            requeue_never_started(shared, &record, &why).await?;
+        }
+        Ok(Adopted::Finished(outcome)) => {
+            shared.notify(Event::TryFinished {
+                key,
+                outcome,
+                retryable: true,
+            });
+        }
+        Err(e) => {
+            warn!(%key, error = %e, "cannot adopt try; counting it as lost");
+            let outcome = weir_compute::TryOutcome::without_usage(
+                weir_compute::EndReason::Lost(e.to_string()),
+                record.started_at,
+                shared.now(),
+            );
+            shared.notify(Event::TryFinished {
+                key,
+                outcome,
+                retryable: true,
+            });
+        }
+    }
+    Ok(false)
 }
 
 /// Closes a try that never started (its record says `never started: why`, state
@@ -159,7 +184,8 @@ async fn requeue_never_started(
 async fn watched_after_restart(
     shared: &Shared,
     key: &weir_core::ids::TryKey,
-    running: &weir_compute::RunningTry,
+    cancel: weir_compute::CancelHandle,
+    folder: TryFolder,
 ) -> Result<crate::tries::Watched> {
     let run = shared.store.get_dag_run(&key.dag_id, &key.run_id).await?;
     let version_hash = run.map(|r| r.version_hash).unwrap_or_default();
@@ -191,8 +217,8 @@ async fn watched_after_restart(
         masker = crate::credentials::masker_for(shared, &version, key.task_id.as_str()).await;
     }
     Ok(crate::tries::Watched {
-        cancel: running.cancel_handle(),
-        folder: TryFolder::at(running.try_dir()),
+        cancel,
+        folder,
         version_hash,
         placement,
         job_revision,
@@ -202,7 +228,7 @@ async fn watched_after_restart(
 
 /// Rebuilds each team's fair-share history from the usage records of the last week, so
 /// a restart does not hand a heavy team a clean slate.
-async fn restore_fair_share_history(shared: &Shared) -> Result<()> {
+pub(crate) async fn restore_fair_share_history(shared: &Shared) -> Result<()> {
     let now = shared.now();
     let records = shared
         .store

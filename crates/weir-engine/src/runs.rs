@@ -178,6 +178,9 @@ pub async fn start_queued_runs(shared: &Shared) -> Result<Vec<(DagId, RunId)>> {
     let mut started = Vec::new();
     let mut room: std::collections::HashMap<DagId, i64> = std::collections::HashMap::new();
     for run in queued.items {
+        if !shared.replica.holds(&run.dag_id) {
+            continue;
+        }
         if !room.contains_key(&run.dag_id) {
             let Some(dag) = shared.store.get_dag(&run.dag_id).await? else {
                 continue;
@@ -222,6 +225,18 @@ pub async fn start_queued_runs(shared: &Shared) -> Result<Vec<(DagId, RunId)>> {
 /// Plans one running run and writes the decisions. Returns true if the run finished.
 #[tracing::instrument(name = "dag_run", skip_all, fields(dag_id = %dag_id, run_id = %run_id))]
 pub async fn process_run(shared: &Arc<Shared>, dag_id: &DagId, run_id: &RunId) -> Result<bool> {
+    if !shared.replica.holds(dag_id) {
+        // Another replica plans it: tell it something changed here (a try this replica
+        // watched ended, a retry became due).
+        crate::replicas::announce::tell_others(
+            shared,
+            &crate::events::Event::RunChanged {
+                dag_id: dag_id.clone(),
+                run_id: run_id.clone(),
+            },
+        );
+        return Ok(false);
+    }
     let Some(run) = shared.store.get_dag_run(dag_id, run_id).await? else {
         return Ok(false);
     };
@@ -356,12 +371,17 @@ pub async fn promote_due_retries(shared: &Shared) -> Result<BTreeSet<(DagId, Run
     Ok(runs)
 }
 
-/// Asks the backend to stop the try of a running instance, if this engine watches it.
+/// Asks the backend to stop the try of a running instance: here if this engine watches
+/// it, else through the replica that does.
 pub fn cancel_running(shared: &Shared, ti: &TaskInstanceRecord) {
     if !matches!(ti.state, TaskState::Running | TaskState::Queued) {
         return;
     }
-    shared.tries.cancel(&ti.key.try_key(ti.try_number));
+    let key = ti.key.try_key(ti.try_number);
+    if !shared.tries.cancel(&key) {
+        // Another replica may watch it (this one serves the API, or adopted nothing).
+        crate::replicas::announce::cancel_elsewhere(shared, &key);
+    }
 }
 
 pub async fn clear(

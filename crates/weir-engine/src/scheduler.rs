@@ -36,6 +36,8 @@ pub async fn create_due_runs(shared: &Arc<Shared>) -> Result<Option<DateTime<Utc
             .items
             .into_iter()
             .filter(|d| d.latest_version.is_some())
+            // Among replicas, the one holding the DAG's lease schedules it.
+            .filter(|d| shared.replica.holds(&d.dag_id))
         {
             match schedule_dag(shared, &dag).await {
                 Ok(Some(at)) => wake = Some(wake.map_or(at, |w| w.min(at))),

@@ -99,6 +99,7 @@ impl Engine {
         let logs = crate::log_archive::LogArchive::connect(&config, &secrets).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let platform = config.platform.clone();
+        let replica = config.replica.clone();
         let traces = crate::traces::Traces::start(&platform)?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         store.observe(metrics.clone());
@@ -124,6 +125,8 @@ impl Engine {
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             passes: tokio::sync::watch::Sender::new(0),
+            replica: crate::replicas::Replica::new(&replica),
+            lease_wake: crate::replicas::leases::LeaseWake::default(),
         });
         if shared.platform.repository.is_some() {
             // The repository replaces the watched folder: commits bring the DAGs.
@@ -139,7 +142,12 @@ impl Engine {
             );
             crate::watcher::spawn(shared.clone(), dir);
         }
-        crate::recovery::recover(&shared).await?;
+        crate::replicas::start(&shared).await?;
+        // Alone on its database, an engine adopts every try left running; among
+        // replicas, tries are adopted as their replicas' leases run out (`replicas`).
+        if !shared.replica.leased() {
+            crate::recovery::recover(&shared).await?;
+        }
         crate::notifications::spawn(shared.clone());
         crate::log_archive::spawn_sweeps(&shared);
         let loop_shared = shared.clone();
@@ -160,6 +168,7 @@ impl Engine {
         self.handle.shared.shutdown.cancel();
         self.handle.shared.tracker.close();
         let _ = self.task.await;
+        crate::replicas::leases::stop(&self.handle.shared).await;
         self.handle.shared.traces.shutdown().await;
     }
 }

@@ -56,6 +56,10 @@ pub(crate) struct Shared {
     /// How many scheduling passes the loop has made: whoever waits for the engine to
     /// act (a test on a manual clock, a live view) waits for the next one.
     pub passes: tokio::sync::watch::Sender<u64>,
+    /// This process among Weir's replicas: its id, role and the DAGs it holds.
+    pub replica: crate::replicas::Replica,
+    /// Wakes the replica's heartbeat early (DAGs to claim).
+    pub lease_wake: crate::replicas::leases::LeaseWake,
 }
 
 impl Shared {
@@ -63,7 +67,16 @@ impl Shared {
         self.clock.now()
     }
 
+    /// Wakes this engine's loop for `event`, and tells the other replicas when it may
+    /// concern them.
     pub fn notify(&self, event: Event) {
+        crate::replicas::announce::tell_others(self, &event);
+        self.notify_here(event);
+    }
+
+    /// Wakes this engine's loop only (for what other replicas announced, or what only
+    /// this one acts on).
+    pub fn notify_here(&self, event: Event) {
         // Fails only after the loop stopped, when nobody needs waking.
         let _ = self.events.send(event);
     }

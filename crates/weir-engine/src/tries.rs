@@ -97,6 +97,14 @@ impl TryRegistry {
         }
     }
 
+    /// Whether a try of `dag_id` runs under this engine's watch.
+    pub fn watches_dag(&self, dag_id: &weir_core::ids::DagId) -> bool {
+        self.running
+            .lock()
+            .map(|r| r.keys().any(|k| &k.dag_id == dag_id))
+            .unwrap_or(true)
+    }
+
     /// How many tries run now.
     pub fn in_flight(&self) -> usize {
         self.running.lock().map(|r| r.len()).unwrap_or(0)

@@ -152,6 +152,28 @@ fn api_router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What a `weir server --role scheduler` replica answers: health (`/health`,
+/// `/api/v1/health`, `/api/v1/version`) and `/metrics`. It runs tries, not the API.
+pub fn scheduler_router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", routes::health::plain())
+        .merge(routes::health::root())
+        .merge(routes::metrics::root())
+        .fallback(scheduler_only)
+        .layer(CatchPanicLayer::custom(on_panic))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Anything but health and metrics, asked of a scheduler replica.
+async fn scheduler_only() -> axum::response::Response {
+    error::ApiError::NotFound {
+        title: "Not served by a scheduler replica".into(),
+        detail: "this Weir replica runs with --role scheduler: it answers /health and /metrics only; ask a replica with --role api or all for the API and the web UI".into(),
+    }
+    .into_response()
+}
+
 /// The OpenAPI 3.1 document of `/api/v1`, as `GET /api/v1/openapi.json` serves it.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     openapi::finish(routes::api().into_openapi())
@@ -165,12 +187,31 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let drain = state.config.shutdown_timeout;
+    serve_app(listener, router(state), drain, shutdown).await
+}
+
+/// Serves [`scheduler_router`] as [`serve`] serves the whole application.
+pub async fn serve_scheduler(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let drain = state.config.shutdown_timeout;
+    serve_app(listener, scheduler_router(state), drain, shutdown).await
+}
+
+async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    drain: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
     let signal = async move {
         shutdown.await;
         let _ = stopping_tx.send(true);
     };
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let deadline = async move {
         // Never resolves unless shutdown was asked for.

@@ -24,6 +24,7 @@ mod macros;
 
 mod access_records;
 mod audit;
+mod changes;
 mod connect;
 mod connections;
 mod dag_runs;
@@ -38,6 +39,7 @@ mod notifications;
 mod observe;
 mod pools;
 mod records;
+mod replicas;
 mod rows;
 mod secrets;
 mod sql;
@@ -56,6 +58,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
 pub use access_records::*;
+pub use changes::ChangeListener;
 pub use connect::StoreOptions;
 pub use datasets::{
     DatasetConsumer, DatasetEventFilter, DatasetEventRecord, DatasetRecord, DatasetTrigger,
@@ -72,6 +75,7 @@ pub use notifications::{
 pub use observe::StoreObserver;
 pub use pools::{NewPool, PoolChange};
 pub use records::*;
+pub use replicas::ReplicaRecord;
 pub use secrets::{SealedValue, SecretRecord};
 pub use task_logs::{ExpiredLog, TaskLogRecord};
 pub use ui_sessions::UiSessionRecord;

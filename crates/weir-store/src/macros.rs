@@ -177,6 +177,7 @@ macro_rules! insert_try_query {
             .bind(&t.reason)
             .bind(t.cpu_seconds)
             .bind(t.peak_rss_bytes.map($crate::sql::u64_to_i64))
+            .bind(&t.replica_id)
     }};
 }
 

@@ -262,6 +262,9 @@ pub struct TryRecord {
     pub reason: Option<String>,
     pub cpu_seconds: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
+    /// The Weir replica that watches the try (see `replicas`); another takes it over
+    /// when that replica's lease runs out.
+    pub replica_id: Option<String>,
 }
 
 impl TryRecord {
@@ -281,6 +284,7 @@ impl TryRecord {
             reason: None,
             cpu_seconds: None,
             peak_rss_bytes: None,
+            replica_id: None,
         }
     }
 }

@@ -139,6 +139,7 @@ impl_from_row!(TryRecord, |row| {
         reason: row.try_get("reason")?,
         cpu_seconds: row.try_get("cpu_seconds")?,
         peak_rss_bytes: opt_int_col("peak_rss_bytes", row.try_get("peak_rss_bytes")?)?,
+        replica_id: row.try_get("replica_id")?,
     })
 });
 

@@ -11,8 +11,8 @@ use crate::{Result, Store, StoreError};
 pub(crate) const INSERT_TRY: &str = "\
 INSERT INTO task_try (dag_id, run_id, task_id, map_index, try_number, state, started_at,
     finished_at, hostname, try_dir, pid, executor, external_id, exit_code, reason,
-    cpu_seconds, peak_rss_bytes)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+    cpu_seconds, peak_rss_bytes, replica_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
 
 pub(crate) const FINISH_TRY: &str = "\
 UPDATE task_try SET state = $6, exit_code = $7, reason = $8, finished_at = $9,

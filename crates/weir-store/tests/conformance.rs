@@ -20,6 +20,8 @@ mod governance;
 mod misc;
 #[path = "conformance/notifications.rs"]
 mod notifications;
+#[path = "conformance/replicas.rs"]
+mod replicas;
 #[path = "conformance/runs.rs"]
 mod runs;
 #[path = "conformance/search.rs"]
@@ -116,4 +118,7 @@ conformance!(
     governance::versions_keep_their_first_provenance_and_activate_in_one_step,
     governance::users_map_by_email_and_the_repository_state_keeps_the_last_good_commit,
     datasets::dataset_events_cursors_and_triggered_runs,
+    replicas::replicas_claim_divide_and_take_over_dags,
+    replicas::orphaned_tries_are_those_of_dead_replicas,
+    replicas::announcements_reach_listeners_on_postgres_only,
 );

@@ -42,6 +42,16 @@ pub struct ServerArgs {
 pub enum Command {
     /// Run scheduler, executor and HTTP API in one process, with an embedded database.
     Standalone(StandaloneArgs),
+    /// Run one replica of a Weir shared by several processes on one PostgreSQL database:
+    /// the API, a scheduler, or both (`--role`). Start as many as you need.
+    Server(ReplicaServerArgs),
+    /// Show the Weir processes sharing the server's database.
+    Replicas {
+        #[command(subcommand)]
+        command: ReplicasCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Work with DAGs.
     #[command(subcommand)]
     Dags(DagsCommand),
@@ -413,6 +423,37 @@ pub struct StandaloneArgs {
     /// keys, comma-separated, last one current) takes its place when set.
     #[arg(long, env = "WEIR_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+}
+
+/// `weir server`: the standalone settings, plus the replica's role and lease.
+#[derive(Debug, Args)]
+pub struct ReplicaServerArgs {
+    #[command(flatten)]
+    pub common: StandaloneArgs,
+    /// What this replica does: `all` (API and scheduler), `api` (the API and the web UI
+    /// only) or `scheduler` (runs DAGs; answers /health and /metrics only).
+    #[arg(long, env = "WEIR_ROLE", value_enum, default_value_t)]
+    pub role: ReplicaRoleArg,
+    /// Seconds a replica's leases hold without a heartbeat: a replica that dies loses
+    /// its DAGs and tries to the others after at most this long.
+    #[arg(long, env = "WEIR_LEASE_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease_seconds: u64,
+}
+
+/// `weir server --role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReplicaRoleArg {
+    #[default]
+    All,
+    Api,
+    Scheduler,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplicasCommand {
+    /// List the replicas: role, host, version, last heartbeat, DAGs held.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

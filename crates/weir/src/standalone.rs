@@ -1,5 +1,7 @@
 //! `weir standalone`: scheduler, executor and HTTP API in one process, on an embedded
-//! SQLite database (or PostgreSQL with `--db`), ready in well under a second.
+//! SQLite database (or PostgreSQL with `--db`), ready in well under a second; and
+//! `weir server`, the same process as one of several replicas on one PostgreSQL database
+//! (`--role all|api|scheduler`, see `weir_engine::ReplicaSettings`).
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -9,7 +11,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use weir_engine::Engine;
 use weir_store::Store;
 
-use crate::cli::StandaloneArgs;
+use weir_engine::{ReplicaRole, ReplicaSettings};
+
+use crate::cli::{ReplicaRoleArg, ReplicaServerArgs, StandaloneArgs};
 
 /// How the engine starts a try's supervisor: the small `weir-supervisor` binary when it
 /// sits beside this one (it starts faster), else this very binary, `weir supervise`.
@@ -38,7 +42,37 @@ pub fn parse_date_arg(text: &str) -> Result<DateTime<Utc>, String> {
 /// The platform admin standalone creates on an empty database.
 const ADMIN: &str = "admin";
 
-pub fn run(mut args: StandaloneArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
+    run_as(args, ReplicaSettings::default())
+}
+
+/// `weir server`: one replica among several on one PostgreSQL database.
+pub fn run_replica(args: ReplicaServerArgs) -> anyhow::Result<ExitCode> {
+    let shared_db = args
+        .common
+        .db
+        .as_deref()
+        .is_some_and(|db| db.starts_with("postgres://") || db.starts_with("postgresql://"));
+    if !shared_db {
+        eprintln!(
+            "error: `weir server` shares its database with the other replicas: give --db postgres://user:password@host/database (WEIR_DB). For one machine, `weir standalone` runs everything on SQLite."
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let role = match args.role {
+        ReplicaRoleArg::All => ReplicaRole::All,
+        ReplicaRoleArg::Api => ReplicaRole::Api,
+        ReplicaRoleArg::Scheduler => ReplicaRole::Scheduler,
+    };
+    let settings = ReplicaSettings {
+        role,
+        lease: std::time::Duration::from_secs(args.lease_seconds),
+        address: None,
+    };
+    run_as(args.common, settings)
+}
+
+fn run_as(mut args: StandaloneArgs, replica: ReplicaSettings) -> anyhow::Result<ExitCode> {
     init_tracing(args.log_format);
     if !args.dags.is_dir() {
         eprintln!(
@@ -75,7 +109,7 @@ pub fn run(mut args: StandaloneArgs) -> anyhow::Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(serve(args))
+    runtime.block_on(serve(args, replica))
 }
 
 /// `path` made absolute against the working directory (symbolic links kept as given).
@@ -83,7 +117,7 @@ fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     std::path::absolute(path).with_context(|| format!("cannot resolve the path {}", path.display()))
 }
 
-async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
+async fn serve(args: StandaloneArgs, mut replica: ReplicaSettings) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let db = args
         .db
@@ -120,6 +154,9 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
         other => other,
     };
     config.server_url = format!("http://{host}:{}", local.port());
+    replica.address = Some(config.server_url.clone());
+    let role = replica.role;
+    config.replica = replica;
     let secrets = crate::master_key::secrets(&args, &store, &platform).await?;
     let options = weir_engine::EngineOptions {
         secrets: Some(secrets),
@@ -147,17 +184,56 @@ async fn serve(args: StandaloneArgs) -> anyhow::Result<ExitCode> {
              {ADMIN}`, and change it with `weir users set-password {ADMIN}`)"
         ),
     }
-    println!(
-        "Weir is ready at http://{local} (DAGs from {}, database {}, started in {} ms); \
-         open it in a browser for the web UI",
-        args.dags.display(),
-        db,
-        started.elapsed().as_millis()
-    );
-    let state = weir_server::AppState::with_config(engine.handle(), api_config, platform);
-    weir_server::serve(listener, state, shutdown_signal()).await?;
+    let handle = engine.handle();
+    // Printed on one line: scripts and tests read the address from the first line.
+    let shown_db = redact_password(&db);
+    match role {
+        ReplicaRole::Standalone => println!(
+            "Weir is ready at http://{local} (DAGs from {}, database {shown_db}, started in {} ms); \
+             open it in a browser for the web UI",
+            args.dags.display(),
+            started.elapsed().as_millis()
+        ),
+        _ => println!(
+            "Weir is ready at http://{local} as replica {} (role {}, DAGs from {}, database {shown_db}, started in {} ms)",
+            handle.replica_id(),
+            role.as_str(),
+            args.dags.display(),
+            started.elapsed().as_millis()
+        ),
+    }
+    let state = weir_server::AppState::with_config(handle.clone(), api_config, platform);
+    let lost_lease = handle.clone();
+    let stop = async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = lost_lease.lost_lease() => {}
+        }
+    };
+    if role == ReplicaRole::Scheduler {
+        weir_server::serve_scheduler(listener, state, stop).await?;
+    } else {
+        weir_server::serve(listener, state, stop).await?;
+    }
     engine.shutdown().await;
+    if handle.has_lost_lease() {
+        eprintln!(
+            "error: this replica lost its lease (it could not renew it in time) and stopped, as other replicas may have taken over its work; start it again"
+        );
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A database URL as it may be printed: without its password.
+fn redact_password(db: &str) -> String {
+    match url::Url::parse(db) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => db.to_string(),
+    }
 }
 
 /// Says at start what would otherwise only show when a sandboxed shell task fails, or

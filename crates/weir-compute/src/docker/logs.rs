@@ -113,9 +113,16 @@ impl Resume {
             .unwrap_or(0)
     }
 
+    /// Where the copy resumes (the window's start), for APIs that take a time
+    /// (Kubernetes' `sinceTime`); None: from the start.
+    pub(crate) fn floor_time(&self) -> Option<DateTime<Utc>> {
+        let floor = DateTime::parse_from_rfc3339(self.floor.as_deref()?).ok()?;
+        Some(floor.with_timezone(&Utc))
+    }
+
     /// Whether a line stamped `stamp` with (masked) `text` was already copied, and if so
     /// counts it as seen.
-    fn already_copied(&mut self, stamp: &str, text: &str) -> bool {
+    pub(crate) fn already_copied(&mut self, stamp: &str, text: &str) -> bool {
         match self.floor.as_deref() {
             Some(floor) if stamp < floor => true,
             Some(_) => match self.recent.get_mut(&(stamp.to_owned(), text.to_owned())) {

@@ -380,6 +380,10 @@ impl Backend for DockerBackend {
         BACKEND
     }
 
+    fn host_bound(&self) -> bool {
+        true
+    }
+
     fn submit(&self, spec: LaunchSpec) -> BoxFuture<'_, Result<RunningTry>> {
         Box::pin(self.submit_now(spec))
     }

@@ -13,6 +13,7 @@ mod aws_batch;
 mod channels;
 mod dag_paths;
 mod datasets;
+mod kubernetes;
 mod logs;
 mod metrics;
 mod problem;
@@ -38,6 +39,10 @@ pub use channels::{
 };
 pub use dag_paths::{path_is_under, relative_to_dag_folder};
 pub use datasets::DatasetSettings;
+pub use kubernetes::{
+    DEFAULT_NAMESPACE, DEFAULT_TTL_SECONDS_AFTER_FINISHED, KubernetesSettings, SettingsProblem,
+    is_dns_label, team_label,
+};
 pub use logs::{LogStoreUrl, MIN_LOG_RETENTION};
 pub use metrics::MetricsSettings;
 pub use problem::KeyProblem;
@@ -148,6 +153,10 @@ pub struct ComputeEnvironment {
     /// What an hour of reserved capacity costs here; free when left out.
     #[serde(default)]
     pub price: Price,
+    /// The cluster, namespaces and service accounts of a `kubernetes` environment
+    /// (`[compute_environments.kubernetes]`); required there, refused elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesSettings>,
     /// How an `aws-batch` environment reaches AWS Batch
     /// (`[compute_environments.aws_batch]`); required for that backend, refused for the
     /// others.
@@ -173,6 +182,8 @@ pub enum Backend {
     Process,
     /// Containers on the local Docker daemon: `container` and `job` tasks.
     Docker,
+    /// Kubernetes Jobs, one per try: `container` and `job` tasks.
+    Kubernetes,
     /// AWS Batch jobs: `container` and `job` tasks, run by AWS Batch in the job queues
     /// `[compute_environments.aws_batch]` names.
     #[serde(rename = "aws-batch", alias = "aws_batch")]
@@ -184,12 +195,13 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub const NAMES: [&'static str; 4] = ["process", "docker", "aws-batch", "inline"];
+    pub const NAMES: [&'static str; 5] = ["process", "docker", "kubernetes", "aws-batch", "inline"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Process => "process",
             Backend::Docker => "docker",
+            Backend::Kubernetes => "kubernetes",
             Backend::AwsBatch => "aws-batch",
             Backend::Inline => "inline",
         }
@@ -201,6 +213,7 @@ impl Backend {
         [
             Backend::Process,
             Backend::Docker,
+            Backend::Kubernetes,
             Backend::AwsBatch,
             Backend::Inline,
         ]
@@ -212,7 +225,9 @@ impl Backend {
     pub fn runs(self, workload: Workload) -> bool {
         match self {
             Backend::Process => workload == Workload::Process,
-            Backend::Docker | Backend::AwsBatch => workload == Workload::Container,
+            Backend::Docker | Backend::Kubernetes | Backend::AwsBatch => {
+                workload == Workload::Container
+            }
             // Inline work is started by the engine directly, never placed.
             Backend::Inline => false,
         }
@@ -466,6 +481,7 @@ impl PlatformConfig {
             max_vcpus: host_vcpus,
             max_memory: MemorySize(host_memory_bytes),
             price: Price::default(),
+            kubernetes: None,
             aws_batch: None,
         };
         let mut compute_environments = vec![env("process", Backend::Process)];

@@ -691,6 +691,92 @@ fn repository_table_typos_and_missing_url_are_reported() {
     assert_eq!(list.len(), 1, "{list:?}");
 }
 
+#[test]
+fn kubernetes_environments_say_which_cluster() {
+    let src = r#"
+[[compute_environments]]
+name = "k8s"
+backend = "kubernetes"
+max_vcpus = 64
+max_memory = "256Gi"
+
+[compute_environments.kubernetes]
+kubeconfig = "/etc/weir/kubeconfig"
+context = "batch"
+service_account = "runner-{team}"
+team_namespaces = { marketing = "mkt-batch" }
+
+[[queues]]
+name = "default"
+compute_environments = ["k8s"]
+"#;
+    let c = load(src);
+    let env = c.environment("k8s").expect("env");
+    assert_eq!(env.backend, Backend::Kubernetes);
+    assert_eq!(Backend::from_name("kubernetes"), Some(Backend::Kubernetes));
+    assert!(Backend::Kubernetes.runs(Workload::Container));
+    assert!(!Backend::Kubernetes.runs(Workload::Process));
+    let k = env.kubernetes.as_ref().expect("settings");
+    assert_eq!(k.context.as_deref(), Some("batch"));
+    assert_eq!(
+        k.ttl_seconds_after_finished,
+        DEFAULT_TTL_SECONDS_AFTER_FINISHED
+    );
+    assert_eq!(k.namespace_for(Some("marketing")), "mkt-batch");
+    assert_eq!(k.namespace_for(Some("finance")), "weir-finance");
+    assert_eq!(
+        c.environment_for("default", Workload::Container).as_deref(),
+        Some("k8s")
+    );
+
+    // No settings; settings on docker; both ways to the cluster; two different clusters.
+    let bad = r#"
+[[compute_environments]]
+name = "k1"
+backend = "kubernetes"
+max_vcpus = 1
+max_memory = "1Gi"
+
+[[compute_environments]]
+name = "d"
+backend = "docker"
+max_vcpus = 1
+max_memory = "1Gi"
+kubernetes = { kubeconfig = "/k" }
+
+[[compute_environments]]
+name = "k2"
+backend = "kubernetes"
+max_vcpus = 1
+max_memory = "1Gi"
+kubernetes = { kubeconfig = "/k", in_cluster = true }
+
+[[compute_environments]]
+name = "k3"
+backend = "kubernetes"
+max_vcpus = 1
+max_memory = "1Gi"
+kubernetes = { kubeconfig = "/other" }
+"#;
+    let found = problems(bad);
+    let messages: Vec<&str> = found.iter().map(|(_, m)| m.as_str()).collect();
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert!(messages[0].contains("`k1` runs on Kubernetes but does not say which cluster"));
+    assert!(messages[1].contains("`d` has Kubernetes settings but its backend is `docker`"));
+    assert!(messages[2].contains("both `kubeconfig` and `in_cluster = true`"));
+    assert!(messages[3].contains("`k2` and `k3` both run on Kubernetes with different settings"));
+    let report = parse(bad);
+    let helps: Vec<String> = report
+        .diagnostics
+        .iter()
+        .filter_map(|d| d.help.clone())
+        .collect();
+    assert!(
+        helps[0].contains("[compute_environments.kubernetes]"),
+        "{helps:?}"
+    );
+}
+
 const AWS_BATCH: &str = r#"
 [[compute_environments]]
 name = "batch"

@@ -63,9 +63,10 @@ pub(super) fn validate(config: &PlatformConfig, located: &Located, diags: &mut V
                         e.name
                     ),
                 )
-                .with_help("sql and http tasks run inside the server with no environment to configure; use `process`, `docker` or `aws-batch`"),
+                .with_help("sql and http tasks run inside the server with no environment to configure; use `process`, `docker`, `kubernetes` or `aws-batch`"),
             );
         }
+        kubernetes(config, i, p, diags);
         super::aws_batch::validate(config, e, p, diags);
         if !(e.max_vcpus.is_finite() && e.max_vcpus > 0.0) {
             diags.push(Diagnostic::error(
@@ -278,6 +279,67 @@ pub(super) fn validate(config: &PlatformConfig, located: &Located, diags: &mut V
 
     repository(config, located, diags);
     super::logs::validate(&config.logs, located.logs.as_ref(), &team_names, diags);
+}
+
+/// A `kubernetes` environment's settings: required there, refused elsewhere, each
+/// problem with what to do; all `kubernetes` environments of one server share one
+/// cluster setting (the server runs one Kubernetes backend).
+fn kubernetes(config: &PlatformConfig, i: usize, p: &EntryPos, diags: &mut Vec<Diagnostic>) {
+    let e = &config.compute_environments[i];
+    let name = &e.name;
+    match (&e.kubernetes, e.backend == super::Backend::Kubernetes) {
+        (None, true) => diags.push(
+            Diagnostic::error(
+                p.key("backend"),
+                format!("compute environment `{name}` runs on Kubernetes but does not say which cluster"),
+            )
+            .with_help(
+                "add a `[compute_environments.kubernetes]` table below it with `kubeconfig = \"/path/to/kubeconfig\"` (or `in_cluster = true`)",
+            ),
+        ),
+        (Some(_), false) => diags.push(
+            Diagnostic::error(
+                p.key("kubernetes"),
+                format!(
+                    "compute environment `{name}` has Kubernetes settings but its backend is `{}`",
+                    e.backend
+                ),
+            )
+            .with_help("set `backend = \"kubernetes\"`, or remove the `kubernetes` table"),
+        ),
+        (Some(settings), true) => {
+            for problem in settings.problems() {
+                diags.push(
+                    Diagnostic::error(
+                        p.key("kubernetes"),
+                        format!(
+                            "compute environment `{name}`: [compute_environments.kubernetes] {}",
+                            problem.message
+                        ),
+                    )
+                    .with_help(problem.help),
+                );
+            }
+            let first = config.compute_environments[..i]
+                .iter()
+                .find(|other| other.backend == super::Backend::Kubernetes && other.kubernetes.is_some());
+            if let Some(first) = first
+                && first.kubernetes.as_ref() != Some(settings)
+            {
+                diags.push(
+                    Diagnostic::error(
+                        p.key("kubernetes"),
+                        format!(
+                            "compute environments `{}` and `{name}` both run on Kubernetes with different settings; one Weir server uses one Kubernetes setting",
+                            first.name
+                        ),
+                    )
+                    .with_help("give them the same `[compute_environments.kubernetes]` table, or make them one environment"),
+                );
+            }
+        }
+        (None, false) => {}
+    }
 }
 
 /// The `[repository]` table's problems, each at the key it is about.

@@ -30,6 +30,9 @@ pub(crate) async fn trigger_consumers(shared: &Arc<Shared>) -> Result<bool> {
     let newest = shared.store.last_dataset_event_id().await?;
     for consumer in consumers {
         let dag_id = consumer.dag_id;
+        if !shared.replica.holds(&dag_id) {
+            continue;
+        }
         // A new consumer starts after the newest event: what came before it is not its.
         let cursor = match consumer.cursor {
             Some(cursor) => cursor,

@@ -17,6 +17,7 @@ mod output;
 mod passwords;
 mod pools;
 mod queues;
+mod replicas;
 mod runs;
 mod secrets;
 mod server;
@@ -34,6 +35,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Dags(cmd) => dags::run(cmd),
         Command::Standalone(args) => crate::standalone::run(args),
+        Command::Server(args) => crate::standalone::run_replica(args),
+        Command::Replicas { command, server } => replicas::run(command, &server),
         Command::Runs { command, server } => runs::run(command, &server),
         Command::Tasks { command, server } => tasks::run(command, &server),
         Command::Variables { command, server } => variables::run(command, &server),

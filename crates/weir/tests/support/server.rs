@@ -19,6 +19,8 @@ pub struct Server {
     pub args: Vec<String>,
     /// Extra variables for the server's environment, kept across restarts.
     pub env: Vec<(String, String)>,
+    /// The subcommand that starts it: `standalone`, or `server` for a replica.
+    pub command: &'static str,
 }
 
 /// The password `weir standalone` gives its first user, `admin`, in these tests.
@@ -74,6 +76,7 @@ impl Server {
             log,
             args: Vec::new(),
             env: Vec::new(),
+            command: "standalone",
         }
     }
 
@@ -98,7 +101,7 @@ impl Server {
             .open(&self.log)
             .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["standalone", "--port", "0", "--dags"])
+            .args([self.command, "--port", "0", "--dags"])
             .arg(self.dags())
             .arg("--home")
             .arg(self.home())
@@ -150,6 +153,15 @@ impl Server {
         })
         .join()
         .unwrap()
+    }
+
+    /// A clean stop (SIGTERM), waited for.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+            child.wait().unwrap();
+        }
     }
 
     /// kill -9.
