@@ -23,6 +23,7 @@ async fn a_job_goes_through_batchs_states_and_exits() {
     credentials();
     let (fake, url) = FakeBatch::start().await;
     let b = backend(&url, QUEUE);
+    assert!(b.host_bound(), "its try folders hold what adoption needs");
     let dir = tempfile::tempdir().unwrap();
     let ok_dir = dir.path().join("ok");
     let mut s = spec(

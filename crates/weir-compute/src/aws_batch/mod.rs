@@ -38,7 +38,8 @@
 //! adopted; not found, nothing was submitted. A job still going is watched again
 //! (Running); an ended one is settled at once (Finished); one Batch no longer knows is
 //! Lost. Batch keeps running jobs while Weir is down, and enforces the timeout itself
-//! (at least 60 s).
+//! (at least 60 s). The backend is [`Backend::host_bound`]: the marker and the log are
+//! in the submitting host's try folder, so only a replica on that host adopts its tries.
 //!
 //! A `SubmitJob` that got no answer (a timeout, a throttle past the SDK's retries) may
 //! still have been accepted: `submit` looks the job up by name three times over a few
@@ -433,6 +434,15 @@ impl Backend for AwsBatchBackend {
 
     fn available(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(self.ping())
+    }
+
+    /// The job runs in AWS, but what adoption starts from — the launch marker (job id,
+    /// the names of the secrets to mask), the log copied so far and its CloudWatch
+    /// cursor — is in the try folder of the host that submitted it. A replica on another
+    /// host would find no marker and answer "never started", so only a replica on the
+    /// same host adopts these tries.
+    fn host_bound(&self) -> bool {
+        true
     }
 }
 
