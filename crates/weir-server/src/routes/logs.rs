@@ -80,7 +80,7 @@ async fn get_log(
     path: LogPath,
     q: QueryParams,
     headers: HeaderMap,
-    uri: axum::http::Uri,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
 ) -> Result<Response, ApiError> {
     if path.try_number == 0 {
         return Err(ApiError::bad_request("try numbers start at 1"));
