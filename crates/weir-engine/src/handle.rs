@@ -59,6 +59,11 @@ impl EngineHandle {
         &self.shared.store
     }
 
+    /// The host this engine runs on, as tries and replicas record it.
+    pub fn hostname(&self) -> &str {
+        &self.shared.config.hostname
+    }
+
     /// This process's id among Weir's replicas.
     pub fn replica_id(&self) -> &str {
         &self.shared.replica.id

@@ -153,10 +153,19 @@ fn api_router(state: AppState) -> Router {
 }
 
 /// What a `weir server --role scheduler` replica answers: health (`/health`,
-/// `/api/v1/health`, `/api/v1/version`) and `/metrics`. It runs tries, not the API.
+/// `/api/v1/health`, `/api/v1/version`), `/metrics`, and the logs of the tries it runs
+/// (for the replicas on other hosts that forward their callers' reads). It runs tries,
+/// not the API.
 pub fn scheduler_router(state: AppState) -> Router {
+    let (logs, _) = utoipa_axum::router::OpenApiRouter::new()
+        .merge(routes::logs_only())
+        .split_for_parts();
+    let logs = logs.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::guard::guard,
+    ));
     Router::new()
-        .nest("/api/v1", routes::health::plain())
+        .nest("/api/v1", routes::health::plain().merge(logs))
         .merge(routes::health::root())
         .merge(routes::metrics::root())
         .fallback(scheduler_only)
@@ -169,7 +178,7 @@ pub fn scheduler_router(state: AppState) -> Router {
 async fn scheduler_only() -> axum::response::Response {
     error::ApiError::NotFound {
         title: "Not served by a scheduler replica".into(),
-        detail: "this Weir replica runs with --role scheduler: it answers /health and /metrics only; ask a replica with --role api or all for the API and the web UI".into(),
+        detail: "this Weir replica runs with --role scheduler: it answers /health, /metrics and the logs of its tries only; ask a replica with --role api or all for the API and the web UI".into(),
     }
     .into_response()
 }

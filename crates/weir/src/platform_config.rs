@@ -67,13 +67,28 @@ pub async fn effective(
 /// The engine's settings every command starts from: its home, the supervisor, the
 /// platform, and what the engine must not read itself (this host's name, the server's
 /// environment, which shell tasks partly inherit).
+/// This host's name, recorded on each try and each replica: replicas adopt a dead
+/// replica's local processes only on the same host, so two hosts must never share one.
+/// `WEIR_HOSTNAME` (or the shell's `HOSTNAME`) when set, else the system's host name.
+fn hostname() -> String {
+    ["WEIR_HOSTNAME", "HOSTNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|h| !h.is_empty()))
+        .or_else(|| {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+        })
+        .unwrap_or_else(|| "localhost".into())
+}
+
 pub fn engine_config(
     home: PathBuf,
     platform: Arc<PlatformConfig>,
 ) -> anyhow::Result<weir_engine::EngineConfig> {
     let mut config =
         weir_engine::EngineConfig::new(home, crate::standalone::supervisor_command()?, platform);
-    config.hostname = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+    config.hostname = hostname();
     // Only what tasks may inherit: the server's own secrets (the database URL, the admin
     // password) are never held where a task's environment is built.
     config.server_environment = std::env::vars_os()

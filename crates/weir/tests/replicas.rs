@@ -50,6 +50,18 @@ fn replica(
     lease: u64,
     token: Option<&str>,
 ) -> Server {
+    replica_on(files, db, role, lease, token, None)
+}
+
+/// The same, on the host named `host` (`WEIR_HOSTNAME`) when given.
+fn replica_on(
+    files: &[(String, String)],
+    db: &str,
+    role: &str,
+    lease: u64,
+    token: Option<&str>,
+    host: Option<&str>,
+) -> Server {
     let borrowed: Vec<(&str, &str)> = files
         .iter()
         .map(|(n, y)| (n.as_str(), y.as_str()))
@@ -57,6 +69,9 @@ fn replica(
     let mut server = Server::new(&borrowed);
     server.command = "server";
     server.env = vec![("WEIR_MASTER_KEY".into(), MASTER_KEY.into())];
+    if let Some(host) = host {
+        server.env.push(("WEIR_HOSTNAME".into(), host.into()));
+    }
     if let Some(token) = token {
         server.token = token.to_string();
     }
@@ -385,6 +400,77 @@ async fn roles_health_and_the_replicas_list() {
     assert_eq!(stopped["dags"], 0);
     let (_, health) = api.get("/health").await;
     assert_eq!(health["scheduler"]["status"], "unhealthy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_try_s_log_is_read_through_a_replica_on_another_host() {
+    let Some(db) = database().await else {
+        return;
+    };
+    let files = vec![(
+        "talk.yaml".to_string(),
+        "dag: talk\nteam: platform\ntasks:\n  say:\n    shell: echo first-line; sleep 45.5\n"
+            .to_string(),
+    )];
+    let front = replica_on(&files, &db, "api", 30, None, Some("host-a"));
+    let back = replica_on(
+        &files,
+        &db,
+        "scheduler",
+        30,
+        Some(&front.token),
+        Some("host-b"),
+    );
+    let back_id = replicas(&front)
+        .await
+        .into_iter()
+        .find(|(_, r)| r["role"] == "scheduler")
+        .map(|(id, _)| id)
+        .unwrap();
+    let run = front.trigger("talk").await;
+    let log = format!("/dags/talk/dagRuns/{run}/taskInstances/say/logs/1");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = client
+            .get(front.api(&log))
+            .bearer_auth(&front.token)
+            .header("accept", "text/plain")
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        let from = answer
+            .headers()
+            .get("x-weir-log-replica")
+            .map(|v| v.to_str().unwrap().to_string());
+        let text = answer.text().await.unwrap();
+        if status == 200 && text.contains("first-line") {
+            assert_eq!(
+                from.as_deref(),
+                Some(back_id.as_str()),
+                "read through the replica running it"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the running try's log never showed through the other host's replica: {status} {text}\n{}",
+            back.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Without credentials the replica running it refuses, as any replica would.
+    let anonymous = client.get(front.api(&log)).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let (status, _) = front
+        .send(
+            "PATCH",
+            &format!("/dags/talk/dagRuns/{run}/taskInstances/say"),
+            r#"{"new_state": "failed", "dry_run": false}"#,
+        )
+        .await;
+    assert_eq!(status, 200);
 }
 
 #[test]

@@ -64,6 +64,7 @@ pub(crate) async fn register(shared: &Shared) -> Result<()> {
     info!(
         replica = %shared.replica.id,
         role = shared.replica.role.as_str(),
+        host = %shared.config.hostname,
         "registered as a replica"
     );
     Ok(())

@@ -10,7 +10,8 @@
 //! The engine says where the log is (`EngineHandle::log_location`): a running try's (or
 //! one not archived yet) is read from its file, an archived one by ranges of its object
 //! in the log store (`[logs] store`), with the same tokens; a log removed by retention
-//! is a 404 that says so, and a log store that cannot be reached a 503.
+//! is a 404 that says so, and a log store that cannot be reached a 503. A running try on
+//! another host is asked of the replica that runs it (`log_proxy`).
 
 use std::io::SeekFrom;
 use std::path::Path;
@@ -79,6 +80,7 @@ async fn get_log(
     path: LogPath,
     q: QueryParams,
     headers: HeaderMap,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
 ) -> Result<Response, ApiError> {
     if path.try_number == 0 {
         return Err(ApiError::bad_request("try numbers start at 1"));
@@ -124,6 +126,12 @@ async fn get_log(
         ));
     }
     let try_key = key.try_key(path.try_number);
+    // A running try on another host: its replica has the log.
+    if let Some((address, replica)) =
+        super::log_proxy::elsewhere(&state, &try_key, &headers).await?
+    {
+        return super::log_proxy::forward(&address, &replica, &uri, &headers).await;
+    }
     let mut location = state.engine.log_location(&try_key).await?;
     let bytes = loop {
         match location {

@@ -16,6 +16,7 @@ mod datasets;
 pub mod health;
 mod import_errors;
 mod job_definitions;
+mod log_proxy;
 mod logs;
 pub mod metrics;
 mod notifications;
@@ -44,6 +45,11 @@ use weir_store::{DagRecord, DagRunRecord};
 
 use crate::AppState;
 use crate::error::ApiError;
+
+/// The try log route alone (what a scheduler replica serves besides health).
+pub fn logs_only() -> OpenApiRouter<AppState> {
+    logs::routes()
+}
 
 /// Every `/api/v1` route, with its OpenAPI description.
 pub fn api() -> OpenApiRouter<AppState> {
