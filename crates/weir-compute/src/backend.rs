@@ -1,5 +1,5 @@
-//! The contract every compute backend implements (process, docker and AWS Batch today;
-//! kubernetes later), written as a short spec.
+//! The contract every compute backend implements (process, docker, kubernetes and AWS
+//! Batch), written as a short spec.
 //!
 //! # Identity
 //!
