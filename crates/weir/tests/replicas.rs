@@ -7,7 +7,7 @@
 //! - Roles, health and `weir replicas list`; a scheduler replica answers health only;
 //!   `weir server` refuses SQLite.
 //!
-//! Needs `WEIR_ENGINE_TEST_POSTGRES_URL` (scripts/test sets it); without it the tests
+//! Needs `WEIR_TEST_POSTGRES_URL` (scripts/test sets it); without it the tests
 //! are skipped, unless `WEIR_REQUIRE_POSTGRES=1`, which makes them fail.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -23,17 +23,18 @@ use support::server::Server;
 /// The lease the chaos test's replicas hold: short, so takeover is quick to watch.
 const LEASE_SECONDS: u64 = 3;
 
-/// A fresh schema of the test PostgreSQL, or None (skip) when there is none.
+/// A fresh schema of the test PostgreSQL (`WEIR_TEST_POSTGRES_URL`), or None (skip)
+/// when there is none.
 async fn database() -> Option<String> {
-    let db = support::postgres_for_server().await;
-    if db.is_none() {
+    let Ok(url) = std::env::var("WEIR_TEST_POSTGRES_URL") else {
         assert!(
             std::env::var("WEIR_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "WEIR_REQUIRE_POSTGRES=1 but WEIR_ENGINE_TEST_POSTGRES_URL is not set"
+            "WEIR_REQUIRE_POSTGRES=1 but WEIR_TEST_POSTGRES_URL is not set"
         );
-        eprintln!("skipped: WEIR_ENGINE_TEST_POSTGRES_URL is not set");
-    }
-    db
+        eprintln!("skipped: WEIR_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    Some(support::fresh_pg_schema(&url).await)
 }
 
 /// The master key every replica shares (each would otherwise make its own, and none

@@ -307,7 +307,7 @@ pub async fn postgres_for_server() -> Option<String> {
 }
 
 /// A URL for a new, empty schema on the PostgreSQL at `url`.
-async fn fresh_pg_schema(url: &str) -> String {
+pub async fn fresh_pg_schema(url: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let schema = format!("engine_test_{}_{n}", std::process::id());
