@@ -41,22 +41,7 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<()> {
             shared.store.update_task_instance(&ti.key, &unclaim).await?;
         }
     }
-    let waiting = shared
-        .store
-        .list_task_instances_in_states(&[TaskState::UpForRetry])
-        .await?;
-    for ti in waiting {
-        let at = ti.next_retry_at.unwrap_or_else(|| shared.now());
-        shared.tries.retry_at(at, ti.key);
-    }
-    for ti in shared
-        .store
-        .list_task_instances_in_states(&[TaskState::UpForReschedule])
-        .await?
-    {
-        let at = ti.next_retry_at.unwrap_or_else(|| shared.now());
-        shared.tries.reschedule_at(at, ti.key);
-    }
+    restore_timers(shared, |_| true).await?;
     restore_fair_share_history(shared).await?;
     if adopted > 0 {
         info!(
@@ -127,6 +112,30 @@ pub(crate) async fn adopt_try(shared: &Arc<Shared>, record: weir_store::TryRecor
         }
     }
     Ok(false)
+}
+
+/// Sets again, from the store, the timers of the instances waiting to retry and of the
+/// sensors waiting for their next check, for the DAGs `wanted` picks: they lived in the
+/// memory of a process that is gone.
+pub(crate) async fn restore_timers(
+    shared: &Shared,
+    wanted: impl Fn(&weir_core::ids::DagId) -> bool,
+) -> Result<()> {
+    for ti in shared
+        .store
+        .list_task_instances_in_states(&[TaskState::UpForRetry, TaskState::UpForReschedule])
+        .await?
+        .into_iter()
+        .filter(|ti| wanted(&ti.key.dag_id))
+    {
+        let at = ti.next_retry_at.unwrap_or_else(|| shared.now());
+        if ti.state == TaskState::UpForRetry {
+            shared.tries.retry_at(at, ti.key);
+        } else {
+            shared.tries.reschedule_at(at, ti.key);
+        }
+    }
+    Ok(())
 }
 
 /// Closes a try that never started (its record says `never started: why`, state

@@ -27,7 +27,7 @@ use crate::shared::Shared;
 const FORGET_AFTER: TimeDelta = TimeDelta::days(1);
 
 /// How often a replica reads every team's fair-share usage again from the store (each
-/// replica records the usage of the tries it ran there).
+/// replica records the usage of the tries it ran there), and forgets long-dead replicas.
 const USAGE_REFRESH: Duration = Duration::from_secs(60);
 
 /// Wakes the lease loop before its next heartbeat (DAGs were added: claim them now).
@@ -96,11 +96,17 @@ pub(crate) fn spawn(shared: Arc<Shared>) {
             if shared.replica.fenced.is_cancelled() {
                 break;
             }
-            if shared.replica.leased() && last_usage_refresh.elapsed() >= USAGE_REFRESH {
+            if last_usage_refresh.elapsed() >= USAGE_REFRESH {
                 last_usage_refresh = std::time::Instant::now();
-                shared.dispatcher.clear_usage();
-                if let Err(e) = crate::recovery::restore_fair_share_history(&shared).await {
-                    warn!(error = %e, "cannot read fair-share usage again");
+                let _ = shared
+                    .store
+                    .prune_replicas(shared.now() - FORGET_AFTER)
+                    .await;
+                if shared.replica.leased() {
+                    shared.dispatcher.clear_usage();
+                    if let Err(e) = crate::recovery::restore_fair_share_history(&shared).await {
+                        warn!(error = %e, "cannot read fair-share usage again");
+                    }
                 }
             }
             tokio::select! {
@@ -128,7 +134,6 @@ async fn tick(shared: &Arc<Shared>) -> Result<()> {
         shared.replica.fenced.cancel();
         return Ok(());
     }
-    let _ = shared.store.prune_replicas(now - FORGET_AFTER).await;
     if !shared.replica.leased() || !shared.replica.role.schedules() {
         return Ok(());
     }

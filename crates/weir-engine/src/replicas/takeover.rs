@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use tracing::{debug, info};
 use weir_core::ids::DagId;
-use weir_core::state::{DagRunState, TaskState};
+use weir_core::state::DagRunState;
 use weir_store::DagRunFilter;
 
 use crate::error::Result;
@@ -28,30 +28,8 @@ use crate::shared::Shared;
 pub(crate) async fn take_dags(shared: &Arc<Shared>, claimed: &[DagId]) -> Result<()> {
     shared.replica.add_held(claimed);
     let wanted: HashSet<&DagId> = claimed.iter().collect();
-    for ti in shared
-        .store
-        .list_task_instances_in_states(&[TaskState::UpForRetry, TaskState::UpForReschedule])
-        .await?
-        .into_iter()
-        .filter(|ti| wanted.contains(&ti.key.dag_id))
-    {
-        let at = ti.next_retry_at.unwrap_or_else(|| shared.now());
-        if ti.state == TaskState::UpForRetry {
-            shared.tries.retry_at(at, ti.key);
-        } else {
-            shared.tries.reschedule_at(at, ti.key);
-        }
-    }
-    let mut runs = 0;
-    for dag_id in claimed {
-        for run in unfinished_runs(shared, dag_id).await? {
-            shared.notify_here(Event::RunChanged {
-                dag_id: run.0,
-                run_id: run.1,
-            });
-            runs += 1;
-        }
-    }
+    crate::recovery::restore_timers(shared, |d| wanted.contains(d)).await?;
+    let runs = plan_unfinished_runs(shared, |d| wanted.contains(d)).await?;
     shared.notify_here(Event::DagsChanged);
     info!(
         dags = claimed.len(),
@@ -60,25 +38,26 @@ pub(crate) async fn take_dags(shared: &Arc<Shared>, claimed: &[DagId]) -> Result
     Ok(())
 }
 
-/// The queued and running runs of `dag_id`.
-async fn unfinished_runs(
-    shared: &Shared,
-    dag_id: &DagId,
-) -> Result<Vec<(DagId, weir_core::ids::RunId)>> {
+/// Wakes this replica's loop for every queued or running run of the DAGs `wanted`
+/// picks; returns how many.
+async fn plan_unfinished_runs(shared: &Shared, wanted: impl Fn(&DagId) -> bool) -> Result<usize> {
     let page = shared
         .store
         .list_dag_runs(&DagRunFilter {
-            dag_id: Some(dag_id.clone()),
             states: vec![DagRunState::Queued, DagRunState::Running],
             limit: 10_000,
             ..DagRunFilter::default()
         })
         .await?;
-    Ok(page
-        .items
-        .into_iter()
-        .map(|r| (r.dag_id, r.run_id))
-        .collect())
+    let mut runs = 0;
+    for run in page.items.into_iter().filter(|r| wanted(&r.dag_id)) {
+        shared.notify_here(Event::RunChanged {
+            dag_id: run.dag_id,
+            run_id: run.run_id,
+        });
+        runs += 1;
+    }
+    Ok(runs)
 }
 
 /// Adopts the tries no live replica watches, where this replica can.
@@ -107,21 +86,6 @@ pub(crate) async fn adopt_orphans(shared: &Arc<Shared>) -> Result<()> {
 /// Plans again every unfinished run of the DAGs this replica holds: announcements are
 /// wake-ups that can be missed (a listener's connection dropped), the store is not.
 pub(crate) async fn look_again(shared: &Arc<Shared>) -> Result<()> {
-    let page = shared
-        .store
-        .list_dag_runs(&DagRunFilter {
-            states: vec![DagRunState::Queued, DagRunState::Running],
-            limit: 10_000,
-            ..DagRunFilter::default()
-        })
-        .await?;
-    for run in page.items {
-        if shared.replica.holds(&run.dag_id) {
-            shared.notify_here(Event::RunChanged {
-                dag_id: run.dag_id,
-                run_id: run.run_id,
-            });
-        }
-    }
+    plan_unfinished_runs(shared, |d| shared.replica.holds(d)).await?;
     Ok(())
 }
